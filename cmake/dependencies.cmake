@@ -1,0 +1,21 @@
+# What the headers need, found the same way here and in tlearnConfig.cmake.
+include(GNUInstallDirs)
+
+find_package(Torch REQUIRED)          # Debian libtorch-dev, an official LibTorch, or a PyTorch wheel (Torch_DIR)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(nlohmann_json 3.2 REQUIRED)
+find_package(stb REQUIRED)            # cmake/Findstb.cmake
+find_package(CURL QUIET)              # optional: downloads of pretrained weights
+find_package(libjpeg-turbo QUIET)     # optional: fast JPEG decoding
+
+function(tlearn_link_dependencies target)
+  target_link_libraries(${target} INTERFACE torch Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb)
+  if(CURL_FOUND)
+    target_link_libraries(${target} INTERFACE CURL::libcurl)
+    target_compile_definitions(${target} INTERFACE TLEARN_HAVE_CURL=1)
+  endif()
+  if(TARGET libjpeg-turbo::turbojpeg)
+    target_link_libraries(${target} INTERFACE libjpeg-turbo::turbojpeg)
+    target_compile_definitions(${target} INTERFACE TLEARN_HAVE_TURBOJPEG=1)
+  endif()
+endfunction()

@@ -1,0 +1,7 @@
+#pragma once
+// tlearn: transfer learning for C++ on LibTorch. Include this one header.
+// An alphabetised list of the public headers, nothing else.
+
+#include "tlearn/core/error.hpp"
+#include "tlearn/data/imagenet.hpp"
+#include "tlearn/data/preprocess.hpp"

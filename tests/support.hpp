@@ -1,0 +1,38 @@
+#pragma once
+// Helpers shared by the test executables: scratch folders and the Python reference.
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace tlearn::test {
+
+/// A fresh, empty scratch folder for one test (under the build tree).
+inline std::filesystem::path scratch_dir(const std::string& name) {
+  auto dir = std::filesystem::path(TLEARN_TEST_TMP) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+/// Quotes one argument for /bin/sh.
+inline std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// Runs tests/python/<script> with Debian's python3 (torch, torchvision, PIL)
+/// and fails the test unless it exits 0.
+inline void run_python(const std::string& script, const std::vector<std::string>& args = {}) {
+  std::string cmd = shell_quote(TLEARN_TEST_PYTHON) + " " +
+                    shell_quote(std::string(TLEARN_TEST_SCRIPTS) + "/" + script);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  INFO("running: " << cmd);
+  REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+}  // namespace tlearn::test
