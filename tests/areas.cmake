@@ -1,2 +1,8 @@
 # One executable per area of the library. Add a source here, not a new executable.
 tlearn_add_tests(tlearn_tests_core SOURCES test_core.cpp LABELS core)
+tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
+  test_models.cpp
+  models/test_resnet_densenet.cpp
+  models/test_mobile.cpp
+  models/test_efficientnet_convnext.cpp
+  models/test_inception_regnet.cpp)

@@ -2,6 +2,17 @@
 // tlearn: transfer learning for C++ on LibTorch. Include this one header.
 // An alphabetised list of the public headers, nothing else.
 
+#include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/freeze.hpp"
+#include "tlearn/core/layer_table.hpp"
+#include "tlearn/core/selector.hpp"
+#include "tlearn/core/tap.hpp"
 #include "tlearn/data/imagenet.hpp"
 #include "tlearn/data/preprocess.hpp"
+#include "tlearn/models/backbone.hpp"
+#include "tlearn/models/layers.hpp"
+#include "tlearn/models/pretrained.hpp"
+#include "tlearn/models/registry.hpp"
+#include "tlearn/models/spec.hpp"
+#include "tlearn/models/vgg.hpp"

@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// What a model and its pretrained weights declare about themselves (timm's
+/// pretrained_cfg): input sizes, where the first conv and the classifier are,
+/// and per set of weights the URL, hash, preprocessing and eval transform.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tlearn/data/preprocess.hpp"
+
+namespace tlearn {
+
+/// One set of pretrained weights.
+struct WeightSpec {
+  std::string tag;     ///< torchvision's enum name, e.g. "IMAGENET1K_V1"
+  std::string url;     ///< official download URL; the file name carries the SHA-256 prefix
+  std::string sha256;  ///< expected SHA-256 prefix of the file ("" = take it from the file name)
+  Preprocessing preprocessing = Preprocessing::Torch;
+  EvalTransformSpec transform;  ///< resize, crop, interpolation
+  int64_t num_classes = 1000;
+  std::string categories = "imagenet";
+  /// Renames applied to checkpoint keys before loading (regex, replacement),
+  /// e.g. densenet's old "norm.1" names.
+  std::vector<std::pair<std::string, std::string>> key_rename;
+};
+
+/// One stage's output: which tap, how many channels, total stride from the input.
+struct FeatureInfo {
+  std::string name;
+  int64_t channels = 0;
+  int64_t stride = 1;
+};
+
+/// Everything a registered model name stands for, apart from its modules.
+struct ModelSpec {
+  std::string name;    ///< torchvision builder name, e.g. "resnet50"
+  std::string family;  ///< e.g. "resnet"
+  int64_t default_size = 224;
+  int64_t min_size = 32;
+  std::string first_conv;  ///< state_dict key of the first conv's weight, e.g. "conv1.weight"
+  /// Regexes (whole match) of the state_dict keys of the ImageNet top: skipped
+  /// when loading with include_top = false, e.g. {"classifier\\..*"} for VGG.
+  std::vector<std::string> top_keys;
+  /// Regexes of the keys of the final classification layer only: re-initialised,
+  /// not loaded, when `classes` differs from the weights', e.g. {"fc\\..*"}.
+  std::vector<std::string> classifier_keys;
+  std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
+};
+
+}  // namespace tlearn

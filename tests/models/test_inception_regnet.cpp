@@ -1,0 +1,5 @@
+// Parity and family-specific tests for the inception_regnet group of backbones.
+#include "../model_parity.hpp"
+
+using namespace tlearn::test;
+namespace tl = tlearn;

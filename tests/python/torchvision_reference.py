@@ -1,0 +1,160 @@
+"""torchvision as the reference for tlearn's backbones (Debian python3-torchvision 0.14.1).
+
+  keys OUT.json NAME...            state_dict keys, shapes and parameter counts (no weight init: fast)
+  export NAME DIR [options]        random-weight model: DIR/NAME.pth (torch.save(state_dict)),
+                                   DIR/NAME.io.safetensors {input, output[, features]}
+      --size N                     input size (default 64)
+      --batch N                    batch size (default 2)
+      --no-top                     output is the backbone's feature path (model.features etc.)
+      --train                      output in train mode (batch statistics); also saves the grads of
+                                   (output**2).sum() w.r.t. the input and the first conv weight
+"""
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from tensorfile import write_safetensors  # noqa: E402
+
+
+@contextlib.contextmanager
+def no_init():
+    """Skip weight initialisation: only names and shapes are wanted."""
+    names = ["kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_", "trunc_normal_",
+             "xavier_uniform_", "xavier_normal_", "constant_", "zeros_", "ones_", "orthogonal_"]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda t, *a, **k: t)
+    saved_reset = {}
+    for cls in (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d):
+        saved_reset[cls] = cls.reset_parameters
+        cls.reset_parameters = lambda self: None
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.nn.init, n, f)
+        for cls, f in saved_reset.items():
+            cls.reset_parameters = f
+
+
+def build(name, **kwargs):
+    kwargs.setdefault("weights", None)
+    if name == "inception_v3":
+        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("init_weights", False)
+    if name == "googlenet":
+        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("init_weights", False)
+    return torchvision.models.get_model(name, **kwargs) if hasattr(torchvision.models, "get_model") \
+        else getattr(torchvision.models, name)(**kwargs)
+
+
+def features_path(name, model, x):
+    """What tlearn returns with include_top=False: torchvision's feature path."""
+    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet", "efficientnet", "mnasnet", "convnext")):
+        y = model.layers(x) if name.startswith("mnasnet") else model.features(x)
+        if name.startswith("densenet"):
+            y = torch.relu(y)
+        return y
+    if name.startswith("densenet"):
+        return torch.relu(model.features(x))
+    if name.startswith(("resnet", "resnext", "wide_resnet")):
+        m = model
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        return m.layer4(m.layer3(m.layer2(m.layer1(x))))
+    if name.startswith("regnet"):
+        return model.trunk_output(model.stem(x))
+    if name.startswith("shufflenet"):
+        m = model
+        x = m.maxpool(m.conv1(x))
+        return m.conv5(m.stage4(m.stage3(m.stage2(x))))
+    if name == "inception_v3":
+        m = model
+        x = m._transform_input(x)
+        for n in ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                  "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                  "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"]:
+            x = getattr(m, n)(x)
+        return x
+    if name == "googlenet":
+        m = model
+        x = m._transform_input(x)
+        for n in ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+                  "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
+                  "inception5a", "inception5b"]:
+            x = getattr(m, n)(x)
+        return x
+    raise SystemExit(f"no feature path known for {name}")
+
+
+def cmd_keys(out, names):
+    result = {}
+    with no_init(), torch.no_grad():
+        for name in names:
+            model = build(name)
+            sd = model.state_dict()
+            result[name] = {
+                "keys": [[k, list(v.shape)] for k, v in sd.items()],
+                "params": sum(p.numel() for p in model.parameters()),
+            }
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+def cmd_export(name, out_dir, size, batch, no_top, train):
+    torch.manual_seed(0)
+    model = build(name)
+    # Random BatchNorm statistics, so eval mode is not the identity.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    torch.save(model.state_dict(), os.path.join(out_dir, name + ".pth"))
+    model.train(train)
+    x = torch.randn(batch, 3, size, size)
+    tensors = {"input": x.clone()}
+    if train:
+        x.requires_grad_(True)
+        y = features_path(name, model, x) if no_top else model(x)
+        (y ** 2).sum().backward()
+        first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        tensors["input_grad"] = x.grad
+        tensors["first_conv_grad"] = first_conv.weight.grad
+        tensors["output"] = y.detach()
+    else:
+        with torch.no_grad():
+            tensors["output"] = features_path(name, model, x) if no_top else model(x)
+    write_safetensors(tensors, os.path.join(out_dir, name + ".io.safetensors"))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("keys")
+    k.add_argument("out")
+    k.add_argument("names", nargs="+")
+    e = sub.add_parser("export")
+    e.add_argument("name")
+    e.add_argument("dir")
+    e.add_argument("--size", type=int, default=64)
+    e.add_argument("--batch", type=int, default=2)
+    e.add_argument("--no-top", action="store_true")
+    e.add_argument("--train", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    if a.cmd == "keys":
+        cmd_keys(a.out, a.names)
+    else:
+        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train)
+
+
+if __name__ == "__main__":
+    main()

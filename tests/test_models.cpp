@@ -1,0 +1,185 @@
+// Backbones: parity with torchvision (keys, shapes, parameter counts, outputs),
+// the layer table, selectors, freezing, summary and taps.
+#include <nlohmann/json.hpp>
+#include <tlearn/tlearn.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "model_parity.hpp"
+#include "support.hpp"
+
+namespace tl = tlearn;
+using namespace tlearn::test;
+
+
+TEST_CASE("every registered model has torchvision's state_dict keys, shapes and parameter count", "[parity]") {
+  auto names = tl::list_models();
+  REQUIRE(!names.empty());
+  auto dir = scratch_dir("keys");
+  std::vector<std::string> args = {"keys", (dir / "keys.json").string()};
+  args.insert(args.end(), names.begin(), names.end());
+  run_python("torchvision_reference.py", args);
+  std::ifstream in(dir / "keys.json");
+  auto reference = nlohmann::json::parse(in);
+  for (const auto& name : names) {
+    INFO("model " << name);
+    auto model = tl::make_backbone(name);
+    auto ours = tl::io::state_dict(*model);
+    const auto& theirs = reference[name]["keys"];
+    REQUIRE(ours.size() == theirs.size());
+    size_t i = 0;
+    for (const auto& item : ours) {
+      INFO("key #" << i);
+      CHECK(item.key() == theirs[i][0].get<std::string>());
+      CHECK(item.value().sizes().vec() == theirs[i][1].get<std::vector<int64_t>>());
+      ++i;
+    }
+    CHECK(count_parameters(*model) == reference[name]["params"].get<int64_t>());
+  }
+}
+
+TEST_CASE("summary prints torchvision's parameter count for every registered model", "[summary]") {
+  const std::map<std::string, int64_t> known = {
+      {"vgg16", 138357544}, {"resnet50", 25557032}, {"mobilenet_v2", 3504872},
+      {"efficientnet_b0", 5288548}, {"densenet121", 7978856}};
+  for (const auto& name : tl::list_models()) {
+    INFO("model " << name);
+    auto model = tl::make_backbone(name);
+    std::ostringstream out;
+    auto size = std::max<int64_t>(64, model->spec().min_size);
+    model->summary(out, {size, size});
+    std::ostringstream expected;
+    auto total = count_parameters(*model);
+    CHECK(out.str().find("Total params: ") != std::string::npos);
+    if (known.count(name)) CHECK(total == known.at(name));
+    // Every row's output shape comes from a real forward pass.
+    CHECK(out.str().find(" - ") == std::string::npos);
+    // Rows add up to the total: the table covers every parameter exactly once.
+    int64_t rows = 0;
+    for (const auto& layer : model->layers()) rows += layer.params;
+    CHECK(rows == total);
+  }
+}
+
+TEST_CASE("vgg16's layer table mirrors Keras' VGG16().layers", "[layers]") {
+  const std::vector<std::string> keras = {
+      "input_1", "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool",
+      "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool", "block4_conv1", "block4_conv2",
+      "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool",
+      "flatten", "fc1", "fc2", "predictions"};
+  tl::Backbone<tl::arch::VGG16> vgg;
+  auto layers = vgg->layers();
+  REQUIRE(layers.size() == keras.size());
+  for (size_t i = 0; i < keras.size(); ++i) CHECK(layers[i].alias == keras[i]);
+  CHECK(layers[1].name == "features.0");
+  CHECK(layers[1].params == 1792);
+  CHECK(layers[22].name == "classifier.6");
+
+  tl::Backbone<tl::arch::VGG16> base(tl::BackboneOptions().include_top(false));
+  CHECK(base->layers().size() == 19);
+  CHECK(base->layers().back().alias == "block5_pool");
+}
+
+TEST_CASE("selectors address layers the way Keras slices model.layers", "[layers]") {
+  tl::Backbone<tl::arch::VGG16> vgg(tl::BackboneOptions().include_top(false));
+  const auto& table = vgg->layer_table();
+  CHECK(tl::first(15).resolve(table).size() == 15);
+  CHECK(tl::first(15).resolve(table).back() == 14);
+  CHECK(tl::last(4).resolve(table) == std::vector<size_t>{15, 16, 17, 18});
+  CHECK(tl::range(3, 5).resolve(table) == std::vector<size_t>{3, 4});
+  CHECK(tl::range(-2, 19).resolve(table) == std::vector<size_t>{17, 18});
+  CHECK(tl::from("block5_conv1").resolve(table).front() == 15);
+  CHECK(tl::from("features.24").resolve(table).front() == 15);
+  CHECK(tl::until("block5_conv1").resolve(table).size() == 15);
+  CHECK(tl::all().resolve(table).size() == 19);
+  CHECK(tl::regex("block[12]_conv.").resolve(table).size() == 4);
+
+  CHECK_THROWS_WITH(tl::from("block5_cnv1").resolve(table), Catch::Matchers::Contains("block5_conv1"));
+  CHECK_THROWS_AS(tl::first(20).resolve(table), tl::Error);
+  CHECK_THROWS_AS(tl::range(5, 3).resolve(table), tl::Error);
+  CHECK_THROWS_AS(tl::regex("nothing_matches").resolve(table), tl::Error);
+  CHECK_THROWS_AS(tl::regex("(unclosed"), tl::Error);
+}
+
+TEST_CASE("set_trainable freezes gradients and BatchNorm statistics, and unfreezing restores both", "[freeze]") {
+  torch::manual_seed(0);
+  auto model = tl::make_backbone("vgg11_bn", tl::BackboneOptions().include_top(false));
+  model->set_trainable(tl::until("block4_conv1"), false);
+  model->train();  // must not wake the frozen BatchNorm layers
+
+  auto frozen_bn = model->named_modules()["features.1"]->as<tl::nn::BatchNorm2d>();
+  auto live_bn = model->named_modules()["features.19"]->as<tl::nn::BatchNorm2d>();
+  REQUIRE(frozen_bn != nullptr);
+  REQUIRE(live_bn != nullptr);
+  CHECK_FALSE(frozen_bn->is_training());
+  CHECK(live_bn->is_training());
+  auto frozen_mean = frozen_bn->running_mean.clone();
+  auto live_mean = live_bn->running_mean.clone();
+
+  auto y = model->forward(torch::randn({2, 3, 64, 64}));
+  y.mean().backward();
+  auto params = model->named_parameters();
+  CHECK_FALSE(params["features.0.weight"].requires_grad());
+  CHECK_FALSE(params["features.0.weight"].grad().defined());
+  CHECK(params["features.18.weight"].grad().defined());
+  CHECK(torch::equal(frozen_bn->running_mean, frozen_mean));
+  CHECK_FALSE(torch::equal(live_bn->running_mean, live_mean));
+
+  auto trainable = model->trainable_parameters();
+  int64_t trainable_count = 0;
+  for (const auto& p : trainable) trainable_count += p.numel();
+  int64_t expected = 0;
+  for (const auto& l : model->layers()) expected += l.trainable ? l.params : 0;
+  CHECK(trainable_count == expected);
+  CHECK(model->layers()[1].trainable == false);
+
+  model->set_trainable(tl::all(), true);
+  CHECK(frozen_bn->is_training());
+  CHECK(params["features.0.weight"].requires_grad());
+  model->forward(torch::randn({2, 3, 64, 64}));
+  CHECK_FALSE(torch::equal(frozen_bn->running_mean, frozen_mean));
+  model->eval();
+  CHECK_FALSE(frozen_bn->is_training());
+}
+
+TEST_CASE("taps return named layers from one forward pass that stops after the deepest", "[taps]") {
+  tl::Backbone<tl::arch::VGG16> vgg(tl::BackboneOptions().include_top(false));
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, 64, 64});
+  auto maps = vgg->forward_features(x, {"block1_conv2", "features.9"});
+  REQUIRE(maps.size() == 2);
+  CHECK(maps[0].sizes() == torch::IntArrayRef({1, 64, 64, 64}));
+  CHECK(maps[1].sizes() == torch::IntArrayRef({1, 128, 16, 16}));
+
+  // The pass stopped: an outer recorder saw nothing deeper than features.9.
+  tl::TapRecorder everything;
+  vgg->forward_features(x, {"block2_pool"});
+  CHECK(everything.records().back().first == "features.9");
+  CHECK_FALSE(everything.has("features.10"));
+
+  auto stages = vgg->features_only(x);
+  REQUIRE(stages.size() == 5);
+  CHECK(stages[4].sizes() == torch::IntArrayRef({1, 512, 2, 2}));
+  CHECK(vgg->feature_info()[2].stride == 8);
+  CHECK_THROWS_AS(vgg->forward_features(x, {"block9_conv1"}), tl::Error);
+  CHECK_THROWS_AS(vgg->features_only(x, {7}), tl::Error);
+}
+
+TEST_CASE("include_top = false with pooling and other input sizes", "[backbone]") {
+  auto base = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).input_shape({150, 150}));
+  torch::NoGradGuard no_grad;
+  CHECK(base->forward(torch::zeros({1, 3, 150, 150})).sizes() == torch::IntArrayRef({1, 512, 4, 4}));
+  CHECK(base->output_channels() == 512);
+  auto pooled = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).pooling(tl::Pooling::Avg));
+  CHECK(pooled->forward(torch::zeros({2, 3, 64, 64})).sizes() == torch::IntArrayRef({2, 512}));
+  CHECK_THROWS_WITH(base->forward(torch::zeros({1, 3, 16, 16})), Catch::Matchers::Contains("H, W >= 32"));
+  CHECK_THROWS_AS(tl::make_backbone("vgg61"), tl::Error);
+  CHECK_THROWS_WITH(tl::make_backbone("vgg61"), Catch::Matchers::Contains("vgg16"));
+}
+
+TEST_CASE("vgg parity with torchvision: eval, without top, and train mode with gradients", "[parity]") {
+  check_numeric_parity("vgg11", 64, /*include_top=*/true);
+  check_numeric_parity("vgg16", 64, /*include_top=*/false);
+  check_numeric_parity("vgg11_bn", 64, /*include_top=*/true, /*train=*/true);
+}
