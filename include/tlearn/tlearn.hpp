@@ -5,3 +5,8 @@
 #include "tlearn/core/error.hpp"
 #include "tlearn/data/imagenet.hpp"
 #include "tlearn/data/preprocess.hpp"
+#include "tlearn/io/checkpoint.hpp"
+#include "tlearn/io/hub.hpp"
+#include "tlearn/io/pth.hpp"
+#include "tlearn/io/safetensors.hpp"
+#include "tlearn/io/state_dict.hpp"
