@@ -184,3 +184,33 @@ TEST_CASE("vgg parity with torchvision: eval, without top, and train mode with g
   // Train mode without the top: the classifier's Dropout draws random masks.
   check_numeric_parity("vgg11_bn", 64, /*include_top=*/false, /*train=*/true);
 }
+
+TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps outputs", "[inference]") {
+  for (const std::string name : tl::list_models()) {
+    auto model = tl::make_backbone(name);
+    bool has_bn = false;
+    for (const auto& m : model->modules(false)) has_bn = has_bn || m->as<tl::nn::BatchNorm2d>() != nullptr;
+    if (!has_bn) continue;
+    INFO("model " << name);
+    // Non-trivial statistics, so a wrong fold shows.
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& m : model->modules(false))
+        if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
+          bn->running_mean.uniform_(-0.5, 0.5);
+          bn->running_var.uniform_(0.5, 1.5);
+          bn->weight.uniform_(0.5, 1.5);
+          bn->bias.uniform_(-0.5, 0.5);
+        }
+    }
+    model->eval();
+    auto size = std::max<int64_t>(64, model->spec().min_size);
+    auto x = torch::randn({2, 3, size, size});
+    torch::NoGradGuard no_grad;
+    auto before = model->forward(x);
+    CHECK(tl::optimize_for_inference(*model) > 0);
+    CHECK(relative_error(model->forward(x), before) < 1e-4);
+  }
+  auto training = tl::make_backbone("vgg11_bn");
+  CHECK_THROWS_AS(tl::optimize_for_inference(*training), tl::Error);
+}
