@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../cmake/bootstrap.sh"
 tlearn_install_dependencies
 tlearn_configure
-tlearn_build bench_models bench_load_checkpoint
+tlearn_build summary bench_models bench_load_checkpoint
 B=$TLEARN_BUILD/benchmarks
 PY=/usr/bin/python3
 HERE=$TLEARN_ROOT/benchmarks
