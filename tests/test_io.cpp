@@ -200,7 +200,7 @@ TEST_CASE("bad checkpoint files give a tlearn::Error that names the file", "[io]
     CHECK_THAT(msg, Catch::Matchers::Contains(file.string()));
     ++count;
   }
-  CHECK(count == 23);
+  CHECK(count == 25);
   auto msg = [&](const char* name) { return error_of([&] { io::load_checkpoint(bad / name); }); };
   CHECK_THAT(msg("evil_zip.pth"), Catch::Matchers::Contains("refuses global posix.system") &&
                                       Catch::Matchers::Contains("may only hold tensors"));

@@ -143,6 +143,9 @@ with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zz, zipfile.ZipFile(path
     for info in src.infolist():
         zz.writestr(info.filename, src.read(info.filename))
 bad("compressed.pth", buf.getvalue())
+# Hostile structure: a million nested tuples, and a list that contains itself.
+bad("deep_nesting.pth", torch_like_zip(b"\x80\x02N" + b"\x85" * 1000000 + b"."))
+bad("self_reference.pth", torch_like_zip(b"\x80\x02]q\x00h\x00a."))
 # Not a state dict at all.
 plain = io.BytesIO()
 torch.save([torch.ones(2)], plain)
