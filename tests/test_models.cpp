@@ -214,3 +214,28 @@ TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps ou
   auto training = tl::make_backbone("vgg11_bn");
   CHECK_THROWS_AS(tl::optimize_for_inference(*training), tl::Error);
 }
+
+TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictions agree with torchvision",
+          "[parity][photo]") {
+  const std::string photo = "/usr/lib/python3/dist-packages/skimage/data/chelsea.png";
+  auto dir = scratch_dir("classify_vgg11");
+  run_python("torchvision_reference.py", {"export", "vgg11", dir.string()});
+  auto weights = (dir / "vgg11.pth").string();
+  run_python("classify_reference.py", {"vgg11", weights, photo, (dir / "ref.safetensors").string()});
+  auto ref = tl::io::load_checkpoint(dir / "ref.safetensors");
+
+  auto model = tl::make_backbone("vgg11", tl::BackboneOptions().weights(weights));
+  model->eval();
+  auto transform = model->eval_transform();
+  auto x = transform(tl::io::read_image(photo, transform.read_options()));
+  // PIL's and tlearn's resampling agree within rounding of 8-bit levels.
+  CHECK(x.sizes() == ref["input"].sizes());
+  CHECK((x - ref["input"]).abs().max().item<double>() < 3.0 / 255 / 0.225);
+  torch::NoGradGuard no_grad;
+  auto probs = model->forward(x.unsqueeze(0)).softmax(1);
+  auto ours = tl::imagenet::decode_predictions(probs, 5)[0];
+  auto theirs = tl::imagenet::decode_predictions(ref["probs"], 5)[0];
+  for (size_t i = 0; i < 5; ++i) CHECK(ours[i].index == theirs[i].index);
+  CHECK((probs - ref["probs"]).abs().max().item<double>() < 1e-3);
+  std::filesystem::remove_all(dir);
+}
