@@ -239,3 +239,17 @@ TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictio
   CHECK((probs - ref["probs"]).abs().max().item<double>() < 1e-3);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a backbone's train_transform resizes to its input shape and applies its weights' preprocessing",
+          "[photo]") {
+  auto base = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).input_shape({150, 120}));
+  auto photo = tl::io::read_image("/usr/lib/python3/dist-packages/skimage/data/chelsea.png");
+  tl::data::Transform augment = base->train_transform().flip().rotate(20);
+  auto a = augment(photo, /*seed=*/1), b = augment(photo, /*seed=*/1), c = augment(photo, /*seed=*/2);
+  CHECK(a.sizes() == torch::IntArrayRef({3, 150, 120}));
+  CHECK(torch::equal(a, b));
+  CHECK_FALSE(torch::equal(a, c));
+  // Torch preprocessing: roughly zero-centred, unit-scaled values, not 0..255.
+  CHECK(a.max().item<double>() < 3.0);
+  CHECK(a.min().item<double>() > -3.0);
+}

@@ -24,6 +24,7 @@
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/core/selector.hpp"
 #include "tlearn/core/tap.hpp"
+#include "tlearn/data/augment.hpp"
 #include "tlearn/data/preprocess.hpp"
 #include "tlearn/data/transforms.hpp"
 #include "tlearn/models/spec.hpp"
@@ -200,6 +201,12 @@ class BackboneImpl : public torch::nn::Module {
   /// Photo (HWC uint8) to the tensor these weights expect: resize, center crop,
   /// preprocess_input — torchvision's weights.transforms().
   data::Transform eval_transform() const { return data::eval_transform(eval_transform_spec(), preprocessing()); }
+
+  /// Augmentation to build on: resize to input_shape(), these weights' preprocessing
+  /// last, e.g. base->train_transform().flip().rotate(20).
+  data::TrainTransform train_transform() const {
+    return data::train_transform().size(input_shape()).preprocessing(preprocessing());
+  }
 
   /// The weights selected by options().weights(): the named tag, the first for
   /// "imagenet" or a file path, nullptr when the family declares none.
