@@ -1,4 +1,5 @@
 // Images in: decoding, transforms, augmentation, data sets and the loader.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <tlearn/tlearn.hpp>
@@ -6,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -373,6 +376,30 @@ TEST_CASE("ImageFolder: sorted class folders, extension filter, counts and weigh
                     Catch::Matchers::Contains("no image files"));
   CHECK(td::ImageFolder(root, td::ImageFolderOptions().with_extensions({".png"})).size() == 11);
   CHECK_THROWS_WITH(td::ImageFolder(root / "nope"), Catch::Matchers::Contains("not a folder"));
+}
+
+namespace {
+/// A data set written the short way: only get().
+struct Squares : td::Dataset {
+  size_t size() const override { return 10; }
+  int64_t label(size_t i) const override { return int64_t(i % 2); }
+  td::Example get(size_t i) const override { return {torch::full({3, 4, 4}, float(i)), label(i)}; }
+};
+struct Nothing : td::Dataset {
+  size_t size() const override { return 1; }
+  int64_t label(size_t) const override { return 0; }
+};
+}  // namespace
+
+TEST_CASE("a Dataset subclass may implement get() instead of image()", "[data][dataset]") {
+  auto sq = std::make_shared<Squares>();
+  CHECK(sq->image(3).equal(torch::full({3, 4, 4}, 3.f)));
+  td::LoaderOptions o;
+  o.batch_size = 4;
+  size_t n = 0;
+  for (auto& b : td::loader(sq, {}, o)) n += b.size();
+  CHECK(n == 10);
+  CHECK_THROWS_WITH(Nothing().get(0), Catch::Matchers::Contains("override image() or get()"));
 }
 
 TEST_CASE("split is stratified, disjoint and seeded", "[data][dataset]") {
