@@ -32,15 +32,20 @@ struct Example {
   int64_t label = 0;
 };
 
-/// The interface every data set implements. All const methods must be safe to
-/// call from several threads at once (the loader does).
+/// The interface every data set implements: size(), label(i) and one of
+/// image(i) (preferred: the loader transforms it straight into a batch) or get(i).
+/// All const methods must be safe to call from several threads at once (the loader does).
 class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual size_t size() const = 0;
   /// The i-th image as stored: HWC uint8 (files) or CHW float. `options` may
   /// allow a reduced-scale decode (see io::ImageReadOptions::min_size).
-  virtual torch::Tensor image(size_t i, const io::ImageReadOptions& options = {}) const = 0;
+  virtual torch::Tensor image(size_t i, const io::ImageReadOptions& options = {}) const {
+    (void)options;
+    DefaultGuard guard(this);
+    return get(i).image;
+  }
   virtual int64_t label(size_t i) const = 0;
   /// Class names, index = label. May be empty when the data set has none.
   virtual std::vector<std::string> classes() const { return {}; }
@@ -48,7 +53,10 @@ class Dataset {
   virtual std::string describe(size_t i) const { return "sample " + std::to_string(i); }
 
   /// The i-th sample as CHW float 0..255.
-  virtual Example get(size_t i) const { return {tlearn::detail::to_chw_float(image(i)), label(i)}; }
+  virtual Example get(size_t i) const {
+    DefaultGuard guard(this);
+    return {tlearn::detail::to_chw_float(image(i)), label(i)};
+  }
 
   /// Number of classes: classes().size(), or max label + 1.
   size_t num_classes() const {
@@ -82,6 +90,24 @@ class Dataset {
   }
 
  protected:
+  /// image() and get() are written in terms of each other; a subclass overrides one.
+  /// Per data set object, so that a get() that calls another data set's defaults works.
+  struct DefaultGuard {
+    static std::vector<const Dataset*>& active() {
+      thread_local std::vector<const Dataset*> a;
+      return a;
+    }
+    explicit DefaultGuard(const Dataset* d) {
+      auto& a = active();
+      if (std::find(a.begin(), a.end(), d) != a.end())
+        throw Error("a tlearn::data::Dataset subclass must override image() or get()");
+      a.push_back(d);
+    }
+    ~DefaultGuard() { active().pop_back(); }
+    DefaultGuard(const DefaultGuard&) = delete;
+    DefaultGuard& operator=(const DefaultGuard&) = delete;
+  };
+
   void check_index(size_t i) const {
     if (i >= size())
       throw Error("data set index " + std::to_string(i) + " is out of range (size " + std::to_string(size()) + ")");

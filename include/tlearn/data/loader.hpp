@@ -138,6 +138,7 @@ class Loader {
     Transform transform;
     LoaderOptions options;
     int64_t next_epoch = 0;
+    bool pin = false;  // page-locked batches
     mutable std::mutex skip_mutex;
     mutable std::vector<SkippedSample> skipped;
 
@@ -160,6 +161,7 @@ class Loader {
       if (options.batch_size <= 0) throw Error("loader: LoaderOptions::batch_size must be positive");
       if (options.workers < 0) throw Error("loader: LoaderOptions::workers must be >= 0");
       if (options.prefetch < 1) options.prefetch = 1;
+      pin = options.pin_memory && torch::cuda::is_available();
       if (!options.on_skip)
         options.on_skip = [](const SkippedSample& s) {
           std::cerr << "tlearn loader: skipped '" << s.source << "': " << s.reason << '\n';
@@ -283,7 +285,7 @@ class Loader {
           std::vector<int64_t> shape{int64_t(indices.size())};
           for (auto s : x.sizes()) shape.push_back(s);
           auto opts = torch::TensorOptions().dtype(torch::kFloat);
-          if (options.pin_memory && torch::cuda::is_available()) opts = opts.pinned_memory(true);
+          if (pin) opts = opts.pinned_memory(true);
           batch.images = torch::empty(shape, opts);
           dst = batch.images.data_ptr<float>();
           sample_numel = x.numel();

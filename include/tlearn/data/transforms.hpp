@@ -25,7 +25,8 @@ namespace tlearn::data {
 
 /// A composable image transform: `(image, seed) -> CHW float`. `read_options()`
 /// tells a data set how the image may be decoded for it (e.g. a JPEG at reduced
-/// scale when the transform shrinks it anyway).
+/// scale when the transform shrinks it anyway; `TrainTransform().size(...)` asks
+/// for that, the exact-parity transforms `resize` and `eval_transform` do not).
 class Transform {
  public:
   using Fn = std::function<torch::Tensor(const torch::Tensor&, uint64_t)>;
@@ -110,16 +111,13 @@ inline torch::Tensor resize_center_crop(const torch::Tensor& image, int64_t rh, 
 /// (torchvision's `Resize`). Antialiased when shrinking (PIL's filters).
 inline Transform resize(std::vector<int64_t> size, Interpolation interpolation = Interpolation::Bilinear) {
   detail::check_size(size, "resize");
-  io::ImageReadOptions read;
-  if (size.size() == 2) read.min_size = size; else read.min_shorter_side = size[0];
   return Transform(
       [size, interpolation](const torch::Tensor& x, uint64_t) {
         auto [h, w] = tlearn::detail::image_hw(x);
         auto [rh, rw] = size.size() == 2 ? std::pair<int64_t, int64_t>{size[0], size[1]}
                                          : detail::shorter_side_size(h, w, size[0]);
         return detail::resize_center_crop(x, rh, rw, rh, rw, interpolation);
-      },
-      read);
+      });
 }
 
 /// Crops {H, W} (or {S, S}) from the centre; pads with zeros when the image is smaller.
@@ -146,21 +144,21 @@ inline Transform preprocess(Preprocessing policy) {
 
 /// torchvision's ImageClassification eval transform: resize the shorter side to
 /// `spec.resize_size`, center-crop `spec.crop_size` (one resampling pass), then
-/// `preprocess_input(policy)`. JPEGs may be decoded at reduced scale as long as
-/// the shorter side stays >= resize_size (set read_options() to turn that off).
+/// `preprocess_input(policy)`. Bit-exact with torchvision on PIL images. Files
+/// are decoded at full size so that evaluation matches Python; for speed, allow
+/// reduced-scale JPEG decoding with
+/// `eval_transform(spec).read_options(io::ImageReadOptions{}.min_shorter_side = ...)`, e.g.
+///     io::ImageReadOptions fast; fast.min_shorter_side = spec.resize_size; t.read_options(fast);
 inline Transform eval_transform(const EvalTransformSpec& spec, Preprocessing policy = Preprocessing::Identity) {
   if (spec.resize_size <= 0 || spec.crop_size <= 0)
     throw Error("eval_transform: resize_size and crop_size must be positive");
-  io::ImageReadOptions read;
-  read.min_shorter_side = spec.resize_size;
   return Transform(
       [spec, policy](const torch::Tensor& x, uint64_t) {
         auto [h, w] = tlearn::detail::image_hw(x);
         auto [rh, rw] = detail::shorter_side_size(h, w, spec.resize_size);
         auto out = detail::resize_center_crop(x, rh, rw, spec.crop_size, spec.crop_size, spec.interpolation);
         return policy == Preprocessing::Identity ? out : preprocess_input(out, policy);
-      },
-      read);
+      });
 }
 
 }  // namespace tlearn::data

@@ -324,12 +324,17 @@ inline void write_jpeg(const torch::Tensor& image, const std::filesystem::path& 
 }  // namespace io
 
 /// Loads an image file as CHW float RGB holding 0..255. With `size` = {H, W} it
-/// is resized (bilinear, antialiased like PIL) to exactly that size.
-inline torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size = {}) {
+/// is resized (bilinear, antialiased; bit-exact with PIL's
+/// `Image.resize((W, H), Image.BILINEAR)` on the same decoded pixels). A JPEG at
+/// least twice the target size in both directions is decoded at reduced scale
+/// first (libjpeg-turbo), still at least twice the target; for a full-size
+/// decode use `io::read_image` and `data::resize`. `options`: alpha, pixel limit.
+inline torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size = {},
+                                io::ImageReadOptions options = {}) {
   if (!size.empty() && (size.size() != 2 || size[0] <= 0 || size[1] <= 0))
     throw Error("load_image('" + path.string() + "'): size must be {height, width} with positive values");
-  io::ImageReadOptions options;
-  options.min_size = size;
+  if (!size.empty() && options.min_size.empty() && options.min_shorter_side == 0)
+    options.min_size = {2 * size[0], 2 * size[1]};
   auto hwc = io::read_image(path, options);
   if (size.empty()) return detail::to_chw_float(hwc);
   detail::ResizePlan p;
