@@ -61,9 +61,17 @@ for v in with_tlearn by_hand; do
   echo "{\"mode\": \"compile\", \"impl\": \"$v\", \"seconds\": $(echo "$end - $start" | bc)}" >>"$rows"
 done
 
-# Rows that other benchmark programs add (data pipeline, feature extraction) print their own lines.
-for extra in "$HERE"/extra/*.sh; do
-  [ -f "$extra" ] && bash "$extra" >>"$rows"
-done
-
 $PY "$HERE/table.py" "$rows" | tee "$HERE/results.md"
+
+# Programs that print their own side-by-side tables.
+tlearn_build data_pipeline
+{
+  echo; echo "Data pipeline (decode + resize + augment + batch, 2 workers, against torchvision + PIL + DataLoader):"; echo
+  echo '```'
+  "$B/data_pipeline" --folder "${TLEARN_BENCH_PHOTOS:-/tmp/tlearn_bench_photos}" --workers 2 --rounds 2 | tail -4
+  echo '```'
+} | tee -a "$HERE/results.md"
+if cmake --build "$TLEARN_BUILD" --target feature_extraction >/dev/null 2>&1; then
+  { echo; echo "Feature extraction against end-to-end training with a frozen base:"; echo; echo '```'
+    "$B/feature_extraction"; echo '```'; } | tee -a "$HERE/results.md"
+fi
