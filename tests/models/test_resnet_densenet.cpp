@@ -130,5 +130,4 @@ TEST_CASE("alexnet and squeezenet: layers, feature_info, parity with torchvision
   }
   check_numeric_parity("squeezenet1_1", 64, /*include_top=*/true);
   check_numeric_parity("squeezenet1_1", 64, /*include_top=*/false);
-  check_numeric_parity("squeezenet1_0", 64, /*include_top=*/true);
 }
