@@ -8,11 +8,15 @@
       --no-top                     output is the backbone's feature path (model.features etc.)
       --train                      output in train mode (batch statistics); also saves the grads of
                                    (output**2).sum() w.r.t. the input and the first conv weight
+      --old-keys                   densenet: save the pre-0.3 key names of the official files
+                                   ("denselayer1.norm.1.weight" for "denselayer1.norm1.weight")
 """
 import argparse
+import collections
 import contextlib
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,7 +110,13 @@ def cmd_keys(out, names):
         json.dump(result, f)
 
 
-def cmd_export(name, out_dir, size, batch, no_top, train):
+def old_densenet_keys(state):
+    """The key names of torchvision's published densenet files (torchvision renames them on load)."""
+    pattern = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    return collections.OrderedDict((pattern.sub(r"\1.\2", k), v) for k, v in state.items())
+
+
+def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False):
     torch.manual_seed(0)
     model = build(name)
     # Random BatchNorm statistics, so eval mode is not the identity.
@@ -117,7 +127,8 @@ def cmd_export(name, out_dir, size, batch, no_top, train):
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.5, 0.5)
-    torch.save(model.state_dict(), os.path.join(out_dir, name + ".pth"))
+    state = old_densenet_keys(model.state_dict()) if old_keys else model.state_dict()
+    torch.save(state, os.path.join(out_dir, name + ".pth"))
     model.train(train)
     x = torch.randn(batch, 3, size, size)
     tensors = {"input": x.clone()}
@@ -148,12 +159,13 @@ def main():
     e.add_argument("--batch", type=int, default=2)
     e.add_argument("--no-top", action="store_true")
     e.add_argument("--train", action="store_true")
+    e.add_argument("--old-keys", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.cmd == "keys":
         cmd_keys(a.out, a.names)
     else:
-        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train)
+        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.old_keys)
 
 
 if __name__ == "__main__":
