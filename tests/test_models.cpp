@@ -181,5 +181,6 @@ TEST_CASE("include_top = false with pooling and other input sizes", "[backbone]"
 TEST_CASE("vgg parity with torchvision: eval, without top, and train mode with gradients", "[parity]") {
   check_numeric_parity("vgg11", 64, /*include_top=*/true);
   check_numeric_parity("vgg16", 64, /*include_top=*/false);
-  check_numeric_parity("vgg11_bn", 64, /*include_top=*/true, /*train=*/true);
+  // Train mode without the top: the classifier's Dropout draws random masks.
+  check_numeric_parity("vgg11_bn", 64, /*include_top=*/false, /*train=*/true);
 }

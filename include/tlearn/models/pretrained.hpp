@@ -70,9 +70,9 @@ inline void load_pretrained(BackboneImpl& model) {
 
   io::LoadOptions load;
   for (const auto& w : spec.weights)
-    for (const auto& rename : w.key_rename) load.key_rename.push_back(rename);
+    for (const auto& rename : w.key_rename) load.key_rename().push_back(rename);
   if (!options.include_top()) {
-    for (const auto& p : spec.top_keys) load.ignore.push_back(p);
+    for (const auto& p : spec.top_keys) load.ignore().push_back(p);
   } else {
     // ImageNet weights on a model with another class count: the last layer keeps
     // its fresh initialisation. A file fine-tuned for this count loads whole.
@@ -80,7 +80,7 @@ inline void load_pretrained(BackboneImpl& model) {
     for (const auto& item : state)
       if (detail::matches_any(item.key(), spec.classifier_keys) && own.contains(item.key()) &&
           own[item.key()].sizes() != item.value().sizes()) {
-        for (const auto& p : spec.classifier_keys) load.ignore.push_back(p);
+        for (const auto& p : spec.classifier_keys) load.ignore().push_back(p);
         break;
       }
   }

@@ -1,0 +1,16 @@
+# Configures, builds and runs one consumer project:
+#   cmake -DCONSUMER=<dir> -DBINARY_DIR=<dir> [-DEXTRA_ARGS=...] -P run.cmake
+foreach(step configure build run)
+  if(step STREQUAL configure)
+    file(REMOVE_RECURSE "${BINARY_DIR}")
+    set(cmd "${CMAKE_COMMAND}" -S "${CONSUMER}" -B "${BINARY_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release ${EXTRA_ARGS})
+  elseif(step STREQUAL build)
+    set(cmd "${CMAKE_COMMAND}" --build "${BINARY_DIR}")
+  else()
+    set(cmd "${BINARY_DIR}/consumer")
+  endif()
+  execute_process(COMMAND ${cmd} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer ${CONSUMER}: ${step} failed (${rc})")
+  endif()
+endforeach()
