@@ -8,6 +8,10 @@
       --no-top                     output is the backbone's feature path (model.features etc.)
       --train                      output in train mode (batch statistics); also saves the grads of
                                    (output**2).sum() w.r.t. the input and the first conv weight
+      --aux                        inception_v3 / googlenet with torchvision's default aux heads
+
+inception_v3 and googlenet are built without aux heads and transform_input=False, as tlearn
+builds them for random weights and weight files (tlearn skips the official checkpoints' aux keys).
 """
 import argparse
 import contextlib
@@ -44,11 +48,9 @@ def no_init():
 
 def build(name, **kwargs):
     kwargs.setdefault("weights", None)
-    if name == "inception_v3":
+    if name in ("inception_v3", "googlenet"):
         kwargs.setdefault("aux_logits", False)
-        kwargs.setdefault("init_weights", False)
-    if name == "googlenet":
-        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("transform_input", False)
         kwargs.setdefault("init_weights", False)
     return torchvision.models.get_model(name, **kwargs) if hasattr(torchvision.models, "get_model") \
         else getattr(torchvision.models, name)(**kwargs)
@@ -106,9 +108,9 @@ def cmd_keys(out, names):
         json.dump(result, f)
 
 
-def cmd_export(name, out_dir, size, batch, no_top, train):
+def cmd_export(name, out_dir, size, batch, no_top, train, aux=False):
     torch.manual_seed(0)
-    model = build(name)
+    model = build(name, aux_logits=True) if aux else build(name)
     # Random BatchNorm statistics, so eval mode is not the identity.
     with torch.no_grad():
         for m in model.modules():
@@ -148,12 +150,13 @@ def main():
     e.add_argument("--batch", type=int, default=2)
     e.add_argument("--no-top", action="store_true")
     e.add_argument("--train", action="store_true")
+    e.add_argument("--aux", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.cmd == "keys":
         cmd_keys(a.out, a.names)
     else:
-        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train)
+        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.aux)
 
 
 if __name__ == "__main__":
