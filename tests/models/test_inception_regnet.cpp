@@ -3,3 +3,149 @@
 
 using namespace tlearn::test;
 namespace tl = tlearn;
+
+TEST_CASE("regnet parity with torchvision: X and Y, with and without top", "[parity][regnet]") {
+  check_numeric_parity("regnet_x_400mf", 64, /*include_top=*/true);
+  check_numeric_parity("regnet_x_400mf", 64, /*include_top=*/false);
+  check_numeric_parity("regnet_y_400mf", 64, /*include_top=*/true);
+  check_numeric_parity("regnet_y_400mf", 64, /*include_top=*/false);
+}
+
+TEST_CASE("regnet stages, feature_info and layer table", "[layers][regnet]") {
+  // torchvision's BlockParams.from_init_params for regnet_y_400mf and regnet_x_400mf.
+  auto y = tl::detail::regnet_stages(tl::RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25});
+  REQUIRE(y.size() == 4);
+  CHECK(y[0].width == 48);
+  CHECK(y[1].width == 104);
+  CHECK(y[2].width == 208);
+  CHECK(y[3].width == 440);
+  CHECK(y[0].depth + y[1].depth + y[2].depth + y[3].depth == 16);
+
+  auto model = tl::make_backbone("regnet_y_400mf", tl::BackboneOptions().include_top(false));
+  const auto& info = model->feature_info();
+  REQUIRE(info.size() == 5);
+  const int64_t strides[] = {2, 4, 8, 16, 32};
+  const int64_t channels[] = {32, 48, 104, 208, 440};
+  torch::NoGradGuard no_grad;
+  auto maps = model->features_only(torch::randn({1, 3, 64, 64}));
+  REQUIRE(maps.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    INFO("stage " << i);
+    CHECK(info[i].stride == strides[i]);
+    CHECK(info[i].channels == channels[i]);
+    CHECK(maps[i].size(1) == channels[i]);
+    CHECK(maps[i].size(2) == 64 / strides[i]);
+  }
+  CHECK(info[0].name == "stem.2");
+  CHECK(info[1].name == "trunk_output.block1.block1-0.activation");
+  CHECK(model->output_channels() == 440);
+  auto layers = model->layers();
+  CHECK(layers.back().name == info[4].name);
+  CHECK(model->layer_table().find("trunk_output.block1.block1-0.f.se.fc1"));
+  CHECK(model->layer_table().find("predictions") == std::nullopt);
+
+  auto x = tl::make_backbone("regnet_x_400mf");
+  CHECK_FALSE(x->layer_table().find("trunk_output.block1.block1-0.f.se"));
+  CHECK(x->layers().back().alias == "predictions");
+  CHECK(x->spec().weights.front().tag == "IMAGENET1K_V2");
+  CHECK(x->spec().weights.front().transform.resize_size == 232);
+  CHECK(tl::model_spec("regnet_y_32gf").weights.size() == 4);
+  CHECK(tl::model_spec("regnet_y_32gf").weights[2].transform.crop_size == 384);
+  // regnet_y_32gf's 145,046,770 parameters: checked with every model's keys in test_models.cpp.
+}
+
+TEST_CASE("inception_v3 and googlenet parity with torchvision, with and without top", "[parity][inception]") {
+  check_numeric_parity("inception_v3", 96, /*include_top=*/true);
+  check_numeric_parity("inception_v3", 107, /*include_top=*/false);
+  check_numeric_parity("googlenet", 64, /*include_top=*/true);
+  check_numeric_parity("googlenet", 64, /*include_top=*/false);
+}
+
+TEST_CASE("inception_v3 and googlenet feature_info, block rows and sizes", "[layers][inception]") {
+  torch::NoGradGuard no_grad;
+  struct Expect {
+    std::string name;
+    std::vector<std::string> taps;
+    std::vector<int64_t> channels;
+    int64_t size;
+  };
+  for (const auto& e : {Expect{"inception_v3", {"Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"},
+                               {64, 192, 288, 768, 2048}, 75},
+                        Expect{"googlenet", {"conv1", "conv3", "inception3b", "inception4e", "inception5b"},
+                               {64, 192, 480, 832, 1024}, 64}}) {
+    INFO(e.name);
+    auto model = tl::make_backbone(e.name, tl::BackboneOptions().include_top(false));
+    REQUIRE(model->feature_info().size() == 5);
+    auto maps = model->features_only(torch::randn({1, 3, e.size, e.size}));
+    for (size_t i = 0; i < 5; ++i) {
+      CHECK(model->feature_info()[i].name == e.taps[i]);
+      CHECK(model->feature_info()[i].channels == e.channels[i]);
+      CHECK(model->feature_info()[i].stride == int64_t(2) << i);
+      CHECK(maps[i].size(1) == e.channels[i]);
+    }
+    CHECK(model->layers().back().name == e.taps.back());
+    CHECK(model->layers().back().kind == "Concatenate");
+    CHECK(model->output_channels() == e.channels.back());
+  }
+  auto inception = tl::make_backbone("inception_v3");
+  CHECK(inception->spec().default_size == 299);
+  CHECK(inception->eval_transform_spec().resize_size == 342);
+  CHECK(inception->eval_transform_spec().crop_size == 299);
+  const auto& table = inception->layer_table();
+  CHECK(table[*table.find("Mixed_7b.branch3x3")].kind == "Concatenate");
+  CHECK(table[*table.find("Mixed_5b.avg_pool")].kind == "AvgPool2d");
+  CHECK(table[*table.find("Mixed_5b.branch1x1.bn")].kind == "BatchNorm2d");
+  CHECK(inception->layers().back().alias == "predictions");
+  // The smallest input torchvision accepts still runs to the logits.
+  CHECK(inception->forward(torch::zeros({1, 3, 75, 75})).sizes() == torch::IntArrayRef({1, 1000}));
+  CHECK_THROWS_AS(inception->forward(torch::zeros({1, 3, 74, 74})), tl::Error);
+  auto googlenet = tl::make_backbone("googlenet");
+  CHECK(googlenet->forward(torch::zeros({1, 3, 15, 15})).sizes() == torch::IntArrayRef({1, 1000}));
+  CHECK(googlenet->layer_table().find("inception3a.branch4.0"));
+}
+
+TEST_CASE("inception checkpoints: aux heads are skipped, transform_input follows the weights", "[inception]") {
+  torch::NoGradGuard no_grad;
+  {
+    // torchvision's own default inception_v3 (aux head on) checkpoint loads; AuxLogits.* is skipped.
+    auto dir = scratch_dir("aux_inception_v3");
+    run_python("torchvision_reference.py", {"export", "inception_v3", dir.string(), "--size", "80", "--aux"});
+    auto model = tl::make_backbone("inception_v3", tl::BackboneOptions().weights((dir / "inception_v3.pth").string()));
+    model->eval();
+    auto io = tl::io::load_checkpoint(dir / "inception_v3.io.safetensors");
+    CHECK(relative_error(model->forward(io["input"]), io["output"]) < 1e-4);
+    std::filesystem::remove_all(dir);
+  }
+  {
+    // googlenet: a checkpoint with aux1 / aux2 keys loads; other unknown keys still fail.
+    auto dir = scratch_dir("aux_googlenet");
+    auto state = tl::io::state_dict(*tl::make_backbone("googlenet"));
+    state.insert("aux1.conv.conv.weight", torch::zeros({128, 512, 1, 1}));
+    state.insert("aux2.fc2.bias", torch::zeros({1000}));
+    tl::io::save_safetensors(state, dir / "with_aux.safetensors");
+    CHECK_NOTHROW(tl::make_backbone("googlenet", tl::BackboneOptions().weights((dir / "with_aux.safetensors").string())));
+    state.insert("aux3.fc.bias", torch::zeros({1000}));
+    tl::io::save_safetensors(state, dir / "unknown.safetensors");
+    CHECK_THROWS_AS(tl::make_backbone("googlenet", tl::BackboneOptions().weights((dir / "unknown.safetensors").string())),
+                    tl::Error);
+    std::filesystem::remove_all(dir);
+  }
+  for (std::string name : {"inception_v3", "googlenet"}) {
+    INFO(name);
+    // With the ImageNet weights (built without loading, as no download is possible here)
+    // inputs are re-normalised the way torchvision's transform_input does.
+    const auto& entry = tl::detail::registered_model(name);
+    auto pretrained = entry.build(entry.spec, tl::BackboneOptions().weights("imagenet"));
+    auto plain = entry.build(entry.spec, tl::BackboneOptions());
+    tl::io::load_state_dict(*pretrained, tl::io::state_dict(*plain));
+    pretrained->eval();
+    plain->eval();
+    auto x = torch::randn({1, 3, 96, 96});
+    auto expected = plain->forward(tl::detail::inception_transform_input(x));
+    CHECK(relative_error(pretrained->forward(x), expected) < 1e-5);
+    // (compared on the first stage: random-init logits are too close to zero to tell apart)
+    const auto first = pretrained->feature_info().front().name;
+    CHECK(relative_error(plain->forward_features(x, {first})[0],
+                         pretrained->forward_features(x, {first})[0]) > 1e-2);
+  }
+}

@@ -10,6 +10,10 @@
                                    (output**2).sum() w.r.t. the input and the first conv weight
       --old-keys                   densenet: save the pre-0.3 key names of the official files
                                    ("denselayer1.norm.1.weight" for "denselayer1.norm1.weight")
+      --aux                        inception_v3 / googlenet with torchvision's default aux heads
+
+inception_v3 and googlenet are built without aux heads and transform_input=False, as tlearn
+builds them for random weights and weight files (tlearn skips the official checkpoints' aux keys).
 """
 import argparse
 import collections
@@ -48,11 +52,9 @@ def no_init():
 
 def build(name, **kwargs):
     kwargs.setdefault("weights", None)
-    if name == "inception_v3":
+    if name in ("inception_v3", "googlenet"):
         kwargs.setdefault("aux_logits", False)
-        kwargs.setdefault("init_weights", False)
-    if name == "googlenet":
-        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("transform_input", False)
         kwargs.setdefault("init_weights", False)
     return torchvision.models.get_model(name, **kwargs) if hasattr(torchvision.models, "get_model") \
         else getattr(torchvision.models, name)(**kwargs)
@@ -116,9 +118,9 @@ def old_densenet_keys(state):
     return collections.OrderedDict((pattern.sub(r"\1.\2", k), v) for k, v in state.items())
 
 
-def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False):
+def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=False):
     torch.manual_seed(0)
-    model = build(name)
+    model = build(name, aux_logits=True) if aux else build(name)
     # Random BatchNorm statistics, so eval mode is not the identity.
     with torch.no_grad():
         for m in model.modules():
@@ -160,12 +162,13 @@ def main():
     e.add_argument("--no-top", action="store_true")
     e.add_argument("--train", action="store_true")
     e.add_argument("--old-keys", action="store_true")
+    e.add_argument("--aux", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.cmd == "keys":
         cmd_keys(a.out, a.names)
     else:
-        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.old_keys)
+        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.old_keys, a.aux)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ inline void load_pretrained(BackboneImpl& model) {
   io::LoadOptions load;
   for (const auto& w : spec.weights)
     for (const auto& rename : w.key_rename) load.key_rename().push_back(rename);
+  for (const auto& p : spec.ignore_keys) load.ignore().push_back(p);
   if (!options.include_top()) {
     for (const auto& p : spec.top_keys) load.ignore().push_back(p);
   } else {

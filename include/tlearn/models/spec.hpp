@@ -47,6 +47,9 @@ struct ModelSpec {
   /// Regexes of the keys of the final classification layer only: re-initialised,
   /// not loaded, when `classes` differs from the weights', e.g. {"fc\\..*"}.
   std::vector<std::string> classifier_keys;
+  /// Regexes of checkpoint keys never loaded: parts of the official checkpoints this
+  /// model does not build, e.g. {"AuxLogits\\..*"} for inception_v3's auxiliary head.
+  std::vector<std::string> ignore_keys;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 

@@ -1,0 +1,403 @@
+#pragma once
+/// \file
+/// Inception v3 (torchvision.models.inception_v3), and the pieces GoogLeNet shares
+/// with it: BasicConv2d (conv, BatchNorm eps 0.001, ReLU) and a generic
+/// multi-branch block described as data (InceptionOp lists).
+///
+/// Auxiliary classifier: not built. Like Keras' InceptionV3 (and torchvision's
+/// pretrained googlenet), the model has only the main head, and loading the
+/// official checkpoint skips its AuxLogits.* keys (ModelSpec::ignore_keys), so
+/// eval outputs equal torchvision's. A state_dict saved from tlearn loads into
+/// torchvision's inception_v3(aux_logits=False) as it is.
+///
+/// transform_input: torchvision turns it on for its pretrained weights (they
+/// expect inputs normalised to [-1, 1] while users feed ImageNet mean/std); tlearn
+/// does the same when options.weights() is "imagenet" or a weights tag, and leaves
+/// it off for random initialisation and weight files.
+///
+/// Layer table: per BasicConv2d "<path>.conv", "<path>.bn" and "<path>" (its ReLU:
+/// the module's output); the functional pools ("Mixed_5b.avg_pool"); one
+/// Concatenate row per block output named by the block ("Mixed_5b"), and for
+/// InceptionE's split branches ("Mixed_7b.branch3x3").
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tlearn/models/backbone.hpp"
+#include "tlearn/models/layers.hpp"
+#include "tlearn/models/registry.hpp"
+
+namespace tlearn {
+
+/// torchvision's BasicConv2d: conv (no bias) + BatchNorm (eps 0.001) + functional ReLU.
+class BasicConv2dImpl : public torch::nn::Module {
+ public:
+  BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table)
+      : conv(register_module("conv", torch::nn::Conv2d(options.bias(false)))),
+        bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
+        conv_name_(path + ".conv"), bn_name_(path + ".bn"), out_name_(path) {
+    table.add(conv_name_, "Conv2d", {conv.ptr()});
+    table.add(bn_name_, "BatchNorm2d", {bn.ptr()});
+    table.add(out_name_, "ReLU");
+  }
+
+  torch::Tensor forward(torch::Tensor x) {
+    x = conv(x);
+    tap(conv_name_, x);
+    x = bn(x);
+    tap(bn_name_, x);
+    x = torch::relu(x);
+    tap(out_name_, x);
+    return x;
+  }
+
+  torch::nn::Conv2d conv;
+  nn::BatchNorm2d bn;
+
+ private:
+  std::string conv_name_, bn_name_, out_name_;
+};
+TORCH_MODULE(BasicConv2d);
+
+/// One step of an Inception network: a BasicConv2d, a pool, or (InceptionE) a
+/// split into convs on the same input whose outputs are concatenated.
+struct InceptionOp {
+  enum class Kind { Conv, AvgPool, MaxPool, Split };
+  Kind kind = Kind::Conv;
+  /// Conv: module path relative to its parent ("branch5x5_1", "branch2.0"); pools
+  /// and Split: the row name relative to the parent ("avg_pool", "branch3x3").
+  std::string name;
+  torch::nn::Conv2dOptions conv_options{1, 1, 1};
+  int64_t kernel = 3, stride = 1, padding = 0;
+  bool ceil_mode = false;
+  std::vector<InceptionOp> split;  ///< Split: the convs
+
+  // Filled when the op is registered.
+  BasicConv2d conv{nullptr};
+  std::string row;
+};
+/// A branch: ops applied one after the other.
+using InceptionBranch = std::vector<InceptionOp>;
+
+namespace detail {
+inline InceptionOp inception_conv(std::string name, int64_t in, int64_t out, torch::ExpandingArray<2> kernel,
+                                  int64_t stride = 1, torch::ExpandingArray<2> padding = 0) {
+  InceptionOp op;
+  op.name = std::move(name);
+  op.conv_options = torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding);
+  return op;
+}
+
+inline InceptionOp inception_pool(InceptionOp::Kind kind, std::string name, int64_t kernel, int64_t stride,
+                                  int64_t padding = 0, bool ceil_mode = false) {
+  InceptionOp op;
+  op.kind = kind;
+  op.name = std::move(name);
+  op.kernel = kernel;
+  op.stride = stride;
+  op.padding = padding;
+  op.ceil_mode = ceil_mode;
+  return op;
+}
+
+inline InceptionOp inception_split(std::string name, std::vector<InceptionOp> convs) {
+  InceptionOp op;
+  op.kind = InceptionOp::Kind::Split;
+  op.name = std::move(name);
+  op.split = std::move(convs);
+  return op;
+}
+
+/// Registers `op`'s modules under `parent` (creating containers for dotted paths such as
+/// "branch2.0") and adds its rows, names prefixed by `prefix` ("" at the top level).
+inline void register_inception_op(torch::nn::Module& parent, const std::string& prefix, InceptionOp& op,
+                                  LayerTable& table) {
+  const std::string full = prefix.empty() ? op.name : prefix + "." + op.name;
+  switch (op.kind) {
+    case InceptionOp::Kind::Conv: {
+      torch::nn::Module* owner = &parent;
+      std::string local = op.name;
+      for (auto dot = local.find('.'); dot != std::string::npos; dot = local.find('.')) {
+        const std::string head = local.substr(0, dot);
+        auto children = owner->named_children();
+        auto child = children.contains(head) ? children[head]
+                                             : owner->register_module(head, std::make_shared<torch::nn::Module>());
+        owner = child.get();
+        local = local.substr(dot + 1);
+      }
+      op.conv = owner->register_module(local, BasicConv2d(op.conv_options, full, table));
+      op.row = full;
+      return;
+    }
+    case InceptionOp::Kind::AvgPool:
+    case InceptionOp::Kind::MaxPool:
+      op.row = full;
+      table.add(full, op.kind == InceptionOp::Kind::AvgPool ? "AvgPool2d" : "MaxPool2d");
+      return;
+    case InceptionOp::Kind::Split:
+      for (auto& conv : op.split) register_inception_op(parent, prefix, conv, table);
+      op.row = full;
+      table.add(full, "Concatenate");
+      return;
+  }
+}
+
+inline torch::Tensor run_inception_op(InceptionOp& op, const torch::Tensor& x) {
+  torch::Tensor y;
+  switch (op.kind) {
+    case InceptionOp::Kind::Conv: return op.conv(x);
+    case InceptionOp::Kind::AvgPool:
+      y = torch::avg_pool2d(x, op.kernel, op.stride, op.padding, op.ceil_mode);
+      break;
+    case InceptionOp::Kind::MaxPool:
+      y = torch::max_pool2d(x, op.kernel, op.stride, op.padding, 1, op.ceil_mode);
+      break;
+    case InceptionOp::Kind::Split: {
+      std::vector<torch::Tensor> parts;
+      for (auto& conv : op.split) parts.push_back(run_inception_op(conv, x));
+      y = torch::cat(parts, 1);
+      break;
+    }
+  }
+  tap(op.row, y);
+  return y;
+}
+}  // namespace detail
+
+/// A multi-branch block: each branch runs on the input, the outputs are concatenated
+/// (torchvision's InceptionA..E and GoogLeNet's Inception).
+class InceptionBlockImpl : public torch::nn::Module {
+ public:
+  InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path, LayerTable& table)
+      : branches_(std::move(branches)), out_name_(path) {
+    for (auto& branch : branches_)
+      for (auto& op : branch) detail::register_inception_op(*this, path, op, table);
+    table.add(out_name_, "Concatenate");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    std::vector<torch::Tensor> outputs;
+    for (auto& branch : branches_) {
+      auto y = x;
+      for (auto& op : branch) y = detail::run_inception_op(op, y);
+      outputs.push_back(y);
+    }
+    auto y = torch::cat(outputs, 1);
+    tap(out_name_, y);
+    return y;
+  }
+
+ private:
+  std::vector<InceptionBranch> branches_;
+  std::string out_name_;
+};
+TORCH_MODULE(InceptionBlock);
+
+/// The trunk of an Inception network: single ops (stem convs, pools) and blocks, in order.
+struct InceptionTrunk {
+  struct Item {
+    InceptionOp op;
+    InceptionBlock block{nullptr};
+  };
+  std::vector<Item> items;
+
+  void add_op(torch::nn::Module& owner, InceptionOp op, LayerTable& table) {
+    detail::register_inception_op(owner, "", op, table);
+    items.push_back({std::move(op), nullptr});
+  }
+  void add_block(torch::nn::Module& owner, const std::string& name, std::vector<InceptionBranch> branches,
+                 LayerTable& table) {
+    items.push_back({InceptionOp{}, owner.register_module(name, InceptionBlock(std::move(branches), name, table))});
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    for (auto& item : items) x = item.block ? item.block(x) : detail::run_inception_op(item.op, x);
+    return x;
+  }
+};
+
+namespace detail {
+/// torchvision's _transform_input: inputs normalised with ImageNet mean/std to the
+/// [-1, 1] scaling the original Google weights expect.
+inline torch::Tensor inception_transform_input(const torch::Tensor& x) {
+  auto c0 = x.select(1, 0).unsqueeze(1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5;
+  auto c1 = x.select(1, 1).unsqueeze(1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5;
+  auto c2 = x.select(1, 2).unsqueeze(1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5;
+  return torch::cat({c0, c1, c2}, 1);
+}
+
+/// True when options name the spec's pretrained weights ("imagenet" or a tag), where
+/// torchvision sets transform_input.
+inline bool names_pretrained_weights(const ModelSpec& spec, const BackboneOptions& options) {
+  if (options.weights() == "imagenet") return true;
+  for (const auto& w : spec.weights)
+    if (w.tag == options.weights()) return true;
+  return false;
+}
+
+/// Conv and Linear weights N(0, std) truncated to [-2, 2] (torchvision's trunc_normal_),
+/// BatchNorm 1 / 0; biases keep their default.
+inline void init_inception(torch::nn::Module& root, double std) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : root.modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      conv->weight.normal_(0.0, std).clamp_(-2.0, 2.0);
+    } else if (auto* linear = m->as<torch::nn::Linear>()) {
+      linear->weight.normal_(0.0, std).clamp_(-2.0, 2.0);
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      bn->weight.fill_(1);
+      bn->bias.zero_();
+    }
+  }
+}
+
+inline std::vector<InceptionBranch> inception_a(int64_t in, int64_t pool_features) {
+  return {{inception_conv("branch1x1", in, 64, 1)},
+          {inception_conv("branch5x5_1", in, 48, 1), inception_conv("branch5x5_2", 48, 64, 5, 1, 2)},
+          {inception_conv("branch3x3dbl_1", in, 64, 1), inception_conv("branch3x3dbl_2", 64, 96, 3, 1, 1),
+           inception_conv("branch3x3dbl_3", 96, 96, 3, 1, 1)},
+          {inception_pool(InceptionOp::Kind::AvgPool, "avg_pool", 3, 1, 1),
+           inception_conv("branch_pool", in, pool_features, 1)}};
+}
+
+inline std::vector<InceptionBranch> inception_b(int64_t in) {
+  return {{inception_conv("branch3x3", in, 384, 3, 2)},
+          {inception_conv("branch3x3dbl_1", in, 64, 1), inception_conv("branch3x3dbl_2", 64, 96, 3, 1, 1),
+           inception_conv("branch3x3dbl_3", 96, 96, 3, 2)},
+          {inception_pool(InceptionOp::Kind::MaxPool, "max_pool", 3, 2)}};
+}
+
+inline std::vector<InceptionBranch> inception_c(int64_t in, int64_t c7) {
+  return {{inception_conv("branch1x1", in, 192, 1)},
+          {inception_conv("branch7x7_1", in, c7, 1), inception_conv("branch7x7_2", c7, c7, {1, 7}, 1, {0, 3}),
+           inception_conv("branch7x7_3", c7, 192, {7, 1}, 1, {3, 0})},
+          {inception_conv("branch7x7dbl_1", in, c7, 1), inception_conv("branch7x7dbl_2", c7, c7, {7, 1}, 1, {3, 0}),
+           inception_conv("branch7x7dbl_3", c7, c7, {1, 7}, 1, {0, 3}),
+           inception_conv("branch7x7dbl_4", c7, c7, {7, 1}, 1, {3, 0}),
+           inception_conv("branch7x7dbl_5", c7, 192, {1, 7}, 1, {0, 3})},
+          {inception_pool(InceptionOp::Kind::AvgPool, "avg_pool", 3, 1, 1), inception_conv("branch_pool", in, 192, 1)}};
+}
+
+inline std::vector<InceptionBranch> inception_d(int64_t in) {
+  return {{inception_conv("branch3x3_1", in, 192, 1), inception_conv("branch3x3_2", 192, 320, 3, 2)},
+          {inception_conv("branch7x7x3_1", in, 192, 1), inception_conv("branch7x7x3_2", 192, 192, {1, 7}, 1, {0, 3}),
+           inception_conv("branch7x7x3_3", 192, 192, {7, 1}, 1, {3, 0}),
+           inception_conv("branch7x7x3_4", 192, 192, 3, 2)},
+          {inception_pool(InceptionOp::Kind::MaxPool, "max_pool", 3, 2)}};
+}
+
+inline std::vector<InceptionBranch> inception_e(int64_t in) {
+  return {{inception_conv("branch1x1", in, 320, 1)},
+          {inception_conv("branch3x3_1", in, 384, 1),
+           inception_split("branch3x3", {inception_conv("branch3x3_2a", 384, 384, {1, 3}, 1, {0, 1}),
+                                         inception_conv("branch3x3_2b", 384, 384, {3, 1}, 1, {1, 0})})},
+          {inception_conv("branch3x3dbl_1", in, 448, 1), inception_conv("branch3x3dbl_2", 448, 384, 3, 1, 1),
+           inception_split("branch3x3dbl", {inception_conv("branch3x3dbl_3a", 384, 384, {1, 3}, 1, {0, 1}),
+                                            inception_conv("branch3x3dbl_3b", 384, 384, {3, 1}, 1, {1, 0})})},
+          {inception_pool(InceptionOp::Kind::AvgPool, "avg_pool", 3, 1, 1), inception_conv("branch_pool", in, 192, 1)}};
+}
+}  // namespace detail
+
+/// Inception v3 has a single variant; the config is empty.
+struct InceptionV3Config {};
+
+class InceptionV3Impl : public BackboneImpl {
+ public:
+  InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options), transform_input_(detail::names_pretrained_weights(spec, options)) {
+    using detail::inception_conv;
+    using Kind = InceptionOp::Kind;
+    trunk_.add_op(*this, inception_conv("Conv2d_1a_3x3", options.in_chans(), 32, 3, 2), table_);
+    trunk_.add_op(*this, inception_conv("Conv2d_2a_3x3", 32, 32, 3), table_);
+    trunk_.add_op(*this, inception_conv("Conv2d_2b_3x3", 32, 64, 3, 1, 1), table_);
+    trunk_.add_op(*this, detail::inception_pool(Kind::MaxPool, "maxpool1", 3, 2), table_);
+    trunk_.add_op(*this, inception_conv("Conv2d_3b_1x1", 64, 80, 1), table_);
+    trunk_.add_op(*this, inception_conv("Conv2d_4a_3x3", 80, 192, 3), table_);
+    trunk_.add_op(*this, detail::inception_pool(Kind::MaxPool, "maxpool2", 3, 2), table_);
+    trunk_.add_block(*this, "Mixed_5b", detail::inception_a(192, 32), table_);
+    trunk_.add_block(*this, "Mixed_5c", detail::inception_a(256, 64), table_);
+    trunk_.add_block(*this, "Mixed_5d", detail::inception_a(288, 64), table_);
+    trunk_.add_block(*this, "Mixed_6a", detail::inception_b(288), table_);
+    trunk_.add_block(*this, "Mixed_6b", detail::inception_c(768, 128), table_);
+    trunk_.add_block(*this, "Mixed_6c", detail::inception_c(768, 160), table_);
+    trunk_.add_block(*this, "Mixed_6d", detail::inception_c(768, 160), table_);
+    trunk_.add_block(*this, "Mixed_6e", detail::inception_c(768, 192), table_);
+    trunk_.add_block(*this, "Mixed_7a", detail::inception_d(768), table_);
+    trunk_.add_block(*this, "Mixed_7b", detail::inception_e(1280), table_);
+    trunk_.add_block(*this, "Mixed_7c", detail::inception_e(2048), table_);
+    feature_info_ = {{"Conv2d_2b_3x3", 64, 2}, {"Conv2d_4a_3x3", 192, 4}, {"Mixed_5d", 288, 8},
+                     {"Mixed_6e", 768, 16}, {"Mixed_7c", 2048, 32}};
+    output_channels_ = 2048;
+
+    if (options.include_top()) {
+      dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.5)));
+      fc_ = register_module("fc", torch::nn::Linear(2048, options.classes()));
+      table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
+      table_.add("dropout", "Dropout");
+      table_.add("flatten", "Flatten");
+      table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    }
+    detail::init_inception(*this, 0.1);
+  }
+
+  /// Whether inputs are re-normalised as torchvision does for its pretrained weights.
+  bool transform_input() const { return transform_input_; }
+
+ protected:
+  torch::Tensor forward_body(torch::Tensor x) override {
+    if (transform_input_) x = detail::inception_transform_input(x);
+    return trunk_.forward(std::move(x));
+  }
+
+  torch::Tensor forward_top(torch::Tensor x) override {
+    x = torch::adaptive_avg_pool2d(x, {1, 1});
+    tap("avgpool", x);
+    x = dropout_(x);
+    tap("dropout", x);
+    x = x.flatten(1);
+    tap("flatten", x);
+    x = fc_(x);
+    tap("fc", x);
+    return x;
+  }
+
+ private:
+  bool transform_input_ = false;
+  InceptionTrunk trunk_;
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear fc_{nullptr};
+};
+
+namespace detail {
+inline ModelSpec inception_v3_spec() {
+  ModelSpec s;
+  s.name = "inception_v3";
+  s.family = "inception";
+  s.default_size = 299;
+  s.min_size = 75;
+  s.first_conv = "Conv2d_1a_3x3.conv.weight";
+  s.top_keys = {"fc\\..*"};
+  s.classifier_keys = {"fc\\..*"};
+  s.ignore_keys = {"^AuxLogits\\."};
+  WeightSpec w;
+  w.tag = "IMAGENET1K_V1";
+  w.url = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth";
+  w.transform = EvalTransformSpec{342, 299, Interpolation::Bilinear};
+  s.weights.push_back(w);
+  return s;
+}
+}  // namespace detail
+
+namespace arch {
+struct InceptionV3 { using Impl = InceptionV3Impl; static constexpr const char* name = "inception_v3"; };
+}  // namespace arch
+
+namespace detail::registration {
+inline const bool inception_v3 = register_variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config{});
+}  // namespace detail::registration
+
+}  // namespace tlearn

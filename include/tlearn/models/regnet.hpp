@@ -1,0 +1,327 @@
+#pragma once
+/// \file
+/// RegNetX and RegNetY, 400MF to 32GF (torchvision.models.regnet).
+/// Stage widths and depths come from torchvision's BlockParams.from_init_params
+/// (computed with the same tensor operations, so they are bit for bit the same).
+/// Layer table: one row per leaf op, named by the torchvision module path
+/// ("trunk_output.block2.block2-0.f.b.0"), plus "<block>.f.se" (the SE product),
+/// "<block>.add" (residual sum) and "<block>.activation" (the block output).
+///
+///     auto base = tlearn::make_backbone("regnet_y_800mf", tlearn::BackboneOptions().include_top(false));
+///
+/// weights("imagenet") loads torchvision's DEFAULT weights (IMAGENET1K_V2); "IMAGENET1K_V1"
+/// and, for regnet_y_16gf / 32gf, "IMAGENET1K_SWAG_E2E_V1" (384x384) and
+/// "IMAGENET1K_SWAG_LINEAR_V1" can be named.
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tlearn/models/backbone.hpp"
+#include "tlearn/models/layers.hpp"
+#include "tlearn/models/registry.hpp"
+
+namespace tlearn {
+
+/// torchvision's from_init_params arguments.
+struct RegNetConfig {
+  int64_t depth = 0;
+  int64_t w_0 = 0;
+  double w_a = 0;
+  double w_m = 0;
+  int64_t group_width = 0;
+  double se_ratio = 0;  ///< 0: RegNetX (no squeeze-excitation)
+};
+
+/// Per-stage settings (torchvision's BlockParams with bottleneck multiplier 1, stride 2).
+struct RegNetStage {
+  int64_t width = 0;
+  int64_t depth = 0;
+  int64_t group_width = 0;
+};
+
+namespace detail {
+/// BlockParams.from_init_params + _adjust_widths_groups_compatibilty, same float32 ops.
+inline std::vector<RegNetStage> regnet_stages(const RegNetConfig& c) {
+  constexpr int64_t quant = 8;
+  auto widths_cont = torch::arange(c.depth) * c.w_a + c.w_0;
+  auto capacity = torch::round(torch::log(widths_cont / c.w_0) / std::log(c.w_m));
+  auto widths = (torch::round(torch::div(c.w_0 * torch::pow(c.w_m, capacity), quant)) * quant).to(torch::kInt);
+  std::vector<RegNetStage> stages;
+  for (int64_t i = 0; i < c.depth; ++i) {
+    int64_t w = widths[i].item<int>();
+    if (stages.empty() || stages.back().width != w) stages.push_back({w, 0, c.group_width});
+    stages.back().depth += 1;
+  }
+  for (auto& s : stages) {
+    const int64_t g = std::min(s.group_width, s.width);
+    int64_t w = std::max(g, (s.width + g / 2) / g * g);  // _make_divisible(width, g)
+    if (double(w) < 0.9 * double(s.width)) w += g;
+    s.width = w;
+    s.group_width = g;
+  }
+  return stages;
+}
+
+/// torchvision's Conv2dNormActivation as a Sequential: conv (no bias), BatchNorm, optional ReLU.
+inline torch::nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                           bool relu) {
+  torch::nn::Sequential seq(
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
+                            .groups(groups).bias(false)),
+      nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(1e-5).momentum(0.1)));
+  if (relu) seq->push_back(torch::nn::ReLU());
+  return seq;
+}
+}  // namespace detail
+
+/// torchvision's SqueezeExcitation (ReLU, sigmoid), as RegNetY uses it.
+class RegNetSEImpl : public torch::nn::Module {
+ public:
+  RegNetSEImpl(int64_t channels, int64_t squeeze, const std::string& prefix, LayerTable& table)
+      : fc1(register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2(register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
+        names_{prefix + ".avgpool", prefix + ".fc1", prefix + ".activation", prefix + ".fc2",
+               prefix + ".scale_activation", prefix} {
+    table.add(names_[0], "AdaptiveAvgPool2d");
+    table.add(names_[1], "Conv2d", {fc1.ptr()});
+    table.add(names_[2], "ReLU");
+    table.add(names_[3], "Conv2d", {fc2.ptr()});
+    table.add(names_[4], "Sigmoid");
+    table.add(names_[5], "Multiply");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto s = torch::adaptive_avg_pool2d(x, {1, 1});
+    tap(names_[0], s);
+    s = fc1(s);
+    tap(names_[1], s);
+    s = torch::relu(s);
+    tap(names_[2], s);
+    s = fc2(s);
+    tap(names_[3], s);
+    s = torch::sigmoid(s);
+    tap(names_[4], s);
+    auto y = s * x;
+    tap(names_[5], y);
+    return y;
+  }
+
+  torch::nn::Conv2d fc1, fc2;
+
+ private:
+  std::vector<std::string> names_;
+};
+TORCH_MODULE(RegNetSE);
+
+/// torchvision's BottleneckTransform ("f": a, b, [se], c).
+class RegNetBottleneckImpl : public torch::nn::Module {
+ public:
+  torch::nn::Sequential a{nullptr}, b{nullptr}, c{nullptr};
+  RegNetSE se{nullptr};
+  std::vector<std::string> a_names, b_names, c_names;
+};
+TORCH_MODULE(RegNetBottleneck);
+
+/// torchvision's ResBottleneckBlock: relu(proj(x) + f(x)) (or x + f(x)).
+class RegNetBlockImpl : public torch::nn::Module {
+ public:
+  RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
+                  const std::string& prefix, LayerTable& table)
+      : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
+    if (in != out || stride != 1) {
+      proj_ = register_module("proj", detail::conv_norm_act(in, out, 1, stride, 1, false));
+      proj_names_ = detail::add_sequential_layers(table, prefix + ".proj", proj_);
+    }
+    f_ = register_module("f", RegNetBottleneck());
+    const int64_t groups = out / group_width;
+    f_->a = f_->register_module("a", detail::conv_norm_act(in, out, 1, 1, 1, true));
+    f_->a_names = detail::add_sequential_layers(table, prefix + ".f.a", f_->a);
+    f_->b = f_->register_module("b", detail::conv_norm_act(out, out, 3, stride, groups, true));
+    f_->b_names = detail::add_sequential_layers(table, prefix + ".f.b", f_->b);
+    if (se_ratio > 0) {
+      auto squeeze = static_cast<int64_t>(std::nearbyint(se_ratio * double(in)));
+      f_->se = f_->register_module("se", RegNetSE(out, squeeze, prefix + ".f.se", table));
+    }
+    f_->c = f_->register_module("c", detail::conv_norm_act(out, out, 1, 1, 1, false));
+    f_->c_names = detail::add_sequential_layers(table, prefix + ".f.c", f_->c);
+    table.add(add_name_, "Add");
+    table.add(out_name_, "ReLU");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto shortcut = proj_ ? detail::forward_sequential(proj_, proj_names_, x) : x;
+    auto y = detail::forward_sequential(f_->a, f_->a_names, x);
+    y = detail::forward_sequential(f_->b, f_->b_names, y);
+    if (f_->se) y = f_->se(y);
+    y = detail::forward_sequential(f_->c, f_->c_names, y);
+    y = shortcut + y;
+    tap(add_name_, y);
+    y = torch::relu(y);
+    tap(out_name_, y);
+    return y;
+  }
+
+  const std::string& output_name() const { return out_name_; }
+
+ private:
+  torch::nn::Sequential proj_{nullptr};
+  RegNetBottleneck f_{nullptr};
+  std::vector<std::string> proj_names_;
+  std::string add_name_, out_name_;
+};
+TORCH_MODULE(RegNetBlock);
+
+class RegNetImpl : public BackboneImpl {
+ public:
+  RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+    const int64_t stem_width = 32;
+    stem_ = register_module("stem", detail::conv_norm_act(options.in_chans(), stem_width, 3, 2, 1, true));
+    stem_names_ = detail::add_sequential_layers(table_, "stem", stem_);
+    feature_info_.push_back({stem_names_.back(), stem_width, 2});
+
+    auto trunk = register_module("trunk_output", std::make_shared<torch::nn::Module>());
+    int64_t width = stem_width, stride = 2, index = 1;
+    for (const auto& stage : detail::regnet_stages(config)) {
+      const std::string stage_name = "block" + std::to_string(index);
+      auto stage_module = trunk->register_module(stage_name, std::make_shared<torch::nn::Module>());
+      for (int64_t i = 0; i < stage.depth; ++i) {
+        const std::string block_name = stage_name + "-" + std::to_string(i);
+        auto block = stage_module->register_module(
+            block_name, RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
+                                    config.se_ratio, "trunk_output." + stage_name + "." + block_name, table_));
+        blocks_.push_back(block);
+      }
+      width = stage.width;
+      stride *= 2;
+      feature_info_.push_back({blocks_.back()->output_name(), width, stride});
+      ++index;
+    }
+    output_channels_ = width;
+
+    if (options.include_top()) {
+      drop_rate_ = drop_rate_or(0.0);
+      fc_ = register_module("fc", torch::nn::Linear(width, options.classes()));
+      table_.add("avgpool", "AdaptiveAvgPool2d");
+      table_.add("flatten", "Flatten");
+      table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    }
+    init_weights();
+  }
+
+ protected:
+  torch::Tensor forward_body(torch::Tensor x) override {
+    x = detail::forward_sequential(stem_, stem_names_, std::move(x));
+    for (auto& block : blocks_) x = block(x);
+    return x;
+  }
+
+  torch::Tensor forward_top(torch::Tensor x) override {
+    x = torch::adaptive_avg_pool2d(x, {1, 1});
+    tap("avgpool", x);
+    x = x.flatten(1);
+    tap("flatten", x);
+    if (drop_rate_ > 0) x = torch::dropout(x, drop_rate_, is_training());  // torchvision has none
+    x = fc_(x);
+    tap("fc", x);
+    return x;
+  }
+
+ private:
+  /// torchvision's RegNet init: conv weights N(0, sqrt(2 / fan_out)) (biases keep their
+  /// default), BatchNorm 1 / 0, Linear N(0, 0.01) with zero bias.
+  void init_weights() {
+    torch::NoGradGuard no_grad;
+    for (auto& m : modules(/*include_self=*/false)) {
+      if (auto* conv = m->as<torch::nn::Conv2d>()) {
+        const auto& w = conv->weight;
+        const double fan_out = double(w.size(0) * w.size(2) * w.size(3));
+        conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out));
+      } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+        bn->weight.fill_(1);
+        bn->bias.zero_();
+      } else if (auto* linear = m->as<torch::nn::Linear>()) {
+        linear->weight.normal_(0.0, 0.01);
+        linear->bias.zero_();
+      }
+    }
+  }
+
+  torch::nn::Sequential stem_{nullptr};
+  std::vector<std::string> stem_names_;
+  std::vector<RegNetBlock> blocks_;
+  torch::nn::Linear fc_{nullptr};
+  double drop_rate_ = 0;
+};
+
+namespace detail {
+/// v1 / v2: the files' names after "regnet_..-"; swag / swag_lc: the SWAG files (regnet_y_16gf, 32gf).
+inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, const std::string& v2,
+                             const std::string& swag = "", const std::string& swag_lc = "") {
+  ModelSpec s;
+  s.name = name;
+  s.family = "regnet";
+  s.first_conv = "stem.0.weight";
+  s.top_keys = {"fc\\..*"};
+  s.classifier_keys = {"fc\\..*"};
+  const std::string base = "https://download.pytorch.org/models/";
+  auto weights = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
+                     Interpolation interpolation) {
+    WeightSpec w;
+    w.tag = tag;
+    w.url = base + file;
+    w.transform = EvalTransformSpec{resize, crop, interpolation};
+    s.weights.push_back(w);
+  };
+  // torchvision's DEFAULT (V2) first: what weights("imagenet") loads.
+  weights("IMAGENET1K_V2", name + "-" + v2 + ".pth", 232, 224, Interpolation::Bilinear);
+  weights("IMAGENET1K_V1", name + "-" + v1 + ".pth", 256, 224, Interpolation::Bilinear);
+  if (!swag.empty()) {
+    weights("IMAGENET1K_SWAG_E2E_V1", name + "_swag-" + swag + ".pth", 384, 384, Interpolation::Bicubic);
+    weights("IMAGENET1K_SWAG_LINEAR_V1", name + "_lc_swag-" + swag_lc + ".pth", 224, 224, Interpolation::Bicubic);
+  }
+  return s;
+}
+}  // namespace detail
+
+namespace arch {
+struct RegNetX400MF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_400mf"; };
+struct RegNetX800MF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_800mf"; };
+struct RegNetX1_6GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_1_6gf"; };
+struct RegNetX3_2GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_3_2gf"; };
+struct RegNetX8GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_8gf"; };
+struct RegNetX16GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_16gf"; };
+struct RegNetX32GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_x_32gf"; };
+struct RegNetY400MF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_400mf"; };
+struct RegNetY800MF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_800mf"; };
+struct RegNetY1_6GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_1_6gf"; };
+struct RegNetY3_2GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_3_2gf"; };
+struct RegNetY8GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_8gf"; };
+struct RegNetY16GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_16gf"; };
+struct RegNetY32GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_32gf"; };
+}  // namespace arch
+
+namespace detail::registration {
+// RegNetConfig{depth, w_0, w_a, w_m, group_width, se_ratio}: torchvision 0.14's builders.
+inline const bool regnet_x_400mf = register_variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"), RegNetConfig{22, 24, 24.48, 2.54, 16, 0});
+inline const bool regnet_x_800mf = register_variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"), RegNetConfig{16, 56, 35.73, 2.28, 16, 0});
+inline const bool regnet_x_1_6gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"), RegNetConfig{18, 80, 34.01, 2.25, 24, 0});
+inline const bool regnet_x_3_2gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"), RegNetConfig{25, 88, 26.31, 2.25, 48, 0});
+inline const bool regnet_x_8gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"), RegNetConfig{23, 80, 49.56, 2.88, 120, 0});
+inline const bool regnet_x_16gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"), RegNetConfig{22, 216, 55.59, 2.1, 128, 0});
+inline const bool regnet_x_32gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"), RegNetConfig{23, 320, 69.86, 2.0, 168, 0});
+inline const bool regnet_y_400mf = register_variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"), RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25});
+inline const bool regnet_y_800mf = register_variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"), RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25});
+inline const bool regnet_y_1_6gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"), RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25});
+inline const bool regnet_y_3_2gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"), RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25});
+inline const bool regnet_y_8gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"), RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25});
+inline const bool regnet_y_16gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"), RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25});
+inline const bool regnet_y_32gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"), RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25});
+}  // namespace detail::registration
+
+}  // namespace tlearn
