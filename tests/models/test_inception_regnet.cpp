@@ -147,5 +147,9 @@ TEST_CASE("inception checkpoints: aux heads are skipped, transform_input follows
     const auto first = pretrained->feature_info().front().name;
     CHECK(relative_error(plain->forward_features(x, {first})[0],
                          pretrained->forward_features(x, {first})[0]) > 1e-2);
+    // One input channel (summed RGB kernels): no per-channel transform.
+    auto gray = entry.build(entry.spec, tl::BackboneOptions().weights("imagenet").in_chans(1));
+    gray->eval();
+    CHECK(gray->forward(torch::zeros({1, 1, 96, 96})).size(1) == 1000);
   }
 }

@@ -39,7 +39,7 @@ inline std::vector<InceptionBranch> googlenet_block(int64_t in, int64_t ch1x1, i
 class GoogLeNetImpl : public BackboneImpl {
  public:
   GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options), transform_input_(detail::names_pretrained_weights(spec, options)) {
+      : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
     using detail::googlenet_block;
     using detail::inception_conv;
     auto pool = [](const std::string& name, int64_t kernel) {

@@ -231,8 +231,9 @@ inline torch::Tensor inception_transform_input(const torch::Tensor& x) {
 }
 
 /// True when options name the spec's pretrained weights ("imagenet" or a tag), where
-/// torchvision sets transform_input.
-inline bool names_pretrained_weights(const ModelSpec& spec, const BackboneOptions& options) {
+/// torchvision sets transform_input (RGB inputs only: it is a per-channel affine map).
+inline bool inception_transform_input_on(const ModelSpec& spec, const BackboneOptions& options) {
+  if (options.in_chans() != 3) return false;
   if (options.weights() == "imagenet") return true;
   for (const auto& w : spec.weights)
     if (w.tag == options.weights()) return true;
@@ -308,7 +309,7 @@ struct InceptionV3Config {};
 class InceptionV3Impl : public BackboneImpl {
  public:
   InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options), transform_input_(detail::names_pretrained_weights(spec, options)) {
+      : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
     using detail::inception_conv;
     using Kind = InceptionOp::Kind;
     trunk_.add_op(*this, inception_conv("Conv2d_1a_3x3", options.in_chans(), 32, 3, 2), table_);
