@@ -16,6 +16,8 @@
 #include "tlearn/io/safetensors.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/models/backbone.hpp"
+#include "tlearn/models/convnext.hpp"
+#include "tlearn/models/efficientnet.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/pretrained.hpp"
 #include "tlearn/models/registry.hpp"
