@@ -20,6 +20,13 @@
 namespace tlearn {
 
 namespace detail {
+/// The parameter dictionary of any module (Module::parameters_ is protected).
+struct ParameterSlots : torch::nn::Module {
+  static torch::OrderedDict<std::string, torch::Tensor>& of(torch::nn::Module& m) {
+    return m.*(&ParameterSlots::parameters_);
+  }
+};
+
 /// W' = W * g / sqrt(v + eps) per output channel; b' = (b - m) * g / sqrt(v + eps) + beta.
 inline void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
   torch::NoGradGuard no_grad;
@@ -27,8 +34,16 @@ inline void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2
   conv.weight.mul_(scale.view({-1, 1, 1, 1}));
   auto bias = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(bn.running_mean);
   auto folded = (bias - bn.running_mean) * scale + bn.bias;
-  if (conv.bias.defined()) conv.bias.copy_(folded);
-  else conv.bias = conv.register_parameter("bias", folded, conv.weight.requires_grad());
+  if (conv.bias.defined()) {
+    conv.bias.copy_(folded);
+  } else if (auto* slot = ParameterSlots::of(conv).find("bias")) {
+    // A bias-free LibTorch conv still registers "bias" (undefined): fill that slot.
+    folded.set_requires_grad(conv.weight.requires_grad());
+    *slot = folded;
+    conv.bias = folded;
+  } else {
+    conv.bias = conv.register_parameter("bias", folded, conv.weight.requires_grad());
+  }
   bn.set_folded(true);
 }
 

@@ -65,6 +65,18 @@ inline torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::v
   return x;
 }
 
+/// torchvision.ops.StochasticDepth, "row" mode: drops whole samples of the residual
+/// branch in training with probability p, scaling the survivors by 1 / (1 - p).
+inline torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool training) {
+  if (!training || p == 0.0) return x;
+  const double survival = 1.0 - p;
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = x.size(0);
+  auto noise = torch::empty(shape, x.options()).bernoulli_(survival);
+  if (survival > 0.0) noise.div_(survival);
+  return x * noise;
+}
+
 /// torchvision's usual initialisation: kaiming-normal (fan_out) convs with zero
 /// bias, BatchNorm at 1 / 0, Linear N(0, 0.01) with zero bias.
 inline void init_torchvision_default(torch::nn::Module& root) {
