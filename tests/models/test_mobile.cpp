@@ -190,10 +190,9 @@ TEST_CASE("mobilenet_v2 parity with torchvision: with top, and the features path
   check_numeric_parity("mobilenet_v2", 160, /*include_top=*/false);
 }
 
-TEST_CASE("mobilenet_v3 parity with torchvision: small and large, with and without top, train mode", "[mobile][parity]") {
+TEST_CASE("mobilenet_v3 parity with torchvision: small with top, large without top in train mode", "[mobile][parity]") {
   check_numeric_parity("mobilenet_v3_small", 64, /*include_top=*/true);
-  check_numeric_parity("mobilenet_v3_large", 64, /*include_top=*/false);
-  check_numeric_parity("mobilenet_v3_small", 64, /*include_top=*/false, /*train=*/true);
+  check_numeric_parity("mobilenet_v3_large", 64, /*include_top=*/false, /*train=*/true);
 }
 
 TEST_CASE("mnasnet parity with torchvision: with top and model.layers", "[mobile][parity]") {

@@ -4,6 +4,7 @@
 /// conv1, maxpool, stage2-4 of two-branch units with a channel shuffle, conv5, fc.
 /// include_top = false returns conv5's output. The layer table has one row per conv,
 /// BatchNorm, ReLU, pool, and per unit a concatenation and a shuffle row.
+/// torchvision has no dropout before fc; BackboneOptions().drop_rate(p) > 0 adds one.
 
 #include <torch/torch.h>
 
