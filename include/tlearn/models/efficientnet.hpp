@@ -42,13 +42,6 @@ struct EfficientNetConfig {
 
 namespace detail {
 
-/// torchvision's _make_divisible (from the TF MobileNet code).
-inline int64_t make_divisible(double v, int64_t divisor = 8) {
-  int64_t new_v = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
-  if (new_v < 0.9 * v) new_v += divisor;
-  return new_v;
-}
-
 /// Conv2dNormActivation: Sequential(conv (no bias), BatchNorm, [SiLU]) with one
 /// table row per child; Keras aliases `keras[i]` when given.
 struct ConvBnAct {

@@ -80,7 +80,6 @@ inline torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::v
   return x;
 }
 
-<<<<<<< HEAD
 /// torchvision.ops.StochasticDepth, "row" mode: drops whole samples of the residual
 /// branch in training with probability p, scaling the survivors by 1 / (1 - p).
 inline torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool training) {
@@ -93,7 +92,6 @@ inline torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool
   return x * noise;
 }
 
-=======
 /// torchvision's _make_divisible (and mnasnet's _round_to_multiple_of): `v` rounded to
 /// a multiple of `divisor`, never below `divisor` nor more than 10% below `v`.
 inline int64_t make_divisible(double v, int64_t divisor = 8) {
@@ -178,7 +176,6 @@ class StageTracker {
   int64_t total_stride_ = 1;
 };
 
->>>>>>> models-b
 /// torchvision's usual initialisation: kaiming-normal (fan_out) convs with zero
 /// bias, BatchNorm at 1 / 0, Linear N(0, 0.01) with zero bias.
 inline void init_torchvision_default(torch::nn::Module& root) {
