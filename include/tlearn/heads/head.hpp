@@ -76,7 +76,7 @@ class HeadImpl : public torch::nn::Module {
   }
 
   /// True once the Dense layers exist (a flatten head waits for its feature size).
-  bool built() const { return fc_.get() != nullptr; }
+  bool built() const { return !fc_.is_empty(); }
 
   /// Creates the Dense layers for `in_features` inputs (pooled channels, or C*H*W
   /// after a flatten). Called by the constructor, or by Classifier after a dry run.

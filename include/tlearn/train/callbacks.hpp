@@ -169,7 +169,7 @@ struct EarlyStoppingOptions {
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions o = {}) : o_(std::move(o)), m_(o_.monitor(), o_.mode(), o_.min_delta()) {}
-  void on_train_begin(TrainingContext&) override { m_.best = NAN, wait_ = 0, stopped_epoch_ = -1, best_epoch_ = -1, best_ = {}; }
+  void on_train_begin(TrainingContext&) override { m_.best = NAN, wait_ = 0, stopped_epoch_ = -1, best_epoch_ = -1, best_ = io::StateDict(); }
   void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override {
     const double v = m_.read(logs, "EarlyStopping");
     if (m_.improved(v)) {

@@ -37,7 +37,7 @@ struct Spec {
     const auto& weights = weights_override.empty() ? class_weights() : weights_override;
     torch::Tensor per_sample;
     if (kind == Kind::CrossEntropy) {
-      if (logits.dim() != 2 || logits.size(0) != labels.size(0)) {
+      if (logits.dim() != 2 || logits.size(0) != labels.size(0) || logits.size(1) < 2) {
         std::ostringstream msg;
         msg << "CrossEntropy: expected logits (N, classes) and labels (N), got " << logits.sizes() << " and "
             << labels.sizes() << " (binary problems with one output take loss::BinaryCrossEntropy())";

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/freeze.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/train/callbacks.hpp"
@@ -244,7 +245,8 @@ class Trainer : public TrainingContext {
       for (auto& p : module_->parameters())
         if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
     }
-    optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
+    // A model with nothing to train can still evaluate and predict; fit() says what is wrong.
+    if (!tlearn::trainable_parameters(*module_).empty()) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
   }
 
   /// Trains for epochs [initial_epoch, epochs); returns the per-epoch numbers.
@@ -257,6 +259,7 @@ class Trainer : public TrainingContext {
     if (fit.epochs() < fit.initial_epoch())
       throw Error("fit: epochs (" + std::to_string(fit.epochs()) + ") is below initial_epoch (" +
                   std::to_string(fit.initial_epoch()) + "); epochs is the index of the last epoch + 1, as in Keras");
+    if (!optimizer_) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);  // throws: nothing trainable
     History history;
     stop_ = false;
     for (auto& cb : fit.callbacks()) cb->on_train_begin(*this);
@@ -348,9 +351,11 @@ class Trainer : public TrainingContext {
 
   // ---- TrainingContext ----
   double learning_rate() const override {
+    if (!optimizer_) return options_.optimizer().lr();
     return optimizer_->param_groups().front().options().get_lr() / groups_.front().multiplier;
   }
   void set_learning_rate(double lr) override {
+    if (!optimizer_) throw Error("set_learning_rate: the model has no trainable parameters, so no optimizer");
     auto& pg = optimizer_->param_groups();
     for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * groups_[g].multiplier);
   }
@@ -370,9 +375,11 @@ class Trainer : public TrainingContext {
       names += item.key() + "\n";
     }
     archive.write("model_names", c10::IValue(names));
-    torch::serialize::OutputArchive opt;
-    optimizer_->save(opt);
-    archive.write("optimizer", opt);
+    if (optimizer_) {
+      torch::serialize::OutputArchive opt;
+      optimizer_->save(opt);
+      archive.write("optimizer", opt);
+    }
     archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
     {
       auto gen = at::detail::getDefaultCPUGenerator();
@@ -407,8 +414,7 @@ class Trainer : public TrainingContext {
     }
     io::load_state_dict(*module_, sd);  // strict: names the keys that differ
     torch::serialize::InputArchive opt;
-    archive.read("optimizer", opt);
-    optimizer_->load(opt);
+    if (optimizer_ && archive.try_read("optimizer", opt)) optimizer_->load(opt);
     torch::Tensor epoch, rng;
     archive.read("epoch", epoch, true);
     archive.read("cpu_rng", rng, true);
