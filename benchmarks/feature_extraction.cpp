@@ -42,7 +42,7 @@ int main(int argc, char** argv) try {
   const int64_t epochs = argc > 4 ? std::stoll(argv[4]) : 3;
   torch::manual_seed(0);
   tl::data::FashionMNIST fm(tl::data::FashionMNISTOptions().train(true));
-  std::vector<size_t> idx(size_t(n));
+  std::vector<size_t> idx(static_cast<size_t>(n));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
   tl::data::Subset data(tl::data::share(std::move(fm)), idx);
   auto transform = tl::data::resize({size, size}).then(tl::data::preprocess(tl::Preprocessing::Torch));
