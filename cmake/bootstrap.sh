@@ -11,7 +11,7 @@ TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build}
 TLEARN_DEBIAN_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   libtorch-dev libopenblas0-pthread
-  libeigen3-dev nlohmann-json3-dev libstb-dev
+  libeigen3-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   libcurl4-openssl-dev libturbojpeg0-dev
   catch2
   python3 python3-torch python3-torchvision python3-pil python3-skimage python3-numpy

@@ -5,11 +5,12 @@ find_package(Torch REQUIRED)          # Debian libtorch-dev, an official LibTorc
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.2 REQUIRED)
 find_package(stb REQUIRED)            # cmake/Findstb.cmake
+find_package(ZLIB REQUIRED)           # gzipped IDX files (Fashion-MNIST)
 find_package(CURL QUIET)              # optional: downloads of pretrained weights
 find_package(libjpeg-turbo QUIET)     # optional: fast JPEG decoding
 
 function(tlearn_link_dependencies target)
-  target_link_libraries(${target} INTERFACE torch Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb)
+  target_link_libraries(${target} INTERFACE torch Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb ZLIB::ZLIB)
   if(CURL_FOUND)
     target_link_libraries(${target} INTERFACE CURL::libcurl)
     target_compile_definitions(${target} INTERFACE TLEARN_HAVE_CURL=1)

@@ -6,3 +6,4 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_mobile.cpp
   models/test_efficientnet_convnext.cpp
   models/test_inception_regnet.cpp)
+tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)

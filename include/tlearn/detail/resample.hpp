@@ -1,0 +1,335 @@
+#pragma once
+/// \file
+/// Pixel kernels over raw pointers: PIL's separable antialiased resampling and
+/// one-pass affine sampling with Keras fill modes. Internal: use
+/// tlearn/data/transforms.hpp and tlearn/data/augment.hpp.
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <vector>
+
+#include "tlearn/core/error.hpp"
+#include "tlearn/data/preprocess.hpp"
+
+namespace tlearn {
+
+/// What to do with output pixels that map outside the input (Keras `fill_mode`).
+enum class FillMode {
+  Nearest,   ///< aaaaaaaa|abcd|dddddddd
+  Constant,  ///< kkkkkkkk|abcd|kkkkkkkk (k = the fill value)
+  Reflect,   ///< abcddcba|abcd|dcbaabcd
+  Wrap,      ///< abcdabcd|abcd|abcdabcd
+};
+
+namespace detail {
+
+/// A strided view of an image: HWC uint8 (as decoded) or CHW float.
+struct ImageView {
+  const void* data = nullptr;
+  bool u8 = false;
+  int64_t C = 0, H = 0, W = 0;
+  int64_t sc = 0, sy = 0, sx = 0;  // element strides
+};
+
+/// Views `image` (HWC uint8, HW uint8, CHW float or HW float); `keep` receives the
+/// contiguous tensor that owns the memory.
+inline ImageView view_image(const torch::Tensor& image, torch::Tensor& keep) {
+  if (image.dim() != 2 && image.dim() != 3) {
+    std::ostringstream msg;
+    msg << "expected an image tensor (HWC uint8 or CHW float), got shape " << image.sizes();
+    throw Error(msg.str());
+  }
+  ImageView v;
+  if (image.scalar_type() == torch::kUInt8) {
+    keep = image.contiguous();
+    v.u8 = true;
+    v.H = keep.size(0);
+    v.W = keep.size(1);
+    v.C = keep.dim() == 3 ? keep.size(2) : 1;
+    v.sc = 1;
+    v.sx = v.C;
+    v.sy = v.W * v.C;
+  } else {
+    keep = image.to(torch::kFloat).contiguous();
+    v.C = keep.dim() == 3 ? keep.size(0) : 1;
+    v.H = keep.size(-2);
+    v.W = keep.size(-1);
+    v.sc = v.H * v.W;
+    v.sy = v.W;
+    v.sx = 1;
+  }
+  v.data = keep.data_ptr();
+  if (v.H <= 0 || v.W <= 0 || v.C <= 0) {
+    std::ostringstream msg;
+    msg << "cannot transform an empty image of shape " << image.sizes();
+    throw Error(msg.str());
+  }
+  return v;
+}
+
+template <typename F>
+inline void dispatch_view(const ImageView& v, F&& f) {
+  if (v.u8)
+    f(static_cast<const uint8_t*>(v.data));
+  else
+    f(static_cast<const float*>(v.data));
+}
+
+// ---- PIL's resampling filters (libImaging/Resample.c) ----------------------
+
+inline double filter_weight(Interpolation f, double x) {
+  switch (f) {
+    case Interpolation::Area:  // PIL BOX
+      return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+    case Interpolation::Bilinear:
+      x = std::fabs(x);
+      return x < 1.0 ? 1.0 - x : 0.0;
+    case Interpolation::Bicubic: {
+      const double a = -0.5;
+      x = std::fabs(x);
+      if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+      if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+      return 0.0;
+    }
+    case Interpolation::Nearest: break;
+  }
+  return 0.0;
+}
+
+inline double filter_support(Interpolation f) {
+  switch (f) {
+    case Interpolation::Area: return 0.5;
+    case Interpolation::Bilinear: return 1.0;
+    case Interpolation::Bicubic: return 2.0;
+    case Interpolation::Nearest: return 0.0;
+  }
+  return 1.0;
+}
+
+/// Per output index: first input index, tap count and normalised weights.
+struct Coefficients {
+  std::vector<int64_t> start, count;
+  std::vector<float> weights;  // ksize per output index
+  int64_t ksize = 1;
+};
+
+/// PIL's precompute_coeffs: input range [in0, in1) of an axis of `in_size`
+/// pixels mapped onto `out_size` pixels; the support grows with the
+/// downscale factor (antialiasing). Only outputs [first, first + n) are kept.
+inline Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_size,
+                                 int64_t first, int64_t n, Interpolation f) {
+  Coefficients c;
+  c.start.resize(n);
+  c.count.resize(n);
+  const double scale = (in1 - in0) / static_cast<double>(out_size);
+  if (f == Interpolation::Nearest) {
+    c.weights.assign(n, 1.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      auto x = static_cast<int64_t>(std::floor(in0 + (first + i + 0.5) * scale));
+      c.start[i] = std::clamp<int64_t>(x, 0, in_size - 1);
+      c.count[i] = 1;
+    }
+    return c;
+  }
+  const double filterscale = std::max(scale, 1.0);
+  const double support = filter_support(f) * filterscale;
+  c.ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  c.weights.assign(n * c.ksize, 0.0f);
+  std::vector<double> k(c.ksize);
+  for (int64_t i = 0; i < n; ++i) {
+    const double center = in0 + (first + i + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    auto xmin = static_cast<int64_t>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    auto xmax = static_cast<int64_t>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    xmax = std::min(xmax, c.ksize);
+    double ww = 0.0;
+    for (int64_t x = 0; x < xmax; ++x) {
+      k[x] = filter_weight(f, (x + xmin - center + 0.5) * ss);
+      ww += k[x];
+    }
+    if (xmax <= 0) {  // degenerate box: take the nearest pixel
+      xmin = std::clamp<int64_t>(static_cast<int64_t>(center), 0, in_size - 1);
+      xmax = 1;
+      k[0] = ww = 1.0;
+    }
+    for (int64_t x = 0; x < xmax; ++x) c.weights[i * c.ksize + x] = static_cast<float>(ww != 0.0 ? k[x] / ww : 0.0);
+    c.start[i] = xmin;
+    c.count[i] = xmax;
+  }
+  return c;
+}
+
+/// What to resize: the source box (in input pixels) and which window of the
+/// full-size output to produce (a center crop of the resized image for free).
+struct ResizePlan {
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // source box; x1 = W, y1 = H for the whole image
+  int64_t out_h = 0, out_w = 0;           // size of the whole resized image
+  int64_t top = 0, left = 0;              // window into it
+  int64_t h = 0, w = 0;                   // window size = output size
+};
+
+/// Separable resampling (horizontal pass, then vertical), PIL's algorithm.
+/// With uint8 input the intermediate and final values are rounded and clamped
+/// to 0..255 as PIL does; float input stays unrounded. Writes CHW float to `dst`.
+template <typename T>
+inline void resize_kernel(const T* src, const ImageView& v, const ResizePlan& p, Interpolation f, float* dst) {
+  const Coefficients cx = coefficients(v.W, p.x0, p.x1, p.out_w, p.left, p.w, f);
+  const Coefficients cy = coefficients(v.H, p.y0, p.y1, p.out_h, p.top, p.h, f);
+  const bool round = std::is_same<T, uint8_t>::value;
+  // Rows of the input that the vertical pass reads.
+  int64_t row0 = v.H, row1 = 0;
+  for (int64_t i = 0; i < p.h; ++i) {
+    row0 = std::min(row0, cy.start[i]);
+    row1 = std::max(row1, cy.start[i] + cy.count[i]);
+  }
+  const int64_t rows = row1 - row0;
+  std::vector<float> tmp(static_cast<size_t>(v.C * rows * p.w));
+  for (int64_t c = 0; c < v.C; ++c) {
+    for (int64_t y = 0; y < rows; ++y) {
+      const T* row = src + (row0 + y) * v.sy + c * v.sc;
+      float* out = tmp.data() + (c * rows + y) * p.w;
+      for (int64_t x = 0; x < p.w; ++x) {
+        const float* w = cx.weights.data() + x * cx.ksize;
+        const T* s = row + cx.start[x] * v.sx;
+        float acc = 0.f;
+        for (int64_t k = 0; k < cx.count[x]; ++k) acc += w[k] * static_cast<float>(s[k * v.sx]);
+        out[x] = round ? std::clamp(std::floor(acc + 0.5f), 0.f, 255.f) : acc;
+      }
+    }
+  }
+  for (int64_t c = 0; c < v.C; ++c) {
+    for (int64_t y = 0; y < p.h; ++y) {
+      float* out = dst + (c * p.h + y) * p.w;
+      std::fill(out, out + p.w, 0.f);
+      const float* w = cy.weights.data() + y * cy.ksize;
+      for (int64_t k = 0; k < cy.count[y]; ++k) {
+        const float* in = tmp.data() + (c * rows + cy.start[y] + k - row0) * p.w;
+        const float wk = w[k];
+        for (int64_t x = 0; x < p.w; ++x) out[x] += wk * in[x];
+      }
+      if (round)
+        for (int64_t x = 0; x < p.w; ++x) out[x] = std::clamp(std::floor(out[x] + 0.5f), 0.f, 255.f);
+    }
+  }
+}
+
+/// Resizes/crops `image` by `plan`; returns CHW float.
+inline torch::Tensor resize(const torch::Tensor& image, const ResizePlan& plan, Interpolation f) {
+  torch::Tensor keep;
+  ImageView v = view_image(image, keep);
+  auto out = torch::empty({v.C, plan.h, plan.w}, torch::kFloat);
+  dispatch_view(v, [&](auto* src) { resize_kernel(src, v, plan, f, out.data_ptr<float>()); });
+  return out;
+}
+
+/// HWC uint8 → CHW float, no resampling.
+inline torch::Tensor to_chw_float(const torch::Tensor& image) {
+  if (image.scalar_type() != torch::kUInt8) {
+    auto f = image.to(torch::kFloat);
+    return f.dim() == 2 ? f.unsqueeze(0) : f;
+  }
+  torch::Tensor keep;
+  ImageView v = view_image(image, keep);
+  auto out = torch::empty({v.C, v.H, v.W}, torch::kFloat);
+  const uint8_t* s = static_cast<const uint8_t*>(v.data);
+  float* d = out.data_ptr<float>();
+  const int64_t n = v.H * v.W;
+  for (int64_t c = 0; c < v.C; ++c)
+    for (int64_t i = 0; i < n; ++i) d[c * n + i] = s[i * v.C + c];
+  return out;
+}
+
+// ---- affine sampling ---------------------------------------------------------
+
+/// Maps index `i` into [0, n) by the fill mode; -1 means "use the fill value".
+inline int64_t fill_index(int64_t i, int64_t n, FillMode mode) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case FillMode::Nearest: return i < 0 ? 0 : n - 1;
+    case FillMode::Constant: return -1;
+    case FillMode::Wrap: {
+      int64_t m = i % n;
+      return m < 0 ? m + n : m;
+    }
+    case FillMode::Reflect: {
+      const int64_t period = 2 * n;
+      int64_t m = i % period;
+      if (m < 0) m += period;
+      return m < n ? m : period - 1 - m;
+    }
+  }
+  return -1;
+}
+
+/// 2x3 matrix taking output pixel centers (x, y) to input pixel centers:
+/// x_in = m[0] x + m[1] y + m[2], y_in = m[3] x + m[4] y + m[5].
+using Affine = std::array<double, 6>;
+
+/// Samples the input once per output pixel with bilinear interpolation.
+template <typename T>
+inline void affine_kernel(const T* src, const ImageView& v, const Affine& m, int64_t oh, int64_t ow,
+                          FillMode mode, float fill, float* dst) {
+  const int64_t plane = oh * ow;
+  for (int64_t y = 0; y < oh; ++y) {
+    for (int64_t x = 0; x < ow; ++x) {
+      const double xi = m[0] * x + m[1] * y + m[2];
+      const double yi = m[3] * x + m[4] * y + m[5];
+      const double fx0 = std::floor(xi), fy0 = std::floor(yi);
+      const float ax = static_cast<float>(xi - fx0), ay = static_cast<float>(yi - fy0);
+      float* out = dst + y * ow + x;
+      // Guard against huge coordinates before converting to integers.
+      if (!(std::fabs(fx0) < 1e9 && std::fabs(fy0) < 1e9)) {
+        for (int64_t c = 0; c < v.C; ++c) out[c * plane] = fill;
+        continue;
+      }
+      const auto x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
+      const float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
+      if (x0 >= 0 && y0 >= 0 && x0 + 1 < v.W && y0 + 1 < v.H) {
+        const T* p = src + y0 * v.sy + x0 * v.sx;
+        for (int64_t c = 0; c < v.C; ++c) {
+          const T* q = p + c * v.sc;
+          out[c * plane] = w00 * q[0] + w01 * q[v.sx] + w10 * q[v.sy] + w11 * q[v.sy + v.sx];
+        }
+        continue;
+      }
+      const int64_t xs[2] = {fill_index(x0, v.W, mode), fill_index(x0 + 1, v.W, mode)};
+      const int64_t ys[2] = {fill_index(y0, v.H, mode), fill_index(y0 + 1, v.H, mode)};
+      const float ws[2][2] = {{w00, w01}, {w10, w11}};
+      for (int64_t c = 0; c < v.C; ++c) {
+        float acc = 0.f;
+        for (int j = 0; j < 2; ++j)
+          for (int i = 0; i < 2; ++i)
+            acc += ws[j][i] * ((xs[i] < 0 || ys[j] < 0) ? fill
+                                                         : static_cast<float>(src[ys[j] * v.sy + xs[i] * v.sx + c * v.sc]));
+        out[c * plane] = acc;
+      }
+    }
+  }
+}
+
+inline torch::Tensor affine(const torch::Tensor& image, const Affine& m, int64_t oh, int64_t ow, FillMode mode,
+                            float fill) {
+  torch::Tensor keep;
+  ImageView v = view_image(image, keep);
+  auto out = torch::empty({v.C, oh, ow}, torch::kFloat);
+  dispatch_view(v, [&](auto* src) { affine_kernel(src, v, m, oh, ow, mode, fill, out.data_ptr<float>()); });
+  return out;
+}
+
+/// Image height and width of HWC uint8 / CHW float.
+inline std::pair<int64_t, int64_t> image_hw(const torch::Tensor& image) {
+  if (image.dim() == 2) return {image.size(0), image.size(1)};
+  if (image.scalar_type() == torch::kUInt8) return {image.size(0), image.size(1)};
+  return {image.size(-2), image.size(-1)};
+}
+
+}  // namespace detail
+}  // namespace tlearn

@@ -1,0 +1,580 @@
+// Images in: decoding, transforms, augmentation, data sets and the loader.
+#include <zlib.h>
+
+#include <tlearn/tlearn.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "support.hpp"
+
+namespace tl = tlearn;
+namespace td = tlearn::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kSkimage = "/usr/lib/python3/dist-packages/skimage/data";
+
+/// PIL's outputs for the photos, made once per build tree (tests/python/data_reference.py).
+fs::path reference(const std::string& what) {
+  const fs::path script = fs::path(TLEARN_TEST_SCRIPTS) / "data_reference.py";
+  const auto stamp = std::to_string(fs::last_write_time(script).time_since_epoch().count());
+  const fs::path dir = fs::path(TLEARN_TEST_TMP) / ("data_reference_" + what + "_" + stamp);
+  if (fs::exists(dir / "done")) return dir;
+  // Build in a private folder and rename it into place: safe under ctest --parallel.
+  const fs::path tmp = fs::path(TLEARN_TEST_TMP) / ("data_reference_tmp_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  tl::test::run_python("data_reference.py", {what, tmp.string()});
+  std::ofstream(tmp / "done") << "ok\n";
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);
+  if (ec) fs::remove_all(tmp);
+  return dir;
+}
+
+torch::Tensor as_chw(const torch::Tensor& hwc) { return hwc.permute({2, 0, 1}).to(torch::kFloat); }
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>();
+}
+
+double fraction_over(const torch::Tensor& a, const torch::Tensor& b, double t) {
+  return ((a.to(torch::kFloat) - b.to(torch::kFloat)).abs() > t).to(torch::kFloat).mean().item<double>();
+}
+
+std::vector<uint8_t> slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const fs::path& p, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+/// A PNG whose header claims width x height (with a correct CRC) and no pixel data.
+std::vector<uint8_t> png_header(uint32_t width, uint32_t height) {
+  std::vector<uint8_t> b = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  for (uint32_t v : {width, height})
+    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
+  for (uint8_t v : {8, 2, 0, 0, 0}) b.push_back(v);
+  const uLong crc = crc32(0, b.data() + 12, 17);
+  for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(crc >> s));
+  return b;
+}
+
+/// Byte offset of the first SOF0/SOF2 segment of a JPEG.
+size_t sof_offset(const std::vector<uint8_t>& j) {
+  for (size_t i = 2; i + 1 < j.size(); ++i)
+    if (j[i] == 0xFF && (j[i + 1] == 0xC0 || j[i + 1] == 0xC2)) return i;
+  FAIL("no SOF marker");
+  return 0;
+}
+
+/// A CHW float image whose pixel values are unique: 1000 c + 10 y + x... (small sizes only).
+torch::Tensor ramp(int64_t c, int64_t h, int64_t w) {
+  return torch::arange(c * h * w, torch::kFloat).view({c, h, w});
+}
+
+}  // namespace
+
+// ---- decoding --------------------------------------------------------------------
+
+TEST_CASE("decoding matches PIL on skimage's photos, palettes, GIF and alpha", "[data][decode]") {
+  auto ref = reference("images");
+  struct Case { std::string name; fs::path path; double tol; };
+  std::vector<Case> cases = {
+      {"chelsea", kSkimage / "chelsea.png", 0},       {"coffee", kSkimage / "coffee.png", 0},
+      {"astronaut", kSkimage / "astronaut.png", 0},   {"palette_color", kSkimage / "palette_color.png", 0},
+      {"green_palette", kSkimage / "green_palette.png", 0}, {"indexed", kSkimage / "foo3x5x4indexed.png", 1},
+      {"gif", kSkimage / "no_time_for_that_tiny.gif", 0},   {"logo", kSkimage / "logo.png", 1},
+      {"camera", kSkimage / "camera.png", 0},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto ours = tl::io::read_image(c.path);
+    auto pil = tl::io::read_image(ref / ("decoded_" + c.name + ".png"));
+    CHECK(ours.dim() == 3);
+    CHECK(ours.size(2) == 3);
+    CHECK(max_diff(ours, pil) <= c.tol);
+  }
+}
+
+TEST_CASE("JPEG decoding (baseline, progressive, grey) is within 2 levels of PIL", "[data][decode]") {
+  auto ref = reference("images");
+  std::vector<std::pair<std::string, fs::path>> jpegs = {
+      {"rocket", kSkimage / "rocket.jpg"}, {"progressive", ref / "progressive.jpg"}, {"gray", ref / "gray.jpg"}};
+  for (const auto& [name, path] : jpegs) {
+    auto pil = tl::io::read_image(ref / ("decoded_" + name + ".png"));
+    for (bool turbo : {true, false}) {
+      INFO(name << (turbo ? " (libjpeg-turbo when built with it)" : " (stb_image)"));
+      tl::io::ImageReadOptions o;
+      o.turbojpeg = turbo;
+      auto ours = tl::io::read_image(path, o);
+      // stb_image's IDCT and upsampling are not libjpeg's: a few pixels differ by more.
+      CHECK(fraction_over(ours, pil, 2) < (turbo ? 0.001 : 0.02));
+      CHECK(max_diff(ours, pil) <= (turbo ? 2 : 40));
+      CHECK((ours.to(torch::kFloat) - pil.to(torch::kFloat)).abs().mean().item<double>() < 1.0);
+    }
+  }
+}
+
+TEST_CASE("16-bit PNG keeps the high byte", "[data][decode]") {
+  auto ref = reference("images");
+  auto img = tl::io::read_image(ref / "gray16.png");
+  REQUIRE(img.sizes() == torch::IntArrayRef({40, 50, 3}));
+  std::ifstream in(ref / "gray16_high.txt");
+  std::vector<int> expect((std::istream_iterator<int>(in)), std::istream_iterator<int>());
+  REQUIRE(expect.size() == 2000);
+  auto flat = img.select(2, 0).reshape(-1).to(torch::kInt);
+  for (size_t i = 0; i < expect.size(); ++i) REQUIRE(flat[int64_t(i)].item<int>() == expect[i]);
+  CHECK(img.select(2, 1).equal(img.select(2, 0)));
+}
+
+TEST_CASE("alpha is composited on the background or dropped", "[data][decode]") {
+  auto dir = tl::test::scratch_dir("alpha");
+  auto rgba = torch::tensor({200, 100, 0, 128, 10, 20, 30, 255, 1, 2, 3, 0}, torch::kUInt8).view({1, 3, 4});
+  tl::io::write_png(rgba, dir / "rgba.png");
+  auto white = tl::io::read_image(dir / "rgba.png");
+  CHECK(white[0][0][0].item<int>() == (200 * 128 + 255 * 127 + 127) / 255);
+  CHECK(white[0][0][2].item<int>() == (0 * 128 + 255 * 127 + 127) / 255);
+  CHECK(white[0][1].equal(torch::tensor({10, 20, 30}, torch::kUInt8)));
+  CHECK(white[0][2].equal(torch::tensor({255, 255, 255}, torch::kUInt8)));
+  auto black = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().background_color(0, 0, 0));
+  CHECK(black[0][0][0].item<int>() == (200 * 128 + 127) / 255);
+  CHECK(black[0][2].equal(torch::tensor({0, 0, 0}, torch::kUInt8)));
+  auto dropped = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().alpha_mode(tl::io::Alpha::Drop));
+  CHECK(dropped[0][0].equal(torch::tensor({200, 100, 0}, torch::kUInt8)));
+  CHECK(dropped[0][2].equal(torch::tensor({1, 2, 3}, torch::kUInt8)));
+}
+
+TEST_CASE("bad image files raise errors naming the file and the reason", "[data][decode]") {
+  auto dir = tl::test::scratch_dir("bad_images");
+  auto expect_error = [](const fs::path& p, const std::string& reason, tl::io::ImageReadOptions o = {}) {
+    INFO(p);
+    try {
+      tl::io::read_image(p, o);
+      FAIL("no error for " << p);
+    } catch (const tl::Error& e) {
+      const std::string msg = e.what();
+      CHECK_THAT(msg, Catch::Matchers::Contains(p.string()));
+      CHECK_THAT(msg, Catch::Matchers::Contains(reason));
+    }
+  };
+  spit(dir / "empty.png", {});
+  expect_error(dir / "empty.png", "empty");
+  expect_error(dir / "missing.jpg", "no such file");
+  expect_error(kSkimage / "truncated.jpg", "truncated");
+  std::ofstream(dir / "text.jpg") << "this is not an image, just text\n";
+  expect_error(dir / "text.jpg", "not a supported image");
+  auto png = slurp(kSkimage / "chelsea.png");
+  png.resize(png.size() / 2);
+  spit(dir / "half.png", png);
+  expect_error(dir / "half.png", "cannot decode");
+  auto jpg = slurp(kSkimage / "rocket.jpg");
+  spit(dir / "cut.jpg", std::vector<uint8_t>(jpg.begin(), jpg.begin() + long(jpg.size() * 2 / 3)));
+  expect_error(dir / "cut.jpg", "truncated");
+  // Decompression bombs: refused from the header, before any allocation.
+  spit(dir / "bomb.png", png_header(100000, 100000));
+  expect_error(dir / "bomb.png", "pixels");
+  auto big = jpg;
+  const size_t sof = sof_offset(big);
+  big[sof + 5] = big[sof + 6] = big[sof + 7] = big[sof + 8] = 0xEA;  // 60138 x 60138
+  spit(dir / "bomb.jpg", big);
+  expect_error(dir / "bomb.jpg", "pixels");
+  expect_error(kSkimage / "rocket.jpg", "max_pixels", tl::io::ImageReadOptions().pixel_limit(1000));
+  auto twelve = jpg;
+  twelve[sof + 4] = 12;
+  spit(dir / "12bit.jpg", twelve);
+  expect_error(dir / "12bit.jpg", "12-bit");
+  auto cmyk = jpg;
+  cmyk[sof + 9] = 4;
+  spit(dir / "cmyk.jpg", cmyk);
+  expect_error(dir / "cmyk.jpg", "CMYK");
+}
+
+TEST_CASE("PNG and JPEG writing round-trips", "[data][decode]") {
+  auto dir = tl::test::scratch_dir("write");
+  auto img = tl::io::read_image(kSkimage / "chelsea.png");
+  tl::io::write_png(img, dir / "a.png");
+  CHECK(tl::io::read_image(dir / "a.png").equal(img));
+  tl::io::write_png(as_chw(img), dir / "chw.png");  // CHW float is accepted too
+  CHECK(tl::io::read_image(dir / "chw.png").equal(img));
+  tl::io::write_jpeg(img, dir / "a.jpg", 95);
+  auto back = tl::io::read_image(dir / "a.jpg");
+  CHECK((back.to(torch::kFloat) - img.to(torch::kFloat)).abs().mean().item<double>() < 3);
+  CHECK_THROWS_AS(tl::io::write_png(img, dir / "no" / "such" / "dir.png"), tl::Error);
+  CHECK_THROWS_AS(tl::io::write_jpeg(img, dir / "q.jpg", 0), tl::Error);
+  auto info = tl::io::read_image_info(kSkimage / "rocket.jpg");
+  CHECK(info.width == 640);
+  CHECK(info.height == 427);
+  CHECK(info.format == "jpeg");
+}
+
+// ---- transforms --------------------------------------------------------------------
+
+TEST_CASE("resize matches PIL (bilinear, bicubic, box; antialiased) within 2 levels", "[data][transform]") {
+  auto ref = reference("images");
+  const std::vector<std::pair<std::string, tl::Interpolation>> filters = {
+      {"bilinear", tl::Interpolation::Bilinear}, {"bicubic", tl::Interpolation::Bicubic}, {"area", tl::Interpolation::Area}};
+  for (std::string photo : {"chelsea", "coffee", "astronaut", "rocket"}) {
+    auto src = tl::io::read_image(ref / ("decoded_" + photo + ".png"));
+    for (const auto& [fname, f] : filters)
+      for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{224, 224}, {100, 150}, {37, 53}, {480, 640}}) {
+        INFO(photo << " " << fname << " " << h << "x" << w);
+        auto pil = as_chw(tl::io::read_image(ref / (photo + "_" + fname + "_" + std::to_string(h) + "x" + std::to_string(w) + ".png")));
+        auto ours = td::resize({h, w}, f)(src);
+        CHECK(max_diff(ours, pil) <= 2);
+        CHECK(fraction_over(ours, pil, 1) < 0.001);
+      }
+  }
+}
+
+TEST_CASE("eval_transform matches torchvision Resize(256) + CenterCrop(224)", "[data][transform]") {
+  auto ref = reference("images");
+  for (std::string photo : {"chelsea", "rocket"})
+    for (auto [fname, f] : std::vector<std::pair<std::string, tl::Interpolation>>{
+             {"bilinear", tl::Interpolation::Bilinear}, {"bicubic", tl::Interpolation::Bicubic}}) {
+      INFO(photo << " " << fname);
+      auto src = tl::io::read_image(ref / ("decoded_" + photo + ".png"));
+      auto t = td::eval_transform({256, 224, f});
+      auto out = t(src);
+      REQUIRE(out.sizes() == torch::IntArrayRef({3, 224, 224}));
+      CHECK(max_diff(out, as_chw(tl::io::read_image(ref / (photo + "_eval_" + fname + ".png")))) <= 2);
+      // The same, composed from the single steps and with preprocessing.
+      auto steps = td::compose({td::resize({256}, f), td::center_crop({224})});
+      CHECK(max_diff(steps(src), out) <= 1e-3);
+      auto torch_pre = td::eval_transform({256, 224, f}, tl::Preprocessing::Torch)(src);
+      CHECK(torch::allclose(torch_pre, tl::preprocess_input(out, tl::Preprocessing::Torch), 1e-4, 1e-4));
+    }
+}
+
+TEST_CASE("load_image returns CHW float, resized on request", "[data][transform]") {
+  auto x = tl::load_image(kSkimage / "chelsea.png");
+  CHECK(x.sizes() == torch::IntArrayRef({3, 300, 451}));
+  CHECK(x.scalar_type() == torch::kFloat);
+  CHECK(x.max().item<float>() <= 255.f);
+  auto y = tl::load_image(kSkimage / "rocket.jpg", {224, 224});
+  CHECK(y.sizes() == torch::IntArrayRef({3, 224, 224}));
+  CHECK_THROWS_AS(tl::load_image(kSkimage / "rocket.jpg", {224}), tl::Error);
+}
+
+// ---- augmentation --------------------------------------------------------------------
+
+TEST_CASE("augmentation is deterministic under a seed", "[data][augment]") {
+  auto img = tl::io::read_image(kSkimage / "coffee.png");
+  auto t = td::TrainTransform().size({128, 160}).flip(true, true).rotate(30).zoom(0.2).shift(0.1, 0.1).shear(10)
+               .brightness(0.3).contrast(0.3).fill_mode(tl::FillMode::Reflect);
+  auto a = t(img, 7), b = t(img, 7), c = t(img, 8);
+  CHECK(a.sizes() == torch::IntArrayRef({3, 128, 160}));
+  CHECK(a.equal(b));
+  CHECK(!a.equal(c));
+  CHECK(a.min().item<float>() >= 0.f);
+  CHECK(a.max().item<float>() <= 255.f);
+  auto rrc = td::TrainTransform().random_resized_crop({96, 96});
+  CHECK(rrc(img, 1).equal(rrc(img, 1)));
+  CHECK(!rrc(img, 1).equal(rrc(img, 2)));
+  CHECK(rrc(img, 3).sizes() == torch::IntArrayRef({3, 96, 96}));
+  // Through the type-erased Transform as the loader uses it.
+  td::Transform erased = t;
+  CHECK(erased(img, 7).equal(a));
+}
+
+TEST_CASE("flips and rotations move pixels where they should", "[data][augment]") {
+  auto img = ramp(2, 5, 5);
+  td::TrainTransform t;
+  td::AugmentParams p;
+  p.hflip = true;
+  CHECK(t.apply(img, p).equal(img.flip({2})));
+  p = {};
+  p.vflip = true;
+  CHECK(t.apply(img, p).equal(img.flip({1})));
+  p = {};
+  p.rotation = 90;  // counter-clockwise, as Keras and torchvision
+  CHECK(torch::allclose(t.apply(img, p), torch::rot90(img, 1, {1, 2}), 1e-4, 1e-3));
+  p.rotation = -90;
+  CHECK(torch::allclose(t.apply(img, p), torch::rot90(img, -1, {1, 2}), 1e-4, 1e-3));
+  p = {};
+  CHECK(t.apply(img, p).equal(img));
+  // Random flips happen about half the time.
+  int flips = 0;
+  for (uint64_t s = 0; s < 200; ++s) flips += td::TrainTransform().flip().sample(5, 5, s).hflip;
+  CHECK(flips > 70);
+  CHECK(flips < 130);
+  // Uint8 HWC input gives the same as CHW float input.
+  auto u8 = tl::io::read_image(kSkimage / "chelsea.png");
+  auto rot = td::TrainTransform().rotate(25).zoom(0.1);
+  CHECK(max_diff(rot(u8, 3), rot(as_chw(u8), 3)) <= 1);  // uint8 input rounds its antialiasing resize as PIL
+}
+
+TEST_CASE("fill modes follow Keras: nearest, constant, reflect, wrap", "[data][augment]") {
+  auto img = torch::tensor({0.f, 10.f, 20.f, 30.f}).view({1, 1, 4}).expand({1, 3, 4}).contiguous();
+  td::AugmentParams p;
+  p.shift_x = 2;  // output x reads input x + 2
+  auto row = [&](tl::FillMode m) {
+    auto out = td::TrainTransform().fill_mode(m, 99.f).apply(img, p);
+    return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + 4);
+  };
+  CHECK(row(tl::FillMode::Nearest) == std::vector<float>{20, 30, 30, 30});
+  CHECK(row(tl::FillMode::Constant) == std::vector<float>{20, 30, 99, 99});
+  CHECK(row(tl::FillMode::Reflect) == std::vector<float>{20, 30, 30, 20});
+  CHECK(row(tl::FillMode::Wrap) == std::vector<float>{20, 30, 0, 10});
+}
+
+TEST_CASE("save_grid writes a PNG grid", "[data][grid]") {
+  auto dir = tl::test::scratch_dir("grid");
+  auto batch = torch::rand({5, 3, 10, 12}) * 255;
+  td::save_grid(batch, dir / "grid.png", 3);
+  auto g = tl::io::read_image(dir / "grid.png");
+  CHECK(g.sizes() == torch::IntArrayRef({2 * 12 + 2, 3 * 14 + 2, 3}));
+  CHECK(max_diff(as_chw(g).narrow(1, 2, 10).narrow(2, 2, 12), batch[0].round()) <= 0.5);
+  CHECK_THROWS_AS(td::save_grid(torch::rand({3, 10, 10}), dir / "x.png"), tl::Error);
+}
+
+// ---- data sets --------------------------------------------------------------------
+
+namespace {
+/// root/<class>/<i>.png with `counts[c]` tiny images each; pixel values encode (class, i).
+fs::path make_folder(const std::string& name, const std::vector<std::pair<std::string, int>>& counts) {
+  auto root = tl::test::scratch_dir(name);
+  for (const auto& [cls, n] : counts) {
+    fs::create_directories(root / cls);
+    for (int i = 0; i < n; ++i)
+      tl::io::write_png(torch::full({8, 8, 3}, i % 256, torch::kUInt8), root / cls / (std::to_string(i) + ".png"));
+  }
+  return root;
+}
+}  // namespace
+
+TEST_CASE("ImageFolder: sorted class folders, extension filter, counts and weights", "[data][dataset]") {
+  auto root = make_folder("image_folder", {{"dog", 3}, {"cat", 6}, {"bird", 1}});
+  std::ofstream(root / "cat" / "notes.txt") << "not an image";
+  fs::create_directories(root / "cat" / "more");
+  tl::io::write_png(torch::zeros({4, 4, 3}, torch::kUInt8), root / "cat" / "more" / "X.PNG");
+  td::ImageFolder data(root);
+  CHECK(data.classes() == std::vector<std::string>{"bird", "cat", "dog"});
+  CHECK(data.size() == 11);
+  CHECK(data.class_counts() == std::vector<int64_t>{1, 7, 3});
+  auto w = data.class_weights();
+  CHECK(w[0] == Approx(11.0 / 3.0));
+  CHECK(w[1] == Approx(11.0 / 21.0));
+  CHECK(data.label(0) == 0);
+  CHECK(data.label(10) == 2);
+  CHECK(data.path(0).filename() == "0.png");
+  auto ex = data.get(1);
+  CHECK(ex.image.sizes() == torch::IntArrayRef({3, 8, 8}));
+  CHECK(ex.label == 1);
+  CHECK_THROWS_WITH(td::ImageFolder(root, td::ImageFolderOptions().with_extensions({".jpg"})),
+                    Catch::Matchers::Contains("no image files"));
+  CHECK(td::ImageFolder(root, td::ImageFolderOptions().with_extensions({".png"})).size() == 11);
+  CHECK_THROWS_WITH(td::ImageFolder(root / "nope"), Catch::Matchers::Contains("not a folder"));
+}
+
+TEST_CASE("split is stratified, disjoint and seeded", "[data][dataset]") {
+  std::vector<int64_t> labels;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < (c == 0 ? 100 : c == 1 ? 50 : 10); ++i) labels.push_back(c);
+  auto n = int64_t(labels.size());
+  auto data = std::make_shared<td::TensorDataset>(torch::zeros({n, 2, 2, 3}, torch::kUInt8), torch::tensor(labels));
+  auto [train, val] = td::split(data, 0.2, 42);
+  CHECK(val.class_counts() == std::vector<int64_t>{20, 10, 2});
+  CHECK(train.class_counts() == std::vector<int64_t>{80, 40, 8});
+  std::set<size_t> all(train.indices().begin(), train.indices().end());
+  all.insert(val.indices().begin(), val.indices().end());
+  CHECK(all.size() == labels.size());
+  auto again = td::split(data, 0.2, 42);
+  CHECK(again.second.indices() == val.indices());
+  CHECK(td::split(data, 0.2, 43).second.indices() != val.indices());
+  CHECK_THROWS_AS(td::split(data, 1.5, 0), tl::Error);
+  // By value too, as in the design sketch.
+  td::TensorDataset by_value(torch::zeros({4, 2, 2, 3}, torch::kUInt8), torch::tensor({0, 0, 1, 1}));
+  CHECK(td::split(by_value, 0.5, 1).second.size() == 2);
+}
+
+TEST_CASE("Fashion-MNIST reads 60000 + 10000 images like Python's gzip", "[data][dataset]") {
+  auto ref = reference("fmnist");
+  td::FashionMNIST train;
+  td::FashionMNIST test(td::FashionMNISTOptions().train(false));
+  REQUIRE(train.size() == 60000);
+  REQUIRE(test.size() == 10000);
+  CHECK(train.class_counts() == std::vector<int64_t>(10, 6000));
+  CHECK(test.class_counts() == std::vector<int64_t>(10, 1000));
+  CHECK(train.label(0) == 9);
+  CHECK(test.label(0) == 9);
+  CHECK(train.classes()[9] == "Ankle boot");
+  auto first = tl::io::read_image(ref / "train_first.png");
+  CHECK(train.image(0).equal(first));
+  CHECK(test.image(0).equal(tl::io::read_image(ref / "t10k_first.png")));
+  CHECK(train.get(0).image.sizes() == torch::IntArrayRef({3, 28, 28}));
+  CHECK(td::FashionMNIST(td::FashionMNISTOptions().train(false).rgb(false)).image(0).sizes() ==
+        torch::IntArrayRef({28, 28, 1}));
+  CHECK_THROWS_WITH(td::FashionMNIST(td::FashionMNISTOptions().root("/nonexistent")),
+                    Catch::Matchers::Contains("/nonexistent"));
+
+  // Export some of it as an image folder and read it back.
+  auto dir = tl::test::scratch_dir("fmnist_export");
+  std::vector<size_t> some(30);
+  std::iota(some.begin(), some.end(), 0);
+  td::Subset sub(std::make_shared<td::FashionMNIST>(test), some);
+  CHECK(td::export_image_folder(sub, dir) == 30);
+  td::ImageFolder back(dir);
+  CHECK(back.size() == 30);
+  const auto names = back.classes();
+  CHECK(std::find(names.begin(), names.end(), "T-shirt_top") != names.end());
+  const auto ankle = std::find(names.begin(), names.end(), "Ankle boot") - names.begin();
+  CHECK(tl::io::read_image(dir / "Ankle boot" / "0.png").equal(test.image(0)));
+  CHECK(back.class_counts()[size_t(ankle)] == sub.class_counts()[9]);
+}
+
+// ---- loader --------------------------------------------------------------------
+
+namespace {
+/// n samples; image i is a 3x6x6 float image filled with i, label i % 3.
+std::shared_ptr<td::TensorDataset> numbered(int64_t n) {
+  auto images = torch::arange(n, torch::kFloat).view({n, 1, 1, 1}).expand({n, 3, 6, 6}).contiguous();
+  return std::make_shared<td::TensorDataset>(images, torch::arange(n) % 3);
+}
+}  // namespace
+
+TEST_CASE("loader yields every sample exactly once per epoch, reshuffled each epoch", "[data][loader]") {
+  auto data = numbered(103);
+  td::LoaderOptions o;
+  o.batch_size = 10;
+  o.seed = 5;
+  o.workers = 3;
+  auto l = td::loader(data, {}, o);
+  CHECK(l.size() == 11);
+  std::vector<std::vector<size_t>> orders;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<size_t> seen;
+    size_t batches = 0;
+    for (auto& b : l) {
+      ++batches;
+      CHECK(b.images.sizes()[0] == int64_t(b.size()));
+      CHECK(b.images.is_contiguous());
+      CHECK(b.labels.scalar_type() == torch::kLong);
+      for (size_t k = 0; k < b.size(); ++k) {
+        CHECK(b.images[int64_t(k)][0][0][0].item<float>() == float(b.indices[k]));
+        CHECK(b.labels[int64_t(k)].item<int64_t>() == int64_t(b.indices[k] % 3));
+      }
+      seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+    }
+    CHECK(batches == 11);
+    orders.push_back(seen);
+    std::sort(seen.begin(), seen.end());
+    std::vector<size_t> all(103);
+    std::iota(all.begin(), all.end(), 0);
+    CHECK(seen == all);
+  }
+  CHECK(orders[0] != orders[1]);
+  o.drop_last = true;
+  auto dropping = td::loader(data, {}, o);
+  CHECK(dropping.size() == 10);
+  size_t n = 0;
+  for (auto& b : dropping) n += b.size();
+  CHECK(n == 100);
+  o.shuffle = false;
+  auto ordered = td::loader(data, {}, o);
+  CHECK(ordered.begin()->indices == std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+}
+
+TEST_CASE("loader batches do not depend on the number of workers", "[data][loader]") {
+  auto img = tl::io::read_image(kSkimage / "astronaut.png");
+  auto photos = std::make_shared<td::TensorDataset>(img.unsqueeze(0).expand({24, -1, -1, -1}).contiguous(),
+                                                    torch::arange(24) % 2);
+  td::Transform t = td::TrainTransform().size({64, 64}).flip().rotate(20).zoom(0.1).brightness(0.2);
+  auto run = [&](int workers) {
+    td::LoaderOptions o;
+    o.batch_size = 5;
+    o.seed = 11;
+    o.workers = workers;
+    auto l = td::loader(photos, t, o);
+    std::vector<torch::Tensor> out;
+    for (int e = 0; e < 2; ++e)
+      for (auto& b : l) out.push_back(b.images);
+    return out;
+  };
+  auto one = run(1), four = run(4), zero = run(0);
+  REQUIRE(one.size() == 10);
+  REQUIRE(four.size() == one.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    CHECK(one[i].equal(four[i]));
+    CHECK(one[i].equal(zero[i]));
+  }
+}
+
+TEST_CASE("loader skips and reports a corrupt file, or throws on request", "[data][loader]") {
+  auto root = make_folder("loader_corrupt", {{"a", 5}, {"b", 5}});
+  std::ofstream(root / "b" / "2.png", std::ios::trunc) << "garbage";
+  auto data = std::make_shared<td::ImageFolder>(root);
+  td::LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 2;
+  std::vector<td::SkippedSample> reported;
+  o.on_skip = [&](const td::SkippedSample& s) { reported.push_back(s); };
+  auto l = td::loader(data, td::to_tensor(), o);
+  size_t n = 0;
+  for (auto& b : l) n += b.size();
+  CHECK(n == 9);
+  REQUIRE(l.skipped().size() == 1);
+  CHECK_THAT(l.skipped()[0].source, Catch::Matchers::Contains("2.png"));
+  CHECK(reported.size() == 1);
+  o.on_error = td::OnError::Throw;
+  auto strict = td::loader(data, td::to_tensor(), o);
+  try {
+    for (auto& b : strict) (void)b;
+    FAIL("no exception");
+  } catch (const tl::Error& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("2.png"));
+  }
+}
+
+TEST_CASE("an exception in a worker reaches the caller and the loader can go on", "[data][loader]") {
+  auto data = numbered(40);
+  td::Transform bad([](const torch::Tensor& x, uint64_t) {
+    if (x[0][0][0].item<float>() == 17.f) throw std::runtime_error("boom at 17");
+    return x;
+  });
+  td::LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 3;
+  auto l = td::loader(data, bad, o);
+  CHECK_THROWS_WITH([&] { for (auto& b : l) (void)b; }(), Catch::Matchers::Contains("boom at 17"));
+  CHECK_THROWS_WITH([&] { for (auto& b : l) (void)b; }(), Catch::Matchers::Contains("boom at 17"));
+  // Shapes that differ inside a batch are an error, not a crash.
+  auto mixed = std::make_shared<td::ImageFiles>(std::vector<std::pair<fs::path, int64_t>>{
+      {kSkimage / "chelsea.png", 0}, {kSkimage / "coffee.png", 1}});
+  CHECK_THROWS_WITH([&] { for (auto& b : td::loader(mixed, {}, o)) (void)b; }(), Catch::Matchers::Contains("resize"));
+}
+
+TEST_CASE("destroying a loader mid-epoch stops its workers", "[data][loader]") {
+  auto data = numbered(400);
+  std::atomic<int> calls{0};
+  td::Transform slow([&](const torch::Tensor& x, uint64_t) {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return x;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    td::LoaderOptions o;
+    o.batch_size = 8;
+    o.workers = 4;
+    auto l = td::loader(data, slow, o);
+    for (auto& b : l) {
+      CHECK(b.size() == 8);
+      break;
+    }
+    auto it = l.begin();  // a new epoch abandons the old one
+    CHECK(it->size() == 8);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(s < 2.0);
+  CHECK(calls.load() < 400);
+}
