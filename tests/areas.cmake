@@ -7,3 +7,4 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_efficientnet_convnext.cpp
   models/test_inception_regnet.cpp)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
+tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)
