@@ -231,3 +231,194 @@ TEST_CASE("activation grid and filter patterns are written at the right sizes", 
   CHECK(after > before);
   CHECK_THROWS_WITH(ex::filter_pattern(*vgg, "block2_conv1", 128, opts), Catch::Contains("filter 128"));
 }
+
+// ---- segmentation -----------------------------------------------------------
+
+namespace {
+/// A 64x64 scene: a square (class 1, red) and a triangle (class 2, green) on black.
+tlearn::data::SegmentationExample two_shapes() {
+  auto image = torch::zeros({3, 64, 64});
+  auto mask = torch::zeros({64, 64}, torch::kLong);
+  image[0].narrow(0, 8, 20).narrow(1, 10, 20).fill_(255.f);
+  mask.narrow(0, 8, 20).narrow(1, 10, 20).fill_(1);
+  for (int64_t y = 34; y < 60; ++y)
+    for (int64_t x = 30; x < 30 + (y - 34); ++x) {
+      image[1][y][x] = 255.f;
+      mask[y][x] = 2;
+    }
+  return {image, mask};
+}
+}  // namespace
+
+TEST_CASE("multi-scale taps and U-Net decoder shapes for several backbones and sizes", "[explain][segmentation]") {
+  torch::manual_seed(4);
+  auto vgg = tlearn::make_backbone("vgg11", tlearn::BackboneOptions().include_top(false));
+  tlearn::SegmentationModel model(vgg, {}, 3, tlearn::SegmentationModelOptions().widths({32, 32, 16, 16}));
+  const auto& taps = model->encoder()->taps();
+  REQUIRE(taps.size() == 5);
+  const int64_t channels[] = {64, 128, 256, 512, 512};
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(taps[i].name == vgg->feature_info()[i].name);
+    CHECK(taps[i].channels == channels[i]);
+    CHECK(taps[i].stride == (int64_t(2) << i));
+  }
+  for (auto hw : {std::vector<int64_t>{64, 64}, {96, 64}, {75, 90}}) {
+    auto out = model->forward(torch::rand({2, 3, hw[0], hw[1]}));
+    CHECK(out.sizes() == torch::IntArrayRef({2, 3, hw[0], hw[1]}));
+  }
+  // The encoder is frozen, the decoder is not.
+  for (const auto& p : vgg->parameters()) CHECK(!p.requires_grad());
+  CHECK(!model->trainable_parameters().empty());
+  CHECK(model->trainable_parameters().size() == model->decoder()->parameters().size());
+
+  // Chosen layers by Keras alias, any order, a partly frozen encoder; one class.
+  auto bn = tlearn::make_backbone("vgg11_bn", tlearn::BackboneOptions().include_top(true).classes(10));
+  bn->set_trainable(tlearn::until("block2_conv1"), false);
+  tlearn::SegmentationModel other(bn, {"block4_conv1", "block1_conv1", "block3_pool"}, 1,
+                                  tlearn::SegmentationModelOptions().freeze_encoder(false).dropout(0.3));
+  const auto& t2 = other->encoder()->taps();
+  REQUIRE(t2.size() == 3);
+  CHECK(t2[0].stride == 1);
+  CHECK(t2[0].channels == 64);
+  CHECK(t2[1].stride == 8);
+  CHECK(t2[2].channels == 512);
+  CHECK(t2[2].stride == 8);
+  CHECK(other->forward(torch::rand({1, 3, 40, 56})).sizes() == torch::IntArrayRef({1, 1, 40, 56}));
+  CHECK(other->predict(torch::rand({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 32, 32}));
+  CHECK(other->is_training());
+  CHECK(!bn->layer_table()[bn->layer_table().index_of("block1_conv1")].trainable);
+
+  CHECK_THROWS_WITH(tlearn::SegmentationModel(vgg, {"block1_pool", "block_99"}, 2), Catch::Contains("block_99"));
+  CHECK_THROWS_WITH(tlearn::UNetDecoder(tlearn::UNetDecoderOptions({8, 16}, 2).widths({4, 4})), Catch::Contains("widths"));
+  tlearn::UNetDecoder dec(tlearn::UNetDecoderOptions({8, 16}, 2));
+  CHECK_THROWS_WITH(dec->forward({torch::rand({1, 8, 8, 8})}, {16, 16}), Catch::Contains("feature maps"));
+  CHECK_THROWS_WITH(dec->forward({torch::rand({1, 8, 8, 8}), torch::rand({1, 7, 4, 4})}, {16, 16}), Catch::Contains("skip_channels"));
+  CHECK(dec->forward({torch::rand({1, 8, 8, 8}), torch::rand({1, 16, 4, 4})}, {16, 16}).sizes() ==
+        torch::IntArrayRef({1, 2, 16, 16}));
+}
+
+TEST_CASE("augmentation moves the mask with the image", "[explain][segmentation]") {
+  auto scene = two_shapes();
+  namespace td = tlearn::data;
+  auto aug = td::SegmentationTransform(
+      td::TrainTransform().size({48, 56}).flip(true, true).rotate(30).zoom(0.2).shift(0.1, 0.1).shear(10));
+  auto plain = td::SegmentationTransform(td::TrainTransform().size({48, 56}))(scene, 0);
+  int64_t moved = 0;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    auto out = aug(scene, seed);
+    REQUIRE(out.image.sizes() == torch::IntArrayRef({3, 48, 56}));
+    REQUIRE(out.mask.sizes() == torch::IntArrayRef({48, 56}));
+    REQUIRE(out.mask.scalar_type() == torch::kLong);
+    // Class indices never blend.
+    CHECK(((out.mask == 0) | (out.mask == 1) | (out.mask == 2)).all().item<bool>());
+    auto red = out.image[0], green = out.image[1];
+    auto agree = [](const torch::Tensor& where, const torch::Tensor& ok) {
+      const int64_t n = where.sum().item<int64_t>();
+      return n == 0 ? 1.0 : double((where & ok).sum().item<int64_t>()) / double(n);
+    };
+    INFO("seed " << seed);
+    // Clearly inside a shape in the image: the mask says that shape; clearly outside: background.
+    CHECK(agree(red > 200, out.mask == 1) > 0.98);
+    CHECK(agree(green > 200, out.mask == 2) > 0.98);
+    CHECK(agree((red < 30) & (green < 30), out.mask == 0) > 0.98);
+    CHECK(agree(out.mask == 1, red > 60) > 0.95);
+    CHECK(agree(out.mask == 2, green > 60) > 0.95);
+    if (!out.mask.equal(plain.mask)) ++moved;
+  }
+  CHECK(moved >= 10);  // the augmentation did move things
+
+  // Constant fill: mask pixels from outside the image take the given value.
+  auto shrink = td::SegmentationTransform(td::TrainTransform().zoom(2.0, 2.0).fill_mode(tlearn::FillMode::Constant))
+                    .mask_fill(tlearn::FillMode::Constant, 255);
+  auto out = shrink(scene, 1);
+  CHECK(out.mask[0][0].item<int64_t>() == 255);
+  CHECK(out.mask[32][32].item<int64_t>() != 255);
+  CHECK_THROWS_WITH(shrink({scene.image, torch::zeros({10, 10}, torch::kLong)}, 0), Catch::Contains("mask"));
+}
+
+TEST_CASE("segmentation folder, batches, losses and IoU", "[explain][segmentation]") {
+  namespace td = tlearn::data;
+  auto dir = tlearn::test::scratch_dir("segfolder");
+  std::filesystem::create_directories(dir / "images");
+  std::filesystem::create_directories(dir / "masks");
+  auto scene = two_shapes();
+  tlearn::io::write_png(scene.image, dir / "images" / "a.png");
+  td::write_mask(scene.mask, dir / "masks" / "a.png");
+  tlearn::io::write_png(scene.image.flip({2}), dir / "images" / "b.png");
+  td::write_mask(scene.mask.flip({1}), dir / "masks" / "b.png");
+  td::SegmentationFolder folder(dir);
+  REQUIRE(folder.size() == 2);
+  CHECK(folder.get(0).mask.equal(scene.mask));
+  CHECK(folder.get(1).mask.equal(scene.mask.flip({1})));
+  auto batch = td::make_batch(folder, {1, 0}, td::SegmentationTransform(td::TrainTransform().size({32, 32})));
+  CHECK(batch.images.sizes() == torch::IntArrayRef({2, 3, 32, 32}));
+  CHECK(batch.masks.sizes() == torch::IntArrayRef({2, 32, 32}));
+  // Nearest sampling at half-pixel ties is not mirror-symmetric: compare areas, not pixels.
+  CHECK(batch.masks[1].eq(1).sum().item<double>() == Approx(batch.masks[0].eq(1).sum().item<double>()).epsilon(0.1));
+  CHECK(batch.masks[1].eq(2).sum().item<double>() == Approx(batch.masks[0].eq(2).sum().item<double>()).epsilon(0.1));
+  CHECK((batch.images[0][0] > 128).eq(batch.masks[0].eq(1)).all().item<bool>());
+  auto epoch = td::batch_indices(5, 2, 3);
+  CHECK(epoch.size() == 3);
+  CHECK(epoch.back().size() == 1);
+  tlearn::io::write_png(scene.image, dir / "images" / "c.png");
+  CHECK_THROWS_WITH(td::SegmentationFolder(dir), Catch::Contains("c.png"));
+  CHECK_THROWS_WITH(td::SegmentationFolder(dir / "nothing"), Catch::Contains("not a folder"));
+
+  // IoU by hand: truth 0 0 1 1, prediction 0 1 1 1 -> class 0: 1/2, class 1: 2/3; class 2 absent.
+  auto truth = torch::tensor({0, 0, 1, 1}, torch::kLong).view({1, 2, 2});
+  auto pred = torch::tensor({0, 1, 1, 1}, torch::kLong).view({1, 2, 2});
+  auto iou = tlearn::seg::iou(pred, truth, 3);
+  CHECK(iou[0] == Approx(0.5));
+  CHECK(iou[1] == Approx(2.0 / 3));
+  CHECK(std::isnan(iou[2]));
+  CHECK(tlearn::seg::mean_iou(pred, truth, 3) == Approx((0.5 + 2.0 / 3) / 2));
+  tlearn::seg::ConfusionMatrix cm(3, /*ignore_index=*/255);
+  cm.update(pred, truth.masked_fill(truth.eq(0), 255));  // only the two class-1 pixels count
+  CHECK(cm.iou()[1] == Approx(1.0));
+  CHECK(cm.pixel_accuracy() == Approx(1.0));
+
+  auto perfect = torch::one_hot(truth, 3).permute({0, 3, 1, 2}).to(torch::kFloat) * 50;
+  CHECK(tlearn::seg::dice_loss(perfect, truth).item<float>() < 0.2f);  // class 2 is absent: smooth / smooth = 1
+  CHECK(tlearn::seg::dice_loss(perfect, truth, 1e-6).item<float>() < 1e-4f + 1.f / 3);
+  CHECK(tlearn::seg::cross_entropy(perfect, truth).item<float>() < 1e-6f);
+  auto wrong = torch::one_hot(1 - truth, 3).permute({0, 3, 1, 2}).to(torch::kFloat) * 50;
+  CHECK(tlearn::seg::dice_loss(wrong, truth, 1e-6).item<float>() > 0.6f);  // 1 - (0 + 0 + 1) / 3
+  CHECK_THROWS_WITH(tlearn::seg::cross_entropy(perfect, truth + 3), Catch::Contains("holds class"));
+  CHECK_THROWS_WITH(tlearn::seg::dice_loss(perfect, truth.view({1, 4})), Catch::Contains("masks (N, H, W)"));
+}
+
+TEST_CASE("a few training steps reduce the segmentation loss on a real photo", "[explain][segmentation]") {
+  torch::manual_seed(5);
+  // skimage's coins: bright coins on a dark background; a threshold gives the mask.
+  auto photo = tlearn::load_image("/usr/lib/python3/dist-packages/skimage/data/coins.png", {64, 80});
+  auto mask = (photo[0] > 110).to(torch::kLong);
+  REQUIRE(mask.sum().item<int64_t>() > 500);
+  namespace td = tlearn::data;
+  td::SegmentationTensors data(photo.unsqueeze(0), mask.unsqueeze(0));
+  auto aug = td::SegmentationTransform(td::TrainTransform().flip().rotate(10));
+
+  auto vgg = tlearn::make_backbone("vgg11", tlearn::BackboneOptions().include_top(false));
+  tlearn::SegmentationModel model(vgg, {"block1_conv1", "block2_conv1", "block3_conv2"}, 2,
+                                  tlearn::SegmentationModelOptions().widths({32, 16}));
+  torch::optim::Adam opt(model->trainable_parameters(), torch::optim::AdamOptions(1e-2));
+  auto eval_loss = [&] {
+    torch::NoGradGuard g;
+    model->eval();
+    auto logits = model->forward(vgg->preprocess(photo.unsqueeze(0)));
+    model->train();
+    return tlearn::seg::cross_entropy(logits, mask.unsqueeze(0)).item<double>();
+  };
+  const double before = eval_loss();
+  for (int step = 0; step < 25; ++step) {
+    auto batch = td::make_batch(data, {0, 0, 0, 0}, aug, uint64_t(step));
+    opt.zero_grad();
+    auto logits = model->forward(vgg->preprocess(batch.images));
+    auto loss = tlearn::seg::cross_entropy(logits, batch.masks) + tlearn::seg::dice_loss(logits, batch.masks);
+    loss.backward();
+    opt.step();
+  }
+  const double after = eval_loss();
+  INFO("loss " << before << " -> " << after);
+  CHECK(after < 0.6 * before);
+  CHECK(tlearn::seg::mean_iou(model->predict(vgg->preprocess(photo.unsqueeze(0))), mask.unsqueeze(0), 2) > 0.6);
+}
