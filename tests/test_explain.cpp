@@ -355,7 +355,7 @@ TEST_CASE("segmentation folder, batches, losses and IoU", "[explain][segmentatio
   CHECK(batch.masks.sizes() == torch::IntArrayRef({2, 32, 32}));
   // Nearest sampling at half-pixel ties is not mirror-symmetric: compare areas, not pixels.
   CHECK(batch.masks[1].eq(1).sum().item<double>() == Approx(batch.masks[0].eq(1).sum().item<double>()).epsilon(0.1));
-  CHECK(batch.masks[1].eq(2).sum().item<double>() == Approx(batch.masks[0].eq(2).sum().item<double>()).epsilon(0.1));
+  CHECK(batch.masks[1].eq(2).sum().item<double>() == Approx(batch.masks[0].eq(2).sum().item<double>()).epsilon(0.2));
   CHECK((batch.images[0][0] > 128).eq(batch.masks[0].eq(1)).all().item<bool>());
   auto epoch = td::batch_indices(5, 2, 3);
   CHECK(epoch.size() == 3);
