@@ -1,8 +1,10 @@
 // Semantic segmentation with a backbone encoder and a U-Net decoder, trained on a
 // synthetic shapes data set this program draws itself (no download): circles,
 // squares and triangles (classes 1, 2, 3) on noisy colour gradients (class 0).
-//   segmentation [--model mobilenet_v2|vgg16|...] [--weights PATH|imagenet] [--train-encoder]
-//                [--epochs 4] [--size 64] [--out seg_out]
+//   segmentation [--model mobilenet_v2|vgg11_bn|vgg16|...] [--weights PATH|imagenet] [--train-encoder]
+//                [--epochs 3] [--size 64] [--out seg_out]
+// Default encoder: mobilenet_v2 with the five taps of the TF tutorial when it is
+// registered, else vgg11_bn with its five stage outputs (BatchNorm trains from scratch).
 // With pretrained weights the encoder is frozen (TensorFlow's segmentation tutorial);
 // with random weights (the default here: nothing is downloaded) it is trained too
 // unless --freeze-encoder. Writes OUT/val_<i>.png (photo | true mask | prediction)
@@ -63,7 +65,7 @@ torch::Tensor colour(const torch::Tensor& mask) {
 
 int main(int argc, char** argv) try {
   std::string model_name, weights, out_dir = "seg_out";
-  int64_t epochs = 4, size = 64;
+  int64_t epochs = 3, size = 64;
   int freeze = -1;  // -1: freeze exactly when pretrained weights are given
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -83,7 +85,7 @@ int main(int argc, char** argv) try {
   if (size < 32 || size % 32 != 0) throw tl::Error("--size must be a multiple of 32 (at least 32), got " + std::to_string(size));
   const auto models = tl::list_models();
   if (model_name.empty())
-    model_name = std::find(models.begin(), models.end(), "mobilenet_v2") != models.end() ? "mobilenet_v2" : "vgg16";
+    model_name = std::find(models.begin(), models.end(), "mobilenet_v2") != models.end() ? "mobilenet_v2" : "vgg11_bn";
   std::vector<std::string> taps;  // empty: the stages of feature_info()
   if (model_name == "mobilenet_v2")
     taps = {"block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu", "block_16_project"};
