@@ -9,6 +9,19 @@ find_package(ZLIB REQUIRED)           # gzipped IDX files (Fashion-MNIST)
 find_package(CURL QUIET)              # optional: downloads of pretrained weights
 find_package(libjpeg-turbo QUIET)     # optional: fast JPEG decoding
 
+# Imported targets are visible only in the directory that found them. When tlearn
+# is added with add_subdirectory or FetchContent, the parent project links
+# tlearn::tlearn and so must see torch, Eigen3::Eigen, ... too.
+if(NOT CMAKE_SOURCE_DIR STREQUAL PROJECT_SOURCE_DIR)
+  get_property(tlearn_imported DIRECTORY PROPERTY IMPORTED_TARGETS)
+  foreach(t IN LISTS tlearn_imported)
+    get_target_property(is_global ${t} IMPORTED_GLOBAL)
+    if(NOT is_global)
+      set_target_properties(${t} PROPERTIES IMPORTED_GLOBAL TRUE)
+    endif()
+  endforeach()
+endif()
+
 function(tlearn_link_dependencies target)
   target_link_libraries(${target} INTERFACE torch Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb ZLIB::ZLIB)
   if(CURL_FOUND)

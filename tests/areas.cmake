@@ -6,5 +6,8 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_mobile.cpp
   models/test_efficientnet_convnext.cpp
   models/test_inception_regnet.cpp)
+tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp LABELS io)
+# The same checkpoint and bad-input tests under AddressSanitizer + UBSan.
+tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
 tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)

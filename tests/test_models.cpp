@@ -184,3 +184,58 @@ TEST_CASE("vgg parity with torchvision: eval, without top, and train mode with g
   // Train mode without the top: the classifier's Dropout draws random masks.
   check_numeric_parity("vgg11_bn", 64, /*include_top=*/false, /*train=*/true);
 }
+
+TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps outputs", "[inference]") {
+  for (const std::string name : tl::list_models()) {
+    auto model = tl::make_backbone(name);
+    bool has_bn = false;
+    for (const auto& m : model->modules(false)) has_bn = has_bn || m->as<tl::nn::BatchNorm2d>() != nullptr;
+    if (!has_bn) continue;
+    INFO("model " << name);
+    // Non-trivial statistics, so a wrong fold shows.
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& m : model->modules(false))
+        if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
+          bn->running_mean.uniform_(-0.5, 0.5);
+          bn->running_var.uniform_(0.5, 1.5);
+          bn->weight.uniform_(0.5, 1.5);
+          bn->bias.uniform_(-0.5, 0.5);
+        }
+    }
+    model->eval();
+    auto size = std::max<int64_t>(64, model->spec().min_size);
+    auto x = torch::randn({2, 3, size, size});
+    torch::NoGradGuard no_grad;
+    auto before = model->forward(x);
+    CHECK(tl::optimize_for_inference(*model) > 0);
+    CHECK(relative_error(model->forward(x), before) < 1e-4);
+  }
+  auto training = tl::make_backbone("vgg11_bn");
+  CHECK_THROWS_AS(tl::optimize_for_inference(*training), tl::Error);
+}
+
+TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictions agree with torchvision",
+          "[parity][photo]") {
+  const std::string photo = "/usr/lib/python3/dist-packages/skimage/data/chelsea.png";
+  auto dir = scratch_dir("classify_vgg11");
+  run_python("torchvision_reference.py", {"export", "vgg11", dir.string()});
+  auto weights = (dir / "vgg11.pth").string();
+  run_python("classify_reference.py", {"vgg11", weights, photo, (dir / "ref.safetensors").string()});
+  auto ref = tl::io::load_checkpoint(dir / "ref.safetensors");
+
+  auto model = tl::make_backbone("vgg11", tl::BackboneOptions().weights(weights));
+  model->eval();
+  auto transform = model->eval_transform();
+  auto x = transform(tl::io::read_image(photo, transform.read_options()));
+  // PIL's and tlearn's resampling agree within rounding of 8-bit levels.
+  CHECK(x.sizes() == ref["input"].sizes());
+  CHECK((x - ref["input"]).abs().max().item<double>() < 3.0 / 255 / 0.225);
+  torch::NoGradGuard no_grad;
+  auto probs = model->forward(x.unsqueeze(0)).softmax(1);
+  auto ours = tl::imagenet::decode_predictions(probs, 5)[0];
+  auto theirs = tl::imagenet::decode_predictions(ref["probs"], 5)[0];
+  for (size_t i = 0; i < 5; ++i) CHECK(ours[i].index == theirs[i].index);
+  CHECK((probs - ref["probs"]).abs().max().item<double>() < 1e-3);
+  std::filesystem::remove_all(dir);
+}

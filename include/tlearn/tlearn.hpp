@@ -29,6 +29,7 @@
 #include "tlearn/io/safetensors.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/models/backbone.hpp"
+#include "tlearn/models/inference.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/pretrained.hpp"
 #include "tlearn/models/registry.hpp"

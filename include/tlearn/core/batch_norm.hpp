@@ -29,6 +29,7 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
+    if (folded_) return x;  // its affine map now lives in the preceding convolution
     double momentum = options.momentum().value_or(0.0);
     if (is_training()) {
       num_batches_tracked.add_(1);
@@ -54,9 +55,14 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
 
   bool frozen() const { return frozen_; }
 
+  /// After optimize_for_inference folded this layer into its convolution, it
+  /// passes its input through.
+  void set_folded(bool folded) { folded_ = folded; }
+  bool folded() const { return folded_; }
+
   void pretty_print(std::ostream& os) const override {
     os << "tlearn::nn::BatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
-       << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << ")";
+       << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "") << ")";
   }
 
   torch::nn::BatchNormOptions options;
@@ -64,6 +70,7 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
 
  private:
   bool frozen_ = false;
+  bool folded_ = false;
   bool requested_training_ = true;
 };
 

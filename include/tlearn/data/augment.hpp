@@ -169,7 +169,10 @@ class TrainTransform {
   operator Transform() const {  // NOLINT(google-explicit-constructor): builder reads naturally
     auto self = *this;
     io::ImageReadOptions read;
-    if (!rrc_ && !size_.empty() && zoom_.first >= 1) read.min_size = size_;
+    if (!rrc_ && !size_.empty()) {  // a JPEG may be decoded smaller, keeping the resolution that zooming in needs
+      const double z = std::min(1.0, zoom_.first);
+      read.min_size = {int64_t(std::ceil(double(size_[0]) / z)), int64_t(std::ceil(double(size_[1]) / z))};
+    }
     return Transform([self](const torch::Tensor& x, uint64_t seed) { return self(x, seed); }, read);
   }
 

@@ -34,6 +34,30 @@ struct PyValue {
   std::vector<std::shared_ptr<PyValue>> items;                                  // Tuple, List
   std::vector<std::pair<std::shared_ptr<PyValue>, std::shared_ptr<PyValue>>> dict;  // Dict (ordered)
   torch::Tensor tensor;        // Tensor; Storage: the flat storage
+
+  PyValue() = default;
+  PyValue(const PyValue&) = delete;
+  PyValue& operator=(const PyValue&) = delete;
+  /// Frees nested containers with a work list, not recursion, so a hostile
+  /// pickle nesting a million tuples cannot overflow the stack.
+  ~PyValue() {
+    std::vector<std::shared_ptr<PyValue>> work;
+    auto take = [&work](PyValue& v) {
+      for (auto& x : v.items) work.push_back(std::move(x));
+      for (auto& kv : v.dict) {
+        work.push_back(std::move(kv.first));
+        work.push_back(std::move(kv.second));
+      }
+      v.items.clear();
+      v.dict.clear();
+    };
+    take(*this);
+    while (!work.empty()) {
+      auto v = std::move(work.back());
+      work.pop_back();
+      if (v && v.use_count() == 1) take(*v);
+    }
+  }
 };
 using PyRef = std::shared_ptr<PyValue>;
 

@@ -114,7 +114,8 @@ inline double filter_support(Interpolation f) {
 /// Per output index: first input index, tap count and normalised weights.
 struct Coefficients {
   std::vector<int64_t> start, count;
-  std::vector<float> weights;  // ksize per output index
+  std::vector<float> weights;   // ksize per output index
+  std::vector<double> exact;    // the same in double (for PIL's fixed-point weights)
   int64_t ksize = 1;
 };
 
@@ -129,6 +130,7 @@ inline Coefficients coefficients(int64_t in_size, double in0, double in1, int64_
   const double scale = (in1 - in0) / static_cast<double>(out_size);
   if (f == Interpolation::Nearest) {
     c.weights.assign(n, 1.0f);
+    c.exact.assign(n, 1.0);
     for (int64_t i = 0; i < n; ++i) {
       auto x = static_cast<int64_t>(std::floor(in0 + (first + i + 0.5) * scale));
       c.start[i] = std::clamp<int64_t>(x, 0, in_size - 1);
@@ -140,6 +142,7 @@ inline Coefficients coefficients(int64_t in_size, double in0, double in1, int64_
   const double support = filter_support(f) * filterscale;
   c.ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
   c.weights.assign(n * c.ksize, 0.0f);
+  c.exact.assign(n * c.ksize, 0.0);
   std::vector<double> k(c.ksize);
   for (int64_t i = 0; i < n; ++i) {
     const double center = in0 + (first + i + 0.5) * scale;
@@ -160,7 +163,10 @@ inline Coefficients coefficients(int64_t in_size, double in0, double in1, int64_
       xmax = 1;
       k[0] = ww = 1.0;
     }
-    for (int64_t x = 0; x < xmax; ++x) c.weights[i * c.ksize + x] = static_cast<float>(ww != 0.0 ? k[x] / ww : 0.0);
+    for (int64_t x = 0; x < xmax; ++x) {
+      c.exact[i * c.ksize + x] = ww != 0.0 ? k[x] / ww : 0.0;
+      c.weights[i * c.ksize + x] = static_cast<float>(c.exact[i * c.ksize + x]);
+    }
     c.start[i] = xmin;
     c.count[i] = xmax;
   }
@@ -175,6 +181,104 @@ struct ResizePlan {
   int64_t top = 0, left = 0;              // window into it
   int64_t h = 0, w = 0;                   // window size = output size
 };
+
+/// out[x] += w * in[x]: a loop the compiler vectorises (no aliasing).
+inline void axpy(float* __restrict out, const float* __restrict in, float w, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) out[x] += w * in[x];
+}
+
+inline float round_u8(float v) {
+  v = v < 0.f ? 0.f : (v > 255.f ? 255.f : v);
+  return static_cast<float>(static_cast<int>(v + 0.5f));  // truncation = floor for v >= 0
+}
+
+/// PIL's fixed-point resampling of 8-bit images (Resample.c, PRECISION_BITS = 22):
+/// integer weights, rounding at the end of each pass. Bit-exact with PIL.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+inline std::vector<int32_t> fixed_point(const Coefficients& c) {
+  std::vector<int32_t> k(c.weights.size());
+  for (size_t i = 0; i < k.size(); ++i) {
+    const double w = c.exact[i] * double(1 << kPrecisionBits);
+    k[i] = static_cast<int32_t>(w < 0 ? std::trunc(-0.5 + w) : std::trunc(0.5 + w));
+  }
+  return k;
+}
+
+inline uint8_t clip8(int32_t v) {
+  if (v >= (1 << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return static_cast<uint8_t>(v >> kPrecisionBits);
+}
+
+/// Horizontal pass over interleaved channels (HWC, NC known at compile time or -1).
+template <int NC, typename T>
+inline void resize_rows_interleaved(const T* src, const ImageView& v, const Coefficients& cx, int64_t row0, int64_t rows,
+                                    int64_t ow, bool round, float* tmp) {
+  const int64_t C = NC > 0 ? NC : v.C;
+  float acc[4];
+  for (int64_t y = 0; y < rows; ++y) {
+    const T* row = src + (row0 + y) * v.sy;
+    for (int64_t x = 0; x < ow; ++x) {
+      const float* w = cx.weights.data() + x * cx.ksize;
+      const T* p = row + cx.start[x] * v.sx;
+      for (int64_t c = 0; c < C; ++c) acc[c] = 0.f;
+      for (int64_t k = 0; k < cx.count[x]; ++k, p += v.sx)
+        for (int64_t c = 0; c < C; ++c) acc[c] += w[k] * static_cast<float>(p[c]);
+      for (int64_t c = 0; c < C; ++c) tmp[(c * rows + y) * ow + x] = round ? round_u8(acc[c]) : acc[c];
+    }
+  }
+}
+
+/// The 8-bit path: horizontal pass (HWC or any strides) into planar uint8 rows,
+/// vertical pass into CHW float, both in PIL's fixed point.
+inline void resize_kernel_u8(const uint8_t* src, const ImageView& v, const Coefficients& cx, const Coefficients& cy,
+                             int64_t row0, int64_t rows, int64_t oh, int64_t ow, float* dst) {
+  const std::vector<int32_t> kx = fixed_point(cx), ky = fixed_point(cy);
+  std::vector<uint8_t> tmp(static_cast<size_t>(v.C * rows * ow));
+  const int32_t half = 1 << (kPrecisionBits - 1);
+  for (int64_t y = 0; y < rows; ++y) {
+    const uint8_t* row = src + (row0 + y) * v.sy;
+    for (int64_t x = 0; x < ow; ++x) {
+      const int32_t* w = kx.data() + x * cx.ksize;
+      const uint8_t* p = row + cx.start[x] * v.sx;
+      const int64_t n = cx.count[x];
+      if (v.C == 3 && v.sc == 1) {
+        int32_t a0 = half, a1 = half, a2 = half;
+        for (int64_t k = 0; k < n; ++k, p += v.sx) {
+          a0 += int32_t(p[0]) * w[k];
+          a1 += int32_t(p[1]) * w[k];
+          a2 += int32_t(p[2]) * w[k];
+        }
+        tmp[(0 * rows + y) * ow + x] = clip8(a0);
+        tmp[(1 * rows + y) * ow + x] = clip8(a1);
+        tmp[(2 * rows + y) * ow + x] = clip8(a2);
+      } else {
+        for (int64_t c = 0; c < v.C; ++c) {
+          int32_t a = half;
+          const uint8_t* q = p + c * v.sc;
+          for (int64_t k = 0; k < n; ++k) a += int32_t(q[k * v.sx]) * w[k];
+          tmp[(c * rows + y) * ow + x] = clip8(a);
+        }
+      }
+    }
+  }
+  std::vector<int32_t> acc(static_cast<size_t>(ow));
+  for (int64_t c = 0; c < v.C; ++c) {
+    for (int64_t y = 0; y < oh; ++y) {
+      std::fill(acc.begin(), acc.end(), half);
+      const int32_t* w = ky.data() + y * cy.ksize;
+      for (int64_t k = 0; k < cy.count[y]; ++k) {
+        const uint8_t* __restrict in = tmp.data() + (c * rows + cy.start[y] + k - row0) * ow;
+        int32_t* __restrict a = acc.data();
+        const int32_t wk = w[k];
+        for (int64_t x = 0; x < ow; ++x) a[x] += int32_t(in[x]) * wk;
+      }
+      float* out = dst + (c * oh + y) * ow;
+      for (int64_t x = 0; x < ow; ++x) out[x] = clip8(acc[x]);
+    }
+  }
+}
 
 /// Separable resampling (horizontal pass, then vertical), PIL's algorithm.
 /// With uint8 input the intermediate and final values are rounded and clamped
@@ -191,17 +295,26 @@ inline void resize_kernel(const T* src, const ImageView& v, const ResizePlan& p,
     row1 = std::max(row1, cy.start[i] + cy.count[i]);
   }
   const int64_t rows = row1 - row0;
+  if constexpr (std::is_same<T, uint8_t>::value) {
+    if (f != Interpolation::Nearest) return resize_kernel_u8(src, v, cx, cy, row0, rows, p.h, p.w, dst);
+  }
   std::vector<float> tmp(static_cast<size_t>(v.C * rows * p.w));
-  for (int64_t c = 0; c < v.C; ++c) {
-    for (int64_t y = 0; y < rows; ++y) {
-      const T* row = src + (row0 + y) * v.sy + c * v.sc;
-      float* out = tmp.data() + (c * rows + y) * p.w;
-      for (int64_t x = 0; x < p.w; ++x) {
-        const float* w = cx.weights.data() + x * cx.ksize;
-        const T* s = row + cx.start[x] * v.sx;
-        float acc = 0.f;
-        for (int64_t k = 0; k < cx.count[x]; ++k) acc += w[k] * static_cast<float>(s[k * v.sx]);
-        out[x] = round ? std::clamp(std::floor(acc + 0.5f), 0.f, 255.f) : acc;
+  if (v.sc == 1 && v.C == 3) {
+    resize_rows_interleaved<3>(src, v, cx, row0, rows, p.w, round, tmp.data());
+  } else if (v.sc == 1 && v.C <= 4) {
+    resize_rows_interleaved<-1>(src, v, cx, row0, rows, p.w, round, tmp.data());
+  } else {
+    for (int64_t c = 0; c < v.C; ++c) {
+      for (int64_t y = 0; y < rows; ++y) {
+        const T* row = src + (row0 + y) * v.sy + c * v.sc;
+        float* out = tmp.data() + (c * rows + y) * p.w;
+        for (int64_t x = 0; x < p.w; ++x) {
+          const float* w = cx.weights.data() + x * cx.ksize;
+          const T* s = row + cx.start[x] * v.sx;
+          float acc = 0.f;
+          for (int64_t k = 0; k < cx.count[x]; ++k) acc += w[k] * static_cast<float>(s[k * v.sx]);
+          out[x] = round ? round_u8(acc) : acc;
+        }
       }
     }
   }
@@ -210,13 +323,10 @@ inline void resize_kernel(const T* src, const ImageView& v, const ResizePlan& p,
       float* out = dst + (c * p.h + y) * p.w;
       std::fill(out, out + p.w, 0.f);
       const float* w = cy.weights.data() + y * cy.ksize;
-      for (int64_t k = 0; k < cy.count[y]; ++k) {
-        const float* in = tmp.data() + (c * rows + cy.start[y] + k - row0) * p.w;
-        const float wk = w[k];
-        for (int64_t x = 0; x < p.w; ++x) out[x] += wk * in[x];
-      }
+      for (int64_t k = 0; k < cy.count[y]; ++k)
+        axpy(out, tmp.data() + (c * rows + cy.start[y] + k - row0) * p.w, w[k], p.w);
       if (round)
-        for (int64_t x = 0; x < p.w; ++x) out[x] = std::clamp(std::floor(out[x] + 0.5f), 0.f, 255.f);
+        for (int64_t x = 0; x < p.w; ++x) out[x] = round_u8(out[x]);
     }
   }
 }
@@ -282,7 +392,10 @@ inline void affine_kernel(const T* src, const ImageView& v, const Affine& m, int
     for (int64_t x = 0; x < ow; ++x) {
       const double xi = m[0] * x + m[1] * y + m[2];
       const double yi = m[3] * x + m[4] * y + m[5];
-      const double fx0 = std::floor(xi), fy0 = std::floor(yi);
+      // floor without libm (SSE2 has no rounding instruction); huge values are caught below
+      const double tx = static_cast<double>(static_cast<int64_t>(std::max(std::min(xi, 1e15), -1e15)));
+      const double ty = static_cast<double>(static_cast<int64_t>(std::max(std::min(yi, 1e15), -1e15)));
+      const double fx0 = tx > xi ? tx - 1 : tx, fy0 = ty > yi ? ty - 1 : ty;
       const float ax = static_cast<float>(xi - fx0), ay = static_cast<float>(yi - fy0);
       float* out = dst + y * ow + x;
       // Guard against huge coordinates before converting to integers.

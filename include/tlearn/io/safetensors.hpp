@@ -39,7 +39,7 @@ inline const std::vector<SafetensorsDtype>& safetensors_dtypes() {
 }
 
 /// A header larger than this is refused before it is read (the reference reader uses 100 MB).
-constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;
+inline constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;
 
 struct SafetensorsEntry {
   std::string name;

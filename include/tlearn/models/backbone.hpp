@@ -25,6 +25,7 @@
 #include "tlearn/core/selector.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/data/preprocess.hpp"
+#include "tlearn/data/transforms.hpp"
 #include "tlearn/models/spec.hpp"
 
 namespace tlearn {
@@ -195,6 +196,10 @@ class BackboneImpl : public torch::nn::Module {
   Preprocessing preprocessing() const { return weight_spec() ? weight_spec()->preprocessing : Preprocessing::Torch; }
   /// Resize / crop / interpolation the selected weights were evaluated with.
   EvalTransformSpec eval_transform_spec() const { return weight_spec() ? weight_spec()->transform : EvalTransformSpec{}; }
+
+  /// Photo (HWC uint8) to the tensor these weights expect: resize, center crop,
+  /// preprocess_input — torchvision's weights.transforms().
+  data::Transform eval_transform() const { return data::eval_transform(eval_transform_spec(), preprocessing()); }
 
   /// The weights selected by options().weights(): the named tag, the first for
   /// "imagenet" or a file path, nullptr when the family declares none.

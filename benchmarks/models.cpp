@@ -1,0 +1,65 @@
+// Inference and training-step throughput of tlearn backbones (images/s), one
+// JSON line per row. The Python twin is models.py; run.sh runs both.
+//   models inference <name> <batch> [--optimized]
+//   models train <name> <batch> [--freeze-half]
+#include <tlearn/tlearn.hpp>
+
+#include <iostream>
+#include <string>
+
+#include "timing.hpp"
+
+namespace tl = tlearn;
+
+int main(int argc, char** argv) try {
+  if (argc < 4) {
+    std::cerr << "usage: models inference|train <name> <batch> [--optimized] [--freeze-half] [--threads N]\n";
+    return 2;
+  }
+  std::string mode = argv[1], name = argv[2];
+  int64_t batch = std::stoll(argv[3]);
+  bool optimized = false, freeze_half = false;
+  int threads = 2, size = 224;
+  for (int i = 4; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--optimized") optimized = true;
+    else if (a == "--freeze-half") freeze_half = true;
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--size" && i + 1 < argc) size = std::stoi(argv[++i]);
+    else throw tl::Error("unknown argument " + a);
+  }
+  torch::set_num_threads(threads);
+  torch::manual_seed(0);
+  auto model = tl::make_backbone(name);
+  auto x = torch::randn({batch, 3, size, size});
+  double seconds = 0;
+  const int repeats = batch == 1 ? 15 : 5;
+  if (mode == "inference") {
+    model->eval();
+    if (optimized) tl::optimize_for_inference(*model);
+    seconds = tl::bench::median_seconds([&] {
+      c10::InferenceMode guard;
+      auto y = model->forward(x);
+    }, 2, repeats);
+  } else if (mode == "train") {
+    model->train();
+    if (freeze_half) model->set_trainable(tl::first(static_cast<int64_t>(model->layers().size() / 2)), false);
+    torch::optim::SGD sgd(model->trainable_parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+    auto labels = torch::randint(0, 1000, {batch});
+    seconds = tl::bench::median_seconds([&] {
+      sgd.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(model->forward(x), labels);
+      loss.backward();
+      sgd.step();
+    }, 1, 3);
+  } else {
+    throw tl::Error("mode must be inference or train, got " + mode);
+  }
+  std::cout << "{\"impl\": \"tlearn\", \"mode\": \"" << mode << (optimized ? "-optimized" : "")
+            << (freeze_half ? "-freeze-half" : "") << "\", \"model\": \"" << name << "\", \"batch\": " << batch
+            << ", \"images_per_s\": " << batch / seconds << "}" << std::endl;
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "models: " << e.what() << "\n";
+  return 1;
+}

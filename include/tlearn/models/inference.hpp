@@ -1,0 +1,88 @@
+#pragma once
+/// \file
+/// Inference mode: fold every BatchNorm into the convolution that feeds it, so
+/// a conv + BN pair costs one convolution. Outputs stay equal within float
+/// rounding; the model is for inference only afterwards (its BatchNorm layers
+/// pass their input through and conv biases appear in its state_dict).
+///
+///     model->eval();
+///     tlearn::optimize_for_inference(*model);
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/tap.hpp"
+#include "tlearn/models/backbone.hpp"
+
+namespace tlearn {
+
+namespace detail {
+/// W' = W * g / sqrt(v + eps) per output channel; b' = (b - m) * g / sqrt(v + eps) + beta.
+inline void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  auto scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+  conv.weight.mul_(scale.view({-1, 1, 1, 1}));
+  auto bias = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(bn.running_mean);
+  auto folded = (bias - bn.running_mean) * scale + bn.bias;
+  if (conv.bias.defined()) conv.bias.copy_(folded);
+  else conv.bias = conv.register_parameter("bias", folded, conv.weight.requires_grad());
+  bn.set_folded(true);
+}
+
+struct LeafInRow {
+  size_t row;
+  std::shared_ptr<torch::nn::Module> module;
+};
+}  // namespace detail
+
+/// Folds BatchNorm layers into their convolutions; returns how many were folded.
+/// Pairs inside one layer-table row (conv + bn + relu) are sequential by
+/// construction; a conv row followed by a BatchNorm row is folded only when a
+/// probe pass shows the BatchNorm really consumes that conv's output.
+inline int optimize_for_inference(BackboneImpl& model) {
+  if (model.is_training())
+    throw Error(model.spec().name + ": call eval() before optimize_for_inference (BatchNorm must use running statistics)");
+  const auto& table = model.layer_table();
+  std::vector<detail::LeafInRow> leaves;
+  for (size_t r = 0; r < table.size(); ++r)
+    for (const auto& m : table[r].modules)
+      for (const auto& leaf : m->modules(/*include_self=*/true))
+        if (leaf->children().empty()) leaves.push_back({r, leaf});
+
+  // One probe pass records every row's output, to confirm cross-row pairs.
+  TapRecorder recorder;
+  {
+    torch::NoGradGuard no_grad;
+    auto hw = model.input_shape();
+    model.forward(torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
+                                std::min<int64_t>(hw[1], 96)}));
+  }
+  auto recorded = [&](size_t row) -> torch::Tensor {
+    const auto& name = table[row].name;
+    return recorder.has(name) ? recorder.get(name) : torch::Tensor();
+  };
+
+  int folded = 0;
+  for (size_t i = 0; i + 1 < leaves.size(); ++i) {
+    auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
+    auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
+    if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+    if (leaves[i].row != leaves[i + 1].row) {
+      // Separate rows: the rows must hold just the conv and just the BN, and the
+      // BN's recorded output must be BN(the conv's recorded output).
+      if (table[leaves[i].row].modules.size() != 1 || table[leaves[i + 1].row].modules.size() != 1) continue;
+      auto conv_out = recorded(leaves[i].row), bn_out = recorded(leaves[i + 1].row);
+      if (!conv_out.defined() || !bn_out.defined() || conv_out.sizes() != bn_out.sizes()) continue;
+      torch::NoGradGuard no_grad;
+      if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
+    }
+    detail::fold_batchnorm_into_conv(*conv, *bn);
+    ++folded;
+  }
+  return folded;
+}
+
+}  // namespace tlearn
