@@ -19,13 +19,17 @@ namespace tlearn {
 struct VGGConfig {
   std::vector<int64_t> stages;  ///< convs per block (5 blocks)
   bool batch_norm = false;
+  /// Channels of the 5 blocks (torchvision's; smaller widths make toy models for tests and demos).
+  std::vector<int64_t> widths = {64, 128, 256, 512, 512};
 };
 
 class VGGImpl : public BackboneImpl {
  public:
   VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneOptions& options)
       : BackboneImpl(spec, options) {
-    const int64_t widths[] = {64, 128, 256, 512, 512};
+    if (config.stages.size() != 5 || config.widths.size() != 5)
+      throw Error(spec.name + ": VGGConfig needs 5 stages and 5 widths");
+    const auto& widths = config.widths;
     int64_t in = options.in_chans(), index = 0, stride = 1;
     features_ = register_module("features", torch::nn::Sequential());
     for (size_t block = 0; block < 5; ++block) {
@@ -58,12 +62,12 @@ class VGGImpl : public BackboneImpl {
       stride *= 2;
       feature_info_.push_back({pool, widths[block], stride});
     }
-    output_channels_ = 512;
+    output_channels_ = widths[4];
 
     if (options.include_top()) {
       const double dropout = drop_rate_or(0.5);
       classifier_ = register_module("classifier", torch::nn::Sequential(
-          torch::nn::Linear(512 * 7 * 7, 4096), torch::nn::ReLU(true), torch::nn::Dropout(dropout),
+          torch::nn::Linear(widths[4] * 7 * 7, 4096), torch::nn::ReLU(true), torch::nn::Dropout(dropout),
           torch::nn::Linear(4096, 4096), torch::nn::ReLU(true), torch::nn::Dropout(dropout),
           torch::nn::Linear(4096, options.classes())));
       table_.add("flatten", "Flatten", {}, "flatten");

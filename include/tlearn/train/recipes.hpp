@@ -1,0 +1,208 @@
+#pragma once
+/// \file
+/// The two transfer-learning recipes, one call each.
+///
+/// Feature extraction: run the frozen base once over the data, keep its feature
+/// maps (optionally in a safetensors cache), and train the head on them. Without
+/// augmentation this reaches the same head weights as training end to end with
+/// the base frozen, many times faster per epoch.
+///
+///     auto h = tlearn::feature_extraction(model, train, tlearn::FeatureExtractionOptions()
+///                  .epochs(10).validation(val).cache("features.safetensors"));
+///
+/// Warm-up then fine-tune (Keras' guide): freeze the whole base and train the
+/// head; then unfreeze the base from a named layer and continue at a low
+/// learning rate. The base's BatchNorm layers stay in inference mode even after
+/// unfreezing (keep_batchnorm_frozen, default true): updating their statistics
+/// on a small data set would wreck what the pretrained layers learned.
+///
+///     auto h = tlearn::fine_tune(model, train, tlearn::FineTuneOptions()
+///                  .warmup_epochs(5).unfreeze_from("block5_conv1").finetune_epochs(10)
+///                  .fit(tlearn::FitOptions().validation(val)));
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/error.hpp"
+#include "tlearn/core/selector.hpp"
+#include "tlearn/data/dataset.hpp"
+#include "tlearn/data/loader.hpp"
+#include "tlearn/heads/head.hpp"
+#include "tlearn/io/safetensors.hpp"
+#include "tlearn/train/trainer.hpp"
+
+namespace tlearn {
+
+struct ExtractOptions {
+  /// A safetensors file: read when it exists (and was written for this model and
+  /// sample count), else written after the pass. Delete it when the data change.
+  TORCH_ARG(std::filesystem::path, cache) = {};
+  /// Default: CUDA when available, else the CPU.
+  TORCH_ARG(std::string, device) = "";
+};
+
+/// Runs the backbone (in inference mode, no gradients) over every batch and
+/// returns its outputs with the labels as a data set, in data-set order when the
+/// batches carry indices (tlearn::data::Loader's do), else in batch order.
+template <class R>
+data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const ExtractOptions& options = {}) {
+  const std::string model_name = backbone->spec().name;
+  const auto& cache = options.cache();
+  if (!cache.empty() && std::filesystem::exists(cache)) {
+    auto meta = io::safetensors_metadata(cache);
+    auto sd = io::load_safetensors(cache);
+    if (meta["model"] != model_name || !sd.contains("features") || !sd.contains("labels"))
+      throw Error("extract_features: the cache '" + cache.string() + "' holds features of '" + meta["model"] +
+                  "', not '" + model_name + "'; delete it or use another cache path");
+    return data::TensorDataset(sd["features"], sd["labels"]);
+  }
+  torch::Device device = options.device().empty()
+                             ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU))
+                             : torch::Device(options.device());
+  backbone->to(device);
+  torch::NoGradGuard no_grad;
+  const bool was_training = backbone->is_training();
+  backbone->eval();
+  std::vector<torch::Tensor> feats, labels;
+  std::vector<size_t> order;
+  bool indexed = true;
+  auto source = batch_source(std::forward<R>(batches));
+  source.run(-1, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx) {
+    auto out = backbone->forward(images.to(device));
+    if (out.dim() == 2) out = out.unsqueeze(2).unsqueeze(3);  // pooled vectors: (N, C, 1, 1)
+    feats.push_back(out.cpu());
+    labels.push_back(y.cpu());
+    if (idx) order.insert(order.end(), idx->begin(), idx->end());
+    else indexed = false;
+    return true;
+  });
+  backbone->train(was_training);
+  if (feats.empty()) throw Error("extract_features: the data gave no batch (empty data set?)");
+  auto f = torch::cat(feats), l = torch::cat(labels);
+  if (indexed) {  // back to data-set order
+    auto perm = torch::empty({int64_t(order.size())}, torch::kLong);
+    for (size_t i = 0; i < order.size(); ++i) perm[int64_t(order[i])] = int64_t(i);
+    f = f.index_select(0, perm);
+    l = l.index_select(0, perm);
+  }
+  if (!cache.empty()) {
+    io::StateDict sd;
+    sd.insert("features", f);
+    sd.insert("labels", l);
+    io::save_safetensors(sd, cache, {{"model", model_name}, {"count", std::to_string(f.size(0))}});
+  }
+  return data::TensorDataset(f, l);
+}
+
+struct FeatureExtractionOptions {
+  TORCH_ARG(int64_t, epochs) = 10;
+  /// Optimizer, loss, metrics, device, verbosity for the head.
+  TORCH_ARG(TrainerOptions, trainer) = {};
+  /// Callbacks and class weights (epochs and validation are set from here).
+  TORCH_ARG(FitOptions, fit) = {};
+  /// Training features cache; validation features go to "<stem>.val.safetensors".
+  TORCH_ARG(std::filesystem::path, cache) = {};
+
+ public:
+  FeatureExtractionOptions& validation(data::Loader val) {
+    validation_ = std::move(val);
+    return *this;
+  }
+  const std::optional<data::Loader>& validation() const { return validation_; }
+
+ private:
+  std::optional<data::Loader> validation_;
+};
+
+namespace detail {
+/// A loader over stored features with the batching and shuffling of `like`
+/// (same batch size, seed, order), so each epoch sees the same batches.
+inline data::Loader feature_loader(const data::TensorDataset& features, const data::Loader& like) {
+  data::LoaderOptions o = like.options();
+  o.workers = 0;  // a memcpy per sample; threads would only add overhead
+  o.pin_memory = false;
+  return data::loader(features, data::Transform(), o);
+}
+}  // namespace detail
+
+/// Freezes model->backbone, extracts its features from `train` (and the
+/// validation loader) once, and trains model->head on them. The model is then
+/// ready to use end to end. Features are taken without the training loader's
+/// augmentation only if it has none: extraction runs the loader's transform once.
+inline History feature_extraction(Classifier model, data::Loader train, const FeatureExtractionOptions& options) {
+  model->backbone->set_trainable(all(), false);
+  const int64_t next = train.next_epoch();
+  auto features = extract_features(model->backbone, train, ExtractOptions().cache(options.cache()));
+  train.set_epoch(next);
+  FitOptions fit = options.fit();
+  fit.epochs(options.epochs());
+  if (options.validation()) {
+    std::filesystem::path val_cache;
+    if (!options.cache().empty())
+      val_cache = options.cache().parent_path() / (options.cache().stem().string() + ".val.safetensors");
+    auto val = extract_features(model->backbone, *options.validation(), ExtractOptions().cache(val_cache));
+    fit.validation(detail::feature_loader(val, *options.validation()));
+  }
+  Trainer trainer(model->head, options.trainer());
+  return trainer.fit(detail::feature_loader(features, train), fit);
+}
+
+struct FineTuneOptions {
+  /// Stage 1: base frozen, head trained.
+  TORCH_ARG(int64_t, warmup_epochs) = 5;
+  TORCH_ARG(optim::Spec, warmup_optimizer) = optim::Adam(1e-3);
+  /// Stage 2: base unfrozen from this layer (name or Keras alias) to the end.
+  TORCH_ARG(std::string, unfreeze_from) = "";
+  TORCH_ARG(int64_t, finetune_epochs) = 5;
+  /// Keras' advice: a rate 10-100x lower than the warm-up's.
+  TORCH_ARG(optim::Spec, finetune_optimizer) = optim::Adam(1e-5);
+  /// Keep the base's BatchNorm layers in inference mode when unfreezing.
+  TORCH_ARG(bool, keep_batchnorm_frozen) = true;
+  /// Loss, metrics, device, verbosity (the optimizer is replaced per stage).
+  TORCH_ARG(TrainerOptions, trainer) = {};
+  /// Validation, callbacks, class weights (epochs are set from here).
+  TORCH_ARG(FitOptions, fit) = {};
+};
+
+/// Warm-up with the base frozen, then fine-tuning from `unfreeze_from`; one
+/// History over both stages (epochs numbered on).
+template <class R>
+History fine_tune(Classifier model, R&& train, const FineTuneOptions& options) {
+  if (options.unfreeze_from().empty())
+    throw Error("fine_tune: set FineTuneOptions::unfreeze_from to the first layer to unfreeze (e.g. \"block5_conv1\"; "
+                "backbone->layers() lists them)");
+  auto& base = model->backbone;
+  (void)base->layer_table().index_of(options.unfreeze_from());  // unknown names fail before any training
+  auto source = batch_source(std::forward<R>(train));
+
+  base->set_trainable(all(), false);
+  History history;
+  {
+    TrainerOptions t = options.trainer();
+    t.optimizer(options.warmup_optimizer());
+    Trainer warmup(model, t);
+    FitOptions f = options.fit();
+    f.epochs(options.warmup_epochs());
+    history.extend(warmup.fit(source, f));
+  }
+  base->set_trainable(from(options.unfreeze_from()), true);
+  if (options.keep_batchnorm_frozen())
+    for (auto& m : base->modules())
+      if (auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(m.get())) bn->set_frozen(true);
+  TrainerOptions t = options.trainer();
+  t.optimizer(options.finetune_optimizer());
+  Trainer finetune(model, t);
+  FitOptions f = options.fit();
+  f.initial_epoch(options.warmup_epochs());
+  f.epochs(options.warmup_epochs() + options.finetune_epochs());
+  history.extend(finetune.fit(source, f));
+  return history;
+}
+
+}  // namespace tlearn

@@ -1,0 +1,478 @@
+#pragma once
+/// \file
+/// The training loop: fit / evaluate / predict over any range of batches with
+/// `.images` and `.labels` (tlearn::data::Loader, or a std::vector of your own).
+///
+///     tlearn::Trainer trainer(model, tlearn::TrainerOptions()
+///         .optimizer(tlearn::optim::SGD(1e-4).momentum(0.9))
+///         .loss(tlearn::loss::BinaryCrossEntropy()));
+///     auto history = trainer.fit(train, tlearn::FitOptions().epochs(5).validation(val));
+///
+/// Each epoch prints a Keras progress line (in place on a terminal, once per
+/// epoch otherwise). The optimizer sees the parameters that require gradients
+/// only, so freeze layers before building the Trainer. A Loader's shuffle is
+/// seeded with the epoch number, and Trainer::save_checkpoint stores model,
+/// optimizer, epoch and random state: a run resumed at epoch k repeats the
+/// uninterrupted run exactly (on the CPU).
+
+#include <torch/torch.h>
+#include <ATen/autocast_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include "tlearn/core/error.hpp"
+#include "tlearn/core/freeze.hpp"
+#include "tlearn/detail/file.hpp"
+#include "tlearn/io/state_dict.hpp"
+#include "tlearn/train/callbacks.hpp"
+#include "tlearn/train/history.hpp"
+#include "tlearn/train/loss.hpp"
+#include "tlearn/train/metrics.hpp"
+#include "tlearn/train/optim.hpp"
+
+namespace tlearn {
+
+/// Batches from any range, type-erased: `run(epoch, body)` calls body(images, labels,
+/// indices) for each batch until body returns false.
+struct BatchSource {
+  using Body = std::function<bool(const torch::Tensor&, const torch::Tensor&, const std::vector<size_t>*)>;
+  std::function<void(int64_t, const Body&)> run;
+  int64_t steps = -1;  ///< batches per epoch, -1 if unknown
+};
+
+namespace detail {
+template <class R, class = void>
+struct has_set_epoch : std::false_type {};
+template <class R>
+struct has_set_epoch<R, std::void_t<decltype(std::declval<R&>().set_epoch(int64_t(0)))>> : std::true_type {};
+template <class R, class = void>
+struct has_size : std::false_type {};
+template <class R>
+struct has_size<R, std::void_t<decltype(std::declval<const R&>().size())>> : std::true_type {};
+template <class B, class = void>
+struct has_indices : std::false_type {};
+template <class B>
+struct has_indices<B, std::void_t<decltype(std::declval<B&>().indices.size())>> : std::true_type {};
+template <class M, class = void>
+struct has_logits : std::false_type {};
+template <class M>
+struct has_logits<M, std::void_t<decltype(std::declval<M&>()->logits(torch::Tensor()))>> : std::true_type {};
+}  // namespace detail
+
+/// Wraps a range (copied into shared ownership; a data::Loader copy shares its workers).
+template <class R>
+BatchSource batch_source(R range) {
+  if constexpr (std::is_same_v<std::decay_t<R>, BatchSource>) {
+    return range;
+  } else {
+    auto r = std::make_shared<R>(std::move(range));
+    BatchSource s;
+    if constexpr (detail::has_size<R>::value) s.steps = int64_t(r->size());
+    s.run = [r](int64_t epoch, const BatchSource::Body& body) {
+      if constexpr (detail::has_set_epoch<R>::value) {
+        if (epoch >= 0) r->set_epoch(epoch);
+      }
+      (void)epoch;
+      for (auto& batch : *r) {
+        const std::vector<size_t>* idx = nullptr;
+        if constexpr (detail::has_indices<std::decay_t<decltype(batch)>>::value) idx = &batch.indices;
+        if (!body(batch.images, batch.labels, idx)) break;
+      }
+    };
+    return s;
+  }
+}
+
+struct TrainerOptions {
+  TORCH_ARG(optim::Spec, optimizer) = optim::Adam();
+  TORCH_ARG(loss::Spec, loss) = loss::CrossEntropy();
+  TORCH_ARG(std::vector<metrics::Metric>, metrics) = {metrics::accuracy()};
+  /// 0 silent, 1 a progress line per epoch.
+  TORCH_ARG(int, verbose) = 1;
+  /// CUDA only: run forward passes under bf16 autocast.
+  TORCH_ARG(bool, bf16_autocast) = false;
+  /// Convert 4-D weights and inputs to channels_last (NHWC) memory format (CUDA's fast path).
+  TORCH_ARG(bool, channels_last) = false;
+
+ public:
+  /// Where progress goes (a terminal gets in-place updates).
+  TrainerOptions& out(std::ostream* os) {
+    out_ = os;
+    return *this;
+  }
+  std::ostream* out() const { return out_; }
+  /// Default: CUDA when available, else the CPU.
+  TrainerOptions& device(torch::Device d) {
+    device_ = d;
+    return *this;
+  }
+  torch::Device device() const {
+    return device_ ? *device_ : (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
+  }
+
+ private:
+  std::optional<torch::Device> device_;
+  std::ostream* out_ = &std::cout;
+};
+
+struct FitOptions {
+  TORCH_ARG(int64_t, epochs) = 1;
+  /// First epoch to run (0-based), e.g. after Trainer::load_checkpoint.
+  TORCH_ARG(int64_t, initial_epoch) = 0;
+  TORCH_ARG(std::vector<CallbackPtr>, callbacks) = {};
+  /// Keras' class_weight: the loss of a sample of class c is multiplied by class_weights[c].
+  TORCH_ARG(std::vector<double>, class_weights) = {};
+
+ public:
+  /// Evaluated after each epoch; its numbers are logged as val_loss, val_accuracy, ...
+  template <class R>
+  FitOptions& validation(R range) {
+    validation_ = batch_source(std::move(range));
+    return *this;
+  }
+  const std::optional<BatchSource>& validation() const { return validation_; }
+
+ private:
+  std::optional<BatchSource> validation_;
+};
+
+namespace detail {
+/// Keras' Progbar, verbose = 1.
+class Progress {
+ public:
+  Progress(std::ostream& out, int64_t steps)
+      : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), t0_(clock::now()) {}
+
+  void update(int64_t step, const Logs& logs, bool final) {
+    if (!tty_ && !final) return;
+    const double elapsed = std::chrono::duration<double>(clock::now() - t0_).count();
+    std::ostringstream line;
+    const int64_t total = steps_ > 0 ? steps_ : step;
+    const int w = int(std::to_string(total).size());
+    line << std::setw(w) << step << '/' << (steps_ > 0 ? std::to_string(steps_) : std::string("Unknown")) << " [";
+    const int width = 30;
+    const int done = final ? width : int(width * double(step) / double(std::max<int64_t>(total, 1)));
+    for (int i = 0; i < width; ++i) line << (i < done - 1 || (final && i < width) ? '=' : i == done - 1 ? '>' : '.');
+    line << "] - " << int64_t(elapsed) << "s ";
+    const double per = step > 0 ? elapsed / double(step) : 0;
+    if (per >= 1) line << int64_t(per) << "s/step";
+    else if (per >= 1e-3) line << int64_t(per * 1e3) << "ms/step";
+    else line << int64_t(per * 1e6) << "us/step";
+    for (const auto& [k, v] : logs) {
+      if (k == "lr") continue;
+      line << " - " << k << ": ";
+      if (std::abs(v) >= 1e-3 || v == 0) line << std::fixed << std::setprecision(4) << v;
+      else line << std::scientific << std::setprecision(4) << v;
+      line << std::defaultfloat;
+    }
+    if (tty_) {
+      const std::string s = line.str();
+      out_ << '\r' << s;
+      if (s.size() < last_width_) out_ << std::string(last_width_ - s.size(), ' ');
+      last_width_ = s.size();
+      if (final) out_ << '\n';
+      out_ << std::flush;
+    } else {
+      out_ << line.str() << '\n' << std::flush;
+    }
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  std::ostream& out_;
+  int64_t steps_;
+  bool tty_;
+  clock::time_point t0_;
+  size_t last_width_ = 0;
+};
+
+/// bf16 autocast on CUDA for the lifetime of the guard (nothing otherwise).
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool on) : on_(on) {
+    if (!on_) return;
+    prev_enabled_ = at::autocast::is_enabled();
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastGuard() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_enabled(prev_enabled_);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool on_, prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kHalf;
+};
+}  // namespace detail
+
+class Trainer : public TrainingContext {
+ public:
+  /// `model` is a module holder (Classifier, Head, AnyBackbone, your own TORCH_MODULE).
+  /// Losses use model->logits(x) when the model has it, else model->forward(x).
+  template <class M>
+  Trainer(M model, TrainerOptions options) : options_(std::move(options)), device_(options_.device()) {
+    auto ptr = model.ptr();
+    module_ = ptr;
+    if constexpr (detail::has_logits<M>::value) logits_ = [ptr](const torch::Tensor& x) { return ptr->logits(x); };
+    else logits_ = [ptr](const torch::Tensor& x) { return ptr->forward(x); };
+    forward_ = [ptr](const torch::Tensor& x) { return ptr->forward(x); };
+    if (!device_.is_cuda() && options_.bf16_autocast()) options_.bf16_autocast(false);  // CUDA-only path
+    module_->to(device_);
+    if (options_.channels_last()) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : module_->parameters())
+        if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    // A model with nothing to train can still evaluate and predict; fit() says what is wrong.
+    if (!tlearn::trainable_parameters(*module_).empty()) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
+  }
+
+  /// Trains for epochs [initial_epoch, epochs); returns the per-epoch numbers.
+  template <class R>
+  History fit(R&& train, const FitOptions& fit = {}) {
+    return fit_source(batch_source(std::forward<R>(train)), fit);
+  }
+
+  History fit_source(const BatchSource& train, const FitOptions& fit) {
+    if (fit.epochs() < fit.initial_epoch())
+      throw Error("fit: epochs (" + std::to_string(fit.epochs()) + ") is below initial_epoch (" +
+                  std::to_string(fit.initial_epoch()) + "); epochs is the index of the last epoch + 1, as in Keras");
+    if (!optimizer_) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);  // throws: nothing trainable
+    History history;
+    stop_ = false;
+    for (auto& cb : fit.callbacks()) cb->on_train_begin(*this);
+    auto& out = *options_.out();
+    for (int64_t epoch = fit.initial_epoch(); epoch < fit.epochs() && !stop_; ++epoch) {
+      for (auto& cb : fit.callbacks()) cb->on_epoch_begin(*this, epoch);
+      if (options_.verbose()) out << "Epoch " << epoch + 1 << '/' << fit.epochs() << '\n';
+      detail::Progress progress(out, train.steps);
+      module_->train();
+      Accumulator acc(options_.metrics());
+      int64_t step = 0;
+      train.run(epoch, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
+        auto x = to_device(images);
+        auto y = labels.to(device_, /*non_blocking=*/labels.is_pinned());
+        optimizer_->zero_grad();
+        torch::Tensor logits;
+        {
+          detail::AutocastGuard autocast(options_.bf16_autocast());
+          logits = logits_(x);
+        }
+        auto loss = options_.loss()(logits.to(torch::kFloat), y, fit.class_weights());
+        loss.backward();
+        optimizer_->step();
+        const double l = loss.item<double>();
+        acc.add(l, logits.detach().to(torch::kFloat), y);
+        ++step;
+        if (options_.verbose()) progress.update(step, acc.logs(""), false);
+        for (auto& cb : fit.callbacks()) cb->on_batch_end(*this, step - 1, l);
+        return !stop_;
+      });
+      if (step == 0) throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
+      Logs logs = acc.logs("");
+      if (fit.validation()) {
+        auto val = evaluate_source(*fit.validation(), fit.class_weights());
+        for (const auto& [k, v] : val) logs.emplace_back("val_" + k, v);
+      }
+      logs.emplace_back("lr", learning_rate());
+      epoch_ = epoch + 1;
+      if (options_.verbose()) progress.update(step, logs, true);
+      history.add(epoch, logs);
+      for (auto& cb : fit.callbacks()) cb->on_epoch_end(*this, epoch, logs);
+    }
+    for (auto& cb : fit.callbacks()) cb->on_train_end(*this);
+    return history;
+  }
+
+  /// Loss and metrics over `data`, in inference mode.
+  template <class R>
+  Logs evaluate(R&& data, const std::vector<double>& class_weights = {}) {
+    return evaluate_source(batch_source(std::forward<R>(data)), class_weights);
+  }
+
+  Logs evaluate_source(const BatchSource& data, const std::vector<double>& class_weights = {}) {
+    torch::NoGradGuard no_grad;
+    const bool was_training = module_->is_training();
+    module_->eval();
+    Accumulator acc(options_.metrics());
+    data.run(0, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
+      auto y = labels.to(device_, labels.is_pinned());
+      torch::Tensor logits;
+      {
+        detail::AutocastGuard autocast(options_.bf16_autocast());
+        logits = logits_(to_device(images)).to(torch::kFloat);
+      }
+      acc.add(options_.loss()(logits, y, class_weights).item<double>(), logits, y);
+      return true;
+    });
+    module_->train(was_training);
+    if (acc.count == 0) throw Error("evaluate: the data gave no batch (empty data set?)");
+    return acc.logs("");
+  }
+
+  /// The model's outputs (forward(), with the head's activation) for every batch, on the CPU.
+  template <class R>
+  torch::Tensor predict(R&& data) {
+    torch::NoGradGuard no_grad;
+    const bool was_training = module_->is_training();
+    module_->eval();
+    std::vector<torch::Tensor> outs;
+    batch_source(std::forward<R>(data)).run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
+      detail::AutocastGuard autocast(options_.bf16_autocast());
+      outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
+      return true;
+    });
+    module_->train(was_training);
+    if (outs.empty()) throw Error("predict: the data gave no batch (empty data set?)");
+    return torch::cat(outs);
+  }
+
+  // ---- TrainingContext ----
+  double learning_rate() const override {
+    if (!optimizer_) return options_.optimizer().lr();
+    return optimizer_->param_groups().front().options().get_lr() / groups_.front().multiplier;
+  }
+  void set_learning_rate(double lr) override {
+    if (!optimizer_) throw Error("set_learning_rate: the model has no trainable parameters, so no optimizer");
+    auto& pg = optimizer_->param_groups();
+    for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * groups_[g].multiplier);
+  }
+  void stop_training() override { stop_ = true; }
+  torch::nn::Module& model() override { return *module_; }
+
+  /// Writes the training state after the last finished epoch: model tensors,
+  /// optimizer state, the epoch count and the CPU random generator's state (one
+  /// file, torch's C++ archive format, written to a temporary file and renamed).
+  void save_checkpoint(const std::filesystem::path& path) override {
+    torch::serialize::OutputArchive archive;
+    const auto sd = io::state_dict(*module_);
+    std::string names;
+    int64_t i = 0;
+    for (const auto& item : sd) {
+      archive.write("model_" + std::to_string(i++), item.value().detach().cpu(), /*is_buffer=*/true);
+      names += item.key() + "\n";
+    }
+    archive.write("model_names", c10::IValue(names));
+    if (optimizer_) {
+      torch::serialize::OutputArchive opt;
+      optimizer_->save(opt);
+      archive.write("optimizer", opt);
+    }
+    archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      archive.write("cpu_rng", gen.get_state(), true);
+    }
+    tlearn::detail::write_atomically(path, [&](std::ofstream& out) { archive.save_to(out); });
+  }
+
+  /// Restores what save_checkpoint wrote; returns the epoch to resume from
+  /// (pass it as FitOptions().initial_epoch(...)).
+  int64_t load_checkpoint(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path))
+      throw Error("load_checkpoint: '" + path.string() + "' does not exist (written by Trainer::save_checkpoint or "
+                  "ModelCheckpoint with full_state(true))");
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(path.string());
+    } catch (const c10::Error& e) {
+      throw Error("load_checkpoint: '" + path.string() + "' is not a training checkpoint: " + e.what_without_backtrace());
+    }
+    c10::IValue names_value;
+    archive.read("model_names", names_value);
+    std::istringstream names(names_value.toStringRef());
+    io::StateDict sd;
+    std::string name;
+    int64_t i = 0;
+    while (std::getline(names, name)) {
+      torch::Tensor t;
+      archive.read("model_" + std::to_string(i++), t, true);
+      sd.insert(name, t);
+    }
+    io::load_state_dict(*module_, sd);  // strict: names the keys that differ
+    torch::serialize::InputArchive opt;
+    if (optimizer_ && archive.try_read("optimizer", opt)) optimizer_->load(opt);
+    torch::Tensor epoch, rng;
+    archive.read("epoch", epoch, true);
+    archive.read("cpu_rng", rng, true);
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng);
+    }
+    epoch_ = epoch.item<int64_t>();
+    return epoch_;
+  }
+
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// The parameter groups: multiplier and parameter names of each.
+  const std::vector<optim::GroupInfo>& parameter_groups() const { return groups_; }
+  const torch::Device& device() const { return device_; }
+  /// Epochs finished so far (by fit or a loaded checkpoint).
+  int64_t epoch() const { return epoch_; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  struct Accumulator {
+    const std::vector<metrics::Metric>& metrics;
+    std::vector<torch::Tensor> sums;
+    double loss_sum = 0;
+    int64_t count = 0;
+    explicit Accumulator(const std::vector<metrics::Metric>& m) : metrics(m), sums(m.size()) {}
+    void add(double loss, const torch::Tensor& logits, const torch::Tensor& labels) {
+      const int64_t n = labels.size(0);
+      loss_sum += loss * double(n);
+      count += n;
+      for (size_t i = 0; i < metrics.size(); ++i) {
+        auto s = metrics[i].sums(logits, labels);
+        sums[i] = sums[i].defined() ? sums[i] + s : s;
+      }
+    }
+    Logs logs(const std::string& prefix) const {
+      Logs out{{prefix + "loss", count ? loss_sum / double(count) : NAN}};
+      for (size_t i = 0; i < metrics.size(); ++i)
+        out.emplace_back(prefix + metrics[i].name, sums[i].defined() ? metrics[i].value(sums[i]) : NAN);
+      return out;
+    }
+  };
+
+  torch::Tensor to_device(const torch::Tensor& images) const {
+    auto x = images.to(device_, /*non_blocking=*/images.is_pinned());
+    if (options_.channels_last() && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    return x;
+  }
+
+  TrainerOptions options_;
+  torch::Device device_;
+  std::shared_ptr<torch::nn::Module> module_;
+  std::function<torch::Tensor(const torch::Tensor&)> logits_, forward_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<optim::GroupInfo> groups_;
+  int64_t epoch_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace tlearn

@@ -1,0 +1,401 @@
+// Heads, Classifier, Trainer, callbacks, checkpoint/resume, recipes, export.
+#include <tlearn/heads/head.hpp>
+#include <tlearn/data/fashion_mnist.hpp>
+#include <tlearn/io/checkpoint.hpp>
+#include <tlearn/models/vgg.hpp>
+#include <tlearn/train/recipes.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+namespace tl = tlearn;
+
+namespace {
+
+// A VGG with narrow blocks: the same code and key names as torchvision's, small enough for tests.
+const bool toy_registered = tl::register_variant<tl::VGGImpl>(
+    [] {
+      auto s = tl::detail::vgg_spec("vgg_toy", "none.pth");
+      s.weights.clear();
+      s.min_size = 16;
+      s.default_size = 32;
+      return s;
+    }(),
+    tl::VGGConfig{{1, 1, 1, 1, 1}, true, {8, 16, 16, 32, 32}});
+
+tl::AnyBackbone toy_base(int64_t in_chans = 1) {
+  (void)toy_registered;
+  return tl::make_backbone("vgg_toy", tl::BackboneOptions().include_top(false).in_chans(in_chans).input_shape({32, 32}));
+}
+
+// Two Gaussian blobs per class in 1x8x8 "images": separable, fast.
+std::vector<tl::data::Batch> blobs(int64_t n, int64_t classes, int64_t batch, uint64_t seed) {
+  torch::manual_seed(int64_t(seed));
+  auto labels = torch::randint(classes, {n}, torch::kLong);
+  auto centres = torch::randn({classes, 1, 8, 8}) * 2;
+  auto images = centres.index_select(0, labels) + torch::randn({n, 1, 8, 8});
+  std::vector<tl::data::Batch> out;
+  for (int64_t i = 0; i < n; i += batch) {
+    tl::data::Batch b;
+    b.images = images.narrow(0, i, std::min(batch, n - i));
+    b.labels = labels.narrow(0, i, std::min(batch, n - i));
+    out.push_back(b);
+  }
+  return out;
+}
+
+tl::Head small_head(int64_t classes, double dropout = 0.0) {
+  return tl::Head(tl::HeadOptions(1).pooling(tl::Pooling::None).feature_hw({8, 8}).hidden({16}).dropout(dropout).classes(classes));
+}
+
+tl::TrainerOptions quiet(tl::optim::Spec opt) {
+  return tl::TrainerOptions().optimizer(opt).verbose(0).device(torch::kCPU);
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A few hundred Fashion-MNIST images of classes {lo..lo+k}, relabelled 0..k-1, as 1x32x32 floats 0..1.
+tl::data::TensorDataset fashion_subset(bool train, int64_t per_class, std::vector<int64_t> classes) {
+  tl::data::FashionMNIST f(tl::data::FashionMNISTOptions().train(train).rgb(false));
+  std::vector<torch::Tensor> imgs;
+  std::vector<int64_t> labels;
+  std::vector<int64_t> seen(classes.size(), 0);
+  for (size_t i = 0; i < f.size(); ++i) {
+    auto it = std::find(classes.begin(), classes.end(), f.label(i));
+    if (it == classes.end()) continue;
+    const auto c = size_t(it - classes.begin());
+    if (seen[c]++ >= per_class) continue;
+    imgs.push_back(f.images()[int64_t(i)]);
+    labels.push_back(int64_t(c));
+  }
+  auto x = torch::stack(imgs).to(torch::kFloat).div(255).unsqueeze(1);
+  x = torch::constant_pad_nd(x, {2, 2, 2, 2});  // 28 -> 32
+  return tl::data::TensorDataset(x, torch::tensor(labels));
+}
+
+}  // namespace
+
+TEST_CASE("Head: pooling, flatten, hidden layers, output activation, errors", "[train][head]") {
+  tl::Head pooled(tl::HeadOptions(32).hidden({16, 8}).dropout(0.5).classes(3).output_activation(tl::Activation::Softmax));
+  auto names = pooled->named_parameters().keys();
+  CHECK(names == std::vector<std::string>{"dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias", "fc.weight", "fc.bias"});
+  pooled->eval();
+  auto p = pooled->forward(torch::randn({4, 32, 5, 5}));
+  CHECK(p.sizes() == torch::IntArrayRef{4, 3});
+  CHECK(torch::allclose(p.sum(1), torch::ones({4})));
+  tl::Head maxed(tl::HeadOptions(32).pooling(tl::Pooling::Max).classes(1).output_activation(tl::Activation::Sigmoid));
+  auto s = maxed->forward(torch::randn({2, 32, 3, 3}));
+  CHECK((s.min().item<float>() >= 0 && s.max().item<float>() <= 1));
+  tl::Head flat(tl::HeadOptions(32).flatten(true));
+  CHECK_FALSE(flat->built());
+  CHECK_THROWS_WITH(flat->logits(torch::randn({1, 32, 2, 2})), Catch::Matchers::Contains("feature_hw"));
+  CHECK_THROWS_WITH(tl::Head(tl::HeadOptions(8).activation("swish2")), Catch::Matchers::Contains("unknown activation"));
+  CHECK_THROWS_WITH(pooled->forward(torch::randn({2, 31, 3, 3})), Catch::Matchers::Contains("in_channels"));
+}
+
+TEST_CASE("Classifier: prefixed torchvision names, flatten sizing, frozen BatchNorm stays frozen", "[train][head]") {
+  auto base = toy_base();
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).flatten(true).hidden({16}).classes(5)));
+  auto sd = tl::io::state_dict(*model);
+  CHECK(sd.contains("backbone.features.0.weight"));
+  CHECK(sd.contains("backbone.features.1.running_mean"));
+  CHECK(sd.contains("head.fc.weight"));
+  CHECK(model->head->in_features() == 32 * 1 * 1);  // 32x32 input, 5 pools
+  base->set_trainable(tl::all(), false);
+  model->train();
+  for (auto& m : base->modules())
+    if (auto* bn = dynamic_cast<tl::nn::BatchNorm2dImpl*>(m.get())) CHECK_FALSE(bn->is_training());
+  CHECK(model->head->is_training());
+  auto before = base->named_buffers()["features.1.running_mean"].clone();
+  model->forward(torch::randn({4, 1, 32, 32}));
+  CHECK(torch::equal(before, base->named_buffers()["features.1.running_mean"]));
+  CHECK_THROWS_WITH(tl::Classifier(tl::make_backbone("vgg_toy"), tl::Head(tl::HeadOptions(32))),
+                    Catch::Matchers::Contains("include_top(false)"));
+}
+
+TEST_CASE("Losses and metrics", "[train][metrics]") {
+  auto logits = torch::tensor({{2.0f, 0.0f, 0.0f}, {0.0f, 2.0f, 0.0f}, {0.0f, 1.0f, 2.0f}, {2.0f, 0.0f, 1.0f}});
+  auto labels = torch::tensor({0, 1, 0, 2}, torch::kLong);
+  namespace F = torch::nn::functional;
+  auto ref = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(0.1));
+  CHECK(tl::loss::CrossEntropy().label_smoothing(0.1)(logits, labels).item<float>() == Approx(ref.item<float>()));
+  auto per = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto w = torch::tensor({1.0f, 2.0f, 3.0f});
+  CHECK(tl::loss::CrossEntropy()(logits, labels, {1, 2, 3}).item<float>() ==
+        Approx((per * w.index_select(0, labels)).mean().item<float>()));
+  auto z = torch::tensor({{1.5f}, {-0.5f}, {0.2f}});
+  auto yb = torch::tensor({1, 0, 0}, torch::kLong);
+  CHECK(tl::loss::BinaryCrossEntropy()(z, yb).item<float>() ==
+        Approx(torch::binary_cross_entropy_with_logits(z.squeeze(1), yb.to(torch::kFloat)).item<float>()));
+  CHECK_THROWS_WITH(tl::loss::CrossEntropy()(z, yb), Catch::Matchers::Contains("BinaryCrossEntropy"));
+  CHECK_THROWS_WITH(tl::loss::CrossEntropy()(logits, labels, {1.0}), Catch::Matchers::Contains("one weight per class"));
+
+  auto value = [&](const tl::metrics::Metric& m, const torch::Tensor& l, const torch::Tensor& y) { return m.value(m.sums(l, y)); };
+  CHECK(value(tl::metrics::accuracy(), logits, labels) == Approx(0.5));
+  CHECK(value(tl::metrics::top_k(2), logits, labels) == Approx(0.75));
+  // binary: predictions 1,0,1 vs labels 1,0,0 -> precision 1/2, recall 1/1
+  CHECK(value(tl::metrics::precision(), z, yb) == Approx(0.5));
+  CHECK(value(tl::metrics::recall(), z, yb) == Approx(1.0));
+  CHECK(value(tl::metrics::accuracy(), z, yb) == Approx(2.0 / 3));
+}
+
+TEST_CASE("Trainer: every optimizer learns; parameter groups; progress line; history CSV and PNG", "[train][trainer]") {
+  auto all = blobs(320, 3, 32, 1);
+  std::vector<tl::data::Batch> data(all.begin(), all.begin() + 8), held_out(all.begin() + 8, all.end());
+  for (auto opt : {tl::optim::SGD(0.05).momentum(0.9).nesterov(true).weight_decay(1e-4), tl::optim::Adam(1e-2),
+                   tl::optim::AdamW(1e-2), tl::optim::RMSprop(1e-3)}) {
+    torch::manual_seed(0);
+    auto head = small_head(3);
+    tl::Trainer trainer(head, quiet(opt).metrics({tl::metrics::accuracy(), tl::metrics::top_k(2)}));
+    auto h = trainer.fit(data, tl::FitOptions().epochs(6).validation(held_out));
+    INFO(opt.name());
+    CHECK(h["loss"].back() < h["loss"].front());
+    CHECK(h["val_accuracy"].back() > 0.9);
+    CHECK(trainer.evaluate(data)[1].second > 0.9);
+  }
+  // Groups: the dense1 layer at a tenth of the rate; set_learning_rate keeps the ratio.
+  auto head = small_head(3);
+  tl::Trainer t(head, quiet(tl::optim::SGD(0.1).lr_multiplier("^dense1\\.", 0.1)));
+  REQUIRE(t.parameter_groups().size() == 2);
+  CHECK(t.parameter_groups()[1].names == std::vector<std::string>{"dense1.weight", "dense1.bias"});
+  t.set_learning_rate(0.5);
+  CHECK(t.optimizer().param_groups()[1].options().get_lr() == Approx(0.05));
+  CHECK(t.learning_rate() == Approx(0.5));
+  // Frozen parameters stay out of the optimizer.
+  head->named_parameters()["fc.weight"].requires_grad_(false);
+  head->named_parameters()["fc.bias"].requires_grad_(false);
+  tl::Trainer frozen(head, quiet(tl::optim::Adam()));
+  CHECK(frozen.parameter_groups()[0].names.size() == 2);
+
+  std::ostringstream out;
+  auto head2 = small_head(3);
+  tl::Trainer loud(head2, tl::TrainerOptions().out(&out).device(torch::kCPU));
+  auto h = loud.fit(data, tl::FitOptions().epochs(2).validation(data));
+  const auto text = out.str();
+  CHECK(text.find("Epoch 1/2\n8/8 [==============================] - ") != std::string::npos);
+  CHECK(text.find("s/step - loss: ") != std::string::npos);
+  CHECK(text.find(" - accuracy: ") != std::string::npos);
+  CHECK(text.find(" - val_loss: ") != std::string::npos);
+  auto dir = tl::test::scratch_dir("train_history");
+  h.write_csv(dir / "h.csv");
+  CHECK(slurp(dir / "h.csv").rfind("epoch,loss,accuracy,val_loss,val_accuracy,lr\n0,", 0) == 0);
+  h.plot(dir / "h.png");
+  auto png = tl::io::read_image(dir / "h.png");
+  CHECK(png.sizes() == torch::IntArrayRef{360, 800, 3});
+  CHECK((png != 255).any().item<bool>());
+  CHECK_THROWS_WITH(h["val_precision"], Catch::Matchers::Contains("no metric 'val_precision'"));
+}
+
+TEST_CASE("Callbacks: scheduler, plateau, early stopping, checkpoint, CSV, NaN", "[train][callbacks]") {
+  auto data = blobs(128, 2, 32, 2);
+  auto dir = tl::test::scratch_dir("train_callbacks");
+  torch::manual_seed(0);
+  auto head = small_head(2);
+  tl::Trainer t(head, quiet(tl::optim::SGD(0.1)));
+  auto sched = std::make_shared<tl::LearningRateScheduler>([](int64_t e, double) { return 0.1 / double(e + 1); });
+  auto csv = std::make_shared<tl::CSVLogger>(dir / "log.csv");
+  auto best = std::make_shared<tl::ModelCheckpoint>(dir / "best.pth", tl::ModelCheckpointOptions().monitor("loss").save_best_only(true));
+  auto every = std::make_shared<tl::ModelCheckpoint>(dir / "e{epoch}.safetensors");
+  auto h = t.fit(data, tl::FitOptions().epochs(3).callbacks({sched, csv, best, every}));
+  CHECK(h["lr"] == std::vector<double>{0.1, 0.05, 0.1 / 3});
+  CHECK(slurp(dir / "log.csv") == h.csv());
+  CHECK(every->saved().size() == 3);
+  CHECK(std::filesystem::exists(dir / "e3.safetensors"));
+  CHECK(tl::io::load_checkpoint(dir / "best.pth").contains("fc.weight"));
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    CHECK(e.path().string().find(".tmp") == std::string::npos);  // no temporary left behind
+
+  // A loss that never improves (lr 0) stops training after `patience` epochs.
+  tl::Trainer flat(small_head(2), quiet(tl::optim::SGD(0.1)));
+  auto zero = std::make_shared<tl::LearningRateScheduler>([](int64_t e, double lr) { return e == 0 ? 0.0 : lr; });
+  auto plateau = std::make_shared<tl::ReduceLROnPlateau>(tl::ReduceLROnPlateauOptions().monitor("loss").patience(1).factor(0.5));
+  auto stop = std::make_shared<tl::EarlyStopping>(tl::EarlyStoppingOptions().monitor("loss").patience(2));
+  auto ph = flat.fit(data, tl::FitOptions().epochs(10).callbacks({zero, plateau, stop}));
+  CHECK(stop->stopped_epoch() == 2);
+  CHECK(ph.size() == 3);
+  CHECK(ph["lr"][0] == 0.0);  // (the plateau callback is checked below on a rising val_loss)
+
+  // EarlyStopping with restore_best_weights puts back the best epoch's weights.
+  auto head3 = small_head(2);
+  tl::Trainer t3(head3, quiet(tl::optim::SGD(0.05)));
+  auto blowup = std::make_shared<tl::LearningRateScheduler>([](int64_t e, double) { return e < 2 ? 0.05 : 50.0; });
+  auto es = std::make_shared<tl::EarlyStopping>(tl::EarlyStoppingOptions().monitor("val_loss").patience(2).restore_best_weights(true));
+  auto h3 = t3.fit(data, tl::FitOptions().epochs(12).validation(data).callbacks({blowup, es}));
+  const auto val = h3["val_loss"];
+  const auto best_val = *std::min_element(val.begin(), val.end());
+  CHECK(t3.evaluate(data)[0].second == Approx(best_val).epsilon(1e-5));
+  CHECK(h3.size() < 12);
+
+  // ReduceLROnPlateau on a val_loss that rises.
+  auto head4 = small_head(2);
+  tl::Trainer t4(head4, quiet(tl::optim::SGD(50.0)));
+  auto rp = std::make_shared<tl::ReduceLROnPlateau>(tl::ReduceLROnPlateauOptions().patience(1).factor(0.5).min_delta(0));
+  auto h4 = t4.fit(data, tl::FitOptions().epochs(4).validation(data).callbacks({rp}));
+  CHECK(h4["lr"].back() < 50.0);
+
+  // NaN stops at once.
+  auto nan_data = data;
+  nan_data[1].images = torch::full_like(nan_data[1].images, NAN);
+  auto nan_cb = std::make_shared<tl::TerminateOnNaN>();
+  tl::Trainer t5(small_head(2), quiet(tl::optim::SGD(0.1)));
+  auto h5 = t5.fit(nan_data, tl::FitOptions().epochs(5).callbacks({nan_cb}));
+  CHECK(nan_cb->terminated());
+  CHECK(h5.size() == 1);
+
+  CHECK_THROWS_WITH(t.fit(data, tl::FitOptions().epochs(1).callbacks({std::make_shared<tl::EarlyStopping>()})),
+                    Catch::Matchers::Contains("monitor 'val_loss' is not logged"));
+}
+
+TEST_CASE("TensorBoard: CRC32C vectors; event file parsed back in Python", "[train][tensorboard]") {
+  const std::string digits = "123456789";
+  CHECK(tl::detail::crc32c(digits.data(), digits.size()) == 0xE3069283u);
+  CHECK(tl::detail::crc32c("", 0) == 0u);
+  std::string zeros(32, '\0'), ones(32, '\xff');
+  CHECK(tl::detail::crc32c(zeros.data(), 32) == 0x8A9136AAu);  // RFC 3720 B.4
+  CHECK(tl::detail::crc32c(ones.data(), 32) == 0x62A8AB43u);
+  auto dir = tl::test::scratch_dir("train_tensorboard");
+  auto tb = std::make_shared<tl::TensorBoard>(dir);
+  tl::Trainer t(small_head(2), quiet(tl::optim::SGD(0.1)));
+  auto data = blobs(64, 2, 32, 3);
+  auto h = t.fit(data, tl::FitOptions().epochs(3).validation(data).callbacks({tb}));
+  REQUIRE(tb->files().size() == 2);
+  std::vector<std::string> args{"tfevents", tb->files()[0].string(), "epoch_loss"};
+  for (double v : h["loss"]) args.push_back(std::to_string(v));
+  tl::test::run_python("train_check.py", args);
+  args = {"tfevents", tb->files()[1].string(), "epoch_accuracy"};
+  for (double v : h["val_accuracy"]) args.push_back(std::to_string(v));
+  tl::test::run_python("train_check.py", args);
+}
+
+TEST_CASE("Checkpoint and resume: a run resumed at epoch 2 repeats the uninterrupted run", "[train][resume]") {
+  auto dir = tl::test::scratch_dir("train_resume");
+  auto dataset = tl::data::TensorDataset(torch::randn({96, 1, 8, 8}), torch::randint(3, {96}, torch::kLong));
+  auto make = [&] {
+    return tl::data::loader(dataset, {}, tl::data::LoaderOptions{16, true, 7, 0});
+  };
+  auto opt = tl::optim::SGD(0.05).momentum(0.9);
+  auto a = small_head(3, 0.3);
+  auto init_copy = tl::detail::clone_state(*a);
+  torch::manual_seed(3);
+  tl::Trainer ta(a, quiet(opt));
+  auto full = ta.fit(make(), tl::FitOptions().epochs(4));
+
+  auto b = small_head(3, 0.3);
+  tl::io::load_state_dict(*b, init_copy);
+  torch::manual_seed(3);
+  tl::Trainer tb(b, quiet(opt));
+  auto ckpt = std::make_shared<tl::ModelCheckpoint>(dir / "state.ckpt", tl::ModelCheckpointOptions().full_state(true));
+  auto first = tb.fit(make(), tl::FitOptions().epochs(2).callbacks({ckpt}));
+  CHECK(first["loss"] == std::vector<double>{full["loss"][0], full["loss"][1]});
+  torch::manual_seed(999);  // the resumed process starts from a different random state and weights
+  auto c = small_head(3, 0.3);
+  tl::Trainer tc(c, quiet(opt));
+  const auto epoch = tc.load_checkpoint(dir / "state.ckpt");
+  CHECK(epoch == 2);
+  auto rest = tc.fit(make(), tl::FitOptions().epochs(4).initial_epoch(epoch));
+  REQUIRE(rest.size() == 2);
+  CHECK(rest["loss"][0] == full["loss"][2]);
+  CHECK(rest["loss"][1] == full["loss"][3]);
+  for (const auto& item : tl::io::state_dict(*a)) CHECK(torch::equal(item.value(), tl::io::state_dict(*c)[item.key()]));
+  CHECK_THROWS_WITH(tc.load_checkpoint(dir / "missing.ckpt"), Catch::Matchers::Contains("does not exist"));
+}
+
+TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", "[train][features]") {
+  auto data = fashion_subset(true, 40, {0, 1, 2, 3, 4});  // 200 real images
+  auto val = fashion_subset(false, 20, {0, 1, 2, 3, 4});
+  tl::data::LoaderOptions lo{25, true, 11, 0};
+  auto base = toy_base();
+  auto head_opts = tl::HeadOptions(base->output_channels()).hidden({16}).dropout(0.2).classes(5);
+  torch::manual_seed(5);
+  tl::Classifier e2e(base, tl::Head(head_opts));
+  base->set_trainable(tl::all(), false);
+  auto init = tl::detail::clone_state(*e2e);
+  auto topts = quiet(tl::optim::Adam(3e-3));
+  torch::manual_seed(42);
+  tl::Trainer t(e2e, topts);
+  auto h1 = t.fit(tl::data::loader(data, {}, lo), tl::FitOptions().epochs(3).validation(tl::data::loader(val, {}, lo)));
+
+  auto base2 = toy_base();
+  tl::Classifier fx(base2, tl::Head(head_opts));
+  tl::io::load_state_dict(*fx, init);
+  auto dir = tl::test::scratch_dir("train_features");
+  torch::manual_seed(42);
+  auto h2 = tl::feature_extraction(fx, tl::data::loader(data, {}, lo),
+                                   tl::FeatureExtractionOptions().epochs(3).trainer(topts).cache(dir / "f.safetensors")
+                                       .validation(tl::data::loader(val, {}, lo)));
+  for (const auto& item : tl::io::state_dict(*e2e->head))
+    CHECK(torch::allclose(item.value(), tl::io::state_dict(*fx->head)[item.key()], 1e-4, 1e-5));
+  CHECK(h2["loss"].back() == Approx(h1["loss"].back()).epsilon(1e-4));
+  CHECK(h2["val_accuracy"].back() == Approx(h1["val_accuracy"].back()));
+  CHECK(std::filesystem::exists(dir / "f.safetensors"));
+  CHECK(std::filesystem::exists(dir / "f.val.safetensors"));
+  auto cached = tl::extract_features(base2, tl::data::loader(data, {}, lo), tl::ExtractOptions().cache(dir / "f.safetensors"));
+  CHECK(cached.size() == 200);
+  CHECK(tl::io::safetensors_metadata(dir / "f.safetensors").at("model") == "vgg_toy");
+  auto vgg = tl::make_backbone("vgg11", tl::BackboneOptions().include_top(false));
+  CHECK_THROWS_WITH(tl::extract_features(vgg, std::vector<tl::data::Batch>{}, tl::ExtractOptions().cache(dir / "f.safetensors")),
+                    Catch::Matchers::Contains("not 'vgg11'"));
+}
+
+TEST_CASE("fine_tune on Fashion-MNIST: warm-up frozen, then unfrozen with BatchNorm kept frozen", "[train][recipes]") {
+  auto data = fashion_subset(true, 60, {5, 7, 9});
+  auto base = toy_base();
+  torch::manual_seed(1);
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
+  auto stem_before = base->named_parameters()["features.0.weight"].clone();
+  auto mid_before = base->named_parameters()["features.12.weight"].clone();  // block4_conv1
+  auto top_before = base->named_parameters()["features.16.weight"].clone();  // block5_conv1
+  auto bn_before = base->named_buffers()["features.17.running_mean"].clone();
+  auto h = tl::fine_tune(model, tl::data::loader(data, {}, tl::data::LoaderOptions{30, true, 1, 0}),
+                         tl::FineTuneOptions().warmup_epochs(2).finetune_epochs(2).unfreeze_from("block5_conv1")
+                             .warmup_optimizer(tl::optim::Adam(1e-2)).finetune_optimizer(tl::optim::Adam(1e-3))
+                             .trainer(tl::TrainerOptions().verbose(0).device(torch::kCPU)));
+  CHECK(h.size() == 4);
+  CHECK(h.epochs() == std::vector<int64_t>{0, 1, 2, 3});
+  CHECK(torch::equal(stem_before, base->named_parameters()["features.0.weight"]));       // still frozen
+  CHECK(torch::equal(mid_before, base->named_parameters()["features.12.weight"]));        // still frozen
+  CHECK_FALSE(torch::equal(top_before, base->named_parameters()["features.16.weight"]));  // fine-tuned
+  CHECK(torch::equal(bn_before, base->named_buffers()["features.17.running_mean"]));      // BN kept frozen
+  CHECK(h["accuracy"].back() > h["accuracy"].front());
+  CHECK_THROWS_WITH(tl::fine_tune(model, std::vector<tl::data::Batch>{}, tl::FineTuneOptions().unfreeze_from("block9")),
+                    Catch::Matchers::Contains("block9"));
+}
+
+TEST_CASE("Export: the backbone of a fine-tuned Classifier loads into torchvision's vgg11 (strict)", "[train][export]") {
+  auto base = tl::make_backbone("vgg11", tl::BackboneOptions().include_top(false).input_shape({32, 32}));
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(512).classes(2)));
+  {  // one step so the weights are not the initial ones
+    tl::Trainer t(model, quiet(tl::optim::SGD(0.01)));
+    tl::data::Batch b;
+    b.images = torch::randn({2, 3, 32, 32});
+    b.labels = torch::tensor({0, 1}, torch::kLong);
+    t.fit(std::vector<tl::data::Batch>{b}, tl::FitOptions().epochs(1));
+  }
+  auto dir = tl::test::scratch_dir("train_export");
+  tl::io::save_pth(tl::io::state_dict(*model->backbone), dir / "backbone.pth");
+  tl::io::save_safetensors(tl::io::state_dict(*model), dir / "model.safetensors", {{"format", "pt"}});
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 32, 32});
+  tl::io::StateDict io;
+  io.insert("input", x);
+  io.insert("output", model->backbone->forward(x));
+  tl::io::save_safetensors(io, dir / "io.safetensors");
+  tl::test::run_python("train_check.py", {"vgg11", (dir / "backbone.pth").string(), (dir / "io.safetensors").string()});
+  auto back = tl::io::load_safetensors(dir / "model.safetensors");
+  CHECK(back.contains("backbone.features.0.weight"));
+  CHECK(back.contains("head.fc.weight"));
+  tl::Classifier again(tl::make_backbone("vgg11", tl::BackboneOptions().include_top(false).input_shape({32, 32})),
+                       tl::Head(tl::HeadOptions(512).classes(2)));
+  tl::io::load_state_dict(*again, back);
+  again->eval();
+  CHECK(torch::equal(again->forward(x), model->forward(x)));
+}
