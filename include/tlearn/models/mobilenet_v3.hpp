@@ -1,0 +1,246 @@
+#pragma once
+/// \file
+/// MobileNetV3 small and large (torchvision.models.mobilenet_v3_small / _large):
+/// inverted residuals with optional squeeze-excitation (hardsigmoid gate), ReLU or
+/// Hardswish, BatchNorm eps 0.001 momentum 0.01. One layer-table row per conv,
+/// BatchNorm, activation, SE op and residual add, named by torchvision's module
+/// paths ("features.4.block.2.fc1").
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "tlearn/models/backbone.hpp"
+#include "tlearn/models/layers.hpp"
+#include "tlearn/models/registry.hpp"
+
+namespace tlearn {
+
+/// One row of torchvision's inverted_residual_setting (width_mult 1).
+struct MobileNetV3BlockConfig {
+  int64_t in, kernel, expanded, out;
+  bool se, hardswish;
+  int64_t stride;
+};
+
+struct MobileNetV3Config {
+  std::vector<MobileNetV3BlockConfig> blocks;
+  int64_t last_channel = 1280;
+};
+
+/// torchvision.ops.SqueezeExcitation with ReLU and a hardsigmoid gate:
+/// x * hardsigmoid(fc2(relu(fc1(avgpool(x))))). Adds its rows to `table`.
+class MobileNetV3SqueezeExcitationImpl : public torch::nn::Module {
+ public:
+  MobileNetV3SqueezeExcitationImpl(int64_t channels, int64_t squeeze, LayerTable& table, const std::string& name)
+      : fc1_(register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2_(register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
+        names_{name + ".avgpool", name + ".fc1", name + ".activation", name + ".fc2", name + ".scale_activation",
+               name + ".mul"} {
+    table.add(names_[0], "AdaptiveAvgPool2d");
+    table.add(names_[1], "Conv2d", {fc1_.ptr()});
+    table.add(names_[2], "ReLU");
+    table.add(names_[3], "Conv2d", {fc2_.ptr()});
+    table.add(names_[4], "Hardsigmoid");
+    table.add(names_[5], "Multiply");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto s = torch::adaptive_avg_pool2d(x, {1, 1});
+    tap(names_[0], s);
+    s = fc1_(s);
+    tap(names_[1], s);
+    s = torch::relu(s);
+    tap(names_[2], s);
+    s = fc2_(s);
+    tap(names_[3], s);
+    s = torch::hardsigmoid(s);
+    tap(names_[4], s);
+    auto y = s * x;
+    tap(names_[5], y);
+    return y;
+  }
+
+ private:
+  torch::nn::Conv2d fc1_, fc2_;
+  std::vector<std::string> names_;
+};
+TORCH_MODULE(MobileNetV3SqueezeExcitation);
+
+/// torchvision's mobilenetv3.InvertedResidual: `block` = [1x1 expand] + kxk depthwise
+/// + [squeeze-excitation] + 1x1 project (no activation), plus the input when
+/// stride 1 and the widths match.
+class MobileNetV3BlockImpl : public torch::nn::Module {
+ public:
+  MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, LayerTable& table, const std::string& name) {
+    auto activation = [&] {
+      return c.hardswish ? torch::nn::AnyModule(nn::Hardswish()) : torch::nn::AnyModule(torch::nn::ReLU());
+    };
+    block_ = register_module("block", torch::nn::Sequential());
+    const std::string prefix = name + ".block.";
+    auto add_cna = [&](nn::NestedSequential cna) {
+      chain_.append(table, prefix + std::to_string(block_->size()), *cna);
+      block_->push_back(cna);
+    };
+    if (c.expanded != c.in) add_cna(detail::conv_norm_activation(c.in, c.expanded, 1, 1, 1, 1e-3, 0.01, activation()));
+    add_cna(detail::conv_norm_activation(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, 1e-3, 0.01,
+                                         activation()));
+    if (c.se) {
+      MobileNetV3SqueezeExcitation se(c.expanded, detail::make_divisible(static_cast<double>(c.expanded / 4)), table,
+                                      prefix + std::to_string(block_->size()));
+      chain_.append(table, "", torch::nn::AnyModule(se), "");
+      block_->push_back(se);
+    }
+    add_cna(detail::conv_norm_activation(c.expanded, c.out, 1, 1, 1, 1e-3, 0.01));
+    if (c.stride == 1 && c.in == c.out) {
+      add_ = name + ".add";
+      table.add(add_, "Add");
+    }
+  }
+
+  torch::Tensor forward(torch::Tensor x) {
+    auto y = chain_.forward(x);
+    if (add_.empty()) return y;
+    y = y + x;
+    tap(add_, y);
+    return y;
+  }
+
+  /// Tap name of the block's output.
+  const std::string& output_name() const { return add_.empty() ? chain_.last() : add_; }
+
+ private:
+  torch::nn::Sequential block_{nullptr};
+  detail::LeafChain chain_;
+  std::string add_;
+};
+TORCH_MODULE(MobileNetV3Block);
+
+class MobileNetV3Impl : public BackboneImpl {
+ public:
+  MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+    auto hardswish = [] { return torch::nn::AnyModule(nn::Hardswish()); };
+    detail::StageTracker stages;
+    features_ = register_module("features", torch::nn::Sequential());
+
+    const int64_t first = config.blocks.front().in;
+    auto stem = detail::conv_norm_activation(options.in_chans(), first, 3, 2, 1, 1e-3, 0.01, hardswish());
+    features_->push_back(stem);
+    body_.append(table_, "features.0", *stem);
+    stages.add("features.0.2", first, 2);
+
+    int64_t index = 1;
+    for (const auto& c : config.blocks) {
+      const std::string name = "features." + std::to_string(index++);
+      MobileNetV3Block block(c, table_, name);
+      features_->push_back(block);
+      body_.append(table_, name, torch::nn::AnyModule(block), "");
+      stages.add(block->output_name(), c.out, c.stride);
+    }
+
+    const int64_t last_in = config.blocks.back().out, last_out = 6 * last_in;
+    const std::string head = "features." + std::to_string(index);
+    auto head_conv = detail::conv_norm_activation(last_in, last_out, 1, 1, 1, 1e-3, 0.01, hardswish());
+    features_->push_back(head_conv);
+    body_.append(table_, head, *head_conv);
+    stages.add(head + ".2", last_out, 1);
+    feature_info_ = stages.finish();
+    output_channels_ = last_out;
+
+    if (options.include_top()) {
+      classifier_ = register_module("classifier", torch::nn::Sequential(
+          torch::nn::Linear(last_out, config.last_channel), nn::Hardswish(),
+          torch::nn::Dropout(drop_rate_or(0.2)), torch::nn::Linear(config.last_channel, options.classes())));
+      table_.add("avgpool", "AdaptiveAvgPool2d");
+      top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    }
+    detail::init_torchvision_default(*this);
+  }
+
+ protected:
+  torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
+
+  torch::Tensor forward_top(torch::Tensor x) override {
+    x = torch::adaptive_avg_pool2d(x, {1, 1});
+    tap("avgpool", x);
+    return detail::forward_sequential(classifier_, top_taps_, x.flatten(1));
+  }
+
+ private:
+  torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
+  detail::LeafChain body_;
+  std::vector<std::string> top_taps_;
+};
+
+namespace detail {
+inline ModelSpec mobilenet_v3_spec(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files) {
+  ModelSpec s;
+  s.name = name;
+  s.family = "mobilenet_v3";
+  s.first_conv = "features.0.0.weight";
+  s.top_keys = {"classifier\\..*"};
+  s.classifier_keys = {"classifier\\.3\\..*"};
+  for (const auto& [tag, file] : files) {
+    WeightSpec w;
+    w.tag = tag;
+    w.url = "https://download.pytorch.org/models/" + file;
+    w.transform = {tag == "IMAGENET1K_V2" ? 232 : 256, 224, Interpolation::Bilinear};
+    s.weights.push_back(w);
+  }
+  return s;
+}
+
+// in, kernel, expanded, out, SE, hardswish, stride (torchvision's _mobilenet_v3_conf)
+inline MobileNetV3Config mobilenet_v3_large_config() {
+  return {{{16, 3, 16, 16, false, false, 1},
+           {16, 3, 64, 24, false, false, 2},
+           {24, 3, 72, 24, false, false, 1},
+           {24, 5, 72, 40, true, false, 2},
+           {40, 5, 120, 40, true, false, 1},
+           {40, 5, 120, 40, true, false, 1},
+           {40, 3, 240, 80, false, true, 2},
+           {80, 3, 200, 80, false, true, 1},
+           {80, 3, 184, 80, false, true, 1},
+           {80, 3, 184, 80, false, true, 1},
+           {80, 3, 480, 112, true, true, 1},
+           {112, 3, 672, 112, true, true, 1},
+           {112, 5, 672, 160, true, true, 2},
+           {160, 5, 960, 160, true, true, 1},
+           {160, 5, 960, 160, true, true, 1}},
+          1280};
+}
+
+inline MobileNetV3Config mobilenet_v3_small_config() {
+  return {{{16, 3, 16, 16, true, false, 2},
+           {16, 3, 72, 24, false, false, 2},
+           {24, 3, 88, 24, false, false, 1},
+           {24, 5, 96, 40, true, true, 2},
+           {40, 5, 240, 40, true, true, 1},
+           {40, 5, 240, 40, true, true, 1},
+           {40, 5, 120, 48, true, true, 1},
+           {48, 5, 144, 48, true, true, 1},
+           {48, 5, 288, 96, true, true, 2},
+           {96, 5, 576, 96, true, true, 1},
+           {96, 5, 576, 96, true, true, 1}},
+          1024};
+}
+}  // namespace detail
+
+namespace arch {
+struct MobileNetV3Small { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_small"; };
+struct MobileNetV3Large { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_large"; };
+}  // namespace arch
+
+namespace detail::registration {
+inline const bool mobilenet_v3_small = register_variant<MobileNetV3Impl>(
+    mobilenet_v3_spec("mobilenet_v3_small", {{"IMAGENET1K_V1", "mobilenet_v3_small-047dcff4.pth"}}),
+    mobilenet_v3_small_config());
+inline const bool mobilenet_v3_large = register_variant<MobileNetV3Impl>(
+    mobilenet_v3_spec("mobilenet_v3_large", {{"IMAGENET1K_V2", "mobilenet_v3_large-5c1a4163.pth"},
+                                             {"IMAGENET1K_V1", "mobilenet_v3_large-8738ca79.pth"}}),
+    mobilenet_v3_large_config());
+}  // namespace detail::registration
+
+}  // namespace tlearn
