@@ -198,6 +198,20 @@ TEST_CASE("Grad-CAM through a backbone and through a model that contains one", "
   CHECK_THROWS_WITH(ex::overlay(photo, cam.heatmap, ex::Colormap::Jet, 2.0), Catch::Contains("alpha"));
 }
 
+TEST_CASE("Grad-CAM of a Classifier explains its logits", "[explain]") {
+  torch::manual_seed(6);
+  auto base = tlearn::make_backbone("vgg11", tlearn::BackboneOptions().include_top(false));
+  tlearn::Classifier model(base, tlearn::Head(tlearn::HeadOptions(base->output_channels())
+                                                  .classes(4).output_activation(tlearn::Activation::Softmax)));
+  auto x = torch::randn({3, 64, 64});
+  auto cam = ex::grad_cam(model, x, ex::GradCamOptions().layer("block5_conv2").class_index(3));
+  CHECK(cam.layer == base->layer_table()[base->layer_table().index_of("block5_conv2")].name);
+  CHECK(cam.heatmap.sizes() == torch::IntArrayRef({64, 64}));
+  model->eval();
+  CHECK(cam.score == Approx(model->logits(x.unsqueeze(0))[0][3].item<double>()).epsilon(1e-4));  // the logit, not the probability
+  CHECK_THROWS_WITH(ex::grad_cam(model, x, ex::GradCamOptions().class_index(4)), Catch::Contains("4 outputs"));
+}
+
 TEST_CASE("activation grid and filter patterns are written at the right sizes", "[explain]") {
   torch::manual_seed(2);
   auto vgg = tlearn::make_backbone("vgg11", tlearn::BackboneOptions().include_top(false));
@@ -289,6 +303,18 @@ TEST_CASE("multi-scale taps and U-Net decoder shapes for several backbones and s
   CHECK(!bn->layer_table()[bn->layer_table().index_of("block1_conv1")].trainable);
 
   CHECK_THROWS_WITH(tlearn::SegmentationModel(vgg, {"block1_pool", "block_99"}, 2), Catch::Contains("block_99"));
+
+  // MobileNetV2 with the TF segmentation tutorial's five Keras taps.
+  auto mobile = tlearn::make_backbone("mobilenet_v2", tlearn::BackboneOptions().include_top(false));
+  tlearn::SegmentationModel unet(mobile, {"block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
+                                          "block_13_expand_relu", "block_16_project"}, 5);
+  const int64_t mobile_channels[] = {96, 144, 192, 576, 320};
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(unet->encoder()->taps()[i].channels == mobile_channels[i]);
+    CHECK(unet->encoder()->taps()[i].stride == (int64_t(2) << i));
+  }
+  for (auto hw : {std::vector<int64_t>{128, 128}, {80, 112}, {65, 70}})
+    CHECK(unet->forward(torch::rand({1, 3, hw[0], hw[1]})).sizes() == torch::IntArrayRef({1, 5, hw[0], hw[1]}));
   CHECK_THROWS_WITH(tlearn::UNetDecoder(tlearn::UNetDecoderOptions({8, 16}, 2).widths({4, 4})), Catch::Contains("widths"));
   tlearn::UNetDecoder dec(tlearn::UNetDecoderOptions({8, 16}, 2));
   CHECK_THROWS_WITH(dec->forward({torch::rand({1, 8, 8, 8})}, {16, 16}), Catch::Contains("feature maps"));

@@ -10,8 +10,10 @@
 ///     tlearn::explain::save_overlay("cam.png", x, cam.heatmap);                // jet over the photo
 ///
 ///     // A Classifier (backbone + head), class 1, at a chosen layer:
-///     auto cam1 = tlearn::explain::grad_cam(model, *base, input,
+///     auto cam1 = tlearn::explain::grad_cam(classifier, input,
 ///                                           tlearn::explain::GradCamOptions().layer("block4_conv3").class_index(1));
+///     // Any other module that runs the backbone: name the backbone for the layer table.
+///     auto cam2 = tlearn::explain::grad_cam(my_model, *base, input);
 
 #include <torch/torch.h>
 
@@ -24,6 +26,7 @@
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/explain/colormap.hpp"
+#include "tlearn/heads/head.hpp"
 #include "tlearn/io/image.hpp"
 #include "tlearn/models/backbone.hpp"
 
@@ -153,6 +156,15 @@ GradCam grad_cam(Model& model, const BackboneImpl& backbone, const torch::Tensor
   const auto layer = detail::resolve_layer(backbone, options.layer());
   detail::EvalGuard eval(*model);
   return grad_cam([&](const torch::Tensor& x) { return model->forward(x); }, image, layer, options.class_index());
+}
+
+/// Grad-CAM of a Classifier (backbone + head): explains the head's logits (before
+/// its output activation, as the Keras tutorial does); layer names from its backbone.
+/// With one output (a sigmoid classifier), class 0 is the positive logit.
+inline GradCam grad_cam(Classifier& model, const torch::Tensor& image, const GradCamOptions& options = {}) {
+  const auto layer = detail::resolve_layer(*model->backbone, options.layer());
+  detail::EvalGuard eval(*model);
+  return grad_cam([&](const torch::Tensor& x) { return model->logits(x); }, image, layer, options.class_index());
 }
 
 /// The heatmap (h, w, 0..1; resized bilinear to the image) in colour over the
