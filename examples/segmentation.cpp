@@ -2,7 +2,7 @@
 // synthetic shapes data set this program draws itself (no download): circles,
 // squares and triangles (classes 1, 2, 3) on noisy colour gradients (class 0).
 //   segmentation [--model mobilenet_v2|vgg11_bn|vgg16|...] [--weights PATH|imagenet] [--train-encoder]
-//                [--epochs 3] [--size 64] [--out seg_out]
+//                [--epochs 15] [--size 64] [--out seg_out]
 // Default encoder: mobilenet_v2 with the five taps of the TF tutorial when it is
 // registered, else vgg11_bn with its five stage outputs (BatchNorm trains from scratch).
 // With pretrained weights the encoder is frozen (TensorFlow's segmentation tutorial);
@@ -65,7 +65,7 @@ torch::Tensor colour(const torch::Tensor& mask) {
 
 int main(int argc, char** argv) try {
   std::string model_name, weights, out_dir = "seg_out";
-  int64_t epochs = 3, size = 64;
+  int64_t epochs = 15, size = 64;
   int freeze = -1;  // -1: freeze exactly when pretrained weights are given
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
