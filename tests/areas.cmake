@@ -10,4 +10,5 @@ tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp LABELS io)
 # The same checkpoint and bad-input tests under AddressSanitizer + UBSan.
 tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
+tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)
 tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp LABELS train)
