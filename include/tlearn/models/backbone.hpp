@@ -96,6 +96,7 @@ class BackboneImpl : public torch::nn::Module {
   /// The last feature map (what include_top = false returns before pooling).
   torch::Tensor forward_features(torch::Tensor x) {
     check_input(x);
+    if (memory_format_ != torch::MemoryFormat::Contiguous) x = x.contiguous(memory_format_);
     tap(kInputLayer, x);
     return forward_body(std::move(x));
   }
@@ -223,6 +224,16 @@ class BackboneImpl : public torch::nn::Module {
   const std::vector<FeatureInfo>& feature_info() const { return feature_info_; }
   const ModelSpec& spec() const { return spec_; }
   const BackboneOptions& options() const { return options_; }
+  /// Stores 4-D weights and runs activations in `format` (ChannelsLast lets oneDNN
+  /// skip its per-layer layout conversions). Values are unchanged.
+  void set_memory_format(torch::MemoryFormat format) {
+    torch::NoGradGuard no_grad;
+    for (auto& t : parameters()) if (t.dim() == 4) t.set_data(t.contiguous(format));
+    for (auto& t : buffers()) if (t.dim() == 4) t.set_data(t.contiguous(format));
+    memory_format_ = format;
+  }
+  torch::MemoryFormat memory_format() const { return memory_format_; }
+
   /// {H, W}: options().input_shape(), or the architecture's default size.
   std::vector<int64_t> input_shape() const {
     return options_.input_shape().empty() ? std::vector<int64_t>{spec_.default_size, spec_.default_size}
@@ -256,6 +267,7 @@ class BackboneImpl : public torch::nn::Module {
 
   ModelSpec spec_;
   BackboneOptions options_;
+  torch::MemoryFormat memory_format_ = torch::MemoryFormat::Contiguous;
 };
 
 }  // namespace tlearn

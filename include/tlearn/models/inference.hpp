@@ -1,8 +1,10 @@
 #pragma once
 /// \file
 /// Inference mode: fold every BatchNorm into the convolution that feeds it, so
-/// a conv + BN pair costs one convolution. Outputs stay equal within float
-/// rounding; the model is for inference only afterwards (its BatchNorm layers
+/// a conv + BN pair costs one convolution, and switch weights and activations to
+/// channels-last where that keeps the outputs (oneDNN then skips its per-layer
+/// layout conversions). Outputs stay equal within float rounding (checked on a
+/// probe batch); the model is for inference only afterwards (its BatchNorm layers
 /// pass their input through and conv biases appear in its state_dict).
 ///
 ///     model->eval();
@@ -47,17 +49,30 @@ inline void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2
   bn.set_folded(true);
 }
 
+inline double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
+}
+
 struct LeafInRow {
   size_t row;
   std::shared_ptr<torch::nn::Module> module;
 };
 }  // namespace detail
 
+struct InferenceOptions {
+  /// Fold each BatchNorm into the convolution feeding it.
+  TORCH_ARG(bool, fold_batchnorm) = true;
+  /// Channels-last weights and activations, kept only when the probe batch's
+  /// outputs are unchanged (an architecture that views its activations as
+  /// NCHW, like shufflenet's channel shuffle, stays contiguous).
+  TORCH_ARG(bool, channels_last) = true;
+};
+
 /// Folds BatchNorm layers into their convolutions; returns how many were folded.
 /// Pairs inside one layer-table row (conv + bn + relu) are sequential by
 /// construction; a conv row followed by a BatchNorm row is folded only when a
 /// probe pass shows the BatchNorm really consumes that conv's output.
-inline int optimize_for_inference(BackboneImpl& model) {
+inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options = {}) {
   if (model.is_training())
     throw Error(model.spec().name + ": call eval() before optimize_for_inference (BatchNorm must use running statistics)");
   const auto& table = model.layer_table();
@@ -68,12 +83,14 @@ inline int optimize_for_inference(BackboneImpl& model) {
         if (leaf->children().empty()) leaves.push_back({r, leaf});
 
   // One probe pass records every row's output, to confirm cross-row pairs.
+  const auto hw = model.input_shape();
+  const auto probe = torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
+                                   std::min<int64_t>(hw[1], 96)});
   TapRecorder recorder;
+  torch::Tensor reference;
   {
     torch::NoGradGuard no_grad;
-    auto hw = model.input_shape();
-    model.forward(torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
-                                std::min<int64_t>(hw[1], 96)}));
+    reference = model.forward(probe);
   }
   auto recorded = [&](size_t row) -> torch::Tensor {
     const auto& name = table[row].name;
@@ -81,7 +98,7 @@ inline int optimize_for_inference(BackboneImpl& model) {
   };
 
   int folded = 0;
-  for (size_t i = 0; i + 1 < leaves.size(); ++i) {
+  for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
     auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
     auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
     if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
@@ -96,6 +113,19 @@ inline int optimize_for_inference(BackboneImpl& model) {
     }
     detail::fold_batchnorm_into_conv(*conv, *bn);
     ++folded;
+  }
+
+  if (options.channels_last() && model.memory_format() == torch::MemoryFormat::Contiguous) {
+    const auto previous = model.memory_format();
+    model.set_memory_format(torch::MemoryFormat::ChannelsLast);
+    bool same = false;
+    try {
+      torch::NoGradGuard no_grad;
+      same = detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
+    } catch (const c10::Error&) {
+      same = false;  // an NCHW view in the architecture's forward
+    }
+    if (!same) model.set_memory_format(previous);
   }
   return folded;
 }
