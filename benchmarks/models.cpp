@@ -1,7 +1,9 @@
 // Inference and training-step throughput of tlearn backbones (images/s), one
 // JSON line per row. The Python twin is models.py; run.sh runs both.
 //   models inference <name> <batch> [--optimized]
-//   models train <name> <batch> [--freeze-half]
+//   models train <name> <batch> [--freeze-half] [--plain]
+// Training runs with what tlearn::Trainer does by default on the CPU (channels_last,
+// freed memory kept for reuse); --plain measures without both.
 #include <tlearn/tlearn.hpp>
 
 #include <iostream>
@@ -18,12 +20,13 @@ int main(int argc, char** argv) try {
   }
   std::string mode = argv[1], name = argv[2];
   int64_t batch = std::stoll(argv[3]);
-  bool optimized = false, freeze_half = false;
+  bool optimized = false, freeze_half = false, plain = false;
   int threads = 2, size = 224;
   for (int i = 4; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--optimized") optimized = true;
     else if (a == "--freeze-half") freeze_half = true;
+    else if (a == "--plain") plain = true;
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--size" && i + 1 < argc) size = std::stoi(argv[++i]);
     else throw tl::Error("unknown argument " + a);
@@ -43,6 +46,10 @@ int main(int argc, char** argv) try {
     }, 2, repeats);
   } else if (mode == "train") {
     model->train();
+    if (!plain) {
+      model->set_memory_format(torch::MemoryFormat::ChannelsLast);
+      tl::reuse_freed_cpu_memory();
+    }
     if (freeze_half) model->set_trainable(tl::first(static_cast<int64_t>(model->layers().size() / 2)), false);
     torch::optim::SGD sgd(model->trainable_parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
     auto labels = torch::randint(0, 1000, {batch});
@@ -56,7 +63,7 @@ int main(int argc, char** argv) try {
     throw tl::Error("mode must be inference or train, got " + mode);
   }
   std::cout << "{\"impl\": \"tlearn\", \"mode\": \"" << mode << (optimized ? "-optimized" : "")
-            << (freeze_half ? "-freeze-half" : "") << "\", \"model\": \"" << name << "\", \"batch\": " << batch
+            << (freeze_half ? "-freeze-half" : "") << (plain ? "-plain" : "") << "\", \"model\": \"" << name << "\", \"batch\": " << batch
             << ", \"images_per_s\": " << batch / seconds << "}" << std::endl;
   return 0;
 } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // An alphabetised list of the public headers, nothing else.
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/core/layer_table.hpp"

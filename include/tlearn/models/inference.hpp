@@ -5,7 +5,8 @@
 /// channels-last where that keeps the outputs (oneDNN then skips its per-layer
 /// layout conversions). Outputs stay equal within float rounding (checked on a
 /// probe batch); the model is for inference only afterwards (its BatchNorm layers
-/// pass their input through and conv biases appear in its state_dict).
+/// pass their input through and conv biases appear in its state_dict). On the
+/// CPU it also keeps freed memory for reuse (core/cpu_memory.hpp).
 ///
 ///     model->eval();
 ///     tlearn::optimize_for_inference(*model);
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/backbone.hpp"
 
@@ -66,6 +68,8 @@ struct InferenceOptions {
   /// outputs are unchanged (an architecture that views its activations as
   /// NCHW, like shufflenet's channel shuffle, stays contiguous).
   TORCH_ARG(bool, channels_last) = true;
+  /// On the CPU, keep freed memory for the next batch (core/cpu_memory.hpp; process-wide).
+  TORCH_ARG(bool, reuse_cpu_memory) = true;
 };
 
 /// Folds BatchNorm layers into their convolutions; returns how many were folded.
@@ -75,6 +79,8 @@ struct InferenceOptions {
 inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options = {}) {
   if (model.is_training())
     throw Error(model.spec().name + ": call eval() before optimize_for_inference (BatchNorm must use running statistics)");
+  const auto params = model.parameters();
+  if (options.reuse_cpu_memory() && (params.empty() || params.front().is_cpu())) reuse_freed_cpu_memory();
   const auto& table = model.layer_table();
   std::vector<detail::LeafInRow> leaves;
   for (size_t r = 0; r < table.size(); ++r)

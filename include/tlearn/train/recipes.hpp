@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/selector.hpp"
 #include "tlearn/data/dataset.hpp"
@@ -66,6 +67,7 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
                              ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU))
                              : torch::Device(options.device());
   backbone->to(device);
+  if (device.is_cpu()) reuse_freed_cpu_memory();
   torch::NoGradGuard no_grad;
   const bool was_training = backbone->is_training();
   backbone->eval();

@@ -35,6 +35,7 @@
 
 #include <unistd.h>
 
+#include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/detail/file.hpp"
@@ -106,8 +107,13 @@ struct TrainerOptions {
   TORCH_ARG(int, verbose) = 1;
   /// CUDA only: run forward passes under bf16 autocast.
   TORCH_ARG(bool, bf16_autocast) = false;
-  /// Convert 4-D weights and inputs to channels_last (NHWC) memory format (CUDA's fast path).
-  TORCH_ARG(bool, channels_last) = false;
+  /// Convert 4-D weights and inputs to channels_last (NHWC) memory format: oneDNN's
+  /// and cuDNN's fast path (1.3-2x on CPU training steps). Turn it off if your own
+  /// module calls view() on 4-D activations.
+  TORCH_ARG(bool, channels_last) = true;
+  /// On the CPU, keep freed memory for the next step instead of returning it to the
+  /// system (see core/cpu_memory.hpp; process-wide).
+  TORCH_ARG(bool, reuse_cpu_memory) = true;
 
  public:
   /// Where progress goes (a terminal gets in-place updates).
@@ -240,6 +246,7 @@ class Trainer : public TrainingContext {
     forward_ = [ptr](const torch::Tensor& x) { return ptr->forward(x); };
     if (!device_.is_cuda() && options_.bf16_autocast()) options_.bf16_autocast(false);  // CUDA-only path
     module_->to(device_);
+    if (device_.is_cpu() && options_.reuse_cpu_memory()) reuse_freed_cpu_memory();
     if (options_.channels_last()) {
       torch::NoGradGuard no_grad;
       for (auto& p : module_->parameters())
