@@ -1,7 +1,10 @@
 #pragma once
 /// \file
 /// Internals for the checkpoint readers and writers: a bounds-checked binary
-/// file reader and "write to a temporary file, then rename" for writers.
+/// file reader (that can hand out tensors viewing the file's pages) and "write to
+/// a temporary file, then rename" for writers.
+
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -11,7 +14,15 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <memory>
 #include <system_error>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#define TLEARN_HAS_MMAP 1
+#endif
 
 #include "tlearn/core/error.hpp"
 
@@ -23,6 +34,45 @@ inline void require_little_endian() {
   unsigned char first = 0;
   std::memcpy(&first, &probe, 1);
   if (first != 1) throw Error("tlearn: checkpoint files are little-endian; big-endian hosts are not supported");
+}
+
+/// A private, copy-on-write memory mapping of a whole file; unmapped when the
+/// last tensor viewing it is gone.
+struct FileMapping {
+  void* data = nullptr;
+  std::size_t size = 0;
+  FileMapping() = default;
+  FileMapping(const FileMapping&) = delete;
+  FileMapping& operator=(const FileMapping&) = delete;
+  ~FileMapping() {
+#ifdef TLEARN_HAS_MMAP
+    if (data) munmap(data, size);
+#endif
+  }
+};
+
+/// Maps `path` (size bytes) or returns null where the system cannot; callers
+/// then read instead.
+inline std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::uint64_t size) {
+#ifdef TLEARN_HAS_MMAP
+  if (size == 0) return nullptr;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  // Writable but private: a tensor that is written to gets its own copy of the
+  // page; reading maps the page cache as it is.
+  void* p = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return nullptr;
+  madvise(p, static_cast<std::size_t>(size), MADV_WILLNEED);  // read ahead the whole file
+  auto m = std::make_shared<FileMapping>();
+  m->data = p;
+  m->size = static_cast<std::size_t>(size);
+  return m;
+#else
+  (void)path;
+  (void)size;
+  return nullptr;
+#endif
 }
 
 /// A file opened for reading where every read is checked against the file size,
@@ -68,6 +118,33 @@ class BinaryFile {
     }
   }
 
+  /// `numel` elements of `dtype` at `offset`, as a flat tensor. Where the system
+  /// maps files, the tensor views the file's pages (private, copy-on-write): no
+  /// allocation and no copy until it is written to, so loading a checkpoint into
+  /// a model copies each weight once instead of twice. Otherwise, or when the
+  /// offset is not a multiple of the element size, the bytes are read into new
+  /// memory. A mapped tensor reads the file as it is: do not truncate a
+  /// checkpoint in place while its tensors live (replacing it by rename is safe).
+  torch::Tensor tensor_at(std::uint64_t offset, std::int64_t numel, c10::ScalarType dtype, const std::string& what) {
+    const std::uint64_t es = c10::elementSize(dtype);
+    const std::uint64_t n = static_cast<std::uint64_t>(numel) * es;
+    check_range(offset, n, what);
+    const auto options = torch::TensorOptions().dtype(dtype);
+    if (n > 0 && offset % es == 0) {
+      if (!map_tried_) {
+        map_tried_ = true;
+        map_ = map_file(path_, size_);
+      }
+      if (map_) {
+        auto keep = map_;
+        return torch::from_blob(static_cast<char*>(map_->data) + offset, {numel}, [keep](void*) {}, options);
+      }
+    }
+    auto t = torch::empty({numel}, options);
+    read_at(offset, t.data_ptr(), n, what);
+    return t;
+  }
+
   std::string read_string(std::uint64_t offset, std::uint64_t n, const std::string& what) {
     check_range(offset, n, what);
     std::string s(static_cast<std::size_t>(n), '\0');
@@ -79,6 +156,8 @@ class BinaryFile {
   std::filesystem::path path_;
   std::uint64_t size_ = 0;
   std::ifstream in_;
+  bool map_tried_ = false;
+  std::shared_ptr<FileMapping> map_;
 };
 
 template <class T>

@@ -124,9 +124,7 @@ inline StateDict load_pth_zip(BinaryFile& file) {
       if (nbytes != rec->size)
         throw Error(file.name() + ": storage record " + rec->name + " holds " + std::to_string(rec->size) +
                     " bytes but the pickle declares " + std::to_string(nbytes) + " (corrupt checkpoint)");
-      auto flat = torch::empty({id.numel}, torch::TensorOptions().dtype(id.dtype));
-      file.read_at(rec->data_offset, flat.data_ptr(), nbytes, "storage " + rec->name);
-      it = storages.emplace(id.key, flat).first;
+      it = storages.emplace(id.key, file.tensor_at(rec->data_offset, id.numel, id.dtype, "storage " + rec->name)).first;
     } else if (it->second.scalar_type() != id.dtype || it->second.numel() != id.numel) {
       throw Error(file.name() + ": storage " + id.key + " is referenced with two different types or sizes");
     }
@@ -213,8 +211,12 @@ inline StateDict load_pth_legacy(BinaryFile& file) {
 /// ordered name -> tensor map. A checkpoint wrapped as {"state_dict": ...} or
 /// {"model": ...} is unwrapped. Only tensors are rebuilt: a pickle that names
 /// any other Python global (os.system, ...) is refused with an Error.
-/// Each storage is read straight into its tensor; tensors that shared a
-/// storage in Python share memory here too.
+/// Tensors that shared a storage in Python share memory here too. Where the
+/// system maps files, each storage views the file's pages (private,
+/// copy-on-write) instead of being read into new memory: loading is then one
+/// copy, into the model. Do not overwrite the file in place (Python's torch.save
+/// does) while the returned tensors are alive: replace it by rename, as tlearn's
+/// writers do, or clone what you keep.
 inline StateDict load_pth(const std::filesystem::path& path) {
   detail::BinaryFile file(path);
   unsigned char head[4] = {0, 0, 0, 0};

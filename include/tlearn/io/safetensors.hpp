@@ -149,15 +149,17 @@ inline const char* safetensors_dtype_name(c10::ScalarType dtype, const std::stri
 }  // namespace detail
 
 /// Reads every tensor of a safetensors file, in file order. The header is
-/// validated against the file size before anything is allocated.
+/// validated against the file size before anything is allocated. Tensors view
+/// the file's pages where the system maps files, as load_pth's do (same caveat:
+/// replace the file by rename while they are alive, never overwrite it in place).
 inline StateDict load_safetensors(const std::filesystem::path& path) {
   tlearn::detail::BinaryFile file(path);
   const auto header = detail::read_safetensors_header(file);
   StateDict out;
   for (const auto& e : header.entries) {
-    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-    file.read_at(header.data_start + e.begin, t.data_ptr(), e.end - e.begin, "tensor " + e.name);
-    out.insert(e.name, t);
+    int64_t numel = 1;
+    for (auto d : e.shape) numel *= d;
+    out.insert(e.name, file.tensor_at(header.data_start + e.begin, numel, e.dtype, "tensor " + e.name).view(e.shape));
   }
   return out;
 }
