@@ -15,6 +15,7 @@ TLEARN_DEBIAN_PACKAGES=(
   libcurl4-openssl-dev libturbojpeg0-dev
   catch2
   python3 python3-torch python3-torchvision python3-pil python3-skimage python3-numpy
+  opencv-doc
   dataset-fashion-mnist
 )
 

