@@ -132,14 +132,25 @@ def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=Fa
     state = old_densenet_keys(model.state_dict()) if old_keys else model.state_dict()
     torch.save(state, os.path.join(out_dir, name + ".pth"))
     model.train(train)
+    if aux and train:
+        model.dropout.p = 0.0
     x = torch.randn(batch, 3, size, size)
     tensors = {"input": x.clone()}
     if train:
         x.requires_grad_(True)
         y = features_path(name, model, x) if no_top else model(x)
-        (y ** 2).sum().backward()
+        loss = 0
+        if aux:  # inception_v3 in training mode: InceptionOutputs(logits, aux_logits)
+            # (its dropout is off here and in the C++ test: random masks cannot match)
+            y, aux_logits = y
+            tensors["aux_output"] = aux_logits.detach()
+            loss = (aux_logits ** 2).sum()
+        (loss + (y ** 2).sum()).backward()
         first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         tensors["input_grad"] = x.grad
+        if aux:
+            tensors["aux_conv0_grad"] = model.AuxLogits.conv0.conv.weight.grad
+            tensors["aux_fc_grad"] = model.AuxLogits.fc.weight.grad
         tensors["first_conv_grad"] = first_conv.weight.grad
         tensors["output"] = y.detach()
     else:

@@ -55,6 +55,11 @@ struct BackboneOptions {
   TORCH_ARG(int64_t, in_chans) = 3;
   /// Dropout before the classifier; negative: the architecture's default.
   TORCH_ARG(double, drop_rate) = -1;
+  /// inception_v3 with include_top only: also build torchvision's auxiliary classifier
+  /// ("AuxLogits.*", loaded from the weights) and run it in training mode; read its
+  /// logits with InceptionV3Impl::aux_output() and add them to the loss (torchvision's
+  /// recipe weighs them 0.4).
+  TORCH_ARG(bool, aux_logits) = false;
 };
 
 /// The tap name of the input layer, first row of every layer table.
@@ -65,6 +70,10 @@ class BackboneImpl : public torch::nn::Module {
   BackboneImpl(ModelSpec spec, BackboneOptions options) : spec_(std::move(spec)), options_(std::move(options)) {
     if (options_.in_chans() < 1) throw Error(spec_.name + ": in_chans must be at least 1");
     if (options_.classes() < 1) throw Error(spec_.name + ": classes must be at least 1");
+    if (options_.aux_logits() && !spec_.has_aux_logits)
+      throw Error(spec_.name + ": aux_logits: this architecture has no auxiliary classifier (inception_v3 has one)");
+    if (options_.aux_logits() && !options_.include_top())
+      throw Error(spec_.name + ": aux_logits needs include_top(true): the auxiliary classifier is part of the top");
     if (!options_.input_shape().empty()) {
       const auto& s = options_.input_shape();
       if (s.size() != 2 || s[0] < spec_.min_size || s[1] < spec_.min_size)

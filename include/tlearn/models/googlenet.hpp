@@ -113,7 +113,7 @@ inline ModelSpec googlenet_spec() {
   s.first_conv = "conv1.conv.weight";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  s.ignore_keys = {"^aux1\\.", "^aux2\\."};
+  s.ignore_keys = {"aux1\\..*", "aux2\\..*"};
   WeightSpec w;
   w.tag = "IMAGENET1K_V1";
   w.url = "https://download.pytorch.org/models/googlenet-1378be20.pth";

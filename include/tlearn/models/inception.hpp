@@ -4,11 +4,16 @@
 /// with it: BasicConv2d (conv, BatchNorm eps 0.001, ReLU) and a generic
 /// multi-branch block described as data (InceptionOp lists).
 ///
-/// Auxiliary classifier: not built. Like Keras' InceptionV3 (and torchvision's
-/// pretrained googlenet), the model has only the main head, and loading the
-/// official checkpoint skips its AuxLogits.* keys (ModelSpec::ignore_keys), so
-/// eval outputs equal torchvision's. A state_dict saved from tlearn loads into
-/// torchvision's inception_v3(aux_logits=False) as it is.
+/// Auxiliary classifier: built only with BackboneOptions::aux_logits (and the top).
+/// By default, like Keras' InceptionV3 (and torchvision's pretrained googlenet), the
+/// model has only the main head, and loading the official checkpoint skips its
+/// AuxLogits.* keys (ModelSpec::ignore_keys), so eval outputs equal torchvision's and
+/// a state_dict saved from tlearn loads into torchvision's
+/// inception_v3(aux_logits=False). With aux_logits the head is torchvision's
+/// InceptionAux, loaded from the weights, run after Mixed_6e in training mode only;
+/// its logits are read with aux_output(). It is not in the layer table (it is
+/// never on the path to the output), so set_trainable leaves it as it is: freeze it
+/// with its parameters' requires_grad, or leave it training with the top.
 ///
 /// transform_input: torchvision turns it on for its pretrained weights (they
 /// expect inputs normalised to [-1, 1] while users feed ImageNet mean/std); tlearn
@@ -22,6 +27,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -205,17 +211,26 @@ struct InceptionTrunk {
     InceptionBlock block{nullptr};
   };
   std::vector<Item> items;
+  std::vector<std::string> names;  ///< per item: the block's name, "" for single ops
 
   void add_op(torch::nn::Module& owner, InceptionOp op, LayerTable& table) {
     detail::register_inception_op(owner, "", op, table);
     items.push_back({std::move(op), nullptr});
+    names.emplace_back();
   }
   void add_block(torch::nn::Module& owner, const std::string& name, std::vector<InceptionBranch> branches,
                  LayerTable& table) {
     items.push_back({InceptionOp{}, owner.register_module(name, InceptionBlock(std::move(branches), name, table))});
+    names.push_back(name);
   }
-  torch::Tensor forward(torch::Tensor x) {
-    for (auto& item : items) x = item.block ? item.block(x) : detail::run_inception_op(item.op, x);
+  /// Runs every item; `at_block`, when given, also sees the output of the block `block`.
+  torch::Tensor forward(torch::Tensor x, const std::string& block = "",
+                        const std::function<void(const torch::Tensor&)>& at_block = nullptr) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto& item = items[i];
+      x = item.block ? item.block(x) : detail::run_inception_op(item.op, x);
+      if (at_block && names[i] == block) at_block(x);
+    }
     return x;
   }
 };
@@ -303,6 +318,36 @@ inline std::vector<InceptionBranch> inception_e(int64_t in) {
 }
 }  // namespace detail
 
+/// torchvision's InceptionAux: avg pool 5/3, 1x1 conv to 128, 5x5 conv to 768,
+/// global average, linear. It expects Mixed_6e at 17x17 (299x299 inputs).
+class InceptionAuxImpl : public torch::nn::Module {
+ public:
+  InceptionAuxImpl(int64_t in_channels, int64_t classes)
+      : conv0(register_module("conv0", BasicConv2d(torch::nn::Conv2dOptions(in_channels, 128, 1), "AuxLogits.conv0", table_))),
+        conv1(register_module("conv1", BasicConv2d(torch::nn::Conv2dOptions(128, 768, 5), "AuxLogits.conv1", table_))),
+        fc(register_module("fc", torch::nn::Linear(768, classes))) {}
+
+  torch::Tensor forward(const torch::Tensor& mixed_6e) {
+    if (mixed_6e.size(2) < 17 || mixed_6e.size(3) < 17)
+      throw Error("inception_v3: the auxiliary classifier (aux_logits) needs Mixed_6e at 17x17 or more, i.e. inputs "
+                  "of 299x299 or more in training mode; this input gives " + std::to_string(mixed_6e.size(2)) + "x" +
+                  std::to_string(mixed_6e.size(3)) + ". Feed larger images or build the model without aux_logits");
+    auto x = torch::avg_pool2d(mixed_6e, 5, 3);
+    x = conv1(conv0(x));
+    return fc(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+  }
+
+ private:
+  // Declared first: the convs record their rows in it while being built. The aux
+  // head keeps its rows out of the model's layer table.
+  LayerTable table_;
+
+ public:
+  BasicConv2d conv0, conv1;
+  torch::nn::Linear fc;
+};
+TORCH_MODULE(InceptionAux);
+
 /// Inception v3 has a single variant; the config is empty.
 struct InceptionV3Config {};
 
@@ -327,6 +372,8 @@ class InceptionV3Impl : public BackboneImpl {
     trunk_.add_block(*this, "Mixed_6c", detail::inception_c(768, 160), table_);
     trunk_.add_block(*this, "Mixed_6d", detail::inception_c(768, 160), table_);
     trunk_.add_block(*this, "Mixed_6e", detail::inception_c(768, 192), table_);
+    if (options.include_top() && options.aux_logits())  // registered here: torchvision's key order
+      aux_ = register_module("AuxLogits", InceptionAux(768, options.classes()));
     trunk_.add_block(*this, "Mixed_7a", detail::inception_d(768), table_);
     trunk_.add_block(*this, "Mixed_7b", detail::inception_e(1280), table_);
     trunk_.add_block(*this, "Mixed_7c", detail::inception_e(2048), table_);
@@ -343,7 +390,15 @@ class InceptionV3Impl : public BackboneImpl {
       table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
     }
     detail::init_inception(*this, 0.1);
+    if (aux_) {  // torchvision gives the aux classifier's linear layer stddev 0.001
+      torch::NoGradGuard no_grad;
+      aux_->fc->weight.normal_(0.0, 0.001).clamp_(-2.0, 2.0);
+    }
   }
+
+  /// The auxiliary logits of the last training-mode forward (aux_logits only);
+  /// undefined after an eval-mode forward or without aux_logits.
+  torch::Tensor aux_output() const { return aux_output_; }
 
   /// Whether inputs are re-normalised as torchvision does for its pretrained weights.
   bool transform_input() const { return transform_input_; }
@@ -351,6 +406,9 @@ class InceptionV3Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override {
     if (transform_input_) x = detail::inception_transform_input(x);
+    aux_output_ = torch::Tensor();
+    if (aux_ && is_training())
+      return trunk_.forward(std::move(x), "Mixed_6e", [this](const torch::Tensor& t) { aux_output_ = aux_(t); });
     return trunk_.forward(std::move(x));
   }
 
@@ -371,6 +429,8 @@ class InceptionV3Impl : public BackboneImpl {
   InceptionTrunk trunk_;
   torch::nn::Dropout dropout_{nullptr};
   torch::nn::Linear fc_{nullptr};
+  InceptionAux aux_{nullptr};
+  torch::Tensor aux_output_;
 };
 
 namespace detail {
@@ -383,7 +443,8 @@ inline ModelSpec inception_v3_spec() {
   s.first_conv = "Conv2d_1a_3x3.conv.weight";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  s.ignore_keys = {"^AuxLogits\\."};
+  s.ignore_keys = {"AuxLogits\\..*"};
+  s.has_aux_logits = true;
   WeightSpec w;
   w.tag = "IMAGENET1K_V1";
   w.url = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth";

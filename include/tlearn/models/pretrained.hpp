@@ -71,13 +71,17 @@ inline void load_pretrained(BackboneImpl& model) {
   io::LoadOptions load;
   for (const auto& w : spec.weights)
     for (const auto& rename : w.key_rename) load.key_rename().push_back(rename);
-  for (const auto& p : spec.ignore_keys) load.ignore().push_back(p);
+  auto own = io::state_dict(model);
+  for (const auto& p : spec.ignore_keys) {  // only where the model did not build that part
+    bool built = false;
+    for (const auto& item : own) built = built || detail::matches_any(item.key(), {p});
+    if (!built) load.ignore().push_back(p);
+  }
   if (!options.include_top()) {
     for (const auto& p : spec.top_keys) load.ignore().push_back(p);
   } else {
     // ImageNet weights on a model with another class count: the last layer keeps
     // its fresh initialisation. A file fine-tuned for this count loads whole.
-    auto own = io::state_dict(model);
     for (const auto& item : state)
       if (detail::matches_any(item.key(), spec.classifier_keys) && own.contains(item.key()) &&
           own[item.key()].sizes() != item.value().sizes()) {

@@ -47,9 +47,11 @@ struct ModelSpec {
   /// Regexes of the keys of the final classification layer only: re-initialised,
   /// not loaded, when `classes` differs from the weights', e.g. {"fc\\..*"}.
   std::vector<std::string> classifier_keys;
-  /// Regexes of checkpoint keys never loaded: parts of the official checkpoints this
-  /// model does not build, e.g. {"AuxLogits\\..*"} for inception_v3's auxiliary head.
+  /// Regexes of checkpoint keys skipped when the model has no key they match: parts of
+  /// the official checkpoints a model may not build, e.g. inception_v3's auxiliary head.
   std::vector<std::string> ignore_keys;
+  /// Whether BackboneOptions::aux_logits can build an auxiliary classifier (inception_v3).
+  bool has_aux_logits = false;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 
