@@ -20,11 +20,12 @@ int main(int argc, char** argv) try {
   }
   std::string mode = argv[1], name = argv[2];
   int64_t batch = std::stoll(argv[3]);
-  bool optimized = false, freeze_half = false, plain = false;
+  bool optimized = false, freeze_half = false, plain = false, prepack = true;
   int threads = 2, size = 224;
   for (int i = 4; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--optimized") optimized = true;
+    else if (a == "--no-prepack") prepack = false;
     else if (a == "--freeze-half") freeze_half = true;
     else if (a == "--plain") plain = true;
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
@@ -39,7 +40,7 @@ int main(int argc, char** argv) try {
   const int repeats = batch == 1 ? 15 : 5;
   if (mode == "inference") {
     model->eval();
-    if (optimized) tl::optimize_for_inference(*model);
+    if (optimized) tl::optimize_for_inference(*model, tl::InferenceOptions().prepack_weights(prepack));
     seconds = tl::bench::median_seconds([&] {
       c10::InferenceMode guard;
       auto y = model->forward(x);

@@ -215,6 +215,95 @@ TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps ou
   CHECK_THROWS_AS(tl::optimize_for_inference(*training), tl::Error);
 }
 
+TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave training alone", "[inference]") {
+  if (!tl::nn::Conv2dImpl::prepacking_available()) {
+    WARN("this LibTorch has no mkldnn_prepacked operators; convolutions always run torch's forward");
+    return;
+  }
+  torch::manual_seed(0);
+  tl::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1));
+  const auto x = torch::randn({2, 8, 15, 15});
+  auto reference = [&] { return torch::conv2d(x, conv->weight, conv->bias, 2, 1).detach(); };
+  conv->set_prepacked(true);
+  {
+    c10::InferenceMode inference;
+    for (auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+      const auto input = x.contiguous(format);
+      CHECK(relative_error(conv->forward(input), reference()) < 1e-5);
+      CHECK(relative_error(conv->forward_relu(input), torch::relu(reference())) < 1e-5);
+    }
+    CHECK(conv->packed_shape_count() == 2);  // plain and fused ReLU, one shape
+  }
+
+  // A weight changed in place (an optimizer step, load_state_dict) is packed again.
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.mul_(-2);
+    conv->bias.add_(1);
+    CHECK(relative_error(conv->forward(x), reference()) < 1e-5);
+    CHECK(conv->packed_shape_count() == 1);
+  }
+
+  // At most kMaxPackedShapes copies, whatever the shapes seen.
+  {
+    c10::InferenceMode inference;
+    for (int64_t size = 9; size < 16; ++size) {
+      const auto input = torch::randn({1, 8, size, size});
+      CHECK(relative_error(conv->forward(input), torch::conv2d(input, conv->weight, conv->bias, 2, 1)) < 1e-5);
+    }
+    CHECK(conv->packed_shape_count() == tl::nn::Conv2dImpl::kMaxPackedShapes);
+  }
+
+  // Recording gradients always goes through torch's differentiable forward.
+  auto input = x.clone().requires_grad_();
+  conv->forward_relu(input).sum().backward();
+  REQUIRE(conv->weight.grad().defined());
+  REQUIRE(input.grad().defined());
+  auto plain_input = x.clone().requires_grad_();
+  auto plain_weight = conv->weight.detach().clone().requires_grad_();
+  torch::relu(torch::conv2d(plain_input, plain_weight, conv->bias.detach(), 2, 1)).sum().backward();
+  CHECK(relative_error(conv->weight.grad(), plain_weight.grad()) < 1e-5);
+  CHECK(relative_error(input.grad(), plain_input.grad()) < 1e-5);
+
+  conv->set_prepacked(false);
+  CHECK(conv->packed_shape_count() == 0);
+}
+
+TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing records its layers", "[inference]") {
+  for (const std::string name : {"resnet18", "resnet50"}) {
+    INFO("model " << name);
+    auto model = tl::make_backbone(name);
+    model->eval();
+    const auto x = torch::randn({1, 3, 64, 64});
+    torch::NoGradGuard no_grad;
+    std::vector<std::string> relu_rows;
+    for (const auto& row : model->layer_table())
+      if (row.kind == "ReLU") relu_rows.push_back(row.name);
+    REQUIRE(relu_rows.size() > 10);
+    auto record = [&] {
+      tl::TapRecorder recorder(relu_rows);
+      auto output = model->forward(x);
+      return std::make_pair(output, recorder.records());
+    };
+    const auto [before, rows_before] = record();
+    tl::optimize_for_inference(*model);
+    const auto [after, rows_after] = record();
+    CHECK(relative_error(after, before) < 1e-4);
+    REQUIRE(rows_after.size() == rows_before.size());
+    for (size_t i = 0; i < rows_after.size(); ++i) {
+      INFO("row " << rows_after[i].first);
+      CHECK(relative_error(rows_after[i].second, rows_before[i].second) < 1e-4);
+    }
+    // Not recording: the fused path, same logits; its packed copies hold the fused ReLU.
+    CHECK(relative_error(model->forward(x), before) < 1e-4);
+    if (tl::nn::Conv2dImpl::prepacking_available()) {
+      auto* stem = model->named_modules()["conv1"]->as<tl::nn::Conv2d>();
+      REQUIRE(stem != nullptr);
+      CHECK(stem->packed_shape_count() == 2);  // one recorded pass unfused, one fused
+    }
+  }
+}
+
 TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictions agree with torchvision",
           "[parity][photo]") {
   const std::string photo = "/usr/lib/python3/dist-packages/skimage/data/chelsea.png";

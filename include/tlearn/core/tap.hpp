@@ -102,6 +102,11 @@ class TapRecorder {
   TapRecorder* previous_ = nullptr;
 };
 
+/// Whether any recorder is active on this thread. Forward passes fuse layers or
+/// work in place only when nothing records, so every recorded row keeps its own
+/// output.
+inline bool tap_recording() { return detail::active_tap_recorder != nullptr; }
+
 /// Reports a named layer's output to the active recorder, if any. Costs one
 /// thread-local load when nothing records.
 inline void tap(const std::string& name, const torch::Tensor& output) {

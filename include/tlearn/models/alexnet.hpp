@@ -27,11 +27,11 @@ class AlexNetImpl : public BackboneImpl {
     auto pool = [] { return torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)); };
     auto relu = [] { return torch::nn::ReLU(); };
     features_ = register_module("features", torch::nn::Sequential(
-        torch::nn::Conv2d(Conv2dOptions(options.in_chans(), 64, 11).stride(4).padding(2)), relu(), pool(),
-        torch::nn::Conv2d(Conv2dOptions(64, 192, 5).padding(2)), relu(), pool(),
-        torch::nn::Conv2d(Conv2dOptions(192, 384, 3).padding(1)), relu(),
-        torch::nn::Conv2d(Conv2dOptions(384, 256, 3).padding(1)), relu(),
-        torch::nn::Conv2d(Conv2dOptions(256, 256, 3).padding(1)), relu(), pool()));
+        nn::Conv2d(Conv2dOptions(options.in_chans(), 64, 11).stride(4).padding(2)), relu(), pool(),
+        nn::Conv2d(Conv2dOptions(64, 192, 5).padding(2)), relu(), pool(),
+        nn::Conv2d(Conv2dOptions(192, 384, 3).padding(1)), relu(),
+        nn::Conv2d(Conv2dOptions(384, 256, 3).padding(1)), relu(),
+        nn::Conv2d(Conv2dOptions(256, 256, 3).padding(1)), relu(), pool()));
     feature_taps_ = detail::add_sequential_layers(table_, "features", features_);
     feature_info_ = {{"features.1", 64, 4}, {"features.4", 192, 8}, {"features.11", 256, 16}, {"features.12", 256, 32}};
     output_channels_ = 256;

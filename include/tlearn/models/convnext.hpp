@@ -79,7 +79,7 @@ class CNBlockImpl : public torch::nn::Module {
       : stochastic_depth_prob_(stochastic_depth_prob) {
     layer_scale_ = register_parameter("layer_scale", torch::full({dim, 1, 1}, layer_scale));
     block_ = register_module("block", torch::nn::Sequential(
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
+        nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
         Permute(std::vector<int64_t>{0, 2, 3, 1}),
         torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)),
         torch::nn::Linear(dim, 4 * dim),
@@ -126,7 +126,7 @@ class ConvNeXtImpl : public BackboneImpl {
     features_ = register_module("features", torch::nn::ModuleList());
     // Stem: Conv2dNormActivation(k=4, s=4, bias, LayerNorm2d, no activation).
     auto stem = torch::nn::Sequential(
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], 4).stride(4)),
+        nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], 4).stride(4)),
         nn::LayerNorm2d(dims[0]));
     features_->push_back(stem);
     parts_.push_back({stem, detail::add_sequential_layers(table_, "features.0", stem), {}});
@@ -150,7 +150,7 @@ class ConvNeXtImpl : public BackboneImpl {
       if (i + 1 < dims.size()) {
         auto down = torch::nn::Sequential(
             nn::LayerNorm2d(dims[i]),
-            torch::nn::Conv2d(torch::nn::Conv2dOptions(dims[i], dims[i + 1], 2).stride(2)));
+            nn::Conv2d(torch::nn::Conv2dOptions(dims[i], dims[i + 1], 2).stride(2)));
         const std::string down_path = "features." + std::to_string(features_->size());
         features_->push_back(down);
         parts_.push_back({down, detail::add_sequential_layers(table_, down_path, down), {}});

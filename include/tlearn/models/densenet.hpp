@@ -39,9 +39,9 @@ class DenseLayerImpl : public torch::nn::Module {
                  const DenseNetConfig& config) {
     const int64_t mid = config.bn_size * config.growth_rate;
     norm1_ = register_module("norm1", nn::BatchNorm2d(in));
-    conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, mid, 1).bias(false)));
+    conv1_ = register_module("conv1", nn::Conv2d(torch::nn::Conv2dOptions(in, mid, 1).bias(false)));
     norm2_ = register_module("norm2", nn::BatchNorm2d(mid));
-    conv2_ = register_module("conv2", torch::nn::Conv2d(
+    conv2_ = register_module("conv2", nn::Conv2d(
         torch::nn::Conv2dOptions(mid, config.growth_rate, 3).padding(1).bias(false)));
     const char* rows[] = {"norm1", "relu1", "conv1", "norm2", "relu2", "conv2", "concat"};
     const char* aliases[] = {"_0_bn", "_0_relu", "_1_conv", "_1_bn", "_1_relu", "_2_conv", "_concat"};
@@ -79,7 +79,7 @@ class DenseLayerImpl : public torch::nn::Module {
 
  private:
   nn::BatchNorm2d norm1_{nullptr}, norm2_{nullptr};
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   std::vector<std::string> names_;
 };
 TORCH_MODULE(DenseLayer);
@@ -90,7 +90,7 @@ class DenseNetImpl : public BackboneImpl {
       : BackboneImpl(spec, options) {
     auto features = register_module("features", std::make_shared<torch::nn::Module>());
     int64_t nf = config.num_init_features;
-    conv0_ = features->register_module("conv0", torch::nn::Conv2d(
+    conv0_ = features->register_module("conv0", nn::Conv2d(
         torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
     norm0_ = features->register_module("norm0", nn::BatchNorm2d(nf));
     table_.add("features.conv0", "Conv2d", {conv0_.ptr()}, "conv1/conv");
@@ -119,7 +119,7 @@ class DenseNetImpl : public BackboneImpl {
         auto transition = features->register_module("transition" + n, std::make_shared<torch::nn::Module>());
         Transition t;
         t.norm = transition->register_module("norm", nn::BatchNorm2d(nf));
-        t.conv = transition->register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(nf, nf / 2, 1).bias(false)));
+        t.conv = transition->register_module("conv", nn::Conv2d(torch::nn::Conv2dOptions(nf, nf / 2, 1).bias(false)));
         const std::string prefix = "features.transition" + n;
         t.names = {prefix + ".norm", prefix + ".relu", prefix + ".conv", prefix + ".pool"};
         table_.add(t.names[0], "BatchNorm2d", {t.norm.ptr()}, keras + "_bn");
@@ -190,10 +190,10 @@ class DenseNetImpl : public BackboneImpl {
  private:
   struct Transition {
     nn::BatchNorm2d norm{nullptr};
-    torch::nn::Conv2d conv{nullptr};
+    nn::Conv2d conv{nullptr};
     std::vector<std::string> names;
   };
-  torch::nn::Conv2d conv0_{nullptr};
+  nn::Conv2d conv0_{nullptr};
   nn::BatchNorm2d norm0_{nullptr}, norm5_{nullptr};
   std::vector<std::vector<DenseLayer>> blocks_;
   std::vector<Transition> transitions_;

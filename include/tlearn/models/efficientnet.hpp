@@ -56,7 +56,7 @@ inline ConvBnAct conv_bn_act(LayerTable& table, const std::string& prefix, int64
                              const std::vector<std::string>& keras = {}) {
   ConvBnAct c;
   c.seq = torch::nn::Sequential(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
+      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
                             .groups(groups).bias(false)),
       nn::BatchNorm2d(torch::nn::BatchNormOptions(bn).num_features(out)));
   if (activation) c.seq->push_back(torch::nn::SiLU());
@@ -74,8 +74,8 @@ namespace nn {
 class SqueezeExcitationImpl : public torch::nn::Module {
  public:
   SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
-      : fc1(register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2(register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
+      : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
 
   torch::Tensor forward(const torch::Tensor& x) {
     auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
@@ -83,7 +83,7 @@ class SqueezeExcitationImpl : public torch::nn::Module {
     return scale * x;
   }
 
-  torch::nn::Conv2d fc1, fc2;
+  nn::Conv2d fc1, fc2;
 };
 TORCH_MODULE(SqueezeExcitation);
 

@@ -44,7 +44,7 @@ namespace tlearn {
 class BasicConv2dImpl : public torch::nn::Module {
  public:
   BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table)
-      : conv(register_module("conv", torch::nn::Conv2d(options.bias(false)))),
+      : conv(register_module("conv", nn::Conv2d(options.bias(false)))),
         bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
         conv_name_(path + ".conv"), bn_name_(path + ".bn"), out_name_(path) {
     table.add(conv_name_, "Conv2d", {conv.ptr()});
@@ -62,7 +62,7 @@ class BasicConv2dImpl : public torch::nn::Module {
     return x;
   }
 
-  torch::nn::Conv2d conv;
+  nn::Conv2d conv;
   nn::BatchNorm2d bn;
 
  private:

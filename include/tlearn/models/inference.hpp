@@ -3,10 +3,12 @@
 /// Inference mode: fold every BatchNorm into the convolution that feeds it, so
 /// a conv + BN pair costs one convolution, and switch weights and activations to
 /// channels-last where that keeps the outputs (oneDNN then skips its per-layer
-/// layout conversions). Outputs stay equal within float rounding (checked on a
-/// probe batch); the model is for inference only afterwards (its BatchNorm layers
-/// pass their input through and conv biases appear in its state_dict). On the
-/// CPU it also keeps freed memory for reuse (core/cpu_memory.hpp).
+/// layout conversions), and let each convolution keep its weights prepacked in
+/// oneDNN's layout instead of reordering them on every call (core/conv2d.hpp;
+/// what makes batch 1 fast). Outputs stay equal within float rounding (checked
+/// on a probe batch); the model is for inference only afterwards (its BatchNorm
+/// layers pass their input through and conv biases appear in its state_dict).
+/// On the CPU it also keeps freed memory for reuse (core/cpu_memory.hpp).
 ///
 ///     model->eval();
 ///     tlearn::optimize_for_inference(*model);
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/backbone.hpp"
@@ -70,6 +73,10 @@ struct InferenceOptions {
   TORCH_ARG(bool, channels_last) = true;
   /// On the CPU, keep freed memory for the next batch (core/cpu_memory.hpp; process-wide).
   TORCH_ARG(bool, reuse_cpu_memory) = true;
+  /// Convolutions keep their weights in oneDNN's layout, packed once per input
+  /// shape, when no gradient is recorded (core/conv2d.hpp). Costs a copy of the
+  /// convolution weights per input shape in use.
+  TORCH_ARG(bool, prepack_weights) = true;
 };
 
 /// Folds BatchNorm layers into their convolutions; returns how many were folded.
@@ -132,6 +139,20 @@ inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& o
       same = false;  // an NCHW view in the architecture's forward
     }
     if (!same) model.set_memory_format(previous);
+  }
+
+  if (options.prepack_weights() && nn::Conv2dImpl::prepacking_available()) {
+    std::vector<nn::Conv2dImpl*> convs;
+    for (const auto& m : model.modules())
+      if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m.get())) convs.push_back(conv);
+    for (auto* conv : convs) conv->set_prepacked(true);
+    bool same = false;
+    {
+      torch::NoGradGuard no_grad;
+      same = detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
+    }
+    // Either way drop the probe's packed copies: real inputs have other shapes.
+    for (auto* conv : convs) conv->set_prepacked(same);
   }
   return folded;
 }

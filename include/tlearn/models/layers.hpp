@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/spec.hpp"
@@ -105,7 +106,7 @@ inline nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_
                                                   int64_t groups, double eps, double momentum,
                                                   torch::nn::AnyModule activation = {}) {
   nn::NestedSequential seq(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
+      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
                             .groups(groups).bias(false)),
       nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(eps).momentum(momentum)));
   if (!activation.is_empty()) seq->push_back(std::move(activation));

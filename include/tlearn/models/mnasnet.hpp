@@ -26,8 +26,8 @@ inline nn::BatchNorm2d mnasnet_bn(int64_t channels) {
   return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).momentum(kMNASNetMomentum));
 }
 
-inline torch::nn::Conv2d mnasnet_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
-  return torch::nn::Conv2d(
+inline nn::Conv2d mnasnet_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+  return nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
 }
 }  // namespace detail

@@ -39,7 +39,7 @@ class MobileNetV2BlockImpl : public torch::nn::Module {
       conv_->push_back(detail::conv_norm_activation(in, hidden, 1, 1, 1, 1e-5, 0.1, torch::nn::AnyModule(torch::nn::ReLU6())));
     conv_->push_back(detail::conv_norm_activation(hidden, hidden, 3, stride, hidden, 1e-5, 0.1,
                                                   torch::nn::AnyModule(torch::nn::ReLU6())));
-    conv_->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
+    conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
     conv_->push_back(nn::BatchNorm2d(out));
     register_module("conv", conv_);
     chain_.append(table, name + ".conv", *conv_);

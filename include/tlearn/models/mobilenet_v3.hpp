@@ -34,8 +34,8 @@ struct MobileNetV3Config {
 class MobileNetV3SqueezeExcitationImpl : public torch::nn::Module {
  public:
   MobileNetV3SqueezeExcitationImpl(int64_t channels, int64_t squeeze, LayerTable& table, const std::string& name)
-      : fc1_(register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2_(register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
+      : fc1_(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2_(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
         names_{name + ".avgpool", name + ".fc1", name + ".activation", name + ".fc2", name + ".scale_activation",
                name + ".mul"} {
     table.add(names_[0], "AdaptiveAvgPool2d");
@@ -63,7 +63,7 @@ class MobileNetV3SqueezeExcitationImpl : public torch::nn::Module {
   }
 
  private:
-  torch::nn::Conv2d fc1_, fc2_;
+  nn::Conv2d fc1_, fc2_;
   std::vector<std::string> names_;
 };
 TORCH_MODULE(MobileNetV3SqueezeExcitation);

@@ -71,7 +71,7 @@ inline std::vector<RegNetStage> regnet_stages(const RegNetConfig& c) {
 inline torch::nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
                                            bool relu) {
   torch::nn::Sequential seq(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
+      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
                             .groups(groups).bias(false)),
       nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(1e-5).momentum(0.1)));
   if (relu) seq->push_back(torch::nn::ReLU());
@@ -83,8 +83,8 @@ inline torch::nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kern
 class RegNetSEImpl : public torch::nn::Module {
  public:
   RegNetSEImpl(int64_t channels, int64_t squeeze, const std::string& prefix, LayerTable& table)
-      : fc1(register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2(register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
+      : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
         names_{prefix + ".avgpool", prefix + ".fc1", prefix + ".activation", prefix + ".fc2",
                prefix + ".scale_activation", prefix} {
     table.add(names_[0], "AdaptiveAvgPool2d");
@@ -111,7 +111,7 @@ class RegNetSEImpl : public torch::nn::Module {
     return y;
   }
 
-  torch::nn::Conv2d fc1, fc2;
+  nn::Conv2d fc1, fc2;
 
  private:
   std::vector<std::string> names_;

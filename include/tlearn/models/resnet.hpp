@@ -49,7 +49,7 @@ class ResNetBlockImpl : public torch::nn::Module {
     }
     for (size_t i = 0; i < convs.size(); ++i) {
       const std::string n = std::to_string(i + 1), k = keras + "_" + n;
-      convs_.push_back(register_module("conv" + n, torch::nn::Conv2d(convs[i])));
+      convs_.push_back(register_module("conv" + n, nn::Conv2d(convs[i])));
       bns_.push_back(register_module("bn" + n, nn::BatchNorm2d(convs[i].out_channels())));
       conv_names_.push_back(prefix + ".conv" + n);
       bn_names_.push_back(prefix + ".bn" + n);
@@ -60,7 +60,7 @@ class ResNetBlockImpl : public torch::nn::Module {
     }
     if (stride != 1 || inplanes != planes * expansion) {
       downsample_ = register_module("downsample", torch::nn::Sequential(
-          torch::nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
+          nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
           nn::BatchNorm2d(planes * expansion)));
       down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
       table.add(down_names_[0], "Conv2d", {downsample_[0]}, keras + "_0_conv");
@@ -73,22 +73,32 @@ class ResNetBlockImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& input) {
+    // With nothing recording, an inference-optimized block fuses conv + ReLU
+    // (its BatchNorm folded away) and adds and rectifies in place, as
+    // torchvision's inplace ReLU does.
+    const bool recording = tap_recording();
     torch::Tensor x = input;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      x = convs_[i]->forward(x);
+      const bool has_relu = i + 1 < convs_.size();
+      const bool fuse = has_relu && !recording && bns_[i]->folded();
+      x = fuse ? convs_[i]->forward_relu(x) : convs_[i]->forward(x);
       tap(conv_names_[i], x);
       x = bns_[i]->forward(x);
       tap(bn_names_[i], x);
-      if (i + 1 < convs_.size()) {
-        x = torch::relu(x);
+      if (has_relu) {
+        if (!fuse) x = recording ? torch::relu(x) : x.relu_();
         tap(relu_names_[i], x);
       }
     }
     torch::Tensor identity = input;
     if (!downsample_.is_empty()) identity = detail::forward_sequential(downsample_, down_names_, input);
-    x = x + identity;
-    tap(add_name_, x);
-    x = torch::relu(x);
+    if (recording) {
+      x = x + identity;
+      tap(add_name_, x);
+      x = torch::relu(x);
+    } else {
+      x.add_(identity).relu_();
+    }
     tap(out_name_, x);
     return x;
   }
@@ -97,7 +107,7 @@ class ResNetBlockImpl : public torch::nn::Module {
   const std::string& output_name() const { return out_name_; }
 
  private:
-  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<nn::Conv2d> convs_;
   std::vector<nn::BatchNorm2d> bns_;
   torch::nn::Sequential downsample_{nullptr};
   std::vector<std::string> conv_names_, bn_names_, relu_names_, down_names_;
@@ -109,7 +119,7 @@ class ResNetImpl : public BackboneImpl {
  public:
   ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
       : BackboneImpl(spec, options) {
-    conv1_ = register_module("conv1", torch::nn::Conv2d(
+    conv1_ = register_module("conv1", nn::Conv2d(
         torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
     bn1_ = register_module("bn1", nn::BatchNorm2d(64));
     table_.add("conv1", "Conv2d", {conv1_.ptr()}, "conv1_conv");
@@ -150,11 +160,12 @@ class ResNetImpl : public BackboneImpl {
 
  protected:
   torch::Tensor forward_body(torch::Tensor x) override {
-    x = conv1_->forward(x);
+    const bool fuse = !tap_recording() && bn1_->folded();  // see ResNetBlockImpl::forward
+    x = fuse ? conv1_->forward_relu(x) : conv1_->forward(x);
     tap("conv1", x);
     x = bn1_->forward(x);
     tap("bn1", x);
-    x = torch::relu(x);
+    if (!fuse) x = torch::relu(x);
     tap("relu", x);
     x = torch::max_pool2d(x, 3, 2, 1);
     tap("maxpool", x);
@@ -171,7 +182,7 @@ class ResNetImpl : public BackboneImpl {
   }
 
  private:
-  torch::nn::Conv2d conv1_{nullptr};
+  nn::Conv2d conv1_{nullptr};
   nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
   torch::nn::Linear fc_{nullptr};

@@ -29,9 +29,9 @@ inline torch::Tensor channel_shuffle(const torch::Tensor& x, int64_t groups) {
   return x.view({n, groups, c / groups, h, w}).transpose(1, 2).contiguous().view({n, c, h, w});
 }
 
-inline torch::nn::Conv2d shufflenet_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
+inline nn::Conv2d shufflenet_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
                                          int64_t groups = 1) {
-  return torch::nn::Conv2d(
+  return nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
 }
 }  // namespace detail

@@ -28,10 +28,10 @@ class FireImpl : public torch::nn::Module {
  public:
   FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int64_t squeeze, int64_t e1, int64_t e3) {
     using torch::nn::Conv2dOptions;
-    squeeze_ = register_module("squeeze", torch::nn::Conv2d(Conv2dOptions(in, squeeze, 1)));
-    expand1x1_ = register_module("expand1x1", torch::nn::Conv2d(Conv2dOptions(squeeze, e1, 1)));
-    expand3x3_ = register_module("expand3x3", torch::nn::Conv2d(Conv2dOptions(squeeze, e3, 3).padding(1)));
-    const std::pair<const char*, torch::nn::Conv2d*> convs[] = {
+    squeeze_ = register_module("squeeze", nn::Conv2d(Conv2dOptions(in, squeeze, 1)));
+    expand1x1_ = register_module("expand1x1", nn::Conv2d(Conv2dOptions(squeeze, e1, 1)));
+    expand3x3_ = register_module("expand3x3", nn::Conv2d(Conv2dOptions(squeeze, e3, 3).padding(1)));
+    const std::pair<const char*, nn::Conv2d*> convs[] = {
         {"squeeze", &squeeze_}, {"expand1x1", &expand1x1_}, {"expand3x3", &expand3x3_}};
     for (const auto& [name, conv] : convs) {
       names_.push_back(prefix + "." + name);
@@ -58,7 +58,7 @@ class FireImpl : public torch::nn::Module {
   }
 
  private:
-  torch::nn::Conv2d squeeze_{nullptr}, expand1x1_{nullptr}, expand3x3_{nullptr};
+  nn::Conv2d squeeze_{nullptr}, expand1x1_{nullptr}, expand3x3_{nullptr};
   std::vector<std::string> names_;
 };
 TORCH_MODULE(Fire);
@@ -83,7 +83,7 @@ class SqueezeNetImpl : public BackboneImpl {
       table_.add(name, "Concatenate", {});
     };
     const int64_t stem = config.v1_1 ? 64 : 96;
-    plain(torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)),
+    plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)),
           "Conv2d");
     plain(torch::nn::ReLU(), "ReLU");
     pool();
@@ -100,9 +100,9 @@ class SqueezeNetImpl : public BackboneImpl {
     }
     output_channels_ = 512;
 
-    torch::nn::Conv2d final_conv{nullptr};
+    nn::Conv2d final_conv{nullptr};
     if (options.include_top()) {
-      final_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(512, options.classes(), 1));
+      final_conv = nn::Conv2d(torch::nn::Conv2dOptions(512, options.classes(), 1));
       classifier_ = register_module("classifier", torch::nn::Sequential(
           torch::nn::Dropout(drop_rate_or(0.5)), final_conv, torch::nn::ReLU(),
           torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1))));

@@ -35,7 +35,7 @@ class VGGImpl : public BackboneImpl {
     for (size_t block = 0; block < 5; ++block) {
       for (int64_t i = 0; i < config.stages[block]; ++i) {
         std::vector<std::shared_ptr<torch::nn::Module>> parts;
-        auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[block], 3).padding(1));
+        auto conv = nn::Conv2d(torch::nn::Conv2dOptions(in, widths[block], 3).padding(1));
         features_->push_back(conv);
         parts.push_back(conv.ptr());
         std::string name = "features." + std::to_string(index);
