@@ -74,7 +74,10 @@ int main(int argc, char** argv) try {
             << "end to end, frozen base: " << t_e2e->steady() << " s/epoch\n"
             << "feature extraction pass: " << extraction << " s (once)\n"
             << "head on stored features: " << t_fx->steady() << " s/epoch\n"
-            << "ratio (epoch after the first): " << t_e2e->steady() / t_fx->steady() << "x\n";
+            << "ratio (epoch after the first): " << t_e2e->steady() / t_fx->steady() << "x\n"
+            << "head epochs (s):";
+  for (double seconds : t_fx->seconds) std::cout << " " << seconds;
+  std::cout << "\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "feature_extraction: " << e.what() << "\n";

@@ -232,7 +232,7 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
       CHECK(relative_error(conv->forward(input), reference()) < 1e-5);
       CHECK(relative_error(conv->forward_relu(input), torch::relu(reference())) < 1e-5);
     }
-    CHECK(conv->packed_shape_count() == 2);  // plain and fused ReLU, one shape
+    CHECK(conv->packed_copies() == 2);  // plain and fused ReLU, one shape
   }
 
   // A weight changed in place (an optimizer step, load_state_dict) is packed again.
@@ -241,17 +241,17 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
     conv->weight.mul_(-2);
     conv->bias.add_(1);
     CHECK(relative_error(conv->forward(x), reference()) < 1e-5);
-    CHECK(conv->packed_shape_count() == 1);
+    CHECK(conv->packed_copies() == 1);
   }
 
-  // At most kMaxPackedShapes copies, whatever the shapes seen.
+  // At most kMaxPackedCopies copies, whatever the shapes seen.
   {
     c10::InferenceMode inference;
     for (int64_t size = 9; size < 16; ++size) {
       const auto input = torch::randn({1, 8, size, size});
       CHECK(relative_error(conv->forward(input), torch::conv2d(input, conv->weight, conv->bias, 2, 1)) < 1e-5);
     }
-    CHECK(conv->packed_shape_count() == tl::nn::Conv2dImpl::kMaxPackedShapes);
+    CHECK(conv->packed_copies() == tl::nn::Conv2dImpl::kMaxPackedCopies);
   }
 
   // Recording gradients always goes through torch's differentiable forward.
@@ -266,7 +266,7 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
   CHECK(relative_error(input.grad(), plain_input.grad()) < 1e-5);
 
   conv->set_prepacked(false);
-  CHECK(conv->packed_shape_count() == 0);
+  CHECK(conv->packed_copies() == 0);
 }
 
 TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing records its layers", "[inference]") {
@@ -299,7 +299,7 @@ TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing re
     if (tl::nn::Conv2dImpl::prepacking_available()) {
       auto* stem = model->named_modules()["conv1"]->as<tl::nn::Conv2d>();
       REQUIRE(stem != nullptr);
-      CHECK(stem->packed_shape_count() == 2);  // one recorded pass unfused, one fused
+      CHECK(stem->packed_copies() == 2);  // one recorded pass unfused, one fused
     }
   }
 }
@@ -326,6 +326,12 @@ TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictio
   auto theirs = tl::imagenet::decode_predictions(ref["probs"], 5)[0];
   for (size_t i = 0; i < 5; ++i) CHECK(ours[i].index == theirs[i].index);
   CHECK((probs - ref["probs"]).abs().max().item<double>() < 1e-3);
+  // The same photo through the inference-optimized model (prepacked convolutions).
+  tl::optimize_for_inference(*model);
+  auto optimized = model->forward(x.unsqueeze(0)).softmax(1);
+  CHECK((optimized - probs).abs().max().item<double>() < 1e-5);
+  auto top = tl::imagenet::decode_predictions(optimized, 5)[0];
+  for (size_t i = 0; i < 5; ++i) CHECK(top[i].index == theirs[i].index);
   std::filesystem::remove_all(dir);
 }
 

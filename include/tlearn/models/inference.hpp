@@ -95,50 +95,54 @@ inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& o
       for (const auto& leaf : m->modules(/*include_self=*/true))
         if (leaf->children().empty()) leaves.push_back({r, leaf});
 
-  // One probe pass records every row's output, to confirm cross-row pairs.
   const auto hw = model.input_shape();
   const auto probe = torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
                                    std::min<int64_t>(hw[1], 96)});
-  TapRecorder recorder;
   torch::Tensor reference;
-  {
-    torch::NoGradGuard no_grad;
-    reference = model.forward(probe);
-  }
-  auto recorded = [&](size_t row) -> torch::Tensor {
-    const auto& name = table[row].name;
-    return recorder.has(name) ? recorder.get(name) : torch::Tensor();
-  };
-
   int folded = 0;
-  for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
-    auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
-    auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
-    if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
-    if (leaves[i].row != leaves[i + 1].row) {
-      // Separate rows: the rows must hold just the conv and just the BN, and the
-      // BN's recorded output must be BN(the conv's recorded output).
-      if (table[leaves[i].row].modules.size() != 1 || table[leaves[i + 1].row].modules.size() != 1) continue;
-      auto conv_out = recorded(leaves[i].row), bn_out = recorded(leaves[i + 1].row);
-      if (!conv_out.defined() || !bn_out.defined() || conv_out.sizes() != bn_out.sizes()) continue;
+  {
+    // One probe pass records every row's output, to confirm cross-row pairs.
+    TapRecorder recorder;
+    {
       torch::NoGradGuard no_grad;
-      if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
+      reference = model.forward(probe);
     }
-    detail::fold_batchnorm_into_conv(*conv, *bn);
-    ++folded;
+    auto recorded = [&](size_t row) -> torch::Tensor {
+      const auto& name = table[row].name;
+      return recorder.has(name) ? recorder.get(name) : torch::Tensor();
+    };
+    for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
+      auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
+      auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
+      if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+      if (leaves[i].row != leaves[i + 1].row) {
+        // Separate rows: the rows must hold just the conv and just the BN, and the
+        // BN's recorded output must be BN(the conv's recorded output).
+        if (table[leaves[i].row].modules.size() != 1 || table[leaves[i + 1].row].modules.size() != 1) continue;
+        auto conv_out = recorded(leaves[i].row), bn_out = recorded(leaves[i + 1].row);
+        if (!conv_out.defined() || !bn_out.defined() || conv_out.sizes() != bn_out.sizes()) continue;
+        torch::NoGradGuard no_grad;
+        if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
+      }
+      detail::fold_batchnorm_into_conv(*conv, *bn);
+      ++folded;
+    }
   }
 
-  if (options.channels_last() && model.memory_format() == torch::MemoryFormat::Contiguous) {
-    const auto previous = model.memory_format();
-    model.set_memory_format(torch::MemoryFormat::ChannelsLast);
-    bool same = false;
+  // Each later step is kept only if the probe's output stays the same. Nothing
+  // records now, so the probe takes the paths inference takes (fused ones too).
+  auto probe_unchanged = [&] {
     try {
       torch::NoGradGuard no_grad;
-      same = detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
+      return detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
     } catch (const c10::Error&) {
-      same = false;  // an NCHW view in the architecture's forward
+      return false;  // e.g. an NCHW view in the architecture's forward, under channels-last
     }
-    if (!same) model.set_memory_format(previous);
+  };
+
+  if (options.channels_last() && model.memory_format() == torch::MemoryFormat::Contiguous) {
+    model.set_memory_format(torch::MemoryFormat::ChannelsLast);
+    if (!probe_unchanged()) model.set_memory_format(torch::MemoryFormat::Contiguous);
   }
 
   if (options.prepack_weights() && nn::Conv2dImpl::prepacking_available()) {
@@ -146,11 +150,7 @@ inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& o
     for (const auto& m : model.modules())
       if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m.get())) convs.push_back(conv);
     for (auto* conv : convs) conv->set_prepacked(true);
-    bool same = false;
-    {
-      torch::NoGradGuard no_grad;
-      same = detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
-    }
+    const bool same = probe_unchanged();
     // Either way drop the probe's packed copies: real inputs have other shapes.
     for (auto* conv : convs) conv->set_prepacked(same);
   }
