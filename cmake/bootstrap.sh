@@ -1,35 +1,59 @@
 #!/usr/bin/env bash
 # Installs what tlearn needs on Debian 12 (when missing) and configures + builds
 # the given targets in ./build. Sourced by tests/run.sh and examples/run.sh.
+#
+# TLEARN_TORCH picks the LibTorch:
+#   debian (default)  Debian's libtorch-dev 1.13 and python3-torch; builds in ./build
+#   pypi              the current torch wheel from PyPI (CUDA-enabled), in a virtual
+#                     environment $TLEARN_BUILD/venv; builds in ./build-torch2. Needs a
+#                     CUDA toolkit (nvcc) on the machine: the wheel's CMake config asks for it.
 set -euo pipefail
 
 TLEARN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build}
+TLEARN_TORCH=${TLEARN_TORCH:-debian}
+case $TLEARN_TORCH in
+  debian) TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build} ;;
+  pypi) TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build-torch2} ;;
+  *) echo "tlearn: TLEARN_TORCH is debian or pypi, not '$TLEARN_TORCH'" >&2; return 1 ;;
+esac
 
 # libopenblas0-pthread is not optional: without it LibTorch falls back to the
 # reference BLAS and matrix products run 60x slower.
 TLEARN_DEBIAN_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
-  libtorch-dev libopenblas0-pthread
+  libopenblas0-pthread
   libeigen3-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   libcurl4-openssl-dev libturbojpeg0-dev
   catch2
-  python3 python3-torch python3-torchvision python3-pil python3-skimage python3-numpy
   opencv-doc
   dataset-fashion-mnist
 )
+if [ "$TLEARN_TORCH" = debian ]; then
+  TLEARN_DEBIAN_PACKAGES+=(libtorch-dev python3 python3-torch python3-torchvision
+                           python3-pil python3-skimage python3-numpy)
+else
+  TLEARN_DEBIAN_PACKAGES+=(python3 python3-venv)
+fi
+# The Python that runs the reference tests: the one whose torch matches the LibTorch.
+TLEARN_VENV=$TLEARN_BUILD/venv
 
 tlearn_install_dependencies() {
   local missing=()
   for p in "${TLEARN_DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "tlearn: installing ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "tlearn: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  [ "$TLEARN_TORCH" = pypi ] || return 0
+  "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy' 2>/dev/null && return 0
+  echo "tlearn: installing torch torchvision numpy pillow scikit-image in $TLEARN_VENV"
+  /usr/bin/python3 -m venv "$TLEARN_VENV"  # Debian's python3, never the system site-packages
+  "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image
 }
 
 tlearn_configure() {
@@ -38,7 +62,19 @@ tlearn_configure() {
   # ccache must accept precompiled headers.
   export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
   export CCACHE_BASEDIR=$TLEARN_ROOT
-  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "$@" >/dev/null
+  local torch_args=() site
+  if [ "$TLEARN_TORCH" = pypi ]; then
+    site=$("$TLEARN_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    # torch's own folder, not torch.utils.cmake_prefix_path (its share/cmake): from
+    # there TorchConfig's find_library(torch) picks Debian's libtorch.so first.
+    # The wheel's CUDA runtime, not the toolkit's: the toolkit's lib folder on the
+    # link line holds an older NCCL that the wheel's libtorch_cuda.so fails to link
+    # with; this way every CUDA library at run time is the wheel's too.
+    torch_args=("-DCMAKE_PREFIX_PATH=$site/torch"
+                "-DCUDA_cudart_LIBRARY=$(ls "$site"/nvidia/*/lib/libcudart.so.* | head -n 1)"
+                "-DTLEARN_TEST_PYTHON=$TLEARN_VENV/bin/python")
+  fi
+  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" "$@" >/dev/null
 }
 
 tlearn_build() {

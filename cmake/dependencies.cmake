@@ -22,14 +22,34 @@ if(NOT CMAKE_SOURCE_DIR STREQUAL PROJECT_SOURCE_DIR)
   endforeach()
 endif()
 
-function(tlearn_link_dependencies target)
-  target_link_libraries(${target} INTERFACE torch Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb ZLIB::ZLIB)
+# A headers-only target carries every dependency to the file that compiles the
+# implementation; the compiled library keeps the third-party ones PRIVATE, so
+# its users compile against LibTorch alone (a static library still links them).
+# TLEARN_HAVE_* say what the implementation was built with.
+function(tlearn_setup_target target)
+  get_target_property(type ${target} TYPE)
+  set(header_libs Eigen3::Eigen nlohmann_json::nlohmann_json stb::stb)
+  if(type STREQUAL "INTERFACE_LIBRARY")
+    set(public INTERFACE)
+    set(private INTERFACE)
+  else()
+    set(public PUBLIC)
+    set(private PRIVATE)
+    # Header-only libraries are needed only to compile the implementation.
+    list(TRANSFORM header_libs REPLACE "(.+)" "$<BUILD_INTERFACE:\\1>")
+  endif()
+  target_compile_features(${target} ${public} cxx_std_17)
+  target_include_directories(${target} ${public}
+    "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>"
+    "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+  target_link_libraries(${target} ${public} torch)
+  target_link_libraries(${target} ${private} ${header_libs} ZLIB::ZLIB)
   if(CURL_FOUND)
-    target_link_libraries(${target} INTERFACE CURL::libcurl)
-    target_compile_definitions(${target} INTERFACE TLEARN_HAVE_CURL=1)
+    target_link_libraries(${target} ${private} CURL::libcurl)
+    target_compile_definitions(${target} ${public} TLEARN_HAVE_CURL=1)
   endif()
   if(TARGET libjpeg-turbo::turbojpeg)
-    target_link_libraries(${target} INTERFACE libjpeg-turbo::turbojpeg)
-    target_compile_definitions(${target} INTERFACE TLEARN_HAVE_TURBOJPEG=1)
+    target_link_libraries(${target} ${private} libjpeg-turbo::turbojpeg)
+    target_compile_definitions(${target} ${public} TLEARN_HAVE_TURBOJPEG=1)
   endif()
 endfunction()

@@ -18,9 +18,14 @@ else()
 endif()
 configure_package_config_file(cmake/tlearnConfig.cmake.in
   "${PROJECT_BINARY_DIR}/tlearnConfig.cmake" INSTALL_DESTINATION "${TLEARN_CMAKE_DIR}")
-# Header-only: any architecture may use it.
-write_basic_package_version_file("${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"
-  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+if(TLEARN_HEADER_ONLY)
+  # Headers only: any architecture may use it.
+  write_basic_package_version_file("${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"
+    COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+else()
+  write_basic_package_version_file("${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"
+    COMPATIBILITY SameMinorVersion)
+endif()
 install(FILES
   "${PROJECT_BINARY_DIR}/tlearnConfig.cmake"
   "${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"

@@ -3,3 +3,7 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 #endif
+// With TLEARN_HEADER_ONLY, every test program gets tlearn's implementation here.
+#ifdef TLEARN_IMPLEMENTATION
+#include <tlearn/tlearn.hpp>
+#endif

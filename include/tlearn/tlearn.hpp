@@ -1,6 +1,8 @@
 #pragma once
 // tlearn: transfer learning for C++ on LibTorch. Include this one header.
-// An alphabetised list of the public headers, nothing else.
+// An alphabetised list of the public headers; then, in the one file of a
+// program that defines TLEARN_IMPLEMENTATION first, the implementation (not
+// needed when you link CMake's tlearn::tlearn library, which has it).
 
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/cpu_memory.hpp"
@@ -33,6 +35,7 @@
 #include "tlearn/models/alexnet.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/convnext.hpp"
+#include "tlearn/models/create.hpp"
 #include "tlearn/models/densenet.hpp"
 #include "tlearn/models/efficientnet.hpp"
 #include "tlearn/models/googlenet.hpp"
@@ -57,3 +60,7 @@
 #include "tlearn/train/optim.hpp"
 #include "tlearn/train/recipes.hpp"
 #include "tlearn/train/trainer.hpp"
+
+#ifdef TLEARN_IMPLEMENTATION
+#include "tlearn/impl/all.ipp"
+#endif

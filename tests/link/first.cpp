@@ -1,5 +1,7 @@
-// Two translation units include every tlearn header: any non-inline definition
-// in a header (stb implementations included) breaks the link.
+// Header-only use: this translation unit compiles tlearn's implementation, the
+// other includes every header too. A definition in a public header that is not
+// inline (stb's included), or one missing from the implementation, breaks the link.
+#define TLEARN_IMPLEMENTATION
 #include <tlearn/tlearn.hpp>
 
 int second_translation_unit();

@@ -19,39 +19,16 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   explicit BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNormOptions(num_features)) {}
   explicit BatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) { reset(); }
 
-  void reset() override {
-    const auto n = options.num_features();
-    weight = register_parameter("weight", torch::ones({n}), options.affine());
-    bias = register_parameter("bias", torch::zeros({n}), options.affine());
-    running_mean = register_buffer("running_mean", torch::zeros({n}));
-    running_var = register_buffer("running_var", torch::ones({n}));
-    num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
-  }
+  void reset() override;
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    if (folded_) return x;  // its affine map now lives in the preceding convolution
-    double momentum = options.momentum().value_or(0.0);
-    if (is_training()) {
-      num_batches_tracked.add_(1);
-      // momentum = None means a cumulative moving average, as in torch.
-      if (!options.momentum()) momentum = 1.0 / num_batches_tracked.item<double>();
-    }
-    return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, options.eps(),
-                             /*cudnn_enabled=*/true);
-  }
+  torch::Tensor forward(const torch::Tensor& x);
 
   /// Follows the requested mode unless frozen, in which case it stays in eval.
-  void train(bool on = true) override {
-    requested_training_ = on;
-    torch::nn::Module::train(on && !frozen_);
-  }
+  void train(bool on = true) override;
 
   /// Freezing puts the layer in inference mode now and keeps it there;
   /// unfreezing returns it to the mode its parents last asked for.
-  void set_frozen(bool frozen) {
-    frozen_ = frozen;
-    torch::nn::Module::train(requested_training_ && !frozen_);
-  }
+  void set_frozen(bool frozen);
 
   bool frozen() const { return frozen_; }
 
@@ -60,10 +37,7 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   void set_folded(bool folded) { folded_ = folded; }
   bool folded() const { return folded_; }
 
-  void pretty_print(std::ostream& os) const override {
-    os << "tlearn::nn::BatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
-       << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "") << ")";
-  }
+  void pretty_print(std::ostream& os) const override;
 
   torch::nn::BatchNormOptions options;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;

@@ -22,23 +22,9 @@ inline void visit_layers(LayerTable& table, const LayerSelector& selector, const
 
 /// Sets `trainable` on the selected layers: requires_grad of their parameters,
 /// and frozen/unfrozen BatchNorm statistics.
-inline void set_trainable(LayerTable& table, const LayerSelector& selector, bool trainable) {
-  visit_layers(table, selector, [trainable](Layer& layer) {
-    layer.trainable = trainable;
-    for (auto& module : layer.modules) {
-      for (auto& p : module->parameters()) p.requires_grad_(trainable);
-      for (auto& m : module->modules(/*include_self=*/true))
-        if (auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(m.get())) bn->set_frozen(!trainable);
-    }
-  });
-}
+void set_trainable(LayerTable& table, const LayerSelector& selector, bool trainable);
 
 /// The parameters an optimizer should see: those that still require gradients.
-inline std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module) {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : module.parameters())
-    if (p.requires_grad()) out.push_back(p);
-  return out;
-}
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module);
 
 }  // namespace tlearn

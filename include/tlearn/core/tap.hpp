@@ -38,7 +38,7 @@ struct StopForward {
 class TapRecorder {
  public:
   /// Records every tap, in the order they fire.
-  TapRecorder() : record_all_(true) { activate(); }
+  TapRecorder();
 
   /// Records only `names`. With `stop_early`, the forward pass is stopped once
   /// all of them have been recorded (run it through run_until_stopped).
@@ -53,36 +53,20 @@ class TapRecorder {
 
   /// Called through tap(); keeps `output` if it is wanted. Returns true when
   /// this recorder wants the forward pass stopped now.
-  bool record(const std::string& name, const torch::Tensor& output) {
-    if (!record_all_ && std::find(wanted_.begin(), wanted_.end(), name) == wanted_.end()) return false;
-    records_.emplace_back(name, output);
-    return stop_early_ && complete();
-  }
+  bool record(const std::string& name, const torch::Tensor& output);
 
   /// True when every wanted name has been recorded at least once.
-  bool complete() const {
-    if (record_all_) return false;
-    return std::all_of(wanted_.begin(), wanted_.end(), [&](const std::string& n) { return has(n); });
-  }
+  bool complete() const;
 
   bool has(const std::string& name) const {
     return std::any_of(records_.begin(), records_.end(), [&](const auto& r) { return r.first == name; });
   }
 
   /// The last output recorded under `name`.
-  torch::Tensor get(const std::string& name) const {
-    for (auto it = records_.rbegin(); it != records_.rend(); ++it)
-      if (it->first == name) return it->second;
-    throw Error("no output was recorded for layer '" + name +
-                "'; the forward pass never reached it (check the name against layers())");
-  }
+  torch::Tensor get(const std::string& name) const;
 
   /// Outputs of the wanted names, in the order they were asked for.
-  std::vector<torch::Tensor> outputs() const {
-    std::vector<torch::Tensor> out;
-    for (const auto& n : wanted_) out.push_back(get(n));
-    return out;
-  }
+  std::vector<torch::Tensor> outputs() const;
 
   const std::vector<std::pair<std::string, torch::Tensor>>& records() const { return records_; }
 
@@ -90,10 +74,7 @@ class TapRecorder {
   TapRecorder* previous() const { return previous_; }
 
  private:
-  void activate() {
-    previous_ = detail::active_tap_recorder;
-    detail::active_tap_recorder = this;
-  }
+  void activate();
 
   std::vector<std::string> wanted_;
   bool record_all_ = false;

@@ -7,7 +7,6 @@
 ///     tlearn::data::FashionMNIST train(tlearn::data::FashionMNISTOptions().train(true));
 ///     train.image(0);   // (28, 28, 3) uint8, grey replicated to RGB (rgb(false): (28, 28, 1))
 
-#include <zlib.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -20,25 +19,7 @@ namespace tlearn::data {
 
 namespace detail {
 /// Reads a whole gzip file.
-inline std::vector<uint8_t> read_gzip(const std::filesystem::path& path) {
-  gzFile f = gzopen(path.string().c_str(), "rb");
-  if (!f) throw Error("cannot open '" + path.string() + "': no such file (Debian: apt install dataset-fashion-mnist)");
-  std::vector<uint8_t> out;
-  std::vector<uint8_t> buf(1 << 20);
-  while (true) {
-    const int n = gzread(f, buf.data(), unsigned(buf.size()));
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw Error("cannot read '" + path.string() + "': " + msg + " (corrupt gzip file?)");
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf.begin(), buf.begin() + n);
-  }
-  gzclose(f);
-  return out;
-}
+std::vector<uint8_t> read_gzip(const std::filesystem::path& path);
 
 inline uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
 

@@ -69,12 +69,7 @@ struct Batch {
 };
 
 namespace detail {
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+uint64_t splitmix64(uint64_t x);
 /// The augmentation seed of one sample in one epoch.
 inline uint64_t sample_seed(uint64_t seed, int64_t epoch, size_t index) {
   return splitmix64(splitmix64(splitmix64(seed) ^ uint64_t(epoch)) ^ uint64_t(index));
@@ -85,8 +80,7 @@ class Loader {
   struct Impl;
 
  public:
-  Loader(DatasetPtr dataset, Transform transform, LoaderOptions options)
-      : impl_(std::make_shared<Impl>(std::move(dataset), std::move(transform), std::move(options))) {}
+  Loader(DatasetPtr dataset, Transform transform, LoaderOptions options);
 
   class Iterator {
    public:
@@ -127,10 +121,7 @@ class Loader {
   const DatasetPtr& dataset() const { return impl_->dataset; }
   const LoaderOptions& options() const { return impl_->options; }
   /// Every sample skipped so far (all epochs).
-  std::vector<SkippedSample> skipped() const {
-    std::lock_guard<std::mutex> lock(impl_->skip_mutex);
-    return impl_->skipped;
-  }
+  std::vector<SkippedSample> skipped() const;
 
  private:
   struct Impl {

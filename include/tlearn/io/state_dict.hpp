@@ -11,7 +11,6 @@
 #include <torch/torch.h>
 
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -46,19 +45,6 @@ inline std::string list_names(const std::vector<std::string>& names, std::size_t
   return out;
 }
 
-inline bool matches_any(const std::string& key, const std::vector<std::regex>& patterns) {
-  for (const auto& r : patterns)
-    if (std::regex_search(key, r)) return true;
-  return false;
-}
-
-inline std::regex compile(const std::string& pattern, const char* option) {
-  try {
-    return std::regex(pattern);
-  } catch (const std::regex_error& e) {
-    throw Error(std::string("LoadOptions::") + option + ": invalid regex \"" + pattern + "\": " + e.what());
-  }
-}
 }  // namespace detail
 
 /// A module's parameters and buffers (BatchNorm running statistics included),
@@ -98,67 +84,7 @@ struct LoadReport {
 /// anything is copied: when this throws, the module is unchanged. With strict
 /// (the default) any missing, unexpected or mismatched key throws an Error that
 /// names them; otherwise the matching keys are copied and the rest reported.
-inline LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint,
-                                  const LoadOptions& options = {}) {
-  std::vector<std::pair<std::regex, std::string>> renames;
-  for (const auto& [pattern, replacement] : options.key_rename())
-    renames.emplace_back(detail::compile(pattern, "key_rename"), replacement);
-  std::vector<std::regex> ignore;
-  for (const auto& pattern : options.ignore()) ignore.push_back(detail::compile(pattern, "ignore"));
-
-  // Checkpoint keys after renaming, minus ignored ones.
-  std::vector<std::pair<std::string, torch::Tensor>> source;
-  std::map<std::string, std::string> renamed_from;
-  for (const auto& item : checkpoint) {
-    std::string key = item.key();
-    for (const auto& [re, replacement] : renames) key = std::regex_replace(key, re, replacement);
-    if (detail::matches_any(key, ignore) || detail::matches_any(item.key(), ignore)) continue;
-    auto [it, fresh] = renamed_from.emplace(key, item.key());
-    if (!fresh)
-      throw Error("load_state_dict: checkpoint keys \"" + it->second + "\" and \"" + item.key() +
-                  "\" both become \"" + key + "\" after key_rename; fix the rename patterns");
-    source.emplace_back(key, item.value());
-  }
-
-  StateDict target = state_dict(module);
-  LoadReport report;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (destination, source)
-  for (const auto& [key, tensor] : source) {
-    const torch::Tensor* dst = target.find(key);
-    if (!dst) {
-      report.unexpected.push_back(key);
-      continue;
-    }
-    if (!tensor.defined() || dst->sizes() != tensor.sizes()) {
-      report.mismatched.push_back(key + ": checkpoint " +
-                                  (tensor.defined() ? detail::shape_str(tensor) : std::string("undefined")) +
-                                  " vs module " + detail::shape_str(*dst));
-      continue;
-    }
-    copies.emplace_back(*dst, tensor);
-  }
-  for (const auto& item : target)
-    if (!renamed_from.count(item.key()) && !detail::matches_any(item.key(), ignore))
-      report.missing.push_back(item.key());
-
-  if (options.strict() && !report.ok()) {
-    std::string msg = "load_state_dict: the checkpoint does not fit the module (nothing was copied).";
-    if (!report.missing.empty())
-      msg += "\n  missing (" + std::to_string(report.missing.size()) + "): " + detail::list_names(report.missing);
-    if (!report.unexpected.empty())
-      msg += "\n  unexpected (" + std::to_string(report.unexpected.size()) + "): " +
-             detail::list_names(report.unexpected);
-    if (!report.mismatched.empty())
-      msg += "\n  shape mismatch (" + std::to_string(report.mismatched.size()) + "): " +
-             detail::list_names(report.mismatched);
-    msg += "\nUse LoadOptions().key_rename(...) to map names, .ignore(...) to skip keys, "
-           "or .strict(false) to load what matches.";
-    throw Error(msg);
-  }
-
-  torch::NoGradGuard no_grad;
-  for (auto& [dst, src] : copies) dst.copy_(src);
-  return report;
-}
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint,
+                                  const LoadOptions& options = {});
 
 }  // namespace tlearn::io

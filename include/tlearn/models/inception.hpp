@@ -36,6 +36,7 @@
 
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -43,24 +44,9 @@ namespace tlearn {
 /// torchvision's BasicConv2d: conv (no bias) + BatchNorm (eps 0.001) + functional ReLU.
 class BasicConv2dImpl : public torch::nn::Module {
  public:
-  BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table)
-      : conv(register_module("conv", nn::Conv2d(options.bias(false)))),
-        bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
-        conv_name_(path + ".conv"), bn_name_(path + ".bn"), out_name_(path) {
-    table.add(conv_name_, "Conv2d", {conv.ptr()});
-    table.add(bn_name_, "BatchNorm2d", {bn.ptr()});
-    table.add(out_name_, "ReLU");
-  }
+  BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table);
 
-  torch::Tensor forward(torch::Tensor x) {
-    x = conv(x);
-    tap(conv_name_, x);
-    x = bn(x);
-    tap(bn_name_, x);
-    x = torch::relu(x);
-    tap(out_name_, x);
-    return x;
-  }
+  torch::Tensor forward(torch::Tensor x);
 
   nn::Conv2d conv;
   nn::BatchNorm2d bn;
@@ -179,24 +165,9 @@ inline torch::Tensor run_inception_op(InceptionOp& op, const torch::Tensor& x) {
 /// (torchvision's InceptionA..E and GoogLeNet's Inception).
 class InceptionBlockImpl : public torch::nn::Module {
  public:
-  InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path, LayerTable& table)
-      : branches_(std::move(branches)), out_name_(path) {
-    for (auto& branch : branches_)
-      for (auto& op : branch) detail::register_inception_op(*this, path, op, table);
-    table.add(out_name_, "Concatenate");
-  }
+  InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path, LayerTable& table);
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    std::vector<torch::Tensor> outputs;
-    for (auto& branch : branches_) {
-      auto y = x;
-      for (auto& op : branch) y = detail::run_inception_op(op, y);
-      outputs.push_back(y);
-    }
-    auto y = torch::cat(outputs, 1);
-    tap(out_name_, y);
-    return y;
-  }
+  torch::Tensor forward(const torch::Tensor& x);
 
  private:
   std::vector<InceptionBranch> branches_;
@@ -213,26 +184,12 @@ struct InceptionTrunk {
   std::vector<Item> items;
   std::vector<std::string> names;  ///< per item: the block's name, "" for single ops
 
-  void add_op(torch::nn::Module& owner, InceptionOp op, LayerTable& table) {
-    detail::register_inception_op(owner, "", op, table);
-    items.push_back({std::move(op), nullptr});
-    names.emplace_back();
-  }
+  void add_op(torch::nn::Module& owner, InceptionOp op, LayerTable& table);
   void add_block(torch::nn::Module& owner, const std::string& name, std::vector<InceptionBranch> branches,
-                 LayerTable& table) {
-    items.push_back({InceptionOp{}, owner.register_module(name, InceptionBlock(std::move(branches), name, table))});
-    names.push_back(name);
-  }
+                 LayerTable& table);
   /// Runs every item; `at_block`, when given, also sees the output of the block `block`.
   torch::Tensor forward(torch::Tensor x, const std::string& block = "",
-                        const std::function<void(const torch::Tensor&)>& at_block = nullptr) {
-    for (size_t i = 0; i < items.size(); ++i) {
-      auto& item = items[i];
-      x = item.block ? item.block(x) : detail::run_inception_op(item.op, x);
-      if (at_block && names[i] == block) at_block(x);
-    }
-    return x;
-  }
+                        const std::function<void(const torch::Tensor&)>& at_block = nullptr);
 };
 
 namespace detail {
@@ -322,10 +279,7 @@ inline std::vector<InceptionBranch> inception_e(int64_t in) {
 /// global average, linear. It expects Mixed_6e at 17x17 (299x299 inputs).
 class InceptionAuxImpl : public torch::nn::Module {
  public:
-  InceptionAuxImpl(int64_t in_channels, int64_t classes)
-      : conv0(register_module("conv0", BasicConv2d(torch::nn::Conv2dOptions(in_channels, 128, 1), "AuxLogits.conv0", table_))),
-        conv1(register_module("conv1", BasicConv2d(torch::nn::Conv2dOptions(128, 768, 5), "AuxLogits.conv1", table_))),
-        fc(register_module("fc", torch::nn::Linear(768, classes))) {}
+  InceptionAuxImpl(int64_t in_channels, int64_t classes);
 
   torch::Tensor forward(const torch::Tensor& mixed_6e) {
     if (mixed_6e.size(2) < 17 || mixed_6e.size(3) < 17)
@@ -353,48 +307,7 @@ struct InceptionV3Config {};
 
 class InceptionV3Impl : public BackboneImpl {
  public:
-  InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
-    using detail::inception_conv;
-    using Kind = InceptionOp::Kind;
-    trunk_.add_op(*this, inception_conv("Conv2d_1a_3x3", options.in_chans(), 32, 3, 2), table_);
-    trunk_.add_op(*this, inception_conv("Conv2d_2a_3x3", 32, 32, 3), table_);
-    trunk_.add_op(*this, inception_conv("Conv2d_2b_3x3", 32, 64, 3, 1, 1), table_);
-    trunk_.add_op(*this, detail::inception_pool(Kind::MaxPool, "maxpool1", 3, 2), table_);
-    trunk_.add_op(*this, inception_conv("Conv2d_3b_1x1", 64, 80, 1), table_);
-    trunk_.add_op(*this, inception_conv("Conv2d_4a_3x3", 80, 192, 3), table_);
-    trunk_.add_op(*this, detail::inception_pool(Kind::MaxPool, "maxpool2", 3, 2), table_);
-    trunk_.add_block(*this, "Mixed_5b", detail::inception_a(192, 32), table_);
-    trunk_.add_block(*this, "Mixed_5c", detail::inception_a(256, 64), table_);
-    trunk_.add_block(*this, "Mixed_5d", detail::inception_a(288, 64), table_);
-    trunk_.add_block(*this, "Mixed_6a", detail::inception_b(288), table_);
-    trunk_.add_block(*this, "Mixed_6b", detail::inception_c(768, 128), table_);
-    trunk_.add_block(*this, "Mixed_6c", detail::inception_c(768, 160), table_);
-    trunk_.add_block(*this, "Mixed_6d", detail::inception_c(768, 160), table_);
-    trunk_.add_block(*this, "Mixed_6e", detail::inception_c(768, 192), table_);
-    if (options.include_top() && options.aux_logits())  // registered here: torchvision's key order
-      aux_ = register_module("AuxLogits", InceptionAux(768, options.classes()));
-    trunk_.add_block(*this, "Mixed_7a", detail::inception_d(768), table_);
-    trunk_.add_block(*this, "Mixed_7b", detail::inception_e(1280), table_);
-    trunk_.add_block(*this, "Mixed_7c", detail::inception_e(2048), table_);
-    feature_info_ = {{"Conv2d_2b_3x3", 64, 2}, {"Conv2d_4a_3x3", 192, 4}, {"Mixed_5d", 288, 8},
-                     {"Mixed_6e", 768, 16}, {"Mixed_7c", 2048, 32}};
-    output_channels_ = 2048;
-
-    if (options.include_top()) {
-      dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.5)));
-      fc_ = register_module("fc", torch::nn::Linear(2048, options.classes()));
-      table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-      table_.add("dropout", "Dropout");
-      table_.add("flatten", "Flatten");
-      table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
-    }
-    detail::init_inception(*this, 0.1);
-    if (aux_) {  // torchvision gives the aux classifier's linear layer stddev 0.001
-      torch::NoGradGuard no_grad;
-      aux_->fc->weight.normal_(0.0, 0.001).clamp_(-2.0, 2.0);
-    }
-  }
+  InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options);
 
   /// The auxiliary logits of the last training-mode forward (aux_logits only);
   /// undefined after an eval-mode forward or without aux_logits.
@@ -404,25 +317,9 @@ class InceptionV3Impl : public BackboneImpl {
   bool transform_input() const { return transform_input_; }
 
  protected:
-  torch::Tensor forward_body(torch::Tensor x) override {
-    if (transform_input_) x = detail::inception_transform_input(x);
-    aux_output_ = torch::Tensor();
-    if (aux_ && is_training())
-      return trunk_.forward(std::move(x), "Mixed_6e", [this](const torch::Tensor& t) { aux_output_ = aux_(t); });
-    return trunk_.forward(std::move(x));
-  }
+  torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override {
-    x = torch::adaptive_avg_pool2d(x, {1, 1});
-    tap("avgpool", x);
-    x = dropout_(x);
-    tap("dropout", x);
-    x = x.flatten(1);
-    tap("flatten", x);
-    x = fc_(x);
-    tap("fc", x);
-    return x;
-  }
+  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   bool transform_input_ = false;
@@ -458,8 +355,13 @@ namespace arch {
 struct InceptionV3 { using Impl = InceptionV3Impl; static constexpr const char* name = "inception_v3"; };
 }  // namespace arch
 
-namespace detail::registration {
-inline const bool inception_v3 = register_variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config{});
-}  // namespace detail::registration
+namespace detail {
+/// The inception variants, one row each; register_builtin_models() adds them.
+inline std::vector<RegisteredModel> inception_variants() {
+  return {
+      variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config{}),
+  };
+}
+}  // namespace detail
 
 }  // namespace tlearn

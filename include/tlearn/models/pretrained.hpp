@@ -6,98 +6,19 @@
 /// freshly initialised when `classes` differs, and in_chans != 3 adapts the
 /// first conv (timm's rule).
 
-#include <torch/torch.h>
-
-#include <cmath>
 #include <filesystem>
-#include <regex>
 #include <string>
-#include <vector>
 
 #include "tlearn/core/error.hpp"
-#include "tlearn/io/checkpoint.hpp"
-#include "tlearn/io/hub.hpp"
-#include "tlearn/io/state_dict.hpp"
 #include "tlearn/models/backbone.hpp"
 
 namespace tlearn {
 
-namespace detail {
-inline bool matches_any(const std::string& key, const std::vector<std::string>& patterns) {
-  for (const auto& p : patterns)
-    if (std::regex_match(key, std::regex(p))) return true;
-  return false;
-}
-
-/// timm's adapt_input_conv: 1 channel sums the RGB kernels; other counts repeat
-/// them and rescale so activations keep their magnitude.
-inline torch::Tensor adapt_first_conv(const torch::Tensor& weight, int64_t in_chans) {
-  if (in_chans == weight.size(1)) return weight;
-  if (in_chans == 1) return weight.sum(1, /*keepdim=*/true);
-  auto repeats = static_cast<int64_t>(std::ceil(double(in_chans) / double(weight.size(1))));
-  return weight.repeat({1, repeats, 1, 1}).narrow(1, 0, in_chans) * (double(weight.size(1)) / double(in_chans));
-}
-}  // namespace detail
-
 /// Where the file for `model`'s weights option is: the cache (downloading it when
 /// needed) for "imagenet" or a tag, else the path itself.
-inline std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
-  const std::string& weights = model.options().weights();
-  const auto& spec = model.spec();
-  bool is_tag = weights == "imagenet";
-  for (const auto& w : spec.weights) is_tag = is_tag || w.tag == weights;
-  if (is_tag) {
-    if (spec.weights.empty()) throw Error(spec.name + " has no pretrained weights; pass a file path or \"\"");
-    const WeightSpec& w = *model.weight_spec();
-    return io::fetch_weights(w.url, w.sha256);
-  }
-  std::filesystem::path file(weights);
-  if (!std::filesystem::exists(file)) {
-    std::string tags;
-    for (const auto& w : spec.weights) tags += ", \"" + w.tag + "\"";
-    throw Error(spec.name + ": weights file '" + weights + "' does not exist; pass \"imagenet\"" + tags +
-                ", or the path of a .pth / .safetensors file");
-  }
-  return file;
-}
+std::filesystem::path resolve_weights_file(const BackboneImpl& model);
 
 /// Loads the weights named by model.options().weights() into `model`.
-inline void load_pretrained(BackboneImpl& model) {
-  const auto& spec = model.spec();
-  const auto& options = model.options();
-  auto file = resolve_weights_file(model);
-  auto state = io::load_checkpoint(file);
-
-  io::LoadOptions load;
-  for (const auto& w : spec.weights)
-    for (const auto& rename : w.key_rename) load.key_rename().push_back(rename);
-  auto own = io::state_dict(model);
-  for (const auto& p : spec.ignore_keys) {  // only where the model did not build that part
-    bool built = false;
-    for (const auto& item : own) built = built || detail::matches_any(item.key(), {p});
-    if (!built) load.ignore().push_back(p);
-  }
-  if (!options.include_top()) {
-    for (const auto& p : spec.top_keys) load.ignore().push_back(p);
-  } else {
-    // ImageNet weights on a model with another class count: the last layer keeps
-    // its fresh initialisation. A file fine-tuned for this count loads whole.
-    for (const auto& item : state)
-      if (detail::matches_any(item.key(), spec.classifier_keys) && own.contains(item.key()) &&
-          own[item.key()].sizes() != item.value().sizes()) {
-        for (const auto& p : spec.classifier_keys) load.ignore().push_back(p);
-        break;
-      }
-  }
-  if (options.in_chans() != 3 && !spec.first_conv.empty() && state.contains(spec.first_conv)) {
-    auto& w = state[spec.first_conv];
-    if (w.dim() == 4 && w.size(1) != options.in_chans()) w = detail::adapt_first_conv(w, options.in_chans());
-  }
-  try {
-    io::load_state_dict(model, state, load);
-  } catch (const Error& e) {
-    throw Error(spec.name + ": cannot load weights from '" + file.string() + "': " + e.what());
-  }
-}
+void load_pretrained(BackboneImpl& model);
 
 }  // namespace tlearn

@@ -23,6 +23,7 @@
 
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -95,21 +96,7 @@ class RegNetSEImpl : public torch::nn::Module {
     table.add(names_[5], "Multiply");
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto s = torch::adaptive_avg_pool2d(x, {1, 1});
-    tap(names_[0], s);
-    s = fc1(s);
-    tap(names_[1], s);
-    s = torch::relu(s);
-    tap(names_[2], s);
-    s = fc2(s);
-    tap(names_[3], s);
-    s = torch::sigmoid(s);
-    tap(names_[4], s);
-    auto y = s * x;
-    tap(names_[5], y);
-    return y;
-  }
+  torch::Tensor forward(const torch::Tensor& x);
 
   nn::Conv2d fc1, fc2;
 
@@ -131,40 +118,9 @@ TORCH_MODULE(RegNetBottleneck);
 class RegNetBlockImpl : public torch::nn::Module {
  public:
   RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
-                  const std::string& prefix, LayerTable& table)
-      : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
-    if (in != out || stride != 1) {
-      proj_ = register_module("proj", detail::conv_norm_act(in, out, 1, stride, 1, false));
-      proj_names_ = detail::add_sequential_layers(table, prefix + ".proj", proj_);
-    }
-    f_ = register_module("f", RegNetBottleneck());
-    const int64_t groups = out / group_width;
-    f_->a = f_->register_module("a", detail::conv_norm_act(in, out, 1, 1, 1, true));
-    f_->a_names = detail::add_sequential_layers(table, prefix + ".f.a", f_->a);
-    f_->b = f_->register_module("b", detail::conv_norm_act(out, out, 3, stride, groups, true));
-    f_->b_names = detail::add_sequential_layers(table, prefix + ".f.b", f_->b);
-    if (se_ratio > 0) {
-      auto squeeze = static_cast<int64_t>(std::nearbyint(se_ratio * double(in)));
-      f_->se = f_->register_module("se", RegNetSE(out, squeeze, prefix + ".f.se", table));
-    }
-    f_->c = f_->register_module("c", detail::conv_norm_act(out, out, 1, 1, 1, false));
-    f_->c_names = detail::add_sequential_layers(table, prefix + ".f.c", f_->c);
-    table.add(add_name_, "Add");
-    table.add(out_name_, "ReLU");
-  }
+                  const std::string& prefix, LayerTable& table);
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto shortcut = proj_ ? detail::forward_sequential(proj_, proj_names_, x) : x;
-    auto y = detail::forward_sequential(f_->a, f_->a_names, x);
-    y = detail::forward_sequential(f_->b, f_->b_names, y);
-    if (f_->se) y = f_->se(y);
-    y = detail::forward_sequential(f_->c, f_->c_names, y);
-    y = shortcut + y;
-    tap(add_name_, y);
-    y = torch::relu(y);
-    tap(out_name_, y);
-    return y;
-  }
+  torch::Tensor forward(const torch::Tensor& x);
 
   const std::string& output_name() const { return out_name_; }
 
@@ -178,79 +134,17 @@ TORCH_MODULE(RegNetBlock);
 
 class RegNetImpl : public BackboneImpl {
  public:
-  RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
-    const int64_t stem_width = 32;
-    stem_ = register_module("stem", detail::conv_norm_act(options.in_chans(), stem_width, 3, 2, 1, true));
-    stem_names_ = detail::add_sequential_layers(table_, "stem", stem_);
-    feature_info_.push_back({stem_names_.back(), stem_width, 2});
-
-    auto trunk = register_module("trunk_output", std::make_shared<torch::nn::Module>());
-    int64_t width = stem_width, stride = 2, index = 1;
-    for (const auto& stage : detail::regnet_stages(config)) {
-      const std::string stage_name = "block" + std::to_string(index);
-      auto stage_module = trunk->register_module(stage_name, std::make_shared<torch::nn::Module>());
-      for (int64_t i = 0; i < stage.depth; ++i) {
-        const std::string block_name = stage_name + "-" + std::to_string(i);
-        auto block = stage_module->register_module(
-            block_name, RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
-                                    config.se_ratio, "trunk_output." + stage_name + "." + block_name, table_));
-        blocks_.push_back(block);
-      }
-      width = stage.width;
-      stride *= 2;
-      feature_info_.push_back({blocks_.back()->output_name(), width, stride});
-      ++index;
-    }
-    output_channels_ = width;
-
-    if (options.include_top()) {
-      drop_rate_ = drop_rate_or(0.0);
-      fc_ = register_module("fc", torch::nn::Linear(width, options.classes()));
-      table_.add("avgpool", "AdaptiveAvgPool2d");
-      table_.add("flatten", "Flatten");
-      table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
-    }
-    init_weights();
-  }
+  RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options);
 
  protected:
-  torch::Tensor forward_body(torch::Tensor x) override {
-    x = detail::forward_sequential(stem_, stem_names_, std::move(x));
-    for (auto& block : blocks_) x = block(x);
-    return x;
-  }
+  torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override {
-    x = torch::adaptive_avg_pool2d(x, {1, 1});
-    tap("avgpool", x);
-    x = x.flatten(1);
-    tap("flatten", x);
-    if (drop_rate_ > 0) x = torch::dropout(x, drop_rate_, is_training());  // torchvision has none
-    x = fc_(x);
-    tap("fc", x);
-    return x;
-  }
+  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   /// torchvision's RegNet init: conv weights N(0, sqrt(2 / fan_out)) (biases keep their
   /// default), BatchNorm 1 / 0, Linear N(0, 0.01) with zero bias.
-  void init_weights() {
-    torch::NoGradGuard no_grad;
-    for (auto& m : modules(/*include_self=*/false)) {
-      if (auto* conv = m->as<torch::nn::Conv2d>()) {
-        const auto& w = conv->weight;
-        const double fan_out = double(w.size(0) * w.size(2) * w.size(3));
-        conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out));
-      } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
-        bn->weight.fill_(1);
-        bn->bias.zero_();
-      } else if (auto* linear = m->as<torch::nn::Linear>()) {
-        linear->weight.normal_(0.0, 0.01);
-        linear->bias.zero_();
-      }
-    }
-  }
+  void init_weights();
 
   torch::nn::Sequential stem_{nullptr};
   std::vector<std::string> stem_names_;
@@ -306,22 +200,27 @@ struct RegNetY16GF { using Impl = RegNetImpl; static constexpr const char* name 
 struct RegNetY32GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_32gf"; };
 }  // namespace arch
 
-namespace detail::registration {
-// RegNetConfig{depth, w_0, w_a, w_m, group_width, se_ratio}: torchvision 0.14's builders.
-inline const bool regnet_x_400mf = register_variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"), RegNetConfig{22, 24, 24.48, 2.54, 16, 0});
-inline const bool regnet_x_800mf = register_variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"), RegNetConfig{16, 56, 35.73, 2.28, 16, 0});
-inline const bool regnet_x_1_6gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"), RegNetConfig{18, 80, 34.01, 2.25, 24, 0});
-inline const bool regnet_x_3_2gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"), RegNetConfig{25, 88, 26.31, 2.25, 48, 0});
-inline const bool regnet_x_8gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"), RegNetConfig{23, 80, 49.56, 2.88, 120, 0});
-inline const bool regnet_x_16gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"), RegNetConfig{22, 216, 55.59, 2.1, 128, 0});
-inline const bool regnet_x_32gf = register_variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"), RegNetConfig{23, 320, 69.86, 2.0, 168, 0});
-inline const bool regnet_y_400mf = register_variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"), RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25});
-inline const bool regnet_y_800mf = register_variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"), RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25});
-inline const bool regnet_y_1_6gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"), RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25});
-inline const bool regnet_y_3_2gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"), RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25});
-inline const bool regnet_y_8gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"), RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25});
-inline const bool regnet_y_16gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"), RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25});
-inline const bool regnet_y_32gf = register_variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"), RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25});
-}  // namespace detail::registration
+namespace detail {
+/// The regnet variants, one row each; register_builtin_models() adds them.
+inline std::vector<RegisteredModel> regnet_variants() {
+  return {
+      // RegNetConfig{depth, w_0, w_a, w_m, group_width, se_ratio}: torchvision 0.14's builders.
+      variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"), RegNetConfig{22, 24, 24.48, 2.54, 16, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"), RegNetConfig{16, 56, 35.73, 2.28, 16, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"), RegNetConfig{18, 80, 34.01, 2.25, 24, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"), RegNetConfig{25, 88, 26.31, 2.25, 48, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"), RegNetConfig{23, 80, 49.56, 2.88, 120, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"), RegNetConfig{22, 216, 55.59, 2.1, 128, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"), RegNetConfig{23, 320, 69.86, 2.0, 168, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"), RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"), RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"), RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"), RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"), RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"), RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"), RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25}),
+  };
+}
+}  // namespace detail
 
 }  // namespace tlearn

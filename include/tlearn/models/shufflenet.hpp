@@ -13,6 +13,7 @@
 
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -40,42 +41,9 @@ inline nn::Conv2d shufflenet_conv(int64_t in, int64_t out, int64_t kernel, int64
 /// stride 1: concat(x1, branch2(x2)) of the two channel halves; then a shuffle of 2 groups.
 class ShuffleNetV2UnitImpl : public torch::nn::Module {
  public:
-  ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table, const std::string& name)
-      : stride_(stride), concat_(name + ".concat"), shuffle_(name + ".shuffle") {
-    using detail::shufflenet_conv;
-    const int64_t branch = out / 2;
-    if (stride == 1 && in != branch * 2)
-      throw Error(name + ": a stride-1 ShuffleNetV2 unit needs in == out, got " + std::to_string(in) + " and " +
-                  std::to_string(out));
-    if (stride > 1) {
-      auto branch1 = register_module("branch1", torch::nn::Sequential(
-          shufflenet_conv(in, in, 3, stride, in), nn::BatchNorm2d(in), shufflenet_conv(in, branch, 1),
-          nn::BatchNorm2d(branch), torch::nn::ReLU()));
-      branch1_.append(table, name + ".branch1", *branch1);
-    }
-    auto branch2 = register_module("branch2", torch::nn::Sequential(
-        shufflenet_conv(stride > 1 ? in : branch, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU(),
-        shufflenet_conv(branch, branch, 3, stride, branch), nn::BatchNorm2d(branch),
-        shufflenet_conv(branch, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU()));
-    branch2_.append(table, name + ".branch2", *branch2);
-    table.add(concat_, "Concatenate");
-    table.add(shuffle_, "ChannelShuffle");
-  }
+  ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table, const std::string& name);
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out;
-    if (stride_ == 1) {
-      auto halves = x.chunk(2, 1);
-      out = torch::cat({halves[0], branch2_.forward(halves[1])}, 1);
-    } else {
-      auto left = branch1_.forward(x);
-      out = torch::cat({left, branch2_.forward(x)}, 1);
-    }
-    tap(concat_, out);
-    out = detail::channel_shuffle(out, 2);
-    tap(shuffle_, out);
-    return out;
-  }
+  torch::Tensor forward(const torch::Tensor& x);
 
   const std::string& output_name() const { return shuffle_; }
 
@@ -88,60 +56,12 @@ TORCH_MODULE(ShuffleNetV2Unit);
 
 class ShuffleNetV2Impl : public BackboneImpl {
  public:
-  ShuffleNetV2Impl(const ShuffleNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
-    using detail::shufflenet_conv;
-    const auto& ch = config.channels;
-    detail::StageTracker stages;
-
-    auto conv1 = register_module("conv1", torch::nn::Sequential(
-        shufflenet_conv(options.in_chans(), ch[0], 3, 2), nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
-    body_.append(table_, "conv1", *conv1);
-    stages.add("conv1.2", ch[0], 2);
-    auto maxpool = register_module("maxpool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
-    body_.append(table_, "maxpool", torch::nn::AnyModule(maxpool), "MaxPool2d");
-    stages.add("maxpool", ch[0], 2);
-
-    int64_t in = ch[0];
-    for (size_t s = 0; s < 3; ++s) {
-      const std::string stage_name = "stage" + std::to_string(s + 2);
-      auto stage = register_module(stage_name, torch::nn::Sequential());
-      for (int64_t i = 0; i < config.repeats[s]; ++i) {
-        const int64_t stride = i == 0 ? 2 : 1;
-        ShuffleNetV2Unit unit(in, ch[s + 1], stride, table_, stage_name + "." + std::to_string(i));
-        stage->push_back(unit);
-        body_.append(table_, "", torch::nn::AnyModule(unit), "");
-        stages.add(unit->output_name(), ch[s + 1], stride);
-        in = ch[s + 1];
-      }
-    }
-
-    auto conv5 = register_module("conv5", torch::nn::Sequential(
-        shufflenet_conv(in, ch[4], 1), nn::BatchNorm2d(ch[4]), torch::nn::ReLU()));
-    body_.append(table_, "conv5", *conv5);
-    stages.add("conv5.2", ch[4], 1);
-    feature_info_ = stages.finish();
-    output_channels_ = ch[4];
-
-    if (options.include_top()) {
-      fc_ = register_module("fc", torch::nn::Linear(ch[4], options.classes()));
-      table_.add("avgpool", "GlobalAveragePooling2D");
-      table_.add("fc", "Linear", {fc_.ptr()});
-    }
-    // torchvision keeps PyTorch's default initialisation, which LibTorch shares.
-  }
+  ShuffleNetV2Impl(const ShuffleNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options);
 
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override {
-    x = x.mean({2, 3});
-    tap("avgpool", x);
-    if (options().drop_rate() > 0) x = torch::dropout(x, options().drop_rate(), is_training());
-    x = fc_(x);
-    tap("fc", x);
-    return x;
-  }
+  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   detail::LeafChain body_;
@@ -172,19 +92,24 @@ struct ShuffleNetV2_x1_5 { using Impl = ShuffleNetV2Impl; static constexpr const
 struct ShuffleNetV2_x2_0 { using Impl = ShuffleNetV2Impl; static constexpr const char* name = "shufflenet_v2_x2_0"; };
 }  // namespace arch
 
-namespace detail::registration {
-inline const bool shufflenet_v2_x0_5 = register_variant<ShuffleNetV2Impl>(
-    shufflenet_spec("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 256),
-    ShuffleNetV2Config{{4, 8, 4}, {24, 48, 96, 192, 1024}});
-inline const bool shufflenet_v2_x1_0 = register_variant<ShuffleNetV2Impl>(
-    shufflenet_spec("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 256),
-    ShuffleNetV2Config{{4, 8, 4}, {24, 116, 232, 464, 1024}});
-inline const bool shufflenet_v2_x1_5 = register_variant<ShuffleNetV2Impl>(
-    shufflenet_spec("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 232),
-    ShuffleNetV2Config{{4, 8, 4}, {24, 176, 352, 704, 1024}});
-inline const bool shufflenet_v2_x2_0 = register_variant<ShuffleNetV2Impl>(
-    shufflenet_spec("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 232),
-    ShuffleNetV2Config{{4, 8, 4}, {24, 244, 488, 976, 2048}});
-}  // namespace detail::registration
+namespace detail {
+/// The shufflenet variants, one row each; register_builtin_models() adds them.
+inline std::vector<RegisteredModel> shufflenet_variants() {
+  return {
+      variant<ShuffleNetV2Impl>(
+          shufflenet_spec("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 256),
+          ShuffleNetV2Config{{4, 8, 4}, {24, 48, 96, 192, 1024}}),
+      variant<ShuffleNetV2Impl>(
+          shufflenet_spec("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 256),
+          ShuffleNetV2Config{{4, 8, 4}, {24, 116, 232, 464, 1024}}),
+      variant<ShuffleNetV2Impl>(
+          shufflenet_spec("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 232),
+          ShuffleNetV2Config{{4, 8, 4}, {24, 176, 352, 704, 1024}}),
+      variant<ShuffleNetV2Impl>(
+          shufflenet_spec("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 232),
+          ShuffleNetV2Config{{4, 8, 4}, {24, 244, 488, 976, 2048}}),
+  };
+}
+}  // namespace detail
 
 }  // namespace tlearn

@@ -64,14 +64,7 @@ using CallbackPtr = std::shared_ptr<Callback>;
 
 namespace detail {
 /// Keras' mode "auto": maximise accuracies, precision, recall and AUC; minimise the rest.
-inline bool maximise(const std::string& monitor, const std::string& mode) {
-  if (mode == "max") return true;
-  if (mode == "min") return false;
-  if (mode != "auto") throw Error("callback: mode must be \"auto\", \"min\" or \"max\", got \"" + mode + "\"");
-  for (const char* k : {"acc", "precision", "recall", "auc"})
-    if (monitor.find(k) != std::string::npos) return true;
-  return false;
-}
+bool maximise(const std::string& monitor, const std::string& mode);
 
 /// Tracks the best value of a monitored metric.
 struct Monitor {
@@ -81,41 +74,18 @@ struct Monitor {
   double best = NAN;
   Monitor(std::string k, const std::string& mode, double delta) : key(std::move(k)), max(maximise(key, mode)), min_delta(std::abs(delta)) {}
   /// The monitored value of `logs`; an Error naming the logged keys when absent.
-  double read(const Logs& logs, const char* who) const {
-    const double v = log_value(logs, key);
-    if (std::isnan(v) && std::none_of(logs.begin(), logs.end(), [&](const auto& kv) { return kv.first == key; })) {
-      std::string known;
-      for (const auto& kv : logs) known += (known.empty() ? "" : ", ") + kv.first;
-      throw Error(std::string(who) + ": monitor '" + key + "' is not logged (available: " + known +
-                  "); val_* keys need FitOptions().validation(...)");
-    }
-    return v;
-  }
-  bool improved(double v) const {
-    if (std::isnan(v)) return false;
-    if (std::isnan(best)) return true;
-    return max ? v > best + min_delta : v < best - min_delta;
-  }
+  double read(const Logs& logs, const char* who) const;
+  bool improved(double v) const;
 };
 
-inline io::StateDict clone_state(torch::nn::Module& m) {
-  io::StateDict out;
-  for (const auto& item : io::state_dict(m)) out.insert(item.key(), item.value().detach().clone());
-  return out;
-}
+io::StateDict clone_state(torch::nn::Module& m);
 }  // namespace detail
 
 /// Sets the learning rate at the start of each epoch: lr = schedule(epoch, current lr).
 class LearningRateScheduler : public Callback {
  public:
   explicit LearningRateScheduler(std::function<double(int64_t, double)> schedule) : schedule_(std::move(schedule)) {}
-  void on_epoch_begin(TrainingContext& ctx, int64_t epoch) override {
-    const double lr = schedule_(epoch, ctx.learning_rate());
-    if (!(lr >= 0) || !std::isfinite(lr))
-      throw Error("LearningRateScheduler: the schedule returned " + std::to_string(lr) + " for epoch " +
-                  std::to_string(epoch) + "; it must return a finite, non-negative rate");
-    ctx.set_learning_rate(lr);
-  }
+  void on_epoch_begin(TrainingContext& ctx, int64_t epoch) override;
 
  private:
   std::function<double(int64_t, double)> schedule_;
@@ -138,17 +108,7 @@ class ReduceLROnPlateau : public Callback {
     if (!(o_.factor() > 0 && o_.factor() < 1)) throw Error("ReduceLROnPlateau: factor must be in (0, 1)");
   }
   void on_train_begin(TrainingContext&) override { m_.best = NAN, wait_ = 0, cooldown_ = 0; }
-  void on_epoch_end(TrainingContext& ctx, int64_t, const Logs& logs) override {
-    const double v = m_.read(logs, "ReduceLROnPlateau");
-    if (cooldown_ > 0) --cooldown_, wait_ = 0;
-    if (m_.improved(v)) {
-      m_.best = v, wait_ = 0;
-    } else if (cooldown_ == 0 && ++wait_ >= o_.patience()) {
-      const double lr = ctx.learning_rate();
-      if (lr > o_.min_lr()) ctx.set_learning_rate(std::max(lr * o_.factor(), o_.min_lr()));
-      cooldown_ = o_.cooldown(), wait_ = 0;
-    }
-  }
+  void on_epoch_end(TrainingContext& ctx, int64_t, const Logs& logs) override;
 
  private:
   ReduceLROnPlateauOptions o_;
@@ -170,16 +130,7 @@ class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions o = {}) : o_(std::move(o)), m_(o_.monitor(), o_.mode(), o_.min_delta()) {}
   void on_train_begin(TrainingContext&) override { m_.best = NAN, wait_ = 0, stopped_epoch_ = -1, best_epoch_ = -1, best_ = io::StateDict(); }
-  void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override {
-    const double v = m_.read(logs, "EarlyStopping");
-    if (m_.improved(v)) {
-      m_.best = v, wait_ = 0, best_epoch_ = epoch;
-      if (o_.restore_best_weights()) best_ = detail::clone_state(ctx.model());
-    } else if (++wait_ >= o_.patience()) {
-      stopped_epoch_ = epoch;
-      ctx.stop_training();
-    }
-  }
+  void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override;
   void on_train_end(TrainingContext& ctx) override {
     if (o_.restore_best_weights() && !best_.is_empty()) io::load_state_dict(ctx.model(), best_);
   }
@@ -213,24 +164,7 @@ class ModelCheckpoint : public Callback {
   explicit ModelCheckpoint(std::filesystem::path path, ModelCheckpointOptions o = {})
       : path_(std::move(path)), o_(std::move(o)), m_(o_.monitor(), o_.mode(), 0) {}
   void on_train_begin(TrainingContext&) override { m_.best = NAN; }
-  void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override {
-    if (o_.save_best_only()) {
-      const double v = m_.read(logs, "ModelCheckpoint");
-      if (!m_.improved(v)) return;
-      m_.best = v;
-    }
-    auto p = path_.string();
-    const auto at = p.find("{epoch}");
-    if (at != std::string::npos) p.replace(at, 7, std::to_string(epoch + 1));
-    if (o_.full_state()) {
-      ctx.save_checkpoint(p);
-    } else if (std::filesystem::path(p).extension() == ".safetensors") {
-      io::save_safetensors(io::state_dict(ctx.model()), p, {{"format", "pt"}, {"epoch", std::to_string(epoch + 1)}});
-    } else {
-      io::save_pth(io::state_dict(ctx.model()), p);
-    }
-    saved_.push_back(p);
-  }
+  void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override;
   /// The files written so far, in order.
   const std::vector<std::string>& saved() const { return saved_; }
 
@@ -245,30 +179,8 @@ class ModelCheckpoint : public Callback {
 class CSVLogger : public Callback {
  public:
   explicit CSVLogger(std::filesystem::path path, bool append = false) : path_(std::move(path)), append_(append) {}
-  void on_train_begin(TrainingContext&) override {
-    const bool had = append_ && std::filesystem::exists(path_) && std::filesystem::file_size(path_) > 0;
-    out_.open(path_, append_ ? std::ios::app : std::ios::trunc);
-    if (!out_) throw Error("CSVLogger: cannot open '" + path_.string() + "' for writing (check the folder exists)");
-    header_written_ = had;
-    keys_.clear();
-  }
-  void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override {
-    if (keys_.empty())
-      for (const auto& kv : logs) keys_.push_back(kv.first);
-    if (!header_written_) {
-      out_ << "epoch";
-      for (const auto& k : keys_) out_ << ',' << k;
-      out_ << '\n';
-      header_written_ = true;
-    }
-    out_ << epoch << std::setprecision(10);
-    for (const auto& k : keys_) {
-      const double v = log_value(logs, k);
-      out_ << ',';
-      if (!std::isnan(v)) out_ << v;
-    }
-    out_ << '\n' << std::flush;
-  }
+  void on_train_begin(TrainingContext&) override;
+  void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override;
   void on_train_end(TrainingContext&) override { out_.close(); }
 
  private:
@@ -282,13 +194,7 @@ class CSVLogger : public Callback {
 /// Stops training as soon as a batch loss is NaN or infinite.
 class TerminateOnNaN : public Callback {
  public:
-  void on_batch_end(TrainingContext& ctx, int64_t batch, double loss) override {
-    if (!std::isfinite(loss)) {
-      std::cerr << "Batch " << batch << ": invalid loss " << loss << ", terminating training\n";
-      terminated_ = true;
-      ctx.stop_training();
-    }
-  }
+  void on_batch_end(TrainingContext& ctx, int64_t batch, double loss) override;
   bool terminated() const { return terminated_; }
 
  private:
@@ -299,33 +205,13 @@ class TerminateOnNaN : public Callback {
 
 namespace detail {
 /// CRC-32C (Castagnoli), as TFRecord uses. crc32c("123456789") == 0xE3069283.
-inline uint32_t crc32c(const void* data, size_t n) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
-inline uint32_t masked_crc32c(const void* data, size_t n) {
-  const uint32_t c = crc32c(data, n);
-  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
+uint32_t crc32c(const void* data, size_t n);
+uint32_t masked_crc32c(const void* data, size_t n);
 
 /// Hand-written protobuf: just what tensorflow.Event with scalar summaries needs.
 struct Proto {
   std::string bytes;
-  void varint(uint64_t v) {
-    while (v >= 0x80) bytes += char(uint8_t(v) | 0x80), v >>= 7;
-    bytes += char(uint8_t(v));
-  }
+  void varint(uint64_t v);
   void tag(int field, int wire) { varint(uint64_t(field) << 3 | uint64_t(wire)); }
   template <class T>
   void fixed(int field, T v) {
@@ -337,53 +223,17 @@ struct Proto {
 };
 
 /// One Event: wall_time (1), step (2), then file_version (3) or summary (5) of scalar values.
-inline std::string event(double wall_time, int64_t step, const std::string& file_version, const Logs& scalars) {
-  Proto e;
-  e.fixed<double>(1, wall_time);
-  e.int64(2, step);
-  if (!file_version.empty()) e.string(3, file_version);
-  if (!scalars.empty()) {
-    Proto summary;
-    for (const auto& [tag, v] : scalars) {
-      Proto value;
-      value.string(1, tag);
-      value.fixed<float>(2, float(v));
-      summary.string(1, value.bytes);
-    }
-    e.string(5, summary.bytes);
-  }
-  return e.bytes;
-}
+std::string event(double wall_time, int64_t step, const std::string& file_version, const Logs& scalars);
 
 /// Appends TFRecords: length, masked CRC of the length, data, masked CRC of the data.
 class EventWriter {
  public:
-  explicit EventWriter(const std::filesystem::path& dir) {
-    std::filesystem::create_directories(dir);
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    path_ = dir / ("events.out.tfevents." + std::to_string(int64_t(now)) + "." + host + ".tlearn");
-    out_.open(path_, std::ios::binary | std::ios::trunc);
-    if (!out_) throw Error("TensorBoard: cannot create '" + path_.string() + "' (check the log folder is writable)");
-    write(event(now, 0, "brain.Event:2", {}));
-  }
-  void scalars(int64_t step, const Logs& values) {
-    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    write(event(now, step, "", values));
-  }
+  explicit EventWriter(const std::filesystem::path& dir);
+  void scalars(int64_t step, const Logs& values);
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  void write(const std::string& data) {
-    const uint64_t n = data.size();
-    const uint32_t len_crc = masked_crc32c(&n, 8), data_crc = masked_crc32c(data.data(), data.size());
-    out_.write(reinterpret_cast<const char*>(&n), 8);
-    out_.write(reinterpret_cast<const char*>(&len_crc), 4);
-    out_.write(data.data(), std::streamsize(data.size()));
-    out_.write(reinterpret_cast<const char*>(&data_crc), 4);
-    out_.flush();
-  }
+  void write(const std::string& data);
   std::filesystem::path path_;
   std::ofstream out_;
 };
@@ -398,23 +248,9 @@ class TensorBoard : public Callback {
   void on_train_begin(TrainingContext&) override {
     if (!train_) train_ = std::make_unique<detail::EventWriter>(logdir_ / "train");
   }
-  void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override {
-    Logs train, val;
-    for (const auto& [k, v] : logs)
-      (k.rfind("val_", 0) == 0 ? val : train).emplace_back("epoch_" + (k.rfind("val_", 0) == 0 ? k.substr(4) : k), v);
-    train_->scalars(epoch, train);
-    if (!val.empty()) {
-      if (!val_) val_ = std::make_unique<detail::EventWriter>(logdir_ / "validation");
-      val_->scalars(epoch, val);
-    }
-  }
+  void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override;
   /// The event files written (train, then validation when there is one).
-  std::vector<std::filesystem::path> files() const {
-    std::vector<std::filesystem::path> out;
-    if (train_) out.push_back(train_->path());
-    if (val_) out.push_back(val_->path());
-    return out;
-  }
+  std::vector<std::filesystem::path> files() const;
 
  private:
   std::filesystem::path logdir_;

@@ -29,21 +29,12 @@ namespace tlearn {
 /// One epoch's numbers, in the order they were logged ("loss", "accuracy", "val_loss", ...).
 using Logs = std::vector<std::pair<std::string, double>>;
 
-inline double log_value(const Logs& logs, const std::string& key, double fallback = std::nan("")) {
-  for (const auto& [k, v] : logs)
-    if (k == key) return v;
-  return fallback;
-}
+double log_value(const Logs& logs, const std::string& key, double fallback = std::nan(""));
 
 class History {
  public:
   /// Appends one epoch (0-based index `epoch`).
-  void add(int64_t epoch, const Logs& logs) {
-    epochs_.push_back(epoch);
-    for (const auto& kv : logs)
-      if (std::find(keys_.begin(), keys_.end(), kv.first) == keys_.end()) keys_.push_back(kv.first);
-    rows_.push_back(logs);
-  }
+  void add(int64_t epoch, const Logs& logs);
   /// Appends every epoch of `other` (the second stage of a two-stage recipe).
   void extend(const History& other) {
     for (size_t i = 0; i < other.rows_.size(); ++i) add(other.epochs_[i], other.rows_[i]);
@@ -67,109 +58,20 @@ class History {
   }
 
   /// "epoch,loss,accuracy,..." then one line per epoch (Keras' CSVLogger format).
-  std::string csv() const {
-    std::ostringstream s;
-    s << "epoch";
-    for (const auto& k : keys_) s << ',' << k;
-    s << '\n' << std::setprecision(10);
-    for (size_t i = 0; i < rows_.size(); ++i) {
-      s << epochs_[i];
-      for (const auto& k : keys_) {
-        const double v = log_value(rows_[i], k);
-        s << ',';
-        if (!std::isnan(v)) s << v;
-      }
-      s << '\n';
-    }
-    return s.str();
-  }
-  void write_csv(const std::filesystem::path& path) const {
-    const std::string text = csv();
-    tlearn::detail::write_atomically(path, [&](std::ofstream& out) { out << text; });
-  }
+  std::string csv() const;
+  void write_csv(const std::filesystem::path& path) const;
 
   /// The learning curves as a PNG (width x height pixels).
-  void plot(const std::filesystem::path& path, int64_t width = 800, int64_t height = 360) const {
-    if (rows_.empty()) throw Error("History::plot: nothing to plot (no epoch was logged); fit first");
-    io::write_png(render(width, height), path);
-  }
+  void plot(const std::filesystem::path& path, int64_t width = 800, int64_t height = 360) const;
 
   /// The curves drawn into an (H, W, 3) uint8 image.
-  torch::Tensor render(int64_t width = 800, int64_t height = 360) const {
-    auto img = torch::full({height, width, 3}, 255, torch::kUInt8);
-    std::vector<std::string> left, right;
-    for (const auto& k : keys_) {
-      if (k == "lr") continue;
-      const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
-      (base == "loss" ? left : right).push_back(k);
-    }
-    const int64_t half = width / 2;
-    panel(img, 0, half, left);
-    panel(img, half, width - half, right);
-    return img;
-  }
+  torch::Tensor render(int64_t width = 800, int64_t height = 360) const;
 
  private:
-  static void put(torch::Tensor& img, int64_t x, int64_t y, const uint8_t* c) {
-    if (x < 0 || y < 0 || y >= img.size(0) || x >= img.size(1)) return;
-    auto* p = img.data_ptr<uint8_t>() + (y * img.size(1) + x) * 3;
-    p[0] = c[0], p[1] = c[1], p[2] = c[2];
-  }
-  static void line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t* c, int thick) {
-    const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int64_t err = dx + dy;
-    while (true) {  // Bresenham
-      for (int a = 0; a < thick; ++a)
-        for (int b = 0; b < thick; ++b) put(img, x0 + a, y0 + b, c);
-      if (x0 == x1 && y0 == y1) break;
-      const int64_t e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
+  static void put(torch::Tensor& img, int64_t x, int64_t y, const uint8_t* c);
+  static void line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t* c, int thick);
 
-  void panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const {
-    static const uint8_t palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}};
-    static const uint8_t grey[3] = {200, 200, 200}, black[3] = {0, 0, 0};
-    const int64_t m = 30, h = img.size(0), px0 = x0 + m, px1 = x0 + w - 10, py0 = 10, py1 = h - m;
-    double lo = INFINITY, hi = -INFINITY;
-    for (const auto& k : keys)
-      for (double v : (*this)[k])
-        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-    if (!std::isfinite(lo)) return;
-    if (hi - lo < 1e-12) hi = lo + 1;
-    const double pad = 0.05 * (hi - lo);
-    lo -= pad, hi += pad;
-    for (int g = 0; g <= 4; ++g) {  // grid
-      const int64_t y = py1 - (py1 - py0) * g / 4;
-      line(img, px0, y, px1, y, grey, 1);
-    }
-    line(img, px0, py0, px0, py1, black, 1);
-    line(img, px0, py1, px1, py1, black, 1);
-    const size_t n = rows_.size();
-    auto X = [&](size_t i) { return n < 2 ? (px0 + px1) / 2 : px0 + int64_t(double(px1 - px0) * double(i) / double(n - 1)); };
-    auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
-    std::map<std::string, size_t> colour;
-    for (const auto& k : keys) {
-      const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
-      if (!colour.count(base)) colour.emplace(base, colour.size() % 5);
-      uint8_t c[3];
-      const bool val = base != k;
-      for (int j = 0; j < 3; ++j) {
-        const uint8_t p = palette[colour[base]][j];
-        c[j] = val ? uint8_t(p + (255 - p) / 2) : p;  // validation: lighter
-      }
-      const auto v = (*this)[k];
-      for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(v[i])) continue;
-        if (i + 1 < n && std::isfinite(v[i + 1])) line(img, X(i), Y(v[i]), X(i + 1), Y(v[i + 1]), c, 2);
-        for (int a = -2; a <= 2; ++a) line(img, X(i) - 2, Y(v[i]) + a, X(i) + 2, Y(v[i]) + a, c, 1);  // marker
-      }
-      // legend swatch at the top right: one square per key, in order
-      const int64_t lx = px1 - 14 * int64_t(keys.size()) + 14 * int64_t(&k - &keys[0]), ly = py0 + 2;
-      for (int a = 0; a < 10; ++a) line(img, lx, ly + a, lx + 9, ly + a, c, 1);
-    }
-  }
+  void panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const;
 
   std::vector<int64_t> epochs_;
   std::vector<std::string> keys_;

@@ -125,35 +125,14 @@ struct FeatureExtractionOptions {
 namespace detail {
 /// A loader over stored features with the batching and shuffling of `like`
 /// (same batch size, seed, order), so each epoch sees the same batches.
-inline data::Loader feature_loader(const data::TensorDataset& features, const data::Loader& like) {
-  data::LoaderOptions o = like.options();
-  o.workers = 0;  // a memcpy per sample; threads would only add overhead
-  o.pin_memory = false;
-  return data::loader(features, data::Transform(), o);
-}
+data::Loader feature_loader(const data::TensorDataset& features, const data::Loader& like);
 }  // namespace detail
 
 /// Freezes model->backbone, extracts its features from `train` (and the
 /// validation loader) once, and trains model->head on them. The model is then
 /// ready to use end to end. Features are taken without the training loader's
 /// augmentation only if it has none: extraction runs the loader's transform once.
-inline History feature_extraction(Classifier model, data::Loader train, const FeatureExtractionOptions& options) {
-  model->backbone->set_trainable(all(), false);
-  const int64_t next = train.next_epoch();
-  auto features = extract_features(model->backbone, train, ExtractOptions().cache(options.cache()));
-  train.set_epoch(next);
-  FitOptions fit = options.fit();
-  fit.epochs(options.epochs());
-  if (options.validation()) {
-    std::filesystem::path val_cache;
-    if (!options.cache().empty())
-      val_cache = options.cache().parent_path() / (options.cache().stem().string() + ".val.safetensors");
-    auto val = extract_features(model->backbone, *options.validation(), ExtractOptions().cache(val_cache));
-    fit.validation(detail::feature_loader(val, *options.validation()));
-  }
-  Trainer trainer(model->head, options.trainer());
-  return trainer.fit(detail::feature_loader(features, train), fit);
-}
+History feature_extraction(Classifier model, data::Loader train, const FeatureExtractionOptions& options);
 
 struct FineTuneOptions {
   /// Stage 1: base frozen, head trained.

@@ -1,0 +1,122 @@
+// Implementation of tlearn/io/hub.hpp.
+#include <cctype>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <system_error>
+
+#include "tlearn/io/hub.hpp"
+
+#ifdef TLEARN_HAVE_CURL
+#include <curl/curl.h>
+#endif
+
+namespace tlearn::io::detail {
+
+#ifdef TLEARN_HAVE_CURL
+struct Download {
+  std::ofstream* out;
+  tlearn::detail::Sha256* hash;
+};
+
+inline std::size_t curl_write(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* d = static_cast<Download*>(user);
+  const std::size_t n = size * count;
+  d->hash->update(data, n);
+  d->out->write(data, static_cast<std::streamsize>(n));
+  return *d->out ? n : 0;
+}
+
+/// Downloads url into `tmp`; returns the SHA-256 of what arrived. Throws on any
+/// HTTP or transfer error.
+inline std::string curl_download(const std::string& url, const std::filesystem::path& tmp) {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error("fetch_weights: cannot create " + tmp.string() + " (is the cache folder writable?)");
+  tlearn::detail::Sha256 hash;
+  Download d{&out, &hash};
+  CURL* curl = curl_easy_init();
+  if (!curl) throw Error("fetch_weights: curl_easy_init failed for " + url);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);   // abort a transfer stalled
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);   // for a minute
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, curl_write);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tlearn");
+  const CURLcode rc = curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
+  out.close();
+  if (rc != CURLE_OK)
+    throw Error("fetch_weights: downloading " + url + " failed: " +
+                (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))));
+  if (!out) throw Error("fetch_weights: writing " + tmp.string() + " failed (disk full?)");
+  return hash.hex_digest();
+}
+#endif
+
+
+std::string hash_from_file_name(const std::string& name) {
+  static const std::regex re("-([a-fA-F0-9]{6,64})\\.");
+  std::smatch m;
+  return std::regex_search(name, m, re) ? m[1].str() : std::string();
+}
+
+}  // namespace tlearn::io::detail
+
+namespace tlearn::io {
+
+std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix) {
+  namespace fs = std::filesystem;
+  const std::string name = detail::url_file_name(url);
+  const fs::path dir = cache_dir();
+  const fs::path target = dir / name;
+  std::error_code ec;
+  if (fs::is_regular_file(target, ec)) return target;
+#ifdef TLEARN_HAVE_CURL
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("fetch_weights: cannot create the cache folder " + dir.string() + ": " + ec.message());
+  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
+  std::random_device rd;
+  const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
+  try {
+    const std::string actual = detail::curl_download(url, tmp);
+    if (actual.compare(0, expected.size(), expected) != 0)
+      throw Error("fetch_weights: " + url + " has the wrong SHA-256: expected " + expected + "..., got " + actual +
+                  "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
+    fs::rename(tmp, target, ec);
+    if (ec) throw Error("fetch_weights: cannot move the download into " + target.string() + ": " + ec.message());
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  return target;
+#else
+  (void)sha256_prefix;
+  throw Error("fetch_weights: cannot download " + url +
+              ": tlearn was built without libcurl. Download the file yourself and put it at " + target.string());
+#endif
+}
+
+
+std::filesystem::path cache_dir() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+  };
+  if (auto v = env("TLEARN_HOME"); !v.empty()) return v;
+  if (auto v = env("TORCH_HOME"); !v.empty()) return std::filesystem::path(v) / "hub" / "checkpoints";
+  if (auto v = env("XDG_CACHE_HOME"); !v.empty()) return std::filesystem::path(v) / "torch" / "hub" / "checkpoints";
+  if (auto v = env("HOME"); !v.empty()) return std::filesystem::path(v) / ".cache" / "torch" / "hub" / "checkpoints";
+  throw Error("cache_dir: none of TLEARN_HOME, TORCH_HOME, XDG_CACHE_HOME or HOME is set; set TLEARN_HOME "
+              "to the folder for pretrained weights");
+}
+
+}  // namespace tlearn::io

@@ -1,0 +1,156 @@
+// Implementation of tlearn/models/backbone.hpp.
+#include "tlearn/models/backbone.hpp"
+
+namespace tlearn {
+
+BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options) : spec_(std::move(spec)), options_(std::move(options)) {
+  if (options_.in_chans() < 1) throw Error(spec_.name + ": in_chans must be at least 1");
+  if (options_.classes() < 1) throw Error(spec_.name + ": classes must be at least 1");
+  if (options_.aux_logits() && !spec_.has_aux_logits)
+    throw Error(spec_.name + ": aux_logits: this architecture has no auxiliary classifier (inception_v3 has one)");
+  if (options_.aux_logits() && !options_.include_top())
+    throw Error(spec_.name + ": aux_logits needs include_top(true): the auxiliary classifier is part of the top");
+  if (!options_.input_shape().empty()) {
+    const auto& s = options_.input_shape();
+    if (s.size() != 2 || s[0] < spec_.min_size || s[1] < spec_.min_size)
+      throw Error(spec_.name + ": input_shape must be {H, W} with both at least " + std::to_string(spec_.min_size));
+  }
+  table_.add(kInputLayer, "InputLayer", {}, "input_1");
+}
+
+
+torch::Tensor BackboneImpl::forward(torch::Tensor x) {
+  auto features = forward_features(std::move(x));
+  if (!options_.include_top()) {
+    switch (options_.pooling()) {
+      case Pooling::None: return features;
+      case Pooling::Avg: return features.mean({2, 3});
+      case Pooling::Max: return features.amax({2, 3});
+    }
+  }
+  auto logits = forward_top(features);
+  switch (options_.classifier_activation()) {
+    case Activation::None: return logits;
+    case Activation::Softmax: return logits.softmax(1);
+    case Activation::Sigmoid: return logits.sigmoid();
+  }
+  return logits;
+}
+
+
+torch::Tensor BackboneImpl::forward_features(torch::Tensor x) {
+  check_input(x);
+  if (memory_format_ != torch::MemoryFormat::Contiguous) x = x.contiguous(memory_format_);
+  tap(kInputLayer, x);
+  return forward_body(std::move(x));
+}
+
+
+std::vector<torch::Tensor> BackboneImpl::forward_features(const torch::Tensor& x, const std::vector<std::string>& layer_names) {
+  std::vector<std::string> names;
+  for (const auto& n : layer_names) names.push_back(table_[table_.index_of(n)].name);
+  TapRecorder recorder(names, /*stop_early=*/true);
+  run_until_stopped(recorder, [&] { forward(x); });
+  return recorder.outputs();
+}
+
+
+std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, std::vector<int64_t> out_indices) {
+  std::vector<std::string> names;
+  if (out_indices.empty())
+    for (size_t i = 0; i < feature_info_.size(); ++i) out_indices.push_back(static_cast<int64_t>(i));
+  for (auto i : out_indices) {
+    if (i < 0 || i >= static_cast<int64_t>(feature_info_.size()))
+      throw Error(spec_.name + ": out_indices " + std::to_string(i) + " is outside 0.." +
+                  std::to_string(feature_info_.size() - 1) + " (see feature_info())");
+    names.push_back(feature_info_[static_cast<size_t>(i)].name);
+  }
+  return forward_features(x, names);
+}
+
+
+void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
+  if (input_hw.empty()) input_hw = input_shape();
+  torch::NoGradGuard no_grad;
+  const bool was_training = is_training();
+  eval();
+  TapRecorder recorder;
+  auto out = forward(torch::zeros({1, options_.in_chans(), input_hw.at(0), input_hw.at(1)}));
+  train(was_training);
+
+  auto shape = [](const torch::Tensor& t) {
+    std::ostringstream s;
+    s << "(None";
+    for (int64_t d = 1; d < t.dim(); ++d) s << ", " << t.size(d);
+    s << ")";
+    return s.str();
+  };
+  auto thousands = [](int64_t n) {
+    std::string digits = std::to_string(n), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+      if (i && (digits.size() - i) % 3 == 0) out += ',';
+      out += digits[i];
+    }
+    return out;
+  };
+  const std::string rule(98, '_'), double_rule(98, '=');
+  os << "Model: \"" << spec_.name << "\"\n" << rule << "\n";
+  os << " " << std::left << std::setw(52) << "Layer (type)" << std::setw(30) << "Output Shape" << "Param #\n";
+  os << double_rule << "\n";
+  for (const auto& layer : table_) {
+    std::string label = (layer.alias.empty() ? layer.name : layer.alias) + " (" + layer.kind + ")";
+    std::string out_shape = "-";
+    for (auto it = recorder.records().rbegin(); it != recorder.records().rend(); ++it)
+      if (it->first == layer.name) {
+        out_shape = shape(it->second);
+        break;
+      }
+    os << " " << std::left << std::setw(52) << label << std::setw(30) << out_shape
+       << thousands(layer.parameter_count()) << "\n";
+  }
+  int64_t total = 0, trainable = 0;
+  for (const auto& p : parameters()) {
+    total += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  os << double_rule << "\n";
+  os << "Total params: " << thousands(total) << "\n";
+  os << "Trainable params: " << thousands(trainable) << "\n";
+  os << "Non-trainable params: " << thousands(total - trainable) << "\n";
+  os << rule << "\n";
+  (void)out;
+}
+
+
+const WeightSpec* BackboneImpl::weight_spec() const {
+  if (spec_.weights.empty()) return nullptr;
+  for (const auto& w : spec_.weights)
+    if (w.tag == options_.weights()) return &w;
+  return &spec_.weights.front();
+}
+
+
+void BackboneImpl::set_memory_format(torch::MemoryFormat format) {
+  torch::NoGradGuard no_grad;
+  for (auto& t : parameters()) if (t.dim() == 4) t.set_data(t.contiguous(format));
+  for (auto& t : buffers()) if (t.dim() == 4) t.set_data(t.contiguous(format));
+  memory_format_ = format;
+}
+
+
+std::vector<int64_t> BackboneImpl::input_shape() const {
+  return options_.input_shape().empty() ? std::vector<int64_t>{spec_.default_size, spec_.default_size}
+                                        : options_.input_shape();
+}
+
+
+void BackboneImpl::check_input(const torch::Tensor& x) const {
+  if (x.dim() != 4 || x.size(1) != options_.in_chans() || x.size(2) < spec_.min_size || x.size(3) < spec_.min_size) {
+    std::ostringstream msg;
+    msg << spec_.name << " expects input of shape (N, " << options_.in_chans() << ", H, W) with H, W >= "
+        << spec_.min_size << ", got " << x.sizes();
+    throw Error(msg.str());
+  }
+}
+
+}  // namespace tlearn

@@ -1,0 +1,157 @@
+// Implementation of tlearn/models/efficientnet.hpp.
+#include "tlearn/models/efficientnet.hpp"
+
+namespace tlearn::nn {
+
+SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
+      : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+        fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
+
+
+MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
+             int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
+             const torch::nn::BatchNormOptions& bn)
+      : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
+  block_ = register_module("block", torch::nn::ModuleList());
+  const int64_t expanded = detail::make_divisible(static_cast<double>(in) * expand_ratio);
+  const std::string path = prefix + ".block.";
+  auto names = [&](std::initializer_list<const char*> parts) {
+    std::vector<std::string> out_names;
+    if (!keras.empty())
+      for (const char* p : parts) out_names.push_back(keras + p);
+    return out_names;
+  };
+  auto add_conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t groups, bool act,
+                      const std::vector<std::string>& aliases) {
+    const std::string index = std::to_string(block_->size());
+    convs_.push_back(detail::conv_bn_act(table, path + index, cin, cout, k, s, groups, act, bn, aliases));
+    block_->push_back(convs_.back().seq);
+  };
+  if (fused) {
+    if (expanded != in) {
+      add_conv(in, expanded, kernel, stride, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
+      add_conv(expanded, out, 1, 1, 1, false, names({"project_conv", "project_bn"}));
+    } else {
+      add_conv(in, out, kernel, stride, 1, true, names({"project_conv", "project_bn", "project_activation"}));
+    }
+  } else {
+    if (expanded != in)
+      add_conv(in, expanded, 1, 1, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
+    add_conv(expanded, expanded, kernel, stride, expanded, true, names({"dwconv", "bn", "activation"}));
+    se_at_ = convs_.size();
+    se_ = SqueezeExcitation(expanded, std::max<int64_t>(1, in / 4));
+    block_->push_back(se_);
+    se_tap_ = path + std::to_string(block_->size() - 1);
+    table.add(se_tap_, "SqueezeExcitation", {se_.ptr()}, keras.empty() ? "" : keras + "se_excite");
+    add_conv(expanded, out, 1, 1, 1, false, names({"project_conv", "project_bn"}));
+  }
+  if (residual_) {
+    drop_tap_ = prefix + ".stochastic_depth";
+    add_tap_ = prefix + ".add";
+    table.add(drop_tap_, "StochasticDepth", {}, keras.empty() ? "" : keras + "drop");
+    table.add(add_tap_, "Add", {}, keras.empty() ? "" : keras + "add");
+  }
+}
+
+
+torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
+  torch::Tensor x = input;
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    if (i == se_at_) {
+      x = se_->forward(x);
+      tap(se_tap_, x);
+    }
+    x = convs_[i].forward(std::move(x));
+  }
+  if (!residual_) return x;
+  x = detail::stochastic_depth_row(x, stochastic_depth_prob_, is_training());
+  tap(drop_tap_, x);
+  x = x + input;
+  tap(add_tap_, x);
+  return x;
+}
+
+}  // namespace tlearn::nn
+
+namespace tlearn {
+
+EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+  const auto bn = torch::nn::BatchNormOptions(1).eps(config.bn_eps).momentum(config.bn_momentum);
+  const double stochastic_depth_prob = 0.2;
+  auto width = [&](int64_t c) { return detail::make_divisible(static_cast<double>(c) * config.width_mult); };
+  auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * config.depth_mult)); };
+  auto keras = [&](std::vector<std::string> names) { return config.keras_names ? names : std::vector<std::string>{}; };
+
+  features_ = register_module("features", torch::nn::ModuleList());
+  const int64_t stem = width(config.stages.front().in_channels);
+  stem_ = detail::conv_bn_act(table_, "features.0", options.in_chans(), stem, 3, 2, 1, true, bn,
+                              keras({"stem_conv", "stem_bn", "stem_activation"}));
+  features_->push_back(stem_.seq);
+
+  int64_t total_blocks = 0, block_id = 0, stride = 2;
+  for (const auto& s : config.stages) total_blocks += depth(s.layers);
+  std::vector<FeatureInfo> stage_outputs;
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    const auto& s = config.stages[i];
+    const std::string stage_path = "features." + std::to_string(i + 1);
+    torch::nn::ModuleList stage;
+    const int64_t in = width(s.in_channels), out = width(s.out_channels);
+    for (int64_t j = 0; j < depth(s.layers); ++j) {
+      const std::string keras_prefix =
+          config.keras_names ? "block" + std::to_string(i + 1) + std::string(1, static_cast<char>('a' + j)) + "_" : "";
+      const double sd = stochastic_depth_prob * static_cast<double>(block_id++) / static_cast<double>(total_blocks);
+      auto block = nn::MBConv(table_, stage_path + "." + std::to_string(j), keras_prefix, s.fused, j ? out : in, out,
+                              s.expand_ratio, s.kernel, j ? 1 : s.stride, sd, bn);
+      stage->push_back(block);
+      blocks_.push_back(block);
+    }
+    features_->push_back(stage);
+    stride *= s.stride;
+    // timm's feature_info: the last stage at each stride.
+    if (!stage_outputs.empty() && stage_outputs.back().stride == stride) stage_outputs.pop_back();
+    stage_outputs.push_back({blocks_.back()->output_tap(), out, stride});
+  }
+  feature_info_ = stage_outputs;
+
+  const int64_t last_in = width(config.stages.back().out_channels);
+  output_channels_ = config.last_channel ? config.last_channel : 4 * last_in;
+  head_ = detail::conv_bn_act(table_, "features." + std::to_string(config.stages.size() + 1), last_in,
+                              output_channels_, 1, 1, 1, true, bn, keras({"top_conv", "top_bn", "top_activation"}));
+  features_->push_back(head_.seq);
+
+  if (options.include_top()) {
+    classifier_ = register_module("classifier", torch::nn::Sequential(
+        torch::nn::Dropout(drop_rate_or(config.dropout)),
+        torch::nn::Linear(output_channels_, options.classes())));
+    table_.add("avgpool", "AdaptiveAvgPool2d", {}, config.keras_names ? "avg_pool" : "");
+    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    if (config.keras_names) {
+      table_.set_alias(top_taps_[0], "top_dropout");
+      table_.set_alias(top_taps_[1], "predictions");
+    }
+  }
+  detail::init_torchvision_default(*this);
+  if (classifier_) {
+    torch::NoGradGuard no_grad;
+    auto& linear = classifier_[1]->as<torch::nn::Linear>()->weight;
+    const double range = 1.0 / std::sqrt(static_cast<double>(options.classes()));
+    torch::nn::init::uniform_(linear, -range, range);
+  }
+}
+
+
+torch::Tensor EfficientNetImpl::forward_body(torch::Tensor x) {
+  x = stem_.forward(std::move(x));
+  for (auto& block : blocks_) x = block->forward(x);
+  return head_.forward(std::move(x));
+}
+
+
+torch::Tensor EfficientNetImpl::forward_top(torch::Tensor x) {
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  tap("avgpool", x);
+  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
+}
+
+}  // namespace tlearn

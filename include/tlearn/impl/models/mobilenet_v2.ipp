@@ -1,0 +1,116 @@
+// Implementation of tlearn/models/mobilenet_v2.hpp.
+#include "tlearn/models/mobilenet_v2.hpp"
+
+namespace tlearn {
+
+MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio, LayerTable& table,
+                       const std::string& name) {
+  const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(in * expand_ratio)));
+  conv_ = torch::nn::Sequential();
+  if (expand_ratio != 1)
+    conv_->push_back(detail::conv_norm_activation(in, hidden, 1, 1, 1, 1e-5, 0.1, torch::nn::AnyModule(torch::nn::ReLU6())));
+  conv_->push_back(detail::conv_norm_activation(hidden, hidden, 3, stride, hidden, 1e-5, 0.1,
+                                                torch::nn::AnyModule(torch::nn::ReLU6())));
+  conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
+  conv_->push_back(nn::BatchNorm2d(out));
+  register_module("conv", conv_);
+  chain_.append(table, name + ".conv", *conv_);
+  if (stride == 1 && in == out) {
+    add_ = name + ".add";
+    table.add(add_, "Add");
+  }
+}
+
+
+torch::Tensor MobileNetV2BlockImpl::forward(torch::Tensor x) {
+  auto y = chain_.forward(x);
+  if (add_.empty()) return y;
+  y = x + y;
+  tap(add_, y);
+  return y;
+}
+
+
+MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+  // t (expansion), c (channels), n (repeats), s (stride of the first)
+  const int64_t setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                 {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  int64_t in = detail::make_divisible(32 * config.width_mult);
+  const int64_t last = detail::make_divisible(1280 * std::max(1.0, config.width_mult));
+  auto relu6 = [] { return torch::nn::AnyModule(torch::nn::ReLU6()); };
+  detail::StageTracker stages;
+
+  features_ = register_module("features", torch::nn::Sequential());
+  auto stem = detail::conv_norm_activation(options.in_chans(), in, 3, 2, 1, 1e-5, 0.1, relu6());
+  features_->push_back(stem);
+  body_.append(table_, "features.0", *stem);
+  table_.set_alias("features.0.0", "Conv1");
+  table_.set_alias("features.0.1", "bn_Conv1");
+  table_.set_alias("features.0.2", "Conv1_relu");
+  stages.add("features.0.2", in, 2);
+
+  int64_t index = 1;
+  for (const auto& row : setting) {
+    const int64_t out = detail::make_divisible(static_cast<double>(row[1]) * config.width_mult);
+    for (int64_t i = 0; i < row[2]; ++i) {
+      const int64_t stride = i == 0 ? row[3] : 1;
+      const std::string name = "features." + std::to_string(index);
+      MobileNetV2Block block(in, out, stride, row[0], table_, name);
+      features_->push_back(block);
+      body_.append(table_, name, torch::nn::AnyModule(block), "");
+      set_keras_aliases(name, index - 1, row[0] != 1, stride == 1 && in == out);
+      stages.add(block->output_name(), out, stride);
+      in = out;
+      ++index;
+    }
+  }
+
+  const std::string head = "features." + std::to_string(index);
+  auto head_conv = detail::conv_norm_activation(in, last, 1, 1, 1, 1e-5, 0.1, relu6());
+  features_->push_back(head_conv);
+  body_.append(table_, head, *head_conv);
+  table_.set_alias(head + ".0", "Conv_1");
+  table_.set_alias(head + ".1", "Conv_1_bn");
+  table_.set_alias(head + ".2", "out_relu");
+  stages.add(head + ".2", last, 1);
+  feature_info_ = stages.finish();
+  output_channels_ = last;
+
+  if (options.include_top()) {
+    classifier_ = register_module("classifier", torch::nn::Sequential(
+        torch::nn::Dropout(drop_rate_or(0.2)), torch::nn::Linear(last, options.classes())));
+    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
+    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    table_.set_alias("classifier.1", "predictions");
+  }
+  detail::init_torchvision_default(*this);
+}
+
+
+torch::Tensor MobileNetV2Impl::forward_top(torch::Tensor x) {
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  tap("avgpool", x);
+  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
+}
+
+
+void MobileNetV2Impl::set_keras_aliases(const std::string& name, int64_t block, bool expands, bool adds) {
+  const std::string keras = block == 0 ? "expanded_conv" : "block_" + std::to_string(block);
+  const std::string conv = name + ".conv.";
+  int64_t i = 0;
+  if (expands) {
+    table_.set_alias(conv + "0.0", keras + "_expand");
+    table_.set_alias(conv + "0.1", keras + "_expand_BN");
+    table_.set_alias(conv + "0.2", keras + "_expand_relu");
+    i = 1;
+  }
+  table_.set_alias(conv + std::to_string(i) + ".0", keras + "_depthwise");
+  table_.set_alias(conv + std::to_string(i) + ".1", keras + "_depthwise_BN");
+  table_.set_alias(conv + std::to_string(i) + ".2", keras + "_depthwise_relu");
+  table_.set_alias(conv + std::to_string(i + 1), keras + "_project");
+  table_.set_alias(conv + std::to_string(i + 2), keras + "_project_BN");
+  if (adds) table_.set_alias(name + ".add", keras + "_add");
+}
+
+}  // namespace tlearn

@@ -1,0 +1,135 @@
+// Implementation of tlearn/models/regnet.hpp.
+#include "tlearn/models/regnet.hpp"
+
+namespace tlearn {
+
+
+torch::Tensor RegNetSEImpl::forward(const torch::Tensor& x) {
+  auto s = torch::adaptive_avg_pool2d(x, {1, 1});
+  tap(names_[0], s);
+  s = fc1(s);
+  tap(names_[1], s);
+  s = torch::relu(s);
+  tap(names_[2], s);
+  s = fc2(s);
+  tap(names_[3], s);
+  s = torch::sigmoid(s);
+  tap(names_[4], s);
+  auto y = s * x;
+  tap(names_[5], y);
+  return y;
+}
+
+
+RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
+                  const std::string& prefix, LayerTable& table)
+      : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
+  if (in != out || stride != 1) {
+    proj_ = register_module("proj", detail::conv_norm_act(in, out, 1, stride, 1, false));
+    proj_names_ = detail::add_sequential_layers(table, prefix + ".proj", proj_);
+  }
+  f_ = register_module("f", RegNetBottleneck());
+  const int64_t groups = out / group_width;
+  f_->a = f_->register_module("a", detail::conv_norm_act(in, out, 1, 1, 1, true));
+  f_->a_names = detail::add_sequential_layers(table, prefix + ".f.a", f_->a);
+  f_->b = f_->register_module("b", detail::conv_norm_act(out, out, 3, stride, groups, true));
+  f_->b_names = detail::add_sequential_layers(table, prefix + ".f.b", f_->b);
+  if (se_ratio > 0) {
+    auto squeeze = static_cast<int64_t>(std::nearbyint(se_ratio * double(in)));
+    f_->se = f_->register_module("se", RegNetSE(out, squeeze, prefix + ".f.se", table));
+  }
+  f_->c = f_->register_module("c", detail::conv_norm_act(out, out, 1, 1, 1, false));
+  f_->c_names = detail::add_sequential_layers(table, prefix + ".f.c", f_->c);
+  table.add(add_name_, "Add");
+  table.add(out_name_, "ReLU");
+}
+
+
+torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
+  auto shortcut = proj_ ? detail::forward_sequential(proj_, proj_names_, x) : x;
+  auto y = detail::forward_sequential(f_->a, f_->a_names, x);
+  y = detail::forward_sequential(f_->b, f_->b_names, y);
+  if (f_->se) y = f_->se(y);
+  y = detail::forward_sequential(f_->c, f_->c_names, y);
+  y = shortcut + y;
+  tap(add_name_, y);
+  y = torch::relu(y);
+  tap(out_name_, y);
+  return y;
+}
+
+
+RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+  const int64_t stem_width = 32;
+  stem_ = register_module("stem", detail::conv_norm_act(options.in_chans(), stem_width, 3, 2, 1, true));
+  stem_names_ = detail::add_sequential_layers(table_, "stem", stem_);
+  feature_info_.push_back({stem_names_.back(), stem_width, 2});
+
+  auto trunk = register_module("trunk_output", std::make_shared<torch::nn::Module>());
+  int64_t width = stem_width, stride = 2, index = 1;
+  for (const auto& stage : detail::regnet_stages(config)) {
+    const std::string stage_name = "block" + std::to_string(index);
+    auto stage_module = trunk->register_module(stage_name, std::make_shared<torch::nn::Module>());
+    for (int64_t i = 0; i < stage.depth; ++i) {
+      const std::string block_name = stage_name + "-" + std::to_string(i);
+      auto block = stage_module->register_module(
+          block_name, RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
+                                  config.se_ratio, "trunk_output." + stage_name + "." + block_name, table_));
+      blocks_.push_back(block);
+    }
+    width = stage.width;
+    stride *= 2;
+    feature_info_.push_back({blocks_.back()->output_name(), width, stride});
+    ++index;
+  }
+  output_channels_ = width;
+
+  if (options.include_top()) {
+    drop_rate_ = drop_rate_or(0.0);
+    fc_ = register_module("fc", torch::nn::Linear(width, options.classes()));
+    table_.add("avgpool", "AdaptiveAvgPool2d");
+    table_.add("flatten", "Flatten");
+    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+  }
+  init_weights();
+}
+
+
+torch::Tensor RegNetImpl::forward_body(torch::Tensor x) {
+  x = detail::forward_sequential(stem_, stem_names_, std::move(x));
+  for (auto& block : blocks_) x = block(x);
+  return x;
+}
+
+
+torch::Tensor RegNetImpl::forward_top(torch::Tensor x) {
+  x = torch::adaptive_avg_pool2d(x, {1, 1});
+  tap("avgpool", x);
+  x = x.flatten(1);
+  tap("flatten", x);
+  if (drop_rate_ > 0) x = torch::dropout(x, drop_rate_, is_training());  // torchvision has none
+  x = fc_(x);
+  tap("fc", x);
+  return x;
+}
+
+
+void RegNetImpl::init_weights() {
+  torch::NoGradGuard no_grad;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      const auto& w = conv->weight;
+      const double fan_out = double(w.size(0) * w.size(2) * w.size(3));
+      conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out));
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      bn->weight.fill_(1);
+      bn->bias.zero_();
+    } else if (auto* linear = m->as<torch::nn::Linear>()) {
+      linear->weight.normal_(0.0, 0.01);
+      linear->bias.zero_();
+    }
+  }
+}
+
+}  // namespace tlearn

@@ -1,0 +1,142 @@
+// Implementation of tlearn/models/resnet.hpp.
+#include "tlearn/models/resnet.hpp"
+
+namespace tlearn {
+
+ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras, const ResNetConfig& config,
+                  int64_t inplanes, int64_t planes, int64_t stride) {
+  const int64_t expansion = config.bottleneck ? 4 : 1;
+  const int64_t width = config.bottleneck ? planes * config.width_per_group / 64 * config.groups : planes;
+  std::vector<torch::nn::Conv2dOptions> convs;
+  if (config.bottleneck) {
+    convs.push_back(torch::nn::Conv2dOptions(inplanes, width, 1).bias(false));
+    convs.push_back(torch::nn::Conv2dOptions(width, width, 3).stride(stride).padding(1).groups(config.groups).bias(false));
+    convs.push_back(torch::nn::Conv2dOptions(width, planes * expansion, 1).bias(false));
+  } else {
+    convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(false));
+    convs.push_back(torch::nn::Conv2dOptions(planes, planes, 3).padding(1).bias(false));
+  }
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const std::string n = std::to_string(i + 1), k = keras + "_" + n;
+    convs_.push_back(register_module("conv" + n, nn::Conv2d(convs[i])));
+    bns_.push_back(register_module("bn" + n, nn::BatchNorm2d(convs[i].out_channels())));
+    conv_names_.push_back(prefix + ".conv" + n);
+    bn_names_.push_back(prefix + ".bn" + n);
+    relu_names_.push_back(prefix + ".relu" + n);
+    table.add(conv_names_.back(), "Conv2d", {convs_.back().ptr()}, k + "_conv");
+    table.add(bn_names_.back(), "BatchNorm2d", {bns_.back().ptr()}, k + "_bn");
+    if (i + 1 < convs.size()) table.add(relu_names_.back(), "ReLU", {}, k + "_relu");
+  }
+  if (stride != 1 || inplanes != planes * expansion) {
+    downsample_ = register_module("downsample", torch::nn::Sequential(
+        nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
+        nn::BatchNorm2d(planes * expansion)));
+    down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
+    table.add(down_names_[0], "Conv2d", {downsample_[0]}, keras + "_0_conv");
+    table.add(down_names_[1], "BatchNorm2d", {downsample_[1]}, keras + "_0_bn");
+  }
+  add_name_ = prefix + ".add";
+  out_name_ = prefix + ".out";
+  table.add(add_name_, "Add", {}, keras + "_add");
+  table.add(out_name_, "ReLU", {}, keras + "_out");
+}
+
+
+torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
+  // With nothing recording, an inference-optimized block fuses conv + ReLU
+  // (its BatchNorm folded away) and adds and rectifies in place, as
+  // torchvision's inplace ReLU does.
+  const bool recording = tap_recording();
+  torch::Tensor x = input;
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    const bool has_relu = i + 1 < convs_.size();
+    const bool fuse = has_relu && !recording && bns_[i]->folded();
+    x = fuse ? convs_[i]->forward_relu(x) : convs_[i]->forward(x);
+    tap(conv_names_[i], x);
+    x = bns_[i]->forward(x);
+    tap(bn_names_[i], x);
+    if (has_relu) {
+      if (!fuse) x = recording ? torch::relu(x) : x.relu_();
+      tap(relu_names_[i], x);
+    }
+  }
+  torch::Tensor identity = input;
+  if (!downsample_.is_empty()) identity = detail::forward_sequential(downsample_, down_names_, input);
+  if (recording) {
+    x = x + identity;
+    tap(add_name_, x);
+    x = torch::relu(x);
+  } else {
+    x.add_(identity).relu_();
+  }
+  tap(out_name_, x);
+  return x;
+}
+
+
+ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+  conv1_ = register_module("conv1", nn::Conv2d(
+      torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
+  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  table_.add("conv1", "Conv2d", {conv1_.ptr()}, "conv1_conv");
+  table_.add("bn1", "BatchNorm2d", {bn1_.ptr()}, "conv1_bn");
+  table_.add("relu", "ReLU", {}, "conv1_relu");
+  table_.add("maxpool", "MaxPool2d", {}, "pool1_pool");
+  feature_info_.push_back({"relu", 64, 2});
+
+  const int64_t expansion = config.bottleneck ? 4 : 1;
+  int64_t inplanes = 64, stride = 4;
+  for (int64_t stage = 0; stage < 4; ++stage) {
+    const int64_t planes = 64 << stage;
+    const std::string layer = "layer" + std::to_string(stage + 1);
+    torch::nn::Sequential seq;
+    std::string last;
+    for (int64_t b = 0; b < config.layers.at(static_cast<size_t>(stage)); ++b) {
+      ResNetBlock block(table_, layer + "." + std::to_string(b),
+                        "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), config, inplanes,
+                        planes, b == 0 && stage > 0 ? 2 : 1);
+      last = block->output_name();
+      seq->push_back(block);
+      inplanes = planes * expansion;
+    }
+    layers_.push_back(register_module(layer, seq));
+    if (stage > 0) stride *= 2;
+    feature_info_.push_back({last, inplanes, stride});
+  }
+  output_channels_ = inplanes;
+
+  if (options.include_top()) {
+    fc_ = register_module("fc", torch::nn::Linear(inplanes, options.classes()));
+    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
+    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+  }
+  detail::init_torchvision_default(*this);
+  if (fc_) fc_->reset_parameters();  // torchvision keeps nn.Linear's own initialisation here
+}
+
+
+torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
+  const bool fuse = !tap_recording() && bn1_->folded();  // see ResNetBlockImpl::forward
+  x = fuse ? conv1_->forward_relu(x) : conv1_->forward(x);
+  tap("conv1", x);
+  x = bn1_->forward(x);
+  tap("bn1", x);
+  if (!fuse) x = torch::relu(x);
+  tap("relu", x);
+  x = torch::max_pool2d(x, 3, 2, 1);
+  tap("maxpool", x);
+  for (auto& layer : layers_) x = layer->forward(x);
+  return x;
+}
+
+
+torch::Tensor ResNetImpl::forward_top(torch::Tensor x) {
+  x = x.mean({2, 3});
+  tap("avgpool", x);
+  x = fc_->forward(x);
+  tap("fc", x);
+  return x;
+}
+
+}  // namespace tlearn

@@ -1,0 +1,241 @@
+// Implementation of tlearn/train/callbacks.hpp.
+#include "tlearn/train/callbacks.hpp"
+
+namespace tlearn::detail {
+
+double Monitor::read(const Logs& logs, const char* who) const {
+  const double v = log_value(logs, key);
+  if (std::isnan(v) && std::none_of(logs.begin(), logs.end(), [&](const auto& kv) { return kv.first == key; })) {
+    std::string known;
+    for (const auto& kv : logs) known += (known.empty() ? "" : ", ") + kv.first;
+    throw Error(std::string(who) + ": monitor '" + key + "' is not logged (available: " + known +
+                "); val_* keys need FitOptions().validation(...)");
+  }
+  return v;
+}
+
+
+bool Monitor::improved(double v) const {
+  if (std::isnan(v)) return false;
+  if (std::isnan(best)) return true;
+  return max ? v > best + min_delta : v < best - min_delta;
+}
+
+}  // namespace tlearn::detail
+
+namespace tlearn {
+
+void LearningRateScheduler::on_epoch_begin(TrainingContext& ctx, int64_t epoch) {
+  const double lr = schedule_(epoch, ctx.learning_rate());
+  if (!(lr >= 0) || !std::isfinite(lr))
+    throw Error("LearningRateScheduler: the schedule returned " + std::to_string(lr) + " for epoch " +
+                std::to_string(epoch) + "; it must return a finite, non-negative rate");
+  ctx.set_learning_rate(lr);
+}
+
+
+void ReduceLROnPlateau::on_epoch_end(TrainingContext& ctx, int64_t, const Logs& logs) {
+  const double v = m_.read(logs, "ReduceLROnPlateau");
+  if (cooldown_ > 0) --cooldown_, wait_ = 0;
+  if (m_.improved(v)) {
+    m_.best = v, wait_ = 0;
+  } else if (cooldown_ == 0 && ++wait_ >= o_.patience()) {
+    const double lr = ctx.learning_rate();
+    if (lr > o_.min_lr()) ctx.set_learning_rate(std::max(lr * o_.factor(), o_.min_lr()));
+    cooldown_ = o_.cooldown(), wait_ = 0;
+  }
+}
+
+
+void EarlyStopping::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) {
+  const double v = m_.read(logs, "EarlyStopping");
+  if (m_.improved(v)) {
+    m_.best = v, wait_ = 0, best_epoch_ = epoch;
+    if (o_.restore_best_weights()) best_ = detail::clone_state(ctx.model());
+  } else if (++wait_ >= o_.patience()) {
+    stopped_epoch_ = epoch;
+    ctx.stop_training();
+  }
+}
+
+
+void ModelCheckpoint::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) {
+  if (o_.save_best_only()) {
+    const double v = m_.read(logs, "ModelCheckpoint");
+    if (!m_.improved(v)) return;
+    m_.best = v;
+  }
+  auto p = path_.string();
+  const auto at = p.find("{epoch}");
+  if (at != std::string::npos) p.replace(at, 7, std::to_string(epoch + 1));
+  if (o_.full_state()) {
+    ctx.save_checkpoint(p);
+  } else if (std::filesystem::path(p).extension() == ".safetensors") {
+    io::save_safetensors(io::state_dict(ctx.model()), p, {{"format", "pt"}, {"epoch", std::to_string(epoch + 1)}});
+  } else {
+    io::save_pth(io::state_dict(ctx.model()), p);
+  }
+  saved_.push_back(p);
+}
+
+
+void CSVLogger::on_train_begin(TrainingContext&) {
+  const bool had = append_ && std::filesystem::exists(path_) && std::filesystem::file_size(path_) > 0;
+  out_.open(path_, append_ ? std::ios::app : std::ios::trunc);
+  if (!out_) throw Error("CSVLogger: cannot open '" + path_.string() + "' for writing (check the folder exists)");
+  header_written_ = had;
+  keys_.clear();
+}
+
+
+void CSVLogger::on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) {
+  if (keys_.empty())
+    for (const auto& kv : logs) keys_.push_back(kv.first);
+  if (!header_written_) {
+    out_ << "epoch";
+    for (const auto& k : keys_) out_ << ',' << k;
+    out_ << '\n';
+    header_written_ = true;
+  }
+  out_ << epoch << std::setprecision(10);
+  for (const auto& k : keys_) {
+    const double v = log_value(logs, k);
+    out_ << ',';
+    if (!std::isnan(v)) out_ << v;
+  }
+  out_ << '\n' << std::flush;
+}
+
+
+void TerminateOnNaN::on_batch_end(TrainingContext& ctx, int64_t batch, double loss) {
+  if (!std::isfinite(loss)) {
+    std::cerr << "Batch " << batch << ": invalid loss " << loss << ", terminating training\n";
+    terminated_ = true;
+    ctx.stop_training();
+  }
+}
+
+}  // namespace tlearn
+
+namespace tlearn::detail {
+
+void Proto::varint(uint64_t v) {
+  while (v >= 0x80) bytes += char(uint8_t(v) | 0x80), v >>= 7;
+  bytes += char(uint8_t(v));
+}
+
+
+EventWriter::EventWriter(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  path_ = dir / ("events.out.tfevents." + std::to_string(int64_t(now)) + "." + host + ".tlearn");
+  out_.open(path_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw Error("TensorBoard: cannot create '" + path_.string() + "' (check the log folder is writable)");
+  write(event(now, 0, "brain.Event:2", {}));
+}
+
+
+void EventWriter::scalars(int64_t step, const Logs& values) {
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  write(event(now, step, "", values));
+}
+
+
+void EventWriter::write(const std::string& data) {
+  const uint64_t n = data.size();
+  const uint32_t len_crc = masked_crc32c(&n, 8), data_crc = masked_crc32c(data.data(), data.size());
+  out_.write(reinterpret_cast<const char*>(&n), 8);
+  out_.write(reinterpret_cast<const char*>(&len_crc), 4);
+  out_.write(data.data(), std::streamsize(data.size()));
+  out_.write(reinterpret_cast<const char*>(&data_crc), 4);
+  out_.flush();
+}
+
+}  // namespace tlearn::detail
+
+namespace tlearn {
+
+void TensorBoard::on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) {
+  Logs train, val;
+  for (const auto& [k, v] : logs)
+    (k.rfind("val_", 0) == 0 ? val : train).emplace_back("epoch_" + (k.rfind("val_", 0) == 0 ? k.substr(4) : k), v);
+  train_->scalars(epoch, train);
+  if (!val.empty()) {
+    if (!val_) val_ = std::make_unique<detail::EventWriter>(logdir_ / "validation");
+    val_->scalars(epoch, val);
+  }
+}
+
+
+std::vector<std::filesystem::path> TensorBoard::files() const {
+  std::vector<std::filesystem::path> out;
+  if (train_) out.push_back(train_->path());
+  if (val_) out.push_back(val_->path());
+  return out;
+}
+
+}  // namespace tlearn
+
+namespace tlearn::detail {
+
+bool maximise(const std::string& monitor, const std::string& mode) {
+  if (mode == "max") return true;
+  if (mode == "min") return false;
+  if (mode != "auto") throw Error("callback: mode must be \"auto\", \"min\" or \"max\", got \"" + mode + "\"");
+  for (const char* k : {"acc", "precision", "recall", "auc"})
+    if (monitor.find(k) != std::string::npos) return true;
+  return false;
+}
+
+
+io::StateDict clone_state(torch::nn::Module& m) {
+  io::StateDict out;
+  for (const auto& item : io::state_dict(m)) out.insert(item.key(), item.value().detach().clone());
+  return out;
+}
+
+
+uint32_t crc32c(const void* data, size_t n) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xFFFFFFFFu;
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+
+uint32_t masked_crc32c(const void* data, size_t n) {
+  const uint32_t c = crc32c(data, n);
+  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+
+std::string event(double wall_time, int64_t step, const std::string& file_version, const Logs& scalars) {
+  Proto e;
+  e.fixed<double>(1, wall_time);
+  e.int64(2, step);
+  if (!file_version.empty()) e.string(3, file_version);
+  if (!scalars.empty()) {
+    Proto summary;
+    for (const auto& [tag, v] : scalars) {
+      Proto value;
+      value.string(1, tag);
+      value.fixed<float>(2, float(v));
+      summary.string(1, value.bytes);
+    }
+    e.string(5, summary.bytes);
+  }
+  return e.bytes;
+}
+
+}  // namespace tlearn::detail
