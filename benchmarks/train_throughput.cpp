@@ -23,7 +23,7 @@ int main(int argc, char** argv) try {
   auto base = tl::make_backbone(name, tl::BackboneOptions().include_top(false).input_shape({size, size}));
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(10)));
   tl::Trainer trainer(model, tl::TrainerOptions().optimizer(tl::optim::SGD(0.01).momentum(0.9)).verbose(0)
-                                 .bf16_autocast(bf16).channels_last(channels_last).metrics({}));
+                                 .precision(bf16 ? tl::Precision::BF16 : tl::Precision::FP32).channels_last(channels_last).metrics({}));
   std::vector<tl::data::Batch> batches(8);
   for (auto& b : batches) {
     auto opts = torch::TensorOptions().dtype(torch::kFloat).pinned_memory(cuda);

@@ -9,7 +9,7 @@
 namespace tl = tlearn;
 
 TEST_CASE("the compiled-in ImageNet classes equal the Keras class index", "[imagenet]") {
-  std::ifstream in(std::string(TLEARN_SHARED_DATA_DIR) + "/imagenet_class_index.json");
+  std::ifstream in(std::string(TLEARN_TEST_DATA_DIR) + "/imagenet_class_index.json");
   REQUIRE(in.good());
   auto index = nlohmann::json::parse(in);
   REQUIRE(index.size() == 1000);

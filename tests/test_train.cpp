@@ -3,8 +3,12 @@
 #include <tlearn/data/fashion_mnist.hpp>
 #include <tlearn/io/checkpoint.hpp>
 #include <tlearn/models/vgg.hpp>
+#include <tlearn/detail/compat.hpp>
+#include <tlearn/train/grad_scaler.hpp>
 #include <tlearn/train/recipes.hpp>
 
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <tlearn/core/cpu_memory.hpp>
 #include <fstream>
 #include <sstream>
@@ -447,3 +451,137 @@ TEST_CASE("reuse_freed_cpu_memory: after a warm-up, freed 100 MB tensors are reu
   CHECK(after.arena == before.arena);    // and the heap did not grow: freed blocks came back
 }
 #endif
+
+namespace {
+/// The GradScaler sequence of train_check.py gradscaler: the first gradient
+/// element per step ("inf" and "nan" included), then 1 and -2.
+const std::vector<std::string> kScalerGrads = {"1", "2", "inf", "0.5", "nan", "3", "1", "1"};
+
+struct ScalerRow {
+  double scale;
+  int64_t tracker;
+  std::vector<double> param;
+};
+
+std::vector<ScalerRow> run_scaler(tl::GradScaler& scaler) {
+  auto p = torch::ones({3}).requires_grad_();
+  torch::optim::SGD opt({p}, torch::optim::SGDOptions(0.1));
+  std::vector<ScalerRow> rows;
+  for (const auto& g : kScalerGrads) {
+    opt.zero_grad();
+    auto loss = (p * torch::tensor({std::stod(g), 1.0, -2.0}, torch::kFloat)).sum();
+    scaler.scale(loss).backward();
+    scaler.step(opt);
+    scaler.update();
+    auto v = p.detach().to(torch::kDouble).contiguous();
+    rows.push_back({scaler.get_scale(), scaler.growth_tracker(),
+                    std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + 3)});
+  }
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("GradScaler: growth, backoff and skipped steps follow torch's rule", "[train][amp]") {
+  tl::GradScaler scaler(tl::GradScalerOptions().init_scale(8).growth_interval(2));
+  const auto rows = run_scaler(scaler);
+  // Worked out from torch.amp.GradScaler's rule: a finite step counts towards
+  // growth_interval (then the scale doubles), a non-finite one is skipped and
+  // halves the scale.
+  const std::vector<double> scales = {8, 16, 8, 8, 4, 4, 8, 8};
+  const std::vector<int64_t> trackers = {1, 0, 0, 1, 0, 1, 0, 1};
+  const std::vector<std::vector<double>> params = {{0.9, 0.9, 1.2},  {0.7, 0.8, 1.4},  {0.7, 0.8, 1.4},
+                                                   {0.65, 0.7, 1.6}, {0.65, 0.7, 1.6}, {0.35, 0.6, 1.8},
+                                                   {0.25, 0.5, 2.0}, {0.15, 0.4, 2.2}};
+  REQUIRE(rows.size() == scales.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    INFO("step " << i);
+    CHECK(rows[i].scale == scales[i]);
+    CHECK(rows[i].tracker == trackers[i]);
+    for (size_t j = 0; j < 3; ++j) CHECK(rows[i].param[j] == Approx(params[i][j]).margin(1e-6));
+  }
+  // The state round-trips (torch.amp.GradScaler.state_dict()'s keys).
+  auto state = scaler.state_dict();
+  CHECK(state.at("scale") == 8);
+  CHECK(state.at("_growth_tracker") == 1);
+  tl::GradScaler restored;
+  restored.load_state_dict(state);
+  CHECK(restored.get_scale() == 8);
+  CHECK(restored.growth_tracker() == 1);
+  CHECK(restored.options().growth_interval() == 2);
+  // Misuse says what to do.
+  tl::GradScaler fresh;
+  CHECK_THROWS_WITH(fresh.update(), Catch::Contains("call step()"));
+  CHECK_THROWS_AS(tl::GradScaler(tl::GradScalerOptions().backoff_factor(2)), tl::Error);
+}
+
+TEST_CASE("GradScaler: the same sequence as Python's torch.amp.GradScaler", "[train][amp]") {
+  const auto dir = tl::test::scratch_dir("gradscaler");
+  const auto out = dir / "python.json";
+  std::string cmd = tl::test::shell_quote(TLEARN_TEST_PYTHON) + " " +
+                    tl::test::shell_quote(std::string(TLEARN_TEST_SCRIPTS) + "/train_check.py") + " gradscaler " +
+                    tl::test::shell_quote(out.string());
+  for (const auto& g : kScalerGrads) cmd += " " + g;
+  const int rc = std::system(cmd.c_str());
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
+    std::cout << "SKIPPED: this Python's torch has no CPU GradScaler (torch 2.3 or newer has one)\n";
+    return;
+  }
+  REQUIRE(rc == 0);
+  std::ifstream in(out);
+  auto reference = nlohmann::json::parse(in);
+  tl::GradScaler scaler(tl::GradScalerOptions().init_scale(8).growth_interval(2));
+  const auto rows = run_scaler(scaler);
+  REQUIRE(reference.size() == rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    INFO("step " << i);
+    CHECK(rows[i].scale == reference[i]["scale"].get<double>());
+    CHECK(rows[i].tracker == reference[i]["tracker"].get<int64_t>());
+    for (size_t j = 0; j < 3; ++j) CHECK(rows[i].param[j] == Approx(reference[i]["param"][j].get<double>()).margin(1e-6));
+  }
+}
+
+TEST_CASE("Precision: bf16 autocast trains to the accuracy of fp32 on Fashion-MNIST", "[train][amp]") {
+  const std::vector<int64_t> classes = {0, 1, 8};  // T-shirt, trouser, bag
+  auto train = fashion_subset(true, 200, classes);
+  auto test = fashion_subset(false, 300, classes);
+  auto accuracy_with = [&](tl::Precision precision) {
+    torch::manual_seed(3);
+    auto base = toy_base();
+    tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
+    tl::Trainer trainer(model, quiet(tl::optim::Adam(3e-3)).precision(precision).metrics({tl::metrics::accuracy()}));
+    trainer.fit(tl::data::loader(train, {}, tl::data::LoaderOptions{32, true, 1, 0}), tl::FitOptions().epochs(3));
+    // Weights stay float32 whatever the forward pass computed in.
+    for (const auto& p : model->parameters()) CHECK(p.scalar_type() == torch::kFloat);
+    return trainer.evaluate(tl::data::loader(test, {}, tl::data::LoaderOptions{100, false, 1, 0}))[1].second;
+  };
+  const double fp32 = accuracy_with(tl::Precision::FP32);
+  const double bf16 = accuracy_with(tl::Precision::BF16);
+  INFO("fp32 " << fp32 << ", bf16 " << bf16);
+  CHECK(fp32 > 0.9);
+  CHECK(std::abs(bf16 - fp32) <= 0.01);
+
+  // The autocast state is restored after a guarded scope, an exception included.
+  CHECK_FALSE(tl::detail::compat::autocast_enabled(torch::kCPU));
+  try {
+    tl::detail::AutocastGuard guard(torch::kCPU, tl::Precision::BF16);
+    CHECK(torch::mm(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type() == torch::kBFloat16);
+    throw std::runtime_error("leave the scope");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(torch::mm(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type() == torch::kFloat);
+  CHECK_FALSE(tl::detail::compat::autocast_enabled(torch::kCPU));
+}
+
+TEST_CASE("Precision: fp16 autocast with loss scaling trains on the CPU (LibTorch 2.4+)", "[train][amp]") {
+  auto head = small_head(3);
+  try {
+    tl::Trainer fp16(head, quiet(tl::optim::Adam(1e-2)).precision(tl::Precision::FP16));
+    auto data = blobs(320, 3, 32, 1);
+    auto h = fp16.fit(data, tl::FitOptions().epochs(4));
+    CHECK(h["loss"].back() < h["loss"].front());
+    CHECK(fp16.evaluate(data)[1].second > 0.9);
+  } catch (const tl::Error& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::Contains("no float16 autocast on the CPU"));
+    std::cout << "SKIPPED: fp16 training on the CPU needs LibTorch 2.4 or newer\n";
+  }
+}

@@ -57,7 +57,9 @@
 #include "tlearn/train/history.hpp"
 #include "tlearn/train/loss.hpp"
 #include "tlearn/train/metrics.hpp"
+#include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/optim.hpp"
+#include "tlearn/train/precision.hpp"
 #include "tlearn/train/recipes.hpp"
 #include "tlearn/train/trainer.hpp"
 

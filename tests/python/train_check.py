@@ -5,6 +5,12 @@
                                               scalars of TAG are VALUE... (step order)
   train_check.py vgg11 PTH IO.safetensors     torch.load the C++ backbone export, load it strictly
                                               into torchvision's vgg11().features, compare outputs
+  train_check.py gradscaler OUT.json G...     torch.amp.GradScaler("cpu", init_scale=8,
+                                              growth_interval=2) over steps whose gradient is
+                                              G (a number, "inf" or "nan") for a 3-element
+                                              parameter under SGD(lr=0.1); writes scale, growth
+                                              tracker and parameter after each step. Exits 77
+                                              where torch has no CPU GradScaler (before 2.3).
 """
 import struct
 import sys
@@ -112,10 +118,34 @@ def check_vgg11(pth, io_path):
     print("vgg11 export ok, max abs diff", err)
 
 
+def gradscaler(out, grads):
+    import json
+
+    try:
+        scaler = torch.amp.GradScaler("cpu", init_scale=8.0, growth_interval=2)
+    except (AttributeError, TypeError, RuntimeError):
+        sys.exit(77)
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    rows = []
+    for g in grads:
+        opt.zero_grad()
+        loss = (p * torch.tensor([float(g), 1.0, -2.0])).sum()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        rows.append({"scale": scaler.get_scale(), "tracker": int(scaler._get_growth_tracker()),
+                     "param": p.detach().tolist()})
+    with open(out, "w") as f:
+        json.dump(rows, f)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "tfevents":
         check_tfevents(sys.argv[2], sys.argv[3], [float(v) for v in sys.argv[4:]])
     elif sys.argv[1] == "vgg11":
         check_vgg11(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "gradscaler":
+        gradscaler(sys.argv[2], sys.argv[3:])
     else:
         sys.exit("unknown command " + sys.argv[1])

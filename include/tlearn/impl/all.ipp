@@ -54,3 +54,5 @@
 #include "tlearn/impl/detail/resample.ipp"
 #include "tlearn/impl/detail/file.ipp"
 #include "tlearn/impl/models/backbone.ipp"
+#include "tlearn/impl/train/precision.ipp"
+#include "tlearn/impl/train/grad_scaler.ipp"

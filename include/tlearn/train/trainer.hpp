@@ -16,7 +16,6 @@
 /// uninterrupted run exactly (on the CPU).
 
 #include <torch/torch.h>
-#include <ATen/autocast_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -44,7 +43,9 @@
 #include "tlearn/train/history.hpp"
 #include "tlearn/train/loss.hpp"
 #include "tlearn/train/metrics.hpp"
+#include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/optim.hpp"
+#include "tlearn/train/precision.hpp"
 
 namespace tlearn {
 
@@ -105,8 +106,11 @@ struct TrainerOptions {
   TORCH_ARG(std::vector<metrics::Metric>, metrics) = {metrics::accuracy()};
   /// 0 silent, 1 a progress line per epoch.
   TORCH_ARG(int, verbose) = 1;
-  /// CUDA only: run forward passes under bf16 autocast.
-  TORCH_ARG(bool, bf16_autocast) = false;
+  /// The forward pass's dtype: FP32; BF16 (autocast to bfloat16, CUDA and CPU);
+  /// FP16 (autocast to float16 with dynamic loss scaling, see grad_scaler.hpp).
+  TORCH_ARG(Precision, precision) = Precision::FP32;
+  /// FP16's loss scaler (torch.amp.GradScaler's defaults).
+  TORCH_ARG(GradScalerOptions, grad_scaler) = {};
   /// Convert 4-D weights and inputs to channels_last (NHWC) memory format: oneDNN's
   /// and cuDNN's fast path (1.3-2x on CPU training steps). Turn it off if your own
   /// module calls view() on 4-D activations.
@@ -206,18 +210,6 @@ class Progress {
   size_t last_width_ = 0;
 };
 
-/// bf16 autocast on CUDA for the lifetime of the guard (nothing otherwise).
-class AutocastGuard {
- public:
-  explicit AutocastGuard(bool on);
-  ~AutocastGuard();
-  AutocastGuard(const AutocastGuard&) = delete;
-  AutocastGuard& operator=(const AutocastGuard&) = delete;
-
- private:
-  bool on_, prev_enabled_ = false;
-  at::ScalarType prev_dtype_ = at::kHalf;
-};
 }  // namespace detail
 
 class Trainer : public TrainingContext {
@@ -231,7 +223,8 @@ class Trainer : public TrainingContext {
     if constexpr (detail::has_logits<M>::value) logits_ = [ptr](const torch::Tensor& x) { return ptr->logits(x); };
     else logits_ = [ptr](const torch::Tensor& x) { return ptr->forward(x); };
     forward_ = [ptr](const torch::Tensor& x) { return ptr->forward(x); };
-    if (!device_.is_cuda() && options_.bf16_autocast()) options_.bf16_autocast(false);  // CUDA-only path
+    { detail::AutocastGuard probe(device_, options_.precision()); }  // an impossible precision throws here
+    scaler_ = GradScaler(options_.grad_scaler().enabled(options_.precision() == Precision::FP16));
     module_->to(device_);
     if (device_.is_cpu() && options_.reuse_cpu_memory()) reuse_freed_cpu_memory();
     if (options_.channels_last()) {
@@ -267,7 +260,7 @@ class Trainer : public TrainingContext {
     module_->eval();
     std::vector<torch::Tensor> outs;
     batch_source(std::forward<R>(data)).run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
-      detail::AutocastGuard autocast(options_.bf16_autocast());
+      detail::AutocastGuard autocast(device_, options_.precision());
       outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
       return true;
     });
@@ -330,6 +323,7 @@ class Trainer : public TrainingContext {
   std::shared_ptr<torch::nn::Module> module_;
   std::function<torch::Tensor(const torch::Tensor&)> logits_, forward_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  GradScaler scaler_{GradScalerOptions().enabled(false)};
   std::vector<optim::GroupInfo> groups_;
   int64_t epoch_ = 0;
   bool stop_ = false;

@@ -7,22 +7,6 @@ Progress::Progress(std::ostream& out, int64_t steps)
       : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), t0_(clock::now()) {}
 
 
-AutocastGuard::AutocastGuard(bool on) : on_(on) {
-  if (!on_) return;
-  prev_enabled_ = at::autocast::is_enabled();
-  prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-  at::autocast::set_enabled(true);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::increment_nesting();
-}
-
-
-AutocastGuard::~AutocastGuard() {
-  if (!on_) return;
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_enabled(prev_enabled_);
-  at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-}
 
 }  // namespace tlearn::detail
 
@@ -50,12 +34,13 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
       optimizer_->zero_grad();
       torch::Tensor logits;
       {
-        detail::AutocastGuard autocast(options_.bf16_autocast());
+        detail::AutocastGuard autocast(device_, options_.precision());
         logits = logits_(x);
       }
       auto loss = options_.loss()(logits.to(torch::kFloat), y, fit.class_weights());
-      loss.backward();
-      optimizer_->step();
+      scaler_.scale(loss).backward();  // the loss itself unless FP16
+      scaler_.step(*optimizer_);       // skipped when FP16 gradients overflowed
+      scaler_.update();
       const double l = loss.item<double>();
       acc.add(l, logits.detach().to(torch::kFloat), y);
       ++step;
@@ -89,7 +74,7 @@ Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>
     auto y = labels.to(device_, labels.is_pinned());
     torch::Tensor logits;
     {
-      detail::AutocastGuard autocast(options_.bf16_autocast());
+      detail::AutocastGuard autocast(device_, options_.precision());
       logits = logits_(to_device(images)).to(torch::kFloat);
     }
     acc.add(options_.loss()(logits, y, class_weights).item<double>(), logits, y);
@@ -129,6 +114,8 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) {
     optimizer_->save(opt);
     archive.write("optimizer", opt);
   }
+  for (const auto& [key, value] : scaler_.state_dict())
+    archive.write("grad_scaler." + key, torch::tensor(value, torch::kDouble), true);
   archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -163,6 +150,14 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
   io::load_state_dict(*module_, sd);  // strict: names the keys that differ
   torch::serialize::InputArchive opt;
   if (optimizer_ && archive.try_read("optimizer", opt)) optimizer_->load(opt);
+  if (scaler_.enabled()) {
+    std::map<std::string, double> scaler_state;
+    for (const char* key : {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}) {
+      torch::Tensor value;
+      if (archive.try_read(std::string("grad_scaler.") + key, value, true)) scaler_state[key] = value.item<double>();
+    }
+    if (!scaler_state.empty()) scaler_.load_state_dict(scaler_state);
+  }
   torch::Tensor epoch, rng;
   archive.read("epoch", epoch, true);
   archive.read("cpu_rng", rng, true);

@@ -1,0 +1,54 @@
+#pragma once
+/// \file
+/// The differences between the LibTorch versions tlearn supports (Debian's
+/// 1.13 and today's 2.x), in one place. Everything else in tlearn calls these
+/// and never tests TORCH_VERSION itself. Internal: reached from the trainer's
+/// implementation.
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+namespace tlearn::detail::compat {
+
+/// LibTorch 2.4 replaced the per-device autocast functions (set_enabled,
+/// set_cpu_enabled, get_autocast_gpu_dtype, ...) with device-generic ones and
+/// deprecated the old names.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+inline constexpr bool kDeviceGenericAutocast = true;
+
+inline bool autocast_enabled(c10::DeviceType device) { return at::autocast::is_autocast_enabled(device); }
+inline void set_autocast_enabled(c10::DeviceType device, bool on) { at::autocast::set_autocast_enabled(device, on); }
+inline at::ScalarType autocast_dtype(c10::DeviceType device) { return at::autocast::get_autocast_dtype(device); }
+inline void set_autocast_dtype(c10::DeviceType device, at::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(device, dtype);
+}
+#else
+inline constexpr bool kDeviceGenericAutocast = false;
+
+inline bool autocast_enabled(c10::DeviceType device) {
+  return device == c10::DeviceType::CPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+}
+inline void set_autocast_enabled(c10::DeviceType device, bool on) {
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_cpu_enabled(on);
+  } else {
+    at::autocast::set_enabled(on);
+  }
+}
+inline at::ScalarType autocast_dtype(c10::DeviceType device) {
+  return device == c10::DeviceType::CPU ? at::autocast::get_autocast_cpu_dtype()
+                                        : at::autocast::get_autocast_gpu_dtype();
+}
+inline void set_autocast_dtype(c10::DeviceType device, at::ScalarType dtype) {
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+}
+#endif
+
+/// Whether CPU autocast can run float16 (LibTorch 1.13's CPU autocast knows only bfloat16).
+inline constexpr bool kCpuAutocastFloat16 = kDeviceGenericAutocast;
+
+}  // namespace tlearn::detail::compat
