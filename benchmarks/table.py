@@ -47,7 +47,7 @@ if py and t:
                f"{py['seconds'] / t['seconds']:.2f}x | 1.5x |")
     out.append(f"| load vgg16: peak RSS above model (MB; file {size} MB) | {py['peak_above_model_mb']:.0f} | "
                f"{t['peak_above_model_mb']:.0f} | {t['peak_above_model_mb'] / size:.2f}x file | <= 1.2x file |")
-a, b = find(mode="compile", impl="by_hand"), find(mode="compile", impl="with_tlearn")
+a, b = median_row(mode="compile", impl="by_hand"), median_row(mode="compile", impl="with_tlearn")
 if a and b:
     out.append(f"| compile one backbone (s; by hand vs tlearn) | {a['seconds']:.1f} | {b['seconds']:.1f} | "
                f"{b['seconds'] / a['seconds']:.2f}x time | <= 1.3x |")

@@ -8,11 +8,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../cmake/bootstrap.sh"
 tlearn_install_dependencies
 tlearn_configure
 
-for v in by_hand with_tlearn only_resnet; do
-  ninja -C "$TLEARN_BUILD" -t clean "compile_$v" >/dev/null
-  start=$(date +%s.%N)
-  CCACHE_DISABLE=1 cmake --build "$TLEARN_BUILD" --target "compile_$v" >/dev/null
-  echo "compile_$v: $(echo "$(date +%s.%N) - $start" | bc) s (compile and link)"
+tlearn_build tlearn
+for v in by_hand with_tlearn only_resnet implementation; do
+  echo "$v: $(bash "$(dirname "${BASH_SOURCE[0]}")/time.sh" "$TLEARN_BUILD" "$v") s (one translation unit, ccache off)"
 done
 
 # The compiler command of with_tlearn.cpp, without ccache, with -ftime-report.

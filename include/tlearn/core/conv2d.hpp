@@ -29,6 +29,8 @@
 #include <optional>
 #include <vector>
 
+#include "tlearn/detail/compat.hpp"
+
 namespace tlearn::nn {
 
 class Conv2dImpl : public torch::nn::Conv2dImpl {
@@ -114,8 +116,8 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
     if (input.dim() != 4 || !input.device().is_cpu() || input.scalar_type() != torch::kFloat) return false;
     if (!weight.device().is_cpu() || weight.scalar_type() != torch::kFloat || weight.is_inference()) return false;
     if (bias.defined() && (bias.scalar_type() != torch::kFloat || bias.is_inference())) return false;
-    return c10::get_if<torch::ExpandingArray<2>>(&options.padding()) &&
-           c10::get_if<torch::enumtype::kZeros>(&options.padding_mode());
+    return tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding()) &&
+           tlearn::detail::compat::variant_get_if<torch::enumtype::kZeros>(&options.padding_mode());
   }
 
   /// The packed weights for this input's shape, packing them on first use;
@@ -135,7 +137,7 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
     for (auto& p : packed_)
       if (p.shape == shape && p.fuse_relu == fuse_relu) return &p.context;
     if (packed_.size() == kMaxPackedCopies) packed_.erase(packed_.begin());
-    const auto& padding = *c10::get_if<torch::ExpandingArray<2>>(&options.padding());
+    const auto& padding = *tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding());
     torch::jit::Stack stack{weight,
                             bias.defined() ? c10::IValue(bias) : c10::IValue(),
                             c10::IValue(c10::IntArrayRef(*options.stride()).vec()),

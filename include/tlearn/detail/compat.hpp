@@ -2,11 +2,12 @@
 /// \file
 /// The differences between the LibTorch versions tlearn supports (Debian's
 /// 1.13 and today's 2.x), in one place. Everything else in tlearn calls these
-/// and never tests TORCH_VERSION itself. Internal: reached from the trainer's
-/// implementation.
+/// and never tests TORCH_VERSION itself. Internal.
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
+
+#include <variant>
 
 namespace tlearn::detail::compat {
 
@@ -47,6 +48,17 @@ inline void set_autocast_dtype(c10::DeviceType device, at::ScalarType dtype) {
   }
 }
 #endif
+
+/// LibTorch 2.x's options variants (Conv2dOptions::padding, ...) are std::variant;
+/// 1.13's are c10::variant.
+template <class T, class Variant>
+auto variant_get_if(Variant* v) {
+#if TORCH_VERSION_MAJOR >= 2
+  return std::get_if<T>(v);
+#else
+  return c10::get_if<T>(v);
+#endif
+}
 
 /// Whether CPU autocast can run float16 (LibTorch 1.13's CPU autocast knows only bfloat16).
 inline constexpr bool kCpuAutocastFloat16 = kDeviceGenericAutocast;
