@@ -72,7 +72,9 @@ tlearn_configure() {
     # with; this way every CUDA library at run time is the wheel's too.
     torch_args=("-DCMAKE_PREFIX_PATH=$site/torch"
                 "-DCUDA_cudart_LIBRARY=$(ls "$site"/nvidia/*/lib/libcudart.so.* | head -n 1)"
-                "-DTLEARN_TEST_PYTHON=$TLEARN_VENV/bin/python")
+                "-DTLEARN_TEST_PYTHON=$TLEARN_VENV/bin/python"
+                # tlearn uses no API this LibTorch deprecates (detail/compat.hpp).
+                "-DCMAKE_CXX_FLAGS=-Werror=deprecated-declarations")
   fi
   cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" "$@" >/dev/null
 }

@@ -60,6 +60,10 @@ auto variant_get_if(Variant* v) {
 #endif
 }
 
+/// LibTorch 1.13 sends a bfloat16 ConvTranspose2d on the CPU to oneDNN as a
+/// plain convolution, which then rejects its weight's shape.
+inline constexpr bool kCpuBFloat16ConvTranspose = TORCH_VERSION_MAJOR >= 2;
+
 /// Whether CPU autocast can run float16 (LibTorch 1.13's CPU autocast knows only bfloat16).
 inline constexpr bool kCpuAutocastFloat16 = kDeviceGenericAutocast;
 

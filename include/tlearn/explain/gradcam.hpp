@@ -24,6 +24,8 @@
 #include <utility>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/eval_guard.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/explain/colormap.hpp"
 #include "tlearn/heads/head.hpp"
@@ -73,19 +75,6 @@ inline torch::Tensor upsample(const torch::Tensor& map, int64_t h, int64_t w) {
       .squeeze(0)
       .squeeze(0);
 }
-
-/// Restores a module's training flag when it goes out of scope.
-class EvalGuard {
- public:
-  explicit EvalGuard(torch::nn::Module& m) : module_(m), was_training_(m.is_training()) { m.eval(); }
-  ~EvalGuard() { module_.train(was_training_); }
-  EvalGuard(const EvalGuard&) = delete;
-  EvalGuard& operator=(const EvalGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;
-  bool was_training_;
-};
 
 inline std::string resolve_layer(const BackboneImpl& backbone, const std::string& layer) {
   if (layer.empty()) {
@@ -144,8 +133,9 @@ inline GradCam grad_cam(const ForwardFn& forward, const torch::Tensor& image, co
 /// `image`: the preprocessed input, (C, H, W) or (1, C, H, W).
 inline GradCam grad_cam(BackboneImpl& backbone, const torch::Tensor& image, const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(backbone, options.layer());
-  detail::EvalGuard eval(backbone);
-  return grad_cam([&](const torch::Tensor& x) { return backbone.forward(x); }, image, layer, options.class_index());
+  EvalGuard eval(backbone);
+  return grad_cam([&](const torch::Tensor& x) { return backbone.forward(x); }, to_module(image, backbone), layer,
+                  options.class_index());
 }
 
 /// Grad-CAM of any module holder whose forward runs `backbone` (a Classifier of
@@ -154,8 +144,9 @@ template <class Model>
 GradCam grad_cam(Model& model, const BackboneImpl& backbone, const torch::Tensor& image,
                  const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(backbone, options.layer());
-  detail::EvalGuard eval(*model);
-  return grad_cam([&](const torch::Tensor& x) { return model->forward(x); }, image, layer, options.class_index());
+  EvalGuard eval(*model);
+  return grad_cam([&](const torch::Tensor& x) { return model->forward(x); }, to_module(image, *model), layer,
+                  options.class_index());
 }
 
 /// Grad-CAM of a Classifier (backbone + head): explains the head's logits (before
@@ -163,8 +154,9 @@ GradCam grad_cam(Model& model, const BackboneImpl& backbone, const torch::Tensor
 /// With one output (a sigmoid classifier), class 0 is the positive logit.
 inline GradCam grad_cam(Classifier& model, const torch::Tensor& image, const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(*model->backbone, options.layer());
-  detail::EvalGuard eval(*model);
-  return grad_cam([&](const torch::Tensor& x) { return model->logits(x); }, image, layer, options.class_index());
+  EvalGuard eval(*model);
+  return grad_cam([&](const torch::Tensor& x) { return model->logits(x); }, to_module(image, *model), layer,
+                  options.class_index());
 }
 
 /// The heatmap (h, w, 0..1; resized bilinear to the image) in colour over the

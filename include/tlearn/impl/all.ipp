@@ -56,3 +56,4 @@
 #include "tlearn/impl/models/backbone.ipp"
 #include "tlearn/impl/train/precision.ipp"
 #include "tlearn/impl/train/grad_scaler.ipp"
+#include "tlearn/impl/core/tensor_options.ipp"

@@ -22,6 +22,7 @@
 #include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/tap.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/models/backbone.hpp"
 
 namespace tlearn {
@@ -97,7 +98,8 @@ inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& o
 
   const auto hw = model.input_shape();
   const auto probe = torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
-                                   std::min<int64_t>(hw[1], 96)});
+                                   std::min<int64_t>(hw[1], 96)},
+                                  module_options(model));
   torch::Tensor reference;
   int folded = 0;
   {

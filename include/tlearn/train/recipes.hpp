@@ -31,6 +31,8 @@
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/eval_guard.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/core/selector.hpp"
 #include "tlearn/data/dataset.hpp"
 #include "tlearn/data/loader.hpp"
@@ -69,14 +71,13 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
   backbone->to(device);
   if (device.is_cpu()) reuse_freed_cpu_memory();
   torch::NoGradGuard no_grad;
-  const bool was_training = backbone->is_training();
-  backbone->eval();
+  EvalGuard eval(*backbone);
   std::vector<torch::Tensor> feats, labels;
   std::vector<size_t> order;
   bool indexed = true;
   auto source = batch_source(std::forward<R>(batches));
   source.run(-1, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx) {
-    auto out = backbone->forward(images.to(device));
+    auto out = backbone->forward(to_module(images, *backbone));
     if (out.dim() == 2) out = out.unsqueeze(2).unsqueeze(3);  // pooled vectors: (N, C, 1, 1)
     feats.push_back(out.cpu());
     labels.push_back(y.cpu());
@@ -84,7 +85,6 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
     else indexed = false;
     return true;
   });
-  backbone->train(was_training);
   if (feats.empty()) throw Error("extract_features: the data gave no batch (empty data set?)");
   auto f = torch::cat(feats), l = torch::cat(labels);
   if (indexed) {  // back to data-set order

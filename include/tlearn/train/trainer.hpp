@@ -36,6 +36,7 @@
 
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
@@ -92,7 +93,10 @@ BatchSource batch_source(R range) {
       (void)epoch;
       for (auto& batch : *r) {
         const std::vector<size_t>* idx = nullptr;
-        if constexpr (detail::has_indices<std::decay_t<decltype(batch)>>::value) idx = &batch.indices;
+        // Batches built by hand leave indices empty: then they carry none.
+        if constexpr (detail::has_indices<std::decay_t<decltype(batch)>>::value) {
+          if (!batch.indices.empty()) idx = &batch.indices;
+        }
         if (!body(batch.images, batch.labels, idx)) break;
       }
     };
@@ -256,15 +260,13 @@ class Trainer : public TrainingContext {
   template <class R>
   torch::Tensor predict(R&& data) {
     torch::NoGradGuard no_grad;
-    const bool was_training = module_->is_training();
-    module_->eval();
+    EvalGuard eval(*module_);
     std::vector<torch::Tensor> outs;
     batch_source(std::forward<R>(data)).run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
       detail::AutocastGuard autocast(device_, options_.precision());
       outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
       return true;
     });
-    module_->train(was_training);
     if (outs.empty()) throw Error("predict: the data gave no batch (empty data set?)");
     return torch::cat(outs);
   }

@@ -1,11 +1,12 @@
 // Implementation of tlearn/explain/activations.hpp.
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/explain/activations.hpp"
 
 namespace tlearn::explain {
 
 torch::Tensor activations(BackboneImpl& backbone, const torch::Tensor& image, const std::string& layer) {
-  auto x = detail::as_single_batch(image, "activations");
-  detail::EvalGuard eval(backbone);
+  auto x = to_module(detail::as_single_batch(image, "activations"), backbone);
+  EvalGuard eval(backbone);
   torch::NoGradGuard no_grad;
   auto out = backbone.forward_features(x, {layer}).at(0);
   if (out.dim() != 4) {
@@ -18,7 +19,8 @@ torch::Tensor activations(BackboneImpl& backbone, const torch::Tensor& image, co
 }
 
 
-torch::Tensor channel_grid(const torch::Tensor& maps, const GridOptions& options) {
+torch::Tensor channel_grid(const torch::Tensor& model_maps, const GridOptions& options) {
+  const auto maps = model_maps.detach().to(torch::kCPU, torch::kFloat);  // images are CPU float32
   if (maps.dim() != 3 || maps.size(0) == 0) {
     std::ostringstream msg;
     msg << "channel_grid: expected (C, h, w) channel maps, got shape " << maps.sizes();
@@ -60,11 +62,11 @@ torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, i
   if (size.size() != 2 || size[0] < 1 || size[1] < 1)
     throw Error("filter_pattern: size must be {H, W} with positive values");
   if (options.steps() < 0) throw Error("filter_pattern: steps must be >= 0");
-  detail::EvalGuard eval(backbone);
+  EvalGuard eval(backbone);
   torch::AutoGradMode enable_grad(true);
   const int64_t chans = backbone.options().in_chans();
   auto gen = at::detail::createCPUGenerator(options.seed());
-  auto pixels = (128 + 20 * (torch::rand({1, chans, size[0], size[1]}, gen) * 2 - 1)).requires_grad_(true);
+  auto pixels = (128 + 20 * (torch::rand({1, chans, size[0], size[1]}, gen) * 2 - 1)).to(module_options(backbone)).requires_grad_(true);
   auto preprocess = [&](const torch::Tensor& p) {
     return chans == 3 ? preprocess_input(p, backbone.preprocessing()) : p / 255.0;
   };
@@ -87,7 +89,7 @@ torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, i
     pixels.add_(g, options.step_size());
   }
   if (options.steps() == 0) (void)objective(pixels);  // still validates the layer and filter
-  auto p = pixels.detach()[0];
+  auto p = pixels.detach()[0].to(torch::kCPU, torch::kFloat);
   p = (p - p.mean()) / (p.std() + 1e-5);
   auto out = (p * 25 + 128).clamp(0, 255);
   return chans == 3 ? out : out.expand({3, -1, -1}).contiguous();
@@ -98,7 +100,7 @@ torch::Tensor filter_grid(BackboneImpl& backbone, const std::string& layer, std:
                                  const FilterOptions& options, const GridOptions& grid) {
   if (filters.empty()) {
     const int64_t side = std::max<int64_t>(backbone.spec().min_size, 32);  // a dry run for the channel count
-    auto a = activations(backbone, torch::zeros({1, backbone.options().in_chans(), side, side}), layer);
+    auto a = activations(backbone, torch::zeros({1, backbone.options().in_chans(), side, side}, module_options(backbone)), layer);
     const int64_t n = grid.max_channels() > 0 ? std::min(a.size(0), grid.max_channels()) : a.size(0);
     for (int64_t f = 0; f < n; ++f) filters.push_back(f);
   }

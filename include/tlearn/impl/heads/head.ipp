@@ -1,4 +1,6 @@
 // Implementation of tlearn/heads/head.hpp.
+#include "tlearn/core/eval_guard.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/heads/head.hpp"
 
 namespace tlearn {
@@ -105,11 +107,9 @@ ClassifierImpl::ClassifierImpl(AnyBackbone backbone_, Head head_)
   if (!head->built()) {
     // A flatten head: measure the feature map at the backbone's input size.
     torch::NoGradGuard no_grad;
-    const bool was_training = backbone->is_training();
-    backbone->eval();
+    EvalGuard eval(*backbone);
     auto hw = backbone->input_shape();
-    auto y = backbone->forward(torch::zeros({1, bo.in_chans(), hw[0], hw[1]}));
-    backbone->train(was_training);
+    auto y = backbone->forward(torch::zeros({1, bo.in_chans(), hw[0], hw[1]}, module_options(*backbone)));
     head->build(y[0].numel());
   }
 }

@@ -1,4 +1,7 @@
 // Implementation of tlearn/heads/segmentation.hpp.
+#include "tlearn/core/eval_guard.hpp"
+#include "tlearn/core/tensor_options.hpp"
+#include "tlearn/detail/compat.hpp"
 #include "tlearn/heads/segmentation.hpp"
 
 namespace tlearn {
@@ -35,14 +38,12 @@ void MultiScaleFeaturesImpl::measure() {
   const int64_t side = std::max<int64_t>(backbone_->spec().min_size, 128);
   const auto hw = backbone_->options().input_shape().empty() ? std::vector<int64_t>{side, side}
                                                              : backbone_->input_shape();
-  const bool was_training = backbone_->is_training();
-  backbone_->eval();
   std::vector<torch::Tensor> maps;
   {
+    EvalGuard eval(*backbone_);
     torch::NoGradGuard no_grad;
-    maps = forward(torch::zeros({1, backbone_->options().in_chans(), hw[0], hw[1]}));
+    maps = forward(torch::zeros({1, backbone_->options().in_chans(), hw[0], hw[1]}, module_options(*backbone_)));
   }
-  backbone_->train(was_training);
   for (size_t i = 0; i < maps.size(); ++i) {
     if (maps[i].dim() != 4) {
       std::ostringstream msg;
@@ -101,6 +102,9 @@ torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& feature
     }
   if (output_hw.size() != 2) throw Error("UNetDecoder: output_hw must be {H, W}");
   auto x = features.back();
+  if (!detail::compat::kCpuBFloat16ConvTranspose && x.scalar_type() == torch::kBFloat16 && x.device().is_cpu())
+    throw Error("UNetDecoder: this LibTorch (" TORCH_VERSION ") cannot run its ConvTranspose2d in bfloat16 on the "
+                "CPU; keep the decoder in float32 there, or use LibTorch 2.x");
   for (size_t i = 0; i < blocks_->size(); ++i) {
     x = blocks_[i]->as<torch::nn::Sequential>()->forward(x);
     const auto& skip = features[features.size() - 2 - i];
@@ -128,12 +132,9 @@ SegmentationModelImpl::SegmentationModelImpl(AnyBackbone backbone, std::vector<s
 
 
 torch::Tensor SegmentationModelImpl::predict(const torch::Tensor& x) {
-  const bool was_training = is_training();
-  eval();
+  EvalGuard eval(*this);
   torch::NoGradGuard no_grad;
-  auto out = forward(x).argmax(1);
-  train(was_training);
-  return out;
+  return forward(x).argmax(1);
 }
 
 

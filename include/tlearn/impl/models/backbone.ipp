@@ -1,4 +1,6 @@
 // Implementation of tlearn/models/backbone.hpp.
+#include "tlearn/core/eval_guard.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/models/backbone.hpp"
 
 namespace tlearn {
@@ -72,11 +74,11 @@ std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, s
 void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
   if (input_hw.empty()) input_hw = input_shape();
   torch::NoGradGuard no_grad;
-  const bool was_training = is_training();
-  eval();
   TapRecorder recorder;
-  auto out = forward(torch::zeros({1, options_.in_chans(), input_hw.at(0), input_hw.at(1)}));
-  train(was_training);
+  {
+    EvalGuard eval(*this);
+    forward(torch::zeros({1, options_.in_chans(), input_hw.at(0), input_hw.at(1)}, module_options(*this)));
+  }
 
   auto shape = [](const torch::Tensor& t) {
     std::ostringstream s;
@@ -118,7 +120,6 @@ void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
   os << "Trainable params: " << thousands(trainable) << "\n";
   os << "Non-trainable params: " << thousands(total - trainable) << "\n";
   os << rule << "\n";
-  (void)out;
 }
 
 

@@ -1,4 +1,5 @@
 // Implementation of tlearn/train/trainer.hpp.
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/train/trainer.hpp"
 
 namespace tlearn::detail {
@@ -67,8 +68,7 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
 
 Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>& class_weights) {
   torch::NoGradGuard no_grad;
-  const bool was_training = module_->is_training();
-  module_->eval();
+  EvalGuard eval(*module_);
   Accumulator acc(options_.metrics());
   data.run(0, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
     auto y = labels.to(device_, labels.is_pinned());
@@ -80,7 +80,6 @@ Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>
     acc.add(options_.loss()(logits, y, class_weights).item<double>(), logits, y);
     return true;
   });
-  module_->train(was_training);
   if (acc.count == 0) throw Error("evaluate: the data gave no batch (empty data set?)");
   return acc.logs("");
 }
@@ -172,7 +171,10 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
 
 
 torch::Tensor Trainer::to_device(const torch::Tensor& images) const {
-  auto x = images.to(device_, /*non_blocking=*/images.is_pinned());
+  // A model converted to another floating dtype (float64, bfloat16) gets its inputs in it.
+  const auto dtype = module_options(*module_).dtype().toScalarType();
+  auto x = images.is_floating_point() ? images.to(device_, dtype, /*non_blocking=*/images.is_pinned())
+                                      : images.to(device_, /*non_blocking=*/images.is_pinned());
   if (options_.channels_last() && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   return x;
 }
