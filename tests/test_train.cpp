@@ -443,7 +443,7 @@ TEST_CASE("reuse_freed_cpu_memory: after a warm-up, freed 100 MB tensors are reu
     auto b = a * 2;
     return b.sum().item<double>() + small.sum().item<double>();
   };
-  for (int i = 0; i < 10; ++i) step();  // glibc settles its free lists in a few rounds
+  for (int i = 0; i < 30; ++i) step();  // glibc settles its free lists in a few rounds
   const auto before = mallinfo2();
   for (int i = 0; i < 5; ++i) CHECK(step() == Approx(2.0 * floats + 16));
   const auto after = mallinfo2();
