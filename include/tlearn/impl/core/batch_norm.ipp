@@ -12,7 +12,6 @@ void BatchNorm2dImpl::reset() {
   num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
 }
 
-
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
   if (folded_) return x;  // its affine map now lives in the preceding convolution
   double momentum = options.momentum().value_or(0.0);
@@ -25,22 +24,20 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
                            /*cudnn_enabled=*/true);
 }
 
-
 void BatchNorm2dImpl::train(bool on) {
   requested_training_ = on;
   torch::nn::Module::train(on && !frozen_);
 }
-
 
 void BatchNorm2dImpl::set_frozen(bool frozen) {
   frozen_ = frozen;
   torch::nn::Module::train(requested_training_ && !frozen_);
 }
 
-
 void BatchNorm2dImpl::pretty_print(std::ostream& os) const {
   os << "tlearn::nn::BatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
-     << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "") << ")";
+     << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "")
+     << ")";
 }
 
 }  // namespace tlearn::nn

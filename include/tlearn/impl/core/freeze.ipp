@@ -14,7 +14,6 @@ void set_trainable(LayerTable& table, const LayerSelector& selector, bool traina
   });
 }
 
-
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module) {
   std::vector<torch::Tensor> out;
   for (const auto& p : module.parameters())

@@ -10,37 +10,31 @@ std::vector<torch::Tensor> Layer::parameters() const {
   return out;
 }
 
-
 int64_t Layer::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
 }
 
-
-Layer& LayerTable::add(std::string name, std::string kind,
-             std::vector<std::shared_ptr<torch::nn::Module>> modules, std::string alias) {
+Layer& LayerTable::add(std::string name, std::string kind, std::vector<std::shared_ptr<torch::nn::Module>> modules,
+                       std::string alias) {
   if (find(name))
     throw Error("layer table: duplicate layer name '" + name + "' (a model bug: each tap name must be unique)");
   layers_.push_back(Layer{std::move(name), std::move(alias), std::move(kind), std::move(modules), true});
   return layers_.back();
 }
 
-
 std::optional<size_t> LayerTable::find(const std::string& name_or_alias) const {
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (layers_[i].name == name_or_alias || (!layers_[i].alias.empty() && layers_[i].alias == name_or_alias))
-      return i;
+    if (layers_[i].name == name_or_alias || (!layers_[i].alias.empty() && layers_[i].alias == name_or_alias)) return i;
   return std::nullopt;
 }
-
 
 size_t LayerTable::index_of(const std::string& name_or_alias) const {
   if (auto i = find(name_or_alias)) return *i;
   throw Error("no layer named '" + name_or_alias + "'" + suggestions(name_or_alias) +
               " (layers() lists every name and Keras alias)");
 }
-
 
 std::string LayerTable::suggestions(const std::string& wrong, size_t how_many) const {
   std::vector<std::pair<size_t, std::string>> scored;
@@ -50,10 +44,10 @@ std::string LayerTable::suggestions(const std::string& wrong, size_t how_many) c
   }
   std::sort(scored.begin(), scored.end());
   std::string out;
-  for (size_t i = 0; i < std::min(how_many, scored.size()); ++i) out += (i ? ", " : "; did you mean: ") + scored[i].second;
+  for (size_t i = 0; i < std::min(how_many, scored.size()); ++i)
+    out += (i ? ", " : "; did you mean: ") + scored[i].second;
   return out;
 }
-
 
 std::vector<LayerInfo> LayerTable::info() const {
   std::vector<LayerInfo> out;

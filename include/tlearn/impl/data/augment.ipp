@@ -28,12 +28,16 @@ AugmentParams TrainTransform::sample(int64_t h, int64_t w, uint64_t seed) const 
   return p;
 }
 
-
 std::array<double, 9> TrainTransform::matrix(int64_t h, int64_t w, const AugmentParams& p) const {
   auto [oh, ow] = out_size(h, w);
   // Base map: the crop box (or the whole image) stretched over the output.
   double top = 0, left = 0, bh = double(h), bw = double(w);
-  if (rrc_) { top = double(p.crop[0]); left = double(p.crop[1]); bh = double(p.crop[2]); bw = double(p.crop[3]); }
+  if (rrc_) {
+    top = double(p.crop[0]);
+    left = double(p.crop[1]);
+    bh = double(p.crop[2]);
+    bw = double(p.crop[3]);
+  }
   Eigen::Matrix3d base = Eigen::Matrix3d::Identity();
   base(0, 0) = bw / double(ow);
   base(0, 2) = left + 0.5 * bw / double(ow) - 0.5;
@@ -50,13 +54,18 @@ std::array<double, 9> TrainTransform::matrix(int64_t h, int64_t w, const Augment
   const double cx = (double(ow) - 1) / 2, cy = (double(oh) - 1) / 2;
   to_c << 1, 0, cx, 0, 1, cy, 0, 0, 1;
   from_c << 1, 0, -cx, 0, 1, -cy, 0, 0, 1;
-  if (p.hflip) { flip(0, 0) = -1; flip(0, 2) = double(ow) - 1; }
-  if (p.vflip) { flip(1, 1) = -1; flip(1, 2) = double(oh) - 1; }
+  if (p.hflip) {
+    flip(0, 0) = -1;
+    flip(0, 2) = double(ow) - 1;
+  }
+  if (p.vflip) {
+    flip(1, 1) = -1;
+    flip(1, 2) = double(oh) - 1;
+  }
   std::array<double, 9> out;
   RowMajor3d::Map(out.data()) = base * to_c * rot * shift * shear * zoom * from_c * flip;
   return out;
 }
-
 
 torch::Tensor TrainTransform::apply(const torch::Tensor& image, const AugmentParams& p) const {
   auto [h, w] = tlearn::detail::image_hw(image);
@@ -95,7 +104,6 @@ torch::Tensor TrainTransform::apply(const torch::Tensor& image, const AugmentPar
   return policy_ == Preprocessing::Identity ? out : preprocess_input(out, policy_);
 }
 
-
 std::array<int64_t, 4> TrainTransform::crop_box(int64_t h, int64_t w, Rng& rng) const {
   const double area = double(h) * double(w);
   const double lr0 = std::log(ratio_.first), lr1 = std::log(ratio_.second);
@@ -108,11 +116,12 @@ std::array<int64_t, 4> TrainTransform::crop_box(int64_t h, int64_t w, Rng& rng) 
   }
   const double in_ratio = double(w) / double(h);
   int64_t cw = w, ch = h;
-  if (in_ratio < ratio_.first) ch = std::llround(double(w) / ratio_.first);
-  else if (in_ratio > ratio_.second) cw = std::llround(double(h) * ratio_.second);
+  if (in_ratio < ratio_.first)
+    ch = std::llround(double(w) / ratio_.first);
+  else if (in_ratio > ratio_.second)
+    cw = std::llround(double(h) * ratio_.second);
   return {(h - ch) / 2, (w - cw) / 2, ch, cw};
 }
-
 
 void TrainTransform::color(torch::Tensor& x, const AugmentParams& p) const {
   if (p.brightness == 1 && p.contrast == 1) return;

@@ -9,12 +9,10 @@ torch::Tensor Dataset::image(size_t i, const io::ImageReadOptions& options) cons
   return get(i).image;
 }
 
-
 Example Dataset::get(size_t i) const {
   DefaultGuard guard(this);
   return {tlearn::detail::to_chw_float(image(i)), label(i)};
 }
-
 
 size_t Dataset::num_classes() const {
   auto c = classes();
@@ -24,13 +22,11 @@ size_t Dataset::num_classes() const {
   return size_t(m + 1);
 }
 
-
 std::vector<int64_t> Dataset::labels() const {
   std::vector<int64_t> out(size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = label(i);
   return out;
 }
-
 
 std::vector<int64_t> Dataset::class_counts() const {
   std::vector<int64_t> counts(num_classes(), 0);
@@ -41,7 +37,6 @@ std::vector<int64_t> Dataset::class_counts() const {
   return counts;
 }
 
-
 std::vector<double> Dataset::class_weights() const {
   auto counts = class_counts();
   std::vector<double> w(counts.size(), 0.0);
@@ -50,15 +45,13 @@ std::vector<double> Dataset::class_weights() const {
   return w;
 }
 
-
 void Dataset::check_index(size_t i) const {
   if (i >= size())
     throw Error("data set index " + std::to_string(i) + " is out of range (size " + std::to_string(size()) + ")");
 }
 
-
 TensorDataset::TensorDataset(torch::Tensor images, torch::Tensor labels, std::vector<std::string> classes)
-      : images_(std::move(images)), labels_(labels.to(torch::kLong).contiguous()), classes_(std::move(classes)) {
+    : images_(std::move(images)), labels_(labels.to(torch::kLong).contiguous()), classes_(std::move(classes)) {
   if (images_.dim() < 3 || labels_.dim() != 1 || images_.size(0) != labels_.size(0)) {
     std::ostringstream msg;
     msg << "TensorDataset: need images (N, ...) and labels (N), got " << images_.sizes() << " and " << labels_.sizes();
@@ -66,23 +59,19 @@ TensorDataset::TensorDataset(torch::Tensor images, torch::Tensor labels, std::ve
   }
 }
 
-
 torch::Tensor TensorDataset::image(size_t i, const io::ImageReadOptions&) const {
   check_index(i);
   return images_[int64_t(i)];
 }
-
 
 int64_t TensorDataset::label(size_t i) const {
   check_index(i);
   return labels_.data_ptr<int64_t>()[i];
 }
 
-
 ImageFiles::ImageFiles(std::vector<std::pair<std::filesystem::path, int64_t>> samples, std::vector<std::string> classes,
-                      io::ImageReadOptions read)
-      : samples_(std::move(samples)), classes_(std::move(classes)), read_(std::move(read)) {}
-
+                       io::ImageReadOptions read)
+    : samples_(std::move(samples)), classes_(std::move(classes)), read_(std::move(read)) {}
 
 torch::Tensor ImageFiles::image(size_t i, const io::ImageReadOptions& options) const {
   check_index(i);
@@ -92,32 +81,29 @@ torch::Tensor ImageFiles::image(size_t i, const io::ImageReadOptions& options) c
   return io::read_image(samples_[i].first, o);
 }
 
-
 int64_t ImageFiles::label(size_t i) const {
   check_index(i);
   return samples_[i].second;
 }
-
 
 const std::filesystem::path& ImageFiles::path(size_t i) const {
   check_index(i);
   return samples_[i].first;
 }
 
-
-Subset::Subset(DatasetPtr parent, std::vector<size_t> indices) : parent_(std::move(parent)), indices_(std::move(indices)) {
+Subset::Subset(DatasetPtr parent, std::vector<size_t> indices)
+    : parent_(std::move(parent)), indices_(std::move(indices)) {
   if (!parent_) throw Error("Subset: the parent data set is null");
   for (auto i : indices_)
     if (i >= parent_->size())
-      throw Error("Subset: index " + std::to_string(i) + " is out of range (parent size " + std::to_string(parent_->size()) + ")");
+      throw Error("Subset: index " + std::to_string(i) + " is out of range (parent size " +
+                  std::to_string(parent_->size()) + ")");
 }
-
 
 size_t Subset::at(size_t i) const {
   check_index(i);
   return indices_[i];
 }
-
 
 std::pair<Subset, Subset> split(const DatasetPtr& dataset, double val_fraction, uint64_t seed) {
   if (!dataset) throw Error("split: the data set is null");

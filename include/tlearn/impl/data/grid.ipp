@@ -3,8 +3,8 @@
 
 namespace tlearn::data {
 
-torch::Tensor make_grid(const torch::Tensor& images, int64_t columns, int64_t padding,
-                               float pad_value, bool normalize) {
+torch::Tensor make_grid(const torch::Tensor& images, int64_t columns, int64_t padding, float pad_value,
+                        bool normalize) {
   if (images.dim() != 4 || images.size(0) == 0) {
     std::ostringstream msg;
     msg << "make_grid: expected a non-empty (N, C, H, W) batch, got shape " << images.sizes();
@@ -27,9 +27,8 @@ torch::Tensor make_grid(const torch::Tensor& images, int64_t columns, int64_t pa
   return grid;
 }
 
-
-void save_grid(const torch::Tensor& images, const std::filesystem::path& path, int64_t columns,
-                      int64_t padding, float pad_value, bool normalize) {
+void save_grid(const torch::Tensor& images, const std::filesystem::path& path, int64_t columns, int64_t padding,
+               float pad_value, bool normalize) {
   io::write_png(make_grid(images, columns, padding, pad_value, normalize), path);
 }
 

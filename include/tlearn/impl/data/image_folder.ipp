@@ -15,10 +15,12 @@ ImageFolder::ImageFolder(const std::filesystem::path& root, const ImageFolderOpt
     if (entry.is_directory()) classes_.push_back(entry.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
   if (classes_.empty())
-    throw Error("ImageFolder: '" + root.string() + "' has no subfolders; put each class's images in root/<class name>/");
+    throw Error("ImageFolder: '" + root.string() +
+                "' has no subfolders; put each class's images in root/<class name>/");
   for (size_t c = 0; c < classes_.size(); ++c) {
     std::vector<fs::path> files;
-    for (auto it = fs::recursive_directory_iterator(root / classes_[c], fs::directory_options::follow_directory_symlink);
+    for (auto it =
+             fs::recursive_directory_iterator(root / classes_[c], fs::directory_options::follow_directory_symlink);
          it != fs::recursive_directory_iterator(); ++it)
       if (it->is_regular_file() && ext.count(lower(it->path().extension().string()))) files.push_back(it->path());
     std::sort(files.begin(), files.end());
@@ -29,19 +31,16 @@ ImageFolder::ImageFolder(const std::filesystem::path& root, const ImageFolderOpt
                 " in its class subfolders)");
 }
 
-
 std::string ImageFolder::lower(std::string s) {
   for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   return s;
 }
-
 
 std::string ImageFolder::join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
   return out;
 }
-
 
 size_t export_image_folder(const Dataset& dataset, const std::filesystem::path& root, const std::string& format) {
   namespace fs = std::filesystem;
@@ -63,7 +62,10 @@ size_t export_image_folder(const Dataset& dataset, const std::filesystem::path& 
     fs::create_directories(dir, ec);
     auto img = dataset.image(i);
     fs::path file = dir / (std::to_string(i) + (format == "png" ? ".png" : ".jpg"));
-    if (format == "png") io::write_png(img, file); else io::write_jpeg(img, file);
+    if (format == "png")
+      io::write_png(img, file);
+    else
+      io::write_jpeg(img, file);
   }
   return dataset.size();
 }

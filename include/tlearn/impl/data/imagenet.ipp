@@ -9,16 +9,13 @@ std::string wnid(int64_t index) {
   return detail::kClasses[index].wnid;
 }
 
-
 std::string class_name(int64_t index) {
   if (index < 0 || index >= kNumClasses)
     throw Error("imagenet::class_name: class index " + std::to_string(index) + " is outside 0..999");
   return detail::kClasses[index].name;
 }
 
-
-std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores,
-                                                               int64_t top) {
+std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores, int64_t top) {
   if (scores.dim() != 2 || scores.size(1) != kNumClasses) {
     std::ostringstream msg;
     msg << "decode_predictions expects scores of shape (N, 1000) but got " << scores.sizes()

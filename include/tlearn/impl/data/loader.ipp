@@ -4,8 +4,7 @@
 namespace tlearn::data {
 
 Loader::Loader(DatasetPtr dataset, Transform transform, LoaderOptions options)
-      : impl_(std::make_shared<Impl>(std::move(dataset), std::move(transform), std::move(options))) {}
-
+    : impl_(std::make_shared<Impl>(std::move(dataset), std::move(transform), std::move(options))) {}
 
 std::vector<SkippedSample> Loader::skipped() const {
   std::lock_guard<std::mutex> lock(impl_->skip_mutex);

@@ -5,14 +5,17 @@ namespace tlearn {
 
 std::string to_string(Preprocessing p) {
   switch (p) {
-    case Preprocessing::Identity: return "identity";
-    case Preprocessing::Caffe: return "caffe";
-    case Preprocessing::TF: return "tf";
-    case Preprocessing::Torch: return "torch";
+    case Preprocessing::Identity:
+      return "identity";
+    case Preprocessing::Caffe:
+      return "caffe";
+    case Preprocessing::TF:
+      return "tf";
+    case Preprocessing::Torch:
+      return "torch";
   }
   return "?";
 }
-
 
 Preprocessing preprocessing_from_string(const std::string& name) {
   if (name == "identity" || name == "none") return Preprocessing::Identity;

@@ -3,9 +3,10 @@
 
 namespace tlearn::data {
 
-SegmentationTensors::SegmentationTensors(torch::Tensor images, torch::Tensor masks) : images_(std::move(images)), masks_(std::move(masks)) {
-  if (images_.dim() != 4 || masks_.dim() != 3 || images_.size(0) != masks_.size(0) || images_.size(2) != masks_.size(1) ||
-      images_.size(3) != masks_.size(2)) {
+SegmentationTensors::SegmentationTensors(torch::Tensor images, torch::Tensor masks)
+    : images_(std::move(images)), masks_(std::move(masks)) {
+  if (images_.dim() != 4 || masks_.dim() != 3 || images_.size(0) != masks_.size(0) ||
+      images_.size(2) != masks_.size(1) || images_.size(3) != masks_.size(2)) {
     std::ostringstream msg;
     msg << "SegmentationTensors: expected images (N, C, H, W) and masks (N, H, W) with matching N, H, W, got "
         << images_.sizes() << " and " << masks_.sizes();
@@ -15,15 +16,15 @@ SegmentationTensors::SegmentationTensors(torch::Tensor images, torch::Tensor mas
   masks_ = masks_.to(torch::kLong);
 }
 
-
 SegmentationExample SegmentationTensors::get(size_t i) const {
-  if (i >= size()) throw Error("SegmentationTensors: index " + std::to_string(i) + " is past the end (" + std::to_string(size()) + " samples)");
+  if (i >= size())
+    throw Error("SegmentationTensors: index " + std::to_string(i) + " is past the end (" + std::to_string(size()) +
+                " samples)");
   return {images_[int64_t(i)], masks_[int64_t(i)]};
 }
 
-
 SegmentationFolder::SegmentationFolder(const std::filesystem::path& root, const std::string& images,
-                              const std::string& masks) {
+                                       const std::string& masks) {
   namespace fs = std::filesystem;
   const auto image_dir = root / images, mask_dir = root / masks;
   for (const auto& dir : {image_dir, mask_dir})
@@ -47,9 +48,10 @@ SegmentationFolder::SegmentationFolder(const std::filesystem::path& root, const 
   if (samples_.empty()) throw Error("SegmentationFolder: no images in '" + image_dir.string() + "'");
 }
 
-
 SegmentationExample SegmentationFolder::get(size_t i) const {
-  if (i >= size()) throw Error("SegmentationFolder: index " + std::to_string(i) + " is past the end (" + std::to_string(size()) + " samples)");
+  if (i >= size())
+    throw Error("SegmentationFolder: index " + std::to_string(i) + " is past the end (" + std::to_string(size()) +
+                " samples)");
   auto image = io::read_image(samples_[i].first);
   auto mask = read_mask(samples_[i].second);
   if (image.size(0) != mask.size(0) || image.size(1) != mask.size(1)) {
@@ -61,15 +63,14 @@ SegmentationExample SegmentationFolder::get(size_t i) const {
   return {image, mask};
 }
 
-
 SegmentationTransform& SegmentationTransform::mask_fill(FillMode mode, int64_t value) {
   fill_ = mode;
   value_ = value;
   return *this;
 }
 
-
-torch::Tensor SegmentationTransform::warp_mask(const torch::Tensor& mask, const std::array<double, 9>& m, int64_t oh, int64_t ow) const {
+torch::Tensor SegmentationTransform::warp_mask(const torch::Tensor& mask, const std::array<double, 9>& m, int64_t oh,
+                                               int64_t ow) const {
   auto src = mask.to(torch::kCPU).to(torch::kLong).contiguous();
   const int64_t h = src.size(0), w = src.size(1);
   const int64_t* s = src.data_ptr<int64_t>();
@@ -89,16 +90,15 @@ torch::Tensor SegmentationTransform::warp_mask(const torch::Tensor& mask, const 
   return out;
 }
 
-
 torch::Tensor read_mask(const std::filesystem::path& path) {
   auto hwc = io::read_image(path, io::ImageReadOptions().alpha_mode(io::Alpha::Drop));
   auto first = hwc.select(2, 0);
   if (hwc.size(2) > 1 && !(hwc.select(2, 1).equal(first) && hwc.select(2, 2).equal(first)))
-    throw Error("read_mask('" + path.string() + "'): the mask has colours; store class indices as a grayscale PNG "
+    throw Error("read_mask('" + path.string() +
+                "'): the mask has colours; store class indices as a grayscale PNG "
                 "(pixel value = class index)");
   return first.to(torch::kLong).contiguous();
 }
-
 
 void write_mask(const torch::Tensor& mask, const std::filesystem::path& path, int64_t scale) {
   if (mask.dim() != 2) {
@@ -109,9 +109,8 @@ void write_mask(const torch::Tensor& mask, const std::filesystem::path& path, in
   io::write_png((mask.detach().to(torch::kCPU).to(torch::kLong) * scale).clamp(0, 255).to(torch::kUInt8), path);
 }
 
-
 SegmentationBatch make_batch(const SegmentationDataset& dataset, const std::vector<size_t>& indices,
-                                    const SegmentationTransform& transform, uint64_t seed) {
+                             const SegmentationTransform& transform, uint64_t seed) {
   if (indices.empty()) throw Error("make_batch: no indices; pass at least one sample index");
   std::vector<torch::Tensor> images, masks;
   for (auto i : indices) {
@@ -127,7 +126,6 @@ SegmentationBatch make_batch(const SegmentationDataset& dataset, const std::vect
   }
   return {torch::stack(images), torch::stack(masks)};
 }
-
 
 std::vector<std::vector<size_t>> batch_indices(size_t n, size_t batch_size, uint64_t seed, bool shuffle) {
   if (batch_size == 0) throw Error("batch_indices: batch_size must be at least 1");

@@ -9,7 +9,6 @@ FileMapping::~FileMapping() {
 #endif
 }
 
-
 BinaryFile::BinaryFile(const std::filesystem::path& path) : path_(path) {
   require_little_endian();
   std::error_code ec;
@@ -21,14 +20,12 @@ BinaryFile::BinaryFile(const std::filesystem::path& path) : path_(path) {
   if (!in_) throw Error(path.string() + ": cannot open the file for reading (check permissions)");
 }
 
-
 void BinaryFile::check_range(std::uint64_t offset, std::uint64_t n, const std::string& what) const {
   if (offset > size_ || n > size_ - offset)
-    throw Error(name() + ": " + what + " (bytes " + std::to_string(offset) + ".." +
-                std::to_string(offset + n) + ") lies beyond the end of the file (" +
-                std::to_string(size_) + " bytes); the file is truncated or corrupt");
+    throw Error(name() + ": " + what + " (bytes " + std::to_string(offset) + ".." + std::to_string(offset + n) +
+                ") lies beyond the end of the file (" + std::to_string(size_) +
+                " bytes); the file is truncated or corrupt");
 }
-
 
 void BinaryFile::read_at(std::uint64_t offset, void* dst, std::uint64_t n, const std::string& what) {
   check_range(offset, n, what);
@@ -45,8 +42,8 @@ void BinaryFile::read_at(std::uint64_t offset, void* dst, std::uint64_t n, const
   }
 }
 
-
-torch::Tensor BinaryFile::tensor_at(std::uint64_t offset, std::int64_t numel, c10::ScalarType dtype, const std::string& what) {
+torch::Tensor BinaryFile::tensor_at(std::uint64_t offset, std::int64_t numel, c10::ScalarType dtype,
+                                    const std::string& what) {
   const std::uint64_t es = c10::elementSize(dtype);
   const std::uint64_t n = static_cast<std::uint64_t>(numel) * es;
   check_range(offset, n, what);
@@ -58,14 +55,14 @@ torch::Tensor BinaryFile::tensor_at(std::uint64_t offset, std::int64_t numel, c1
     }
     if (map_) {
       auto keep = map_;
-      return torch::from_blob(static_cast<char*>(map_->data) + offset, {numel}, [keep](void*) {}, options);
+      return torch::from_blob(
+          static_cast<char*>(map_->data) + offset, {numel}, [keep](void*) {}, options);
     }
   }
   auto t = torch::empty({numel}, options);
   read_at(offset, t.data_ptr(), n, what);
   return t;
 }
-
 
 std::string BinaryFile::read_string(std::uint64_t offset, std::uint64_t n, const std::string& what) {
   check_range(offset, n, what);
@@ -74,14 +71,12 @@ std::string BinaryFile::read_string(std::uint64_t offset, std::uint64_t n, const
   return s;
 }
 
-
 void require_little_endian() {
   const std::uint16_t probe = 1;
   unsigned char first = 0;
   std::memcpy(&first, &probe, 1);
   if (first != 1) throw Error("tlearn: checkpoint files are little-endian; big-endian hosts are not supported");
 }
-
 
 std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::uint64_t size) {
 #ifdef TLEARN_HAS_MMAP
@@ -105,9 +100,7 @@ std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::ui
 #endif
 }
 
-
-void write_atomically(const std::filesystem::path& path,
-                             const std::function<void(std::ofstream&)>& write) {
+void write_atomically(const std::filesystem::path& path, const std::function<void(std::ofstream&)>& write) {
   namespace fs = std::filesystem;
   const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   std::error_code ec;

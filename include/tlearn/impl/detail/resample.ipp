@@ -37,7 +37,6 @@ ImageView view_image(const torch::Tensor& image, torch::Tensor& keep) {
   return v;
 }
 
-
 double filter_weight(Interpolation f, double x) {
   switch (f) {
     case Interpolation::Area:  // PIL BOX
@@ -52,25 +51,28 @@ double filter_weight(Interpolation f, double x) {
       if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
       return 0.0;
     }
-    case Interpolation::Nearest: break;
+    case Interpolation::Nearest:
+      break;
   }
   return 0.0;
 }
 
-
 double filter_support(Interpolation f) {
   switch (f) {
-    case Interpolation::Area: return 0.5;
-    case Interpolation::Bilinear: return 1.0;
-    case Interpolation::Bicubic: return 2.0;
-    case Interpolation::Nearest: return 0.0;
+    case Interpolation::Area:
+      return 0.5;
+    case Interpolation::Bilinear:
+      return 1.0;
+    case Interpolation::Bicubic:
+      return 2.0;
+    case Interpolation::Nearest:
+      return 0.0;
   }
   return 1.0;
 }
 
-
-Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_size,
-                                 int64_t first, int64_t n, Interpolation f) {
+Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_size, int64_t first, int64_t n,
+                          Interpolation f) {
   Coefficients c;
   c.start.resize(n);
   c.count.resize(n);
@@ -120,12 +122,10 @@ Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_s
   return c;
 }
 
-
 float round_u8(float v) {
   v = v < 0.f ? 0.f : (v > 255.f ? 255.f : v);
   return static_cast<float>(static_cast<int>(v + 0.5f));  // truncation = floor for v >= 0
 }
-
 
 std::vector<int32_t> fixed_point(const Coefficients& c) {
   std::vector<int32_t> k(c.weights.size());
@@ -136,16 +136,14 @@ std::vector<int32_t> fixed_point(const Coefficients& c) {
   return k;
 }
 
-
 uint8_t clip8(int32_t v) {
   if (v >= (1 << kPrecisionBits << 8)) return 255;
   if (v <= 0) return 0;
   return static_cast<uint8_t>(v >> kPrecisionBits);
 }
 
-
 void resize_kernel_u8(const uint8_t* src, const ImageView& v, const Coefficients& cx, const Coefficients& cy,
-                             int64_t row0, int64_t rows, int64_t oh, int64_t ow, float* dst) {
+                      int64_t row0, int64_t rows, int64_t oh, int64_t ow, float* dst) {
   const std::vector<int32_t> kx = fixed_point(cx), ky = fixed_point(cy);
   std::vector<uint8_t> tmp(static_cast<size_t>(v.C * rows * ow));
   const int32_t half = 1 << (kPrecisionBits - 1);
@@ -192,7 +190,6 @@ void resize_kernel_u8(const uint8_t* src, const ImageView& v, const Coefficients
   }
 }
 
-
 torch::Tensor resize(const torch::Tensor& image, const ResizePlan& plan, Interpolation f) {
   torch::Tensor keep;
   ImageView v = view_image(image, keep);
@@ -200,7 +197,6 @@ torch::Tensor resize(const torch::Tensor& image, const ResizePlan& plan, Interpo
   dispatch_view(v, [&](auto* src) { resize_kernel(src, v, plan, f, out.data_ptr<float>()); });
   return out;
 }
-
 
 torch::Tensor to_chw_float(const torch::Tensor& image) {
   if (image.scalar_type() != torch::kUInt8) {
@@ -218,12 +214,13 @@ torch::Tensor to_chw_float(const torch::Tensor& image) {
   return out;
 }
 
-
 int64_t fill_index(int64_t i, int64_t n, FillMode mode) {
   if (i >= 0 && i < n) return i;
   switch (mode) {
-    case FillMode::Nearest: return i < 0 ? 0 : n - 1;
-    case FillMode::Constant: return -1;
+    case FillMode::Nearest:
+      return i < 0 ? 0 : n - 1;
+    case FillMode::Constant:
+      return -1;
     case FillMode::Wrap: {
       int64_t m = i % n;
       return m < 0 ? m + n : m;
@@ -238,16 +235,13 @@ int64_t fill_index(int64_t i, int64_t n, FillMode mode) {
   return -1;
 }
 
-
-torch::Tensor affine(const torch::Tensor& image, const Affine& m, int64_t oh, int64_t ow, FillMode mode,
-                            float fill) {
+torch::Tensor affine(const torch::Tensor& image, const Affine& m, int64_t oh, int64_t ow, FillMode mode, float fill) {
   torch::Tensor keep;
   ImageView v = view_image(image, keep);
   auto out = torch::empty({v.C, oh, ow}, torch::kFloat);
   dispatch_view(v, [&](auto* src) { affine_kernel(src, v, m, oh, ow, mode, fill, out.data_ptr<float>()); });
   return out;
 }
-
 
 std::pair<int64_t, int64_t> image_hw(const torch::Tensor& image) {
   if (image.dim() == 2) return {image.size(0), image.size(1)};

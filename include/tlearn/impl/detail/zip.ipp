@@ -8,12 +8,10 @@ const ZipEntry* ZipReader::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
-
 void ZipReader::fail(const std::string& what) const {
   throw Error(file_.name() + ": not a valid zip checkpoint: " + what +
               " (the file is truncated or corrupt; save it again with torch.save)");
 }
-
 
 void ZipReader::read_central_directory() {
   const std::uint64_t size = file_.size();
@@ -24,7 +22,10 @@ void ZipReader::read_central_directory() {
   const auto* t = reinterpret_cast<const unsigned char*>(tail.data());
   std::int64_t pos = -1;
   for (std::int64_t i = static_cast<std::int64_t>(tail_len) - 22; i >= 0; --i)
-    if (read_le<std::uint32_t>(t + i) == 0x06054b50u) { pos = i; break; }
+    if (read_le<std::uint32_t>(t + i) == 0x06054b50u) {
+      pos = i;
+      break;
+    }
   if (pos < 0) fail("no end-of-central-directory record");
   const std::uint64_t eocd = size - tail_len + static_cast<std::uint64_t>(pos);
   std::uint64_t count = read_le<std::uint16_t>(t + pos + 10);
@@ -103,7 +104,6 @@ void ZipReader::read_central_directory() {
   }
 }
 
-
 void ZipWriter::add(const std::string& name, const void* data, std::uint64_t n) {
   Central c{name, crc32_update(0, data, static_cast<std::size_t>(n)), n, pos_};
   const bool big = n >= 0xFFFFFFFFu || pos_ >= 0xFFFFFFFFu;
@@ -138,7 +138,6 @@ void ZipWriter::add(const std::string& name, const void* data, std::uint64_t n) 
   write(data, n);
   entries_.push_back(std::move(c));
 }
-
 
 void ZipWriter::finish() {
   const std::uint64_t cd_start = pos_;
@@ -204,12 +203,10 @@ void ZipWriter::finish() {
   write(t.data(), t.size());
 }
 
-
 void ZipWriter::write(const void* data, std::uint64_t n) {
   out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
   pos_ += n;
 }
-
 
 std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t n) {
   static const auto table = [] {

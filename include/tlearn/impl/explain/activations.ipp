@@ -18,7 +18,6 @@ torch::Tensor activations(BackboneImpl& backbone, const torch::Tensor& image, co
   return out[0];
 }
 
-
 torch::Tensor channel_grid(const torch::Tensor& model_maps, const GridOptions& options) {
   const auto maps = model_maps.detach().to(torch::kCPU, torch::kFloat);  // images are CPU float32
   if (maps.dim() != 3 || maps.size(0) == 0) {
@@ -26,37 +25,33 @@ torch::Tensor channel_grid(const torch::Tensor& model_maps, const GridOptions& o
     msg << "channel_grid: expected (C, h, w) channel maps, got shape " << maps.sizes();
     throw Error(msg.str());
   }
-  if (options.scale() < 1) throw Error("channel_grid: scale must be at least 1, got " + std::to_string(options.scale()));
+  if (options.scale() < 1)
+    throw Error("channel_grid: scale must be at least 1, got " + std::to_string(options.scale()));
   int64_t n = maps.size(0);
   if (options.max_channels() > 0) n = std::min(n, options.max_channels());
   std::vector<torch::Tensor> tiles;
   for (int64_t c = 0; c < n; ++c) {
     auto tile = apply_colormap(normalize01(maps[c]), options.colormap());
-    if (options.scale() > 1)
-      tile = tile.repeat_interleave(options.scale(), 1).repeat_interleave(options.scale(), 2);
+    if (options.scale() > 1) tile = tile.repeat_interleave(options.scale(), 1).repeat_interleave(options.scale(), 2);
     tiles.push_back(tile);
   }
   return data::make_grid(torch::stack(tiles), options.columns(), options.padding());
 }
 
-
 torch::Tensor activation_grid(BackboneImpl& backbone, const torch::Tensor& image, const std::string& layer,
-                                     const GridOptions& options) {
+                              const GridOptions& options) {
   return channel_grid(activations(backbone, image, layer), options);
 }
 
-
 torch::Tensor save_activation_grid(const std::filesystem::path& path, BackboneImpl& backbone,
-                                          const torch::Tensor& image, const std::string& layer,
-                                          const GridOptions& options) {
+                                   const torch::Tensor& image, const std::string& layer, const GridOptions& options) {
   auto grid = activation_grid(backbone, image, layer, options);
   io::write_png(grid, path);
   return grid;
 }
 
-
 torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, int64_t filter,
-                                    const FilterOptions& options) {
+                             const FilterOptions& options) {
   const auto name = detail::resolve_layer(backbone, layer);
   auto size = options.size().empty() ? backbone.input_shape() : options.size();
   if (size.size() != 2 || size[0] < 1 || size[1] < 1)
@@ -66,7 +61,9 @@ torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, i
   torch::AutoGradMode enable_grad(true);
   const int64_t chans = backbone.options().in_chans();
   auto gen = at::detail::createCPUGenerator(options.seed());
-  auto pixels = (128 + 20 * (torch::rand({1, chans, size[0], size[1]}, gen) * 2 - 1)).to(module_options(backbone)).requires_grad_(true);
+  auto pixels = (128 + 20 * (torch::rand({1, chans, size[0], size[1]}, gen) * 2 - 1))
+                    .to(module_options(backbone))
+                    .requires_grad_(true);
   auto preprocess = [&](const torch::Tensor& p) {
     return chans == 3 ? preprocess_input(p, backbone.preprocessing()) : p / 255.0;
   };
@@ -95,12 +92,12 @@ torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, i
   return chans == 3 ? out : out.expand({3, -1, -1}).contiguous();
 }
 
-
 torch::Tensor filter_grid(BackboneImpl& backbone, const std::string& layer, std::vector<int64_t> filters,
-                                 const FilterOptions& options, const GridOptions& grid) {
+                          const FilterOptions& options, const GridOptions& grid) {
   if (filters.empty()) {
     const int64_t side = std::max<int64_t>(backbone.spec().min_size, 32);  // a dry run for the channel count
-    auto a = activations(backbone, torch::zeros({1, backbone.options().in_chans(), side, side}, module_options(backbone)), layer);
+    auto a = activations(backbone,
+                         torch::zeros({1, backbone.options().in_chans(), side, side}, module_options(backbone)), layer);
     const int64_t n = grid.max_channels() > 0 ? std::min(a.size(0), grid.max_channels()) : a.size(0);
     for (int64_t f = 0; f < n; ++f) filters.push_back(f);
   }
@@ -113,10 +110,8 @@ torch::Tensor filter_grid(BackboneImpl& backbone, const std::string& layer, std:
   return data::make_grid(torch::stack(tiles), grid.columns(), grid.padding());
 }
 
-
-torch::Tensor save_filter_grid(const std::filesystem::path& path, BackboneImpl& backbone,
-                                      const std::string& layer, std::vector<int64_t> filters,
-                                      const FilterOptions& options, const GridOptions& grid) {
+torch::Tensor save_filter_grid(const std::filesystem::path& path, BackboneImpl& backbone, const std::string& layer,
+                               std::vector<int64_t> filters, const FilterOptions& options, const GridOptions& grid) {
   auto out = filter_grid(backbone, layer, std::move(filters), options, grid);
   io::write_png(out, path);
   return out;

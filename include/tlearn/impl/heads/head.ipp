@@ -23,7 +23,6 @@ HeadImpl::HeadImpl(HeadOptions options) : options_(std::move(options)) {
   }
 }
 
-
 void HeadImpl::build(int64_t in_features) {
   if (built()) throw Error("Head: build() called twice");
   in_features_ = in_features;
@@ -36,16 +35,17 @@ void HeadImpl::build(int64_t in_features) {
   fc_ = register_module("fc", torch::nn::Linear(in, options_.classes()));
 }
 
-
 torch::Tensor HeadImpl::logits(torch::Tensor x) {
   if (!built())
-    throw Error("Head: a flatten head needs the feature map size; set HeadOptions::feature_hw({H, W}) "
-                "or put the head in a Classifier, which measures it");
+    throw Error(
+        "Head: a flatten head needs the feature map size; set HeadOptions::feature_hw({H, W}) "
+        "or put the head in a Classifier, which measures it");
   x = pool(std::move(x));
   if (x.size(1) != in_features_) {
     std::ostringstream msg;
-    msg << "Head: expected " << in_features_ << " features after " << (options_.pooling() == Pooling::None ? "flatten" : "pooling")
-        << ", got input of shape " << x.sizes() << "; check HeadOptions::in_channels / feature_hw against the backbone";
+    msg << "Head: expected " << in_features_ << " features after "
+        << (options_.pooling() == Pooling::None ? "flatten" : "pooling") << ", got input of shape " << x.sizes()
+        << "; check HeadOptions::in_channels / feature_hw against the backbone";
     throw Error(msg.str());
   }
   for (auto& d : dense_) {
@@ -56,17 +56,18 @@ torch::Tensor HeadImpl::logits(torch::Tensor x) {
   return fc_->forward(x);
 }
 
-
 torch::Tensor HeadImpl::forward(torch::Tensor x) {
   auto z = logits(std::move(x));
   switch (options_.output_activation()) {
-    case Activation::Sigmoid: return z.sigmoid();
-    case Activation::Softmax: return z.softmax(1);
-    case Activation::None: break;
+    case Activation::Sigmoid:
+      return z.sigmoid();
+    case Activation::Softmax:
+      return z.softmax(1);
+    case Activation::None:
+      break;
   }
   return z;
 }
-
 
 torch::Tensor HeadImpl::pool(torch::Tensor x) const {
   if (x.dim() == 2) return x;
@@ -76,13 +77,15 @@ torch::Tensor HeadImpl::pool(torch::Tensor x) const {
     throw Error(msg.str());
   }
   switch (options_.pooling()) {
-    case Pooling::Avg: return x.mean({2, 3});
-    case Pooling::Max: return x.amax({2, 3});
-    case Pooling::None: break;
+    case Pooling::Avg:
+      return x.mean({2, 3});
+    case Pooling::Max:
+      return x.amax({2, 3});
+    case Pooling::None:
+      break;
   }
   return x.flatten(1);
 }
-
 
 torch::Tensor HeadImpl::activate(const torch::Tensor& x) const {
   const auto& a = options_.activation();
@@ -93,9 +96,8 @@ torch::Tensor HeadImpl::activate(const torch::Tensor& x) const {
   return torch::elu(x);
 }
 
-
 ClassifierImpl::ClassifierImpl(AnyBackbone backbone_, Head head_)
-      : backbone(register_module("backbone", std::move(backbone_))), head(register_module("head", std::move(head_))) {
+    : backbone(register_module("backbone", std::move(backbone_))), head(register_module("head", std::move(head_))) {
   const auto& bo = backbone->options();
   if (bo.include_top())
     throw Error("Classifier: the backbone '" + backbone->spec().name +

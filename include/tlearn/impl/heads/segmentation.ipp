@@ -7,13 +7,14 @@
 namespace tlearn {
 
 MultiScaleFeaturesImpl::MultiScaleFeaturesImpl(AnyBackbone backbone, std::vector<std::string> layers)
-      : backbone_(std::move(backbone)) {
+    : backbone_(std::move(backbone)) {
   if (!backbone_) throw Error("MultiScaleFeatures: the backbone is empty; pass one made by make_backbone(...)");
   register_module("backbone", backbone_.ptr());
   if (layers.empty())
     for (const auto& f : backbone_->feature_info()) layers.push_back(f.name);
   if (layers.empty())
-    throw Error("MultiScaleFeatures: " + backbone_->spec().name + " declares no feature_info(); name the layers to tap");
+    throw Error("MultiScaleFeatures: " + backbone_->spec().name +
+                " declares no feature_info(); name the layers to tap");
   const auto& table = backbone_->layer_table();
   std::vector<std::pair<size_t, std::string>> rows;
   for (const auto& l : layers) rows.emplace_back(table.index_of(l), "");
@@ -25,19 +26,17 @@ MultiScaleFeaturesImpl::MultiScaleFeaturesImpl(AnyBackbone backbone, std::vector
   measure();
 }
 
-
 std::vector<int64_t> MultiScaleFeaturesImpl::channels() const {
   std::vector<int64_t> c;
   for (const auto& t : taps_) c.push_back(t.channels);
   return c;
 }
 
-
 void MultiScaleFeaturesImpl::measure() {
   // The input_shape the user chose, else a square small enough to be quick.
   const int64_t side = std::max<int64_t>(backbone_->spec().min_size, 128);
-  const auto hw = backbone_->options().input_shape().empty() ? std::vector<int64_t>{side, side}
-                                                             : backbone_->input_shape();
+  const auto hw =
+      backbone_->options().input_shape().empty() ? std::vector<int64_t>{side, side} : backbone_->input_shape();
   std::vector<torch::Tensor> maps;
   {
     EvalGuard eval(*backbone_);
@@ -51,10 +50,10 @@ void MultiScaleFeaturesImpl::measure() {
           << "; a decoder needs (N, C, h, w) feature maps, so tap convolutional layers";
       throw Error(msg.str());
     }
-    taps_.push_back({names_[i], maps[i].size(1), std::max<int64_t>(1, std::llround(double(hw[0]) / double(maps[i].size(2))))});
+    taps_.push_back(
+        {names_[i], maps[i].size(1), std::max<int64_t>(1, std::llround(double(hw[0]) / double(maps[i].size(2))))});
   }
 }
-
 
 UNetDecoderImpl::UNetDecoderImpl(UNetDecoderOptions options) : options_(std::move(options)) {
   const auto& skips = options_.skip_channels();
@@ -69,24 +68,26 @@ UNetDecoderImpl::UNetDecoderImpl(UNetDecoderOptions options) : options_(std::mov
   if (widths.empty())
     for (size_t i = 0; i < blocks; ++i) widths.push_back(std::max<int64_t>(16, 512 >> i));
   if (widths.size() != blocks)
-    throw Error("UNetDecoder: widths has " + std::to_string(widths.size()) + " entries; it needs one per skip but the deepest (" +
-                std::to_string(blocks) + ")");
+    throw Error("UNetDecoder: widths has " + std::to_string(widths.size()) +
+                " entries; it needs one per skip but the deepest (" + std::to_string(blocks) + ")");
   int64_t in = skips.back();
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (size_t i = 0; i < blocks; ++i) {
     torch::nn::Sequential block;
-    block->push_back("conv", torch::nn::ConvTranspose2d(
-                                 torch::nn::ConvTranspose2dOptions(in, widths[i], 3).stride(2).padding(1).output_padding(1).bias(false)));
+    block->push_back(
+        "conv",
+        torch::nn::ConvTranspose2d(
+            torch::nn::ConvTranspose2dOptions(in, widths[i], 3).stride(2).padding(1).output_padding(1).bias(false)));
     block->push_back("bn", nn::BatchNorm2d(widths[i]));
     if (options_.dropout() > 0) block->push_back("dropout", torch::nn::Dropout2d(options_.dropout()));
     block->push_back("relu", torch::nn::ReLU(true));
     blocks_->push_back(block);
     in = widths[i] + skips[skips.size() - 2 - i];
   }
-  head_ = register_module("head", torch::nn::ConvTranspose2d(
-                                      torch::nn::ConvTranspose2dOptions(in, options_.classes(), 3).stride(2).padding(1).output_padding(1)));
+  head_ = register_module(
+      "head", torch::nn::ConvTranspose2d(
+                  torch::nn::ConvTranspose2dOptions(in, options_.classes(), 3).stride(2).padding(1).output_padding(1)));
 }
-
 
 torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& features, std::vector<int64_t> output_hw) {
   const auto& skips = options_.skip_channels();
@@ -103,7 +104,8 @@ torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& feature
   if (output_hw.size() != 2) throw Error("UNetDecoder: output_hw must be {H, W}");
   auto x = features.back();
   if (!detail::compat::kCpuBFloat16ConvTranspose && x.scalar_type() == torch::kBFloat16 && x.device().is_cpu())
-    throw Error("UNetDecoder: this LibTorch (" TORCH_VERSION ") cannot run its ConvTranspose2d in bfloat16 on the "
+    throw Error("UNetDecoder: this LibTorch (" TORCH_VERSION
+                ") cannot run its ConvTranspose2d in bfloat16 on the "
                 "CPU; keep the decoder in float32 there, or use LibTorch 2.x");
   for (size_t i = 0; i < blocks_->size(); ++i) {
     x = blocks_[i]->as<torch::nn::Sequential>()->forward(x);
@@ -113,30 +115,27 @@ torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& feature
   return resize(head_(x), output_hw[0], output_hw[1]);
 }
 
-
 torch::Tensor UNetDecoderImpl::resize(const torch::Tensor& x, int64_t h, int64_t w) {
   if (x.size(2) == h && x.size(3) == w) return x;
   namespace F = torch::nn::functional;
-  return F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
+  return F::interpolate(
+      x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
 }
 
-
 SegmentationModelImpl::SegmentationModelImpl(AnyBackbone backbone, std::vector<std::string> layers, int64_t classes,
-                        const SegmentationModelOptions& options)
-      : encoder_(std::move(backbone), std::move(layers)),
-        decoder_(UNetDecoderOptions(encoder_->channels(), classes).widths(options.widths()).dropout(options.dropout())) {
+                                             const SegmentationModelOptions& options)
+    : encoder_(std::move(backbone), std::move(layers)),
+      decoder_(UNetDecoderOptions(encoder_->channels(), classes).widths(options.widths()).dropout(options.dropout())) {
   register_module("encoder", encoder_);
   register_module("decoder", decoder_);
   if (options.freeze_encoder()) encoder_->backbone()->set_trainable(all(), false);
 }
-
 
 torch::Tensor SegmentationModelImpl::predict(const torch::Tensor& x) {
   EvalGuard eval(*this);
   torch::NoGradGuard no_grad;
   return forward(x).argmax(1);
 }
-
 
 std::vector<torch::Tensor> SegmentationModelImpl::trainable_parameters() const {
   std::vector<torch::Tensor> out;
@@ -145,21 +144,19 @@ std::vector<torch::Tensor> SegmentationModelImpl::trainable_parameters() const {
   return out;
 }
 
-
 SegmentationModel::SegmentationModel(AnyBackbone backbone, std::vector<std::string> layers, int64_t classes,
-                    const SegmentationModelOptions& options)
-      : ModuleHolder(std::make_shared<SegmentationModelImpl>(std::move(backbone), std::move(layers), classes, options)) {}
+                                     const SegmentationModelOptions& options)
+    : ModuleHolder(std::make_shared<SegmentationModelImpl>(std::move(backbone), std::move(layers), classes, options)) {}
 
 }  // namespace tlearn
 
 namespace tlearn::seg {
 
 ConfusionMatrix::ConfusionMatrix(int64_t classes, int64_t ignore_index)
-      : classes_(classes), ignore_index_(ignore_index) {
+    : classes_(classes), ignore_index_(ignore_index) {
   if (classes < 1) throw Error("ConfusionMatrix: classes must be at least 1");
   counts_ = torch::zeros({classes, classes}, torch::kLong);
 }
-
 
 void ConfusionMatrix::update(const torch::Tensor& prediction, const torch::Tensor& masks) {
   auto pred = prediction.detach();
@@ -181,7 +178,6 @@ void ConfusionMatrix::update(const torch::Tensor& prediction, const torch::Tenso
   counts_ += torch::bincount(t * classes_ + p, {}, classes_ * classes_).view({classes_, classes_}).to(torch::kLong);
 }
 
-
 std::vector<double> ConfusionMatrix::iou() const {
   std::vector<double> out;
   auto c = counts_.to(torch::kDouble);
@@ -193,7 +189,6 @@ std::vector<double> ConfusionMatrix::iou() const {
   return out;
 }
 
-
 double ConfusionMatrix::mean_iou() const {
   double sum = 0;
   int n = 0;
@@ -201,7 +196,6 @@ double ConfusionMatrix::mean_iou() const {
     if (!std::isnan(v)) sum += v, ++n;
   return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
 }
-
 
 double ConfusionMatrix::pixel_accuracy() const {
   const double total = counts_.sum().item<double>();
@@ -221,7 +215,6 @@ void check_pair(const torch::Tensor& logits, const torch::Tensor& masks, const c
     throw Error(msg.str());
   }
 }
-
 
 void check_labels(const torch::Tensor& masks, int64_t classes, int64_t ignore_index, const char* what) {
   if (masks.is_floating_point())
@@ -247,13 +240,11 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& ma
   return F::cross_entropy(logits, masks.to(torch::kLong), F::CrossEntropyFuncOptions().ignore_index(ignore_index));
 }
 
-
-torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& masks, double smooth,
-                               int64_t ignore_index) {
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& masks, double smooth, int64_t ignore_index) {
   detail::check_pair(logits, masks, "seg::dice_loss");
   const int64_t k = logits.size(1);
   detail::check_labels(masks, k, ignore_index, "seg::dice_loss");
-  auto valid = masks.ne(ignore_index).unsqueeze(1).to(logits.dtype());              // (N, 1, H, W)
+  auto valid = masks.ne(ignore_index).unsqueeze(1).to(logits.dtype());  // (N, 1, H, W)
   auto target = masks.to(torch::kLong).masked_fill(masks.eq(ignore_index), 0);
   auto onehot = torch::one_hot(target, k).permute({0, 3, 1, 2}).to(logits.dtype()) * valid;
   auto probs = logits.softmax(1) * valid;
@@ -262,17 +253,14 @@ torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& masks,
   return 1 - ((2 * inter + smooth) / (total + smooth)).mean();
 }
 
-
 std::vector<double> iou(const torch::Tensor& prediction, const torch::Tensor& masks, int64_t classes,
-                               int64_t ignore_index) {
+                        int64_t ignore_index) {
   ConfusionMatrix cm(classes, ignore_index);
   cm.update(prediction, masks);
   return cm.iou();
 }
 
-
-double mean_iou(const torch::Tensor& prediction, const torch::Tensor& masks, int64_t classes,
-                       int64_t ignore_index) {
+double mean_iou(const torch::Tensor& prediction, const torch::Tensor& masks, int64_t classes, int64_t ignore_index) {
   ConfusionMatrix cm(classes, ignore_index);
   cm.update(prediction, masks);
   return cm.mean_iou();

@@ -45,8 +45,8 @@ inline std::string curl_download(const std::string& url, const std::filesystem::
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);   // abort a transfer stalled
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);   // for a minute
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);  // abort a transfer stalled
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);  // for a minute
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, curl_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
@@ -55,13 +55,12 @@ inline std::string curl_download(const std::string& url, const std::filesystem::
   curl_easy_cleanup(curl);
   out.close();
   if (rc != CURLE_OK)
-    throw Error("fetch_weights: downloading " + url + " failed: " +
-                (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))));
+    throw Error("fetch_weights: downloading " + url +
+                " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))));
   if (!out) throw Error("fetch_weights: writing " + tmp.string() + " failed (disk full?)");
   return hash.hex_digest();
 }
 #endif
-
 
 std::string hash_from_file_name(const std::string& name) {
   static const std::regex re("-([a-fA-F0-9]{6,64})\\.");
@@ -105,7 +104,6 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
 #endif
 }
 
-
 std::filesystem::path cache_dir() {
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
@@ -115,8 +113,9 @@ std::filesystem::path cache_dir() {
   if (auto v = env("TORCH_HOME"); !v.empty()) return std::filesystem::path(v) / "hub" / "checkpoints";
   if (auto v = env("XDG_CACHE_HOME"); !v.empty()) return std::filesystem::path(v) / "torch" / "hub" / "checkpoints";
   if (auto v = env("HOME"); !v.empty()) return std::filesystem::path(v) / ".cache" / "torch" / "hub" / "checkpoints";
-  throw Error("cache_dir: none of TLEARN_HOME, TORCH_HOME, XDG_CACHE_HOME or HOME is set; set TLEARN_HOME "
-              "to the folder for pretrained weights");
+  throw Error(
+      "cache_dir: none of TLEARN_HOME, TORCH_HOME, XDG_CACHE_HOME or HOME is set; set TLEARN_HOME "
+      "to the folder for pretrained weights");
 }
 
 }  // namespace tlearn::io

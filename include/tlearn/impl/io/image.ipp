@@ -22,7 +22,10 @@ torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& na
     for (int k = 0; k < count; ++k) {  // pick the smallest reduction that still fits
       if (f[k].num >= f[k].denom) continue;
       const int cw = TJSCALED(w, f[k]), ch = TJSCALED(hgt, f[k]);
-      if (cw < sw && fits_min_size(ch, cw, o)) { sw = cw; sh = ch; }
+      if (cw < sw && fits_min_size(ch, cw, o)) {
+        sw = cw;
+        sh = ch;
+      }
     }
   }
   auto out = torch::empty({sh, sw, 3}, torch::kUInt8);
@@ -31,7 +34,6 @@ torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& na
   return out;
 }
 #endif
-
 
 torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o) {
   auto [hh, hw] = header_size(d, n, sniff(d, n));
@@ -42,8 +44,11 @@ torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, co
                 "); tlearn reads JPEG, PNG, BMP, GIF, TGA and PNM");
   check_pixels(h, w, o, name);
   uint8_t* px = stbi_load_from_memory(d, static_cast<int>(n), &w, &h, &comp, 0);
-  if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason() + " (corrupt or truncated file?)");
-  if (comp == 3) return torch::from_blob(px, {h, w, 3}, [](void* p) { stbi_image_free(p); }, torch::kUInt8);
+  if (!px)
+    throw Error("cannot decode image '" + name + "': " + stbi_failure_reason() + " (corrupt or truncated file?)");
+  if (comp == 3)
+    return torch::from_blob(
+        px, {h, w, 3}, [](void* p) { stbi_image_free(p); }, torch::kUInt8);
   std::unique_ptr<uint8_t, void (*)(void*)> guard(px, stbi_image_free);
   auto out = torch::empty({h, w, 3}, torch::kUInt8);
   uint8_t* q = out.data_ptr<uint8_t>();
@@ -68,8 +73,7 @@ torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, co
 
 namespace tlearn::io {
 
-torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
-                                  const ImageReadOptions& options) {
+torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, const ImageReadOptions& options) {
   if (size == 0) throw Error("cannot decode image '" + name + "': the file is empty");
   if (size > size_t(INT32_MAX)) throw Error("cannot decode image '" + name + "': files over 2 GiB are not supported");
   if (detail::sniff(data, size) == "jpeg") {
@@ -81,7 +85,6 @@ torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& 
   }
   return detail::decode_stb(data, size, name, options);
 }
-
 
 ImageInfo read_image_info(const std::filesystem::path& path) {
   auto bytes = detail::read_file(path);
@@ -116,7 +119,6 @@ void write_png(const torch::Tensor& image, const std::filesystem::path& path) {
   detail::check_written(stbi_write_png(path.string().c_str(), w, h, c, t.data_ptr<uint8_t>(), w * c), path);
 }
 
-
 void write_jpeg(const torch::Tensor& image, const std::filesystem::path& path, int quality) {
   if (quality < 1 || quality > 100)
     throw Error("write_jpeg('" + path.string() + "'): quality must be in 1..100, got " + std::to_string(quality));
@@ -142,7 +144,6 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
-
 std::string sniff(const uint8_t* d, size_t n) {
   if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return "jpeg";
   if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return "png";
@@ -151,21 +152,28 @@ std::string sniff(const uint8_t* d, size_t n) {
   return "other";
 }
 
-
 JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name) {
   auto truncated = [&]() {
-    return Error("cannot decode image '" + name + "': truncated JPEG (the file ends before the end-of-image marker; "
+    return Error("cannot decode image '" + name +
+                 "': truncated JPEG (the file ends before the end-of-image marker; "
                  "re-download or re-export it)");
   };
   JpegScan s;
   size_t i = 2;
   while (true) {
     if (i + 1 >= n) throw truncated();
-    if (d[i] != 0xFF) throw Error("cannot decode image '" + name + "': corrupt JPEG (bad marker at byte " + std::to_string(i) + ")");
+    if (d[i] != 0xFF)
+      throw Error("cannot decode image '" + name + "': corrupt JPEG (bad marker at byte " + std::to_string(i) + ")");
     const uint8_t m = d[i + 1];
-    if (m == 0xFF) { ++i; continue; }
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }
     if (m == 0xD9) break;  // EOI
-    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { i += 2; continue; }
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+      i += 2;
+      continue;
+    }
     if (i + 3 >= n) throw truncated();
     const size_t len = (size_t(d[i + 2]) << 8) | d[i + 3];
     if (i + 2 + len > n) throw truncated();
@@ -184,8 +192,14 @@ JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name) {
         i = static_cast<size_t>(static_cast<const uint8_t*>(ff) - d);
         if (i + 1 >= n) throw truncated();
         const uint8_t b = d[i + 1];
-        if (b == 0x00 || (b >= 0xD0 && b <= 0xD7)) { i += 2; continue; }
-        if (b == 0xFF) { ++i; continue; }
+        if (b == 0x00 || (b >= 0xD0 && b <= 0xD7)) {
+          i += 2;
+          continue;
+        }
+        if (b == 0xFF) {
+          ++i;
+          continue;
+        }
         break;
       }
     }
@@ -197,13 +211,15 @@ JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name) {
   if (s.components == 4)
     throw Error("cannot decode image '" + name + "': unsupported CMYK/YCCK JPEG (convert it to RGB first)");
   if (s.components != 1 && s.components != 3)
-    throw Error("cannot decode image '" + name + "': unsupported JPEG with " + std::to_string(s.components) + " components");
+    throw Error("cannot decode image '" + name + "': unsupported JPEG with " + std::to_string(s.components) +
+                " components");
   return s;
 }
 
-
 std::pair<int64_t, int64_t> header_size(const uint8_t* d, size_t n, const std::string& format) {
-  auto be = [&](size_t i) { return (int64_t(d[i]) << 24) | (int64_t(d[i + 1]) << 16) | (int64_t(d[i + 2]) << 8) | d[i + 3]; };
+  auto be = [&](size_t i) {
+    return (int64_t(d[i]) << 24) | (int64_t(d[i + 1]) << 16) | (int64_t(d[i + 2]) << 8) | d[i + 3];
+  };
   auto le16 = [&](size_t i) { return int64_t(d[i]) | (int64_t(d[i + 1]) << 8); };
   auto le32 = [&](size_t i) { return int64_t(int32_t(uint32_t(le16(i)) | (uint32_t(le16(i + 2)) << 16))); };
   if (format == "png" && n >= 24 && std::memcmp(d + 12, "IHDR", 4) == 0) return {be(20), be(16)};
@@ -211,7 +227,6 @@ std::pair<int64_t, int64_t> header_size(const uint8_t* d, size_t n, const std::s
   if (format == "bmp" && n >= 26) return {std::abs(le32(22)), std::abs(le32(18))};
   return {0, 0};
 }
-
 
 void check_pixels(int64_t h, int64_t w, const ImageReadOptions& o, const std::string& name) {
   if (h <= 0 || w <= 0) throw Error("cannot decode image '" + name + "': it claims zero width or height");
@@ -223,7 +238,6 @@ void check_pixels(int64_t h, int64_t w, const ImageReadOptions& o, const std::st
     throw Error(msg.str());
   }
 }
-
 
 bool fits_min_size(int64_t h, int64_t w, const ImageReadOptions& o) {
   if (o.min_size.size() == 2 && (h < o.min_size[0] || w < o.min_size[1])) return false;
@@ -270,8 +284,7 @@ torch::Tensor to_hwc_u8(const torch::Tensor& image, const std::string& name) {
 
 namespace tlearn {
 
-torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size,
-                                io::ImageReadOptions options) {
+torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size, io::ImageReadOptions options) {
   if (!size.empty() && (size.size() != 2 || size[0] <= 0 || size[1] <= 0))
     throw Error("load_image('" + path.string() + "'): size must be {height, width} with positive values");
   if (!size.empty() && options.min_size.empty() && options.min_shorter_side == 0)

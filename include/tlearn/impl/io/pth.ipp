@@ -3,15 +3,14 @@
 
 namespace tlearn::io::detail {
 
-std::uint64_t storage_bytes(const BinaryFile& file, std::int64_t numel, c10::ScalarType dtype,
-                                   std::uint64_t limit, const std::string& key) {
+std::uint64_t storage_bytes(const BinaryFile& file, std::int64_t numel, c10::ScalarType dtype, std::uint64_t limit,
+                            const std::string& key) {
   const std::uint64_t es = static_cast<std::uint64_t>(element_size(dtype));
   if (numel < 0 || static_cast<std::uint64_t>(numel) > limit / es)
     throw Error(file.name() + ": storage " + key + " declares " + std::to_string(numel) +
                 " elements, more than the file can hold (truncated or corrupt checkpoint)");
   return static_cast<std::uint64_t>(numel) * es;
 }
-
 
 StorageId parse_storage_id(const BinaryFile& file, const PyRef& pid) {
   using K = PyValue::Kind;
@@ -20,14 +19,12 @@ StorageId parse_storage_id(const BinaryFile& file, const PyRef& pid) {
       a[1]->kind != K::Global || a[2]->kind != K::Str || a[4]->kind != K::Int)
     throw Error(file.name() + ": malformed storage reference in the pickle (corrupt checkpoint)");
   StorageId id;
-  if (!storage_dtype(a[1]->s, id.dtype))
-    throw Error(file.name() + ": " + a[1]->s + " is not a storage type");
+  if (!storage_dtype(a[1]->s, id.dtype)) throw Error(file.name() + ": " + a[1]->s + " is not a storage type");
   id.key = a[2]->s;
   id.numel = a[4]->i;
   if (a.size() > 5) id.view = a[5];
   return id;
 }
-
 
 PyRef storage_value(const torch::Tensor& flat, std::int64_t offset) {
   auto v = py_make(PyValue::Kind::Storage);
@@ -35,7 +32,6 @@ PyRef storage_value(const torch::Tensor& flat, std::int64_t offset) {
   v->i = offset;
   return v;
 }
-
 
 StateDict extract_state_dict(const BinaryFile& file, const PyRef& root) {
   using K = PyValue::Kind;
@@ -65,7 +61,6 @@ StateDict extract_state_dict(const BinaryFile& file, const PyRef& root) {
   throw Error(file.name() + ": holds no state dict (the pickled object is not a dict)");
 }
 
-
 StateDict load_pth_zip(BinaryFile& file) {
   ZipReader zip(file);
   const ZipEntry* pkl = nullptr;
@@ -78,8 +73,7 @@ StateDict load_pth_zip(BinaryFile& file) {
       break;
     }
   }
-  if (!pkl)
-    throw Error(file.name() + ": a zip file without <archive>/data.pkl is not a torch.save checkpoint");
+  if (!pkl) throw Error(file.name() + ": a zip file without <archive>/data.pkl is not a torch.save checkpoint");
   std::map<std::string, torch::Tensor> storages;
   auto persistent_load = [&](const PyRef& pid) {
     const StorageId id = parse_storage_id(file, pid);
@@ -101,7 +95,6 @@ StateDict load_pth_zip(BinaryFile& file) {
   Unpickler unpickler(in, persistent_load);
   return extract_state_dict(file, unpickler.load());
 }
-
 
 StateDict load_pth_legacy(BinaryFile& file) {
   using K = PyValue::Kind;
@@ -187,7 +180,6 @@ StateDict load_pth(const std::filesystem::path& path) {
   if (head[0] == 0x80 && head[2] == 0x8a) return detail::load_pth_legacy(file);
   throw Error(path.string() + ": not a torch.save checkpoint (it starts with neither a zip header nor a pickle)");
 }
-
 
 void save_pth(const StateDict& state, const std::filesystem::path& path) {
   detail::require_little_endian();

@@ -7,15 +7,13 @@ namespace tlearn::io::detail {
 
 SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
   const std::string name = file.name();
-  auto bad = [&](const std::string& what) {
-    return Error(name + ": invalid safetensors file: " + what);
-  };
+  auto bad = [&](const std::string& what) { return Error(name + ": invalid safetensors file: " + what); };
   if (file.size() < 8) throw bad("shorter than the 8-byte header length");
   std::uint64_t n = 0;
   file.read_at(0, &n, 8, "safetensors header length");
   if (n > file.size() - 8)
-    throw bad("header length " + std::to_string(n) + " runs past the end of the file (" +
-              std::to_string(file.size()) + " bytes); the file is truncated");
+    throw bad("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(file.size()) +
+              " bytes); the file is truncated");
   if (n > kMaxSafetensorsHeader) throw bad("header of " + std::to_string(n) + " bytes is too large");
   const std::string text = file.read_string(8, n, "safetensors header");
   nlohmann::ordered_json header;
@@ -89,9 +87,7 @@ SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
   return out;
 }
 
-
-const char* safetensors_dtype_name(c10::ScalarType dtype, const std::string& key,
-                                          const std::filesystem::path& path) {
+const char* safetensors_dtype_name(c10::ScalarType dtype, const std::string& key, const std::filesystem::path& path) {
   for (const auto& t : safetensors_dtypes())
     if (t.dtype == dtype) return t.name;
   throw Error(path.string() + ": cannot save \"" + key + "\": dtype " + c10::toString(dtype) +
@@ -114,15 +110,13 @@ StateDict load_safetensors(const std::filesystem::path& path) {
   return out;
 }
 
-
 std::map<std::string, std::string> safetensors_metadata(const std::filesystem::path& path) {
   tlearn::detail::BinaryFile file(path);
   return detail::read_safetensors_header(file).metadata;
 }
 
-
 void save_safetensors(const StateDict& state, const std::filesystem::path& path,
-                             const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata) {
   tlearn::detail::require_little_endian();
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -145,7 +139,8 @@ void save_safetensors(const StateDict& state, const std::filesystem::path& path,
     const std::uint64_t n = text.size();
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : data) out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+    for (const auto& t : data)
+      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
   });
 }
 

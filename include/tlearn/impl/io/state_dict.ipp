@@ -11,7 +11,6 @@ bool matches_any(const std::string& key, const std::vector<std::regex>& patterns
   return false;
 }
 
-
 std::regex compile(const std::string& pattern, const char* option) {
   try {
     return std::regex(pattern);
@@ -24,8 +23,7 @@ std::regex compile(const std::string& pattern, const char* option) {
 
 namespace tlearn::io {
 
-LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint,
-                                  const LoadOptions& options) {
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint, const LoadOptions& options) {
   std::vector<std::pair<std::regex, std::string>> renames;
   for (const auto& [pattern, replacement] : options.key_rename())
     renames.emplace_back(detail::compile(pattern, "key_rename"), replacement);
@@ -41,8 +39,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoin
     if (detail::matches_any(key, ignore) || detail::matches_any(item.key(), ignore)) continue;
     auto [it, fresh] = renamed_from.emplace(key, item.key());
     if (!fresh)
-      throw Error("load_state_dict: checkpoint keys \"" + it->second + "\" and \"" + item.key() +
-                  "\" both become \"" + key + "\" after key_rename; fix the rename patterns");
+      throw Error("load_state_dict: checkpoint keys \"" + it->second + "\" and \"" + item.key() + "\" both become \"" +
+                  key + "\" after key_rename; fix the rename patterns");
     source.emplace_back(key, item.value());
   }
 
@@ -72,13 +70,14 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoin
     if (!report.missing.empty())
       msg += "\n  missing (" + std::to_string(report.missing.size()) + "): " + detail::list_names(report.missing);
     if (!report.unexpected.empty())
-      msg += "\n  unexpected (" + std::to_string(report.unexpected.size()) + "): " +
-             detail::list_names(report.unexpected);
+      msg +=
+          "\n  unexpected (" + std::to_string(report.unexpected.size()) + "): " + detail::list_names(report.unexpected);
     if (!report.mismatched.empty())
-      msg += "\n  shape mismatch (" + std::to_string(report.mismatched.size()) + "): " +
-             detail::list_names(report.mismatched);
-    msg += "\nUse LoadOptions().key_rename(...) to map names, .ignore(...) to skip keys, "
-           "or .strict(false) to load what matches.";
+      msg += "\n  shape mismatch (" + std::to_string(report.mismatched.size()) +
+             "): " + detail::list_names(report.mismatched);
+    msg +=
+        "\nUse LoadOptions().key_rename(...) to map names, .ignore(...) to skip keys, "
+        "or .strict(false) to load what matches.";
     throw Error(msg);
   }
 

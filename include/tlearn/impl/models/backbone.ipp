@@ -5,7 +5,8 @@
 
 namespace tlearn {
 
-BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options) : spec_(std::move(spec)), options_(std::move(options)) {
+BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options)
+    : spec_(std::move(spec)), options_(std::move(options)) {
   if (options_.in_chans() < 1) throw Error(spec_.name + ": in_chans must be at least 1");
   if (options_.classes() < 1) throw Error(spec_.name + ": classes must be at least 1");
   if (options_.aux_logits() && !spec_.has_aux_logits)
@@ -20,25 +21,29 @@ BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options) : spec_(std:
   table_.add(kInputLayer, "InputLayer", {}, "input_1");
 }
 
-
 torch::Tensor BackboneImpl::forward(torch::Tensor x) {
   auto features = forward_features(std::move(x));
   if (!options_.include_top()) {
     switch (options_.pooling()) {
-      case Pooling::None: return features;
-      case Pooling::Avg: return features.mean({2, 3});
-      case Pooling::Max: return features.amax({2, 3});
+      case Pooling::None:
+        return features;
+      case Pooling::Avg:
+        return features.mean({2, 3});
+      case Pooling::Max:
+        return features.amax({2, 3});
     }
   }
   auto logits = forward_top(features);
   switch (options_.classifier_activation()) {
-    case Activation::None: return logits;
-    case Activation::Softmax: return logits.softmax(1);
-    case Activation::Sigmoid: return logits.sigmoid();
+    case Activation::None:
+      return logits;
+    case Activation::Softmax:
+      return logits.softmax(1);
+    case Activation::Sigmoid:
+      return logits.sigmoid();
   }
   return logits;
 }
-
 
 torch::Tensor BackboneImpl::forward_features(torch::Tensor x) {
   check_input(x);
@@ -47,15 +52,14 @@ torch::Tensor BackboneImpl::forward_features(torch::Tensor x) {
   return forward_body(std::move(x));
 }
 
-
-std::vector<torch::Tensor> BackboneImpl::forward_features(const torch::Tensor& x, const std::vector<std::string>& layer_names) {
+std::vector<torch::Tensor> BackboneImpl::forward_features(const torch::Tensor& x,
+                                                          const std::vector<std::string>& layer_names) {
   std::vector<std::string> names;
   for (const auto& n : layer_names) names.push_back(table_[table_.index_of(n)].name);
   TapRecorder recorder(names, /*stop_early=*/true);
   run_until_stopped(recorder, [&] { forward(x); });
   return recorder.outputs();
 }
-
 
 std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, std::vector<int64_t> out_indices) {
   std::vector<std::string> names;
@@ -69,7 +73,6 @@ std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, s
   }
   return forward_features(x, names);
 }
-
 
 void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
   if (input_hw.empty()) input_hw = input_shape();
@@ -97,7 +100,8 @@ void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
   };
   const std::string rule(98, '_'), double_rule(98, '=');
   os << "Model: \"" << spec_.name << "\"\n" << rule << "\n";
-  os << " " << std::left << std::setw(52) << "Layer (type)" << std::setw(30) << "Output Shape" << "Param #\n";
+  os << " " << std::left << std::setw(52) << "Layer (type)" << std::setw(30) << "Output Shape"
+     << "Param #\n";
   os << double_rule << "\n";
   for (const auto& layer : table_) {
     std::string label = (layer.alias.empty() ? layer.name : layer.alias) + " (" + layer.kind + ")";
@@ -107,8 +111,8 @@ void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
         out_shape = shape(it->second);
         break;
       }
-    os << " " << std::left << std::setw(52) << label << std::setw(30) << out_shape
-       << thousands(layer.parameter_count()) << "\n";
+    os << " " << std::left << std::setw(52) << label << std::setw(30) << out_shape << thousands(layer.parameter_count())
+       << "\n";
   }
   int64_t total = 0, trainable = 0;
   for (const auto& p : parameters()) {
@@ -122,7 +126,6 @@ void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
   os << rule << "\n";
 }
 
-
 const WeightSpec* BackboneImpl::weight_spec() const {
   if (spec_.weights.empty()) return nullptr;
   for (const auto& w : spec_.weights)
@@ -130,26 +133,25 @@ const WeightSpec* BackboneImpl::weight_spec() const {
   return &spec_.weights.front();
 }
 
-
 void BackboneImpl::set_memory_format(torch::MemoryFormat format) {
   torch::NoGradGuard no_grad;
-  for (auto& t : parameters()) if (t.dim() == 4) t.set_data(t.contiguous(format));
-  for (auto& t : buffers()) if (t.dim() == 4) t.set_data(t.contiguous(format));
+  for (auto& t : parameters())
+    if (t.dim() == 4) t.set_data(t.contiguous(format));
+  for (auto& t : buffers())
+    if (t.dim() == 4) t.set_data(t.contiguous(format));
   memory_format_ = format;
 }
-
 
 std::vector<int64_t> BackboneImpl::input_shape() const {
   return options_.input_shape().empty() ? std::vector<int64_t>{spec_.default_size, spec_.default_size}
                                         : options_.input_shape();
 }
 
-
 void BackboneImpl::check_input(const torch::Tensor& x) const {
   if (x.dim() != 4 || x.size(1) != options_.in_chans() || x.size(2) < spec_.min_size || x.size(3) < spec_.min_size) {
     std::ostringstream msg;
-    msg << spec_.name << " expects input of shape (N, " << options_.in_chans() << ", H, W) with H, W >= "
-        << spec_.min_size << ", got " << x.sizes();
+    msg << spec_.name << " expects input of shape (N, " << options_.in_chans()
+        << ", H, W) with H, W >= " << spec_.min_size << ", got " << x.sizes();
     throw Error(msg.str());
   }
 }

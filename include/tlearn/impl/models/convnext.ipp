@@ -8,19 +8,16 @@ LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : channels_(chann
   bias = register_parameter("bias", torch::zeros({channels}));
 }
 
-
 CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t dim, double layer_scale,
-              double stochastic_depth_prob)
-      : stochastic_depth_prob_(stochastic_depth_prob) {
+                         double stochastic_depth_prob)
+    : stochastic_depth_prob_(stochastic_depth_prob) {
   layer_scale_ = register_parameter("layer_scale", torch::full({dim, 1, 1}, layer_scale));
-  block_ = register_module("block", torch::nn::Sequential(
-      nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
-      Permute(std::vector<int64_t>{0, 2, 3, 1}),
-      torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)),
-      torch::nn::Linear(dim, 4 * dim),
-      torch::nn::GELU(),
-      torch::nn::Linear(4 * dim, dim),
-      Permute(std::vector<int64_t>{0, 3, 1, 2})));
+  block_ = register_module(
+      "block", torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
+                                     Permute(std::vector<int64_t>{0, 2, 3, 1}),
+                                     torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)),
+                                     torch::nn::Linear(dim, 4 * dim), torch::nn::GELU(),
+                                     torch::nn::Linear(4 * dim, dim), Permute(std::vector<int64_t>{0, 3, 1, 2})));
   taps_ = detail::add_sequential_layers(table, prefix + ".block", block_);
   scale_tap_ = prefix + ".layer_scale";
   drop_tap_ = prefix + ".stochastic_depth";
@@ -29,7 +26,6 @@ CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t d
   table.add(drop_tap_, "StochasticDepth");
   table.add(add_tap_, "Add");
 }
-
 
 torch::Tensor CNBlockImpl::forward(const torch::Tensor& input) {
   auto x = layer_scale_ * detail::forward_sequential(block_, taps_, input);
@@ -46,13 +42,12 @@ torch::Tensor CNBlockImpl::forward(const torch::Tensor& input) {
 namespace tlearn {
 
 ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   const auto& dims = config.dims;
   features_ = register_module("features", torch::nn::ModuleList());
   // Stem: Conv2dNormActivation(k=4, s=4, bias, LayerNorm2d, no activation).
-  auto stem = torch::nn::Sequential(
-      nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], 4).stride(4)),
-      nn::LayerNorm2d(dims[0]));
+  auto stem = torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], 4).stride(4)),
+                                    nn::LayerNorm2d(dims[0]));
   features_->push_back(stem);
   parts_.push_back({stem, detail::add_sequential_layers(table_, "features.0", stem), {}});
 
@@ -63,8 +58,8 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
     torch::nn::ModuleList stage;
     Part part;
     for (int64_t j = 0; j < config.depths[i]; ++j) {
-      const double sd = config.stochastic_depth_prob * static_cast<double>(block_id++) /
-                        (static_cast<double>(total_blocks) - 1.0);
+      const double sd =
+          config.stochastic_depth_prob * static_cast<double>(block_id++) / (static_cast<double>(total_blocks) - 1.0);
       auto block = nn::CNBlock(table_, stage_path + "." + std::to_string(j), dims[i], config.layer_scale, sd);
       stage->push_back(block);
       part.blocks.push_back(block);
@@ -73,9 +68,8 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
     feature_info_.push_back({part.blocks.back()->output_tap(), dims[i], stride});
     parts_.push_back(std::move(part));
     if (i + 1 < dims.size()) {
-      auto down = torch::nn::Sequential(
-          nn::LayerNorm2d(dims[i]),
-          nn::Conv2d(torch::nn::Conv2dOptions(dims[i], dims[i + 1], 2).stride(2)));
+      auto down = torch::nn::Sequential(nn::LayerNorm2d(dims[i]),
+                                        nn::Conv2d(torch::nn::Conv2dOptions(dims[i], dims[i + 1], 2).stride(2)));
       const std::string down_path = "features." + std::to_string(features_->size());
       features_->push_back(down);
       parts_.push_back({down, detail::add_sequential_layers(table_, down_path, down), {}});
@@ -85,8 +79,9 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
   output_channels_ = dims.back();
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        nn::LayerNorm2d(output_channels_), torch::nn::Flatten(), torch::nn::Linear(output_channels_, options.classes())));
+    classifier_ =
+        register_module("classifier", torch::nn::Sequential(nn::LayerNorm2d(output_channels_), torch::nn::Flatten(),
+                                                            torch::nn::Linear(output_channels_, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }
@@ -105,7 +100,6 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
   }
 }
 
-
 torch::Tensor ConvNeXtImpl::forward_body(torch::Tensor x) {
   for (auto& part : parts_) {
     if (part.seq) {
@@ -116,7 +110,6 @@ torch::Tensor ConvNeXtImpl::forward_body(torch::Tensor x) {
   }
   return x;
 }
-
 
 torch::Tensor ConvNeXtImpl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1});

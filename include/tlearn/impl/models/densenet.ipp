@@ -4,18 +4,18 @@
 namespace tlearn {
 
 DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, const std::string& keras, int64_t in,
-                 const DenseNetConfig& config) {
+                               const DenseNetConfig& config) {
   const int64_t mid = config.bn_size * config.growth_rate;
   norm1_ = register_module("norm1", nn::BatchNorm2d(in));
   conv1_ = register_module("conv1", nn::Conv2d(torch::nn::Conv2dOptions(in, mid, 1).bias(false)));
   norm2_ = register_module("norm2", nn::BatchNorm2d(mid));
-  conv2_ = register_module("conv2", nn::Conv2d(
-      torch::nn::Conv2dOptions(mid, config.growth_rate, 3).padding(1).bias(false)));
+  conv2_ =
+      register_module("conv2", nn::Conv2d(torch::nn::Conv2dOptions(mid, config.growth_rate, 3).padding(1).bias(false)));
   const char* rows[] = {"norm1", "relu1", "conv1", "norm2", "relu2", "conv2", "concat"};
   const char* aliases[] = {"_0_bn", "_0_relu", "_1_conv", "_1_bn", "_1_relu", "_2_conv", "_concat"};
   const char* kinds[] = {"BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "Concatenate"};
-  std::shared_ptr<torch::nn::Module> modules[] = {norm1_.ptr(), nullptr, conv1_.ptr(), norm2_.ptr(), nullptr,
-                                                  conv2_.ptr(), nullptr};
+  std::shared_ptr<torch::nn::Module> modules[] = {norm1_.ptr(), nullptr,      conv1_.ptr(), norm2_.ptr(),
+                                                  nullptr,      conv2_.ptr(), nullptr};
   for (size_t i = 0; i < 7; ++i) {
     names_.push_back(prefix + "." + rows[i]);
     std::vector<std::shared_ptr<torch::nn::Module>> owned;
@@ -23,7 +23,6 @@ DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, con
     table.add(names_.back(), kinds[i], owned, keras + aliases[i]);
   }
 }
-
 
 torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
   auto y = norm1_->forward(x);
@@ -43,13 +42,12 @@ torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-
 DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   auto features = register_module("features", std::make_shared<torch::nn::Module>());
   int64_t nf = config.num_init_features;
-  conv0_ = features->register_module("conv0", nn::Conv2d(
-      torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
+  conv0_ = features->register_module(
+      "conv0", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
   norm0_ = features->register_module("norm0", nn::BatchNorm2d(nf));
   table_.add("features.conv0", "Conv2d", {conv0_.ptr()}, "conv1/conv");
   table_.add("features.norm0", "BatchNorm2d", {norm0_.ptr()}, "conv1/bn");
@@ -60,12 +58,15 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   int64_t stride = 4;
   for (size_t b = 0; b < config.block_config.size(); ++b) {
     const std::string block = "features.denseblock" + std::to_string(b + 1);
-    auto holder = features->register_module("denseblock" + std::to_string(b + 1), std::make_shared<torch::nn::Module>());
+    auto holder =
+        features->register_module("denseblock" + std::to_string(b + 1), std::make_shared<torch::nn::Module>());
     std::vector<DenseLayer> layers;
     for (int64_t i = 0; i < config.block_config[b]; ++i) {
       const std::string layer = "denselayer" + std::to_string(i + 1);
-      layers.push_back(holder->register_module(layer, DenseLayer(table_, block + "." + layer,
-          "conv" + std::to_string(b + 2) + "_block" + std::to_string(i + 1), nf + i * config.growth_rate, config)));
+      layers.push_back(holder->register_module(
+          layer,
+          DenseLayer(table_, block + "." + layer, "conv" + std::to_string(b + 2) + "_block" + std::to_string(i + 1),
+                     nf + i * config.growth_rate, config)));
     }
     nf += config.block_config[b] * config.growth_rate;
     blocks_.push_back(std::move(layers));
@@ -106,7 +107,6 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   if (classifier_) torch::nn::init::zeros_(classifier_->bias);
 }
 
-
 torch::Tensor DenseNetImpl::forward_body(torch::Tensor x) {
   x = conv0_->forward(x);
   tap("features.conv0", x);
@@ -136,7 +136,6 @@ torch::Tensor DenseNetImpl::forward_body(torch::Tensor x) {
   tap("relu", x);
   return x;
 }
-
 
 torch::Tensor DenseNetImpl::forward_top(torch::Tensor x) {
   x = x.mean({2, 3});

@@ -4,14 +4,13 @@
 namespace tlearn::nn {
 
 SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
-      : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
-
+    : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
+      fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
 
 MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
-             int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
-             const torch::nn::BatchNormOptions& bn)
-      : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
+                       int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
+                       const torch::nn::BatchNormOptions& bn)
+    : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
   block_ = register_module("block", torch::nn::ModuleList());
   const int64_t expanded = detail::make_divisible(static_cast<double>(in) * expand_ratio);
   const std::string path = prefix + ".block.";
@@ -35,8 +34,7 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
       add_conv(in, out, kernel, stride, 1, true, names({"project_conv", "project_bn", "project_activation"}));
     }
   } else {
-    if (expanded != in)
-      add_conv(in, expanded, 1, 1, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
+    if (expanded != in) add_conv(in, expanded, 1, 1, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
     add_conv(expanded, expanded, kernel, stride, expanded, true, names({"dwconv", "bn", "activation"}));
     se_at_ = convs_.size();
     se_ = SqueezeExcitation(expanded, std::max<int64_t>(1, in / 4));
@@ -52,7 +50,6 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
     table.add(add_tap_, "Add", {}, keras.empty() ? "" : keras + "add");
   }
 }
-
 
 torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input;
@@ -75,8 +72,9 @@ torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
 
 namespace tlearn {
 
-EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const ModelSpec& spec,
+                                   const BackboneOptions& options)
+    : BackboneImpl(spec, options) {
   const auto bn = torch::nn::BatchNormOptions(1).eps(config.bn_eps).momentum(config.bn_momentum);
   const double stochastic_depth_prob = 0.2;
   auto width = [&](int64_t c) { return detail::make_divisible(static_cast<double>(c) * config.width_mult); };
@@ -116,14 +114,14 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
 
   const int64_t last_in = width(config.stages.back().out_channels);
   output_channels_ = config.last_channel ? config.last_channel : 4 * last_in;
-  head_ = detail::conv_bn_act(table_, "features." + std::to_string(config.stages.size() + 1), last_in,
-                              output_channels_, 1, 1, 1, true, bn, keras({"top_conv", "top_bn", "top_activation"}));
+  head_ = detail::conv_bn_act(table_, "features." + std::to_string(config.stages.size() + 1), last_in, output_channels_,
+                              1, 1, 1, true, bn, keras({"top_conv", "top_bn", "top_activation"}));
   features_->push_back(head_.seq);
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Dropout(drop_rate_or(config.dropout)),
-        torch::nn::Linear(output_channels_, options.classes())));
+    classifier_ =
+        register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.dropout)),
+                                                            torch::nn::Linear(output_channels_, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, config.keras_names ? "avg_pool" : "");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
     if (config.keras_names) {
@@ -140,13 +138,11 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
   }
 }
 
-
 torch::Tensor EfficientNetImpl::forward_body(torch::Tensor x) {
   x = stem_.forward(std::move(x));
   for (auto& block : blocks_) x = block->forward(x);
   return head_.forward(std::move(x));
 }
-
 
 torch::Tensor EfficientNetImpl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);

@@ -4,7 +4,7 @@
 namespace tlearn {
 
 GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
+    : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
   using detail::googlenet_block;
   using detail::inception_conv;
   auto pool = [](const std::string& name, int64_t kernel) {
@@ -26,8 +26,11 @@ GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, cons
   trunk_.add_op(*this, pool("maxpool4", 2), table_);
   trunk_.add_block(*this, "inception5a", googlenet_block(832, 256, 160, 320, 32, 128, 128), table_);
   trunk_.add_block(*this, "inception5b", googlenet_block(832, 384, 192, 384, 48, 128, 128), table_);
-  feature_info_ = {{"conv1", 64, 2}, {"conv3", 192, 4}, {"inception3b", 480, 8},
-                   {"inception4e", 832, 16}, {"inception5b", 1024, 32}};
+  feature_info_ = {{"conv1", 64, 2},
+                   {"conv3", 192, 4},
+                   {"inception3b", 480, 8},
+                   {"inception4e", 832, 16},
+                   {"inception5b", 1024, 32}};
   output_channels_ = 1024;
 
   if (options.include_top()) {
@@ -41,12 +44,10 @@ GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, cons
   detail::init_inception(*this, 0.01);
 }
 
-
 torch::Tensor GoogLeNetImpl::forward_body(torch::Tensor x) {
   if (transform_input_) x = detail::inception_transform_input(x);
   return trunk_.forward(std::move(x));
 }
-
 
 torch::Tensor GoogLeNetImpl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1});

@@ -4,14 +4,15 @@
 namespace tlearn {
 
 BasicConv2dImpl::BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table)
-      : conv(register_module("conv", nn::Conv2d(options.bias(false)))),
-        bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
-        conv_name_(path + ".conv"), bn_name_(path + ".bn"), out_name_(path) {
+    : conv(register_module("conv", nn::Conv2d(options.bias(false)))),
+      bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
+      conv_name_(path + ".conv"),
+      bn_name_(path + ".bn"),
+      out_name_(path) {
   table.add(conv_name_, "Conv2d", {conv.ptr()});
   table.add(bn_name_, "BatchNorm2d", {bn.ptr()});
   table.add(out_name_, "ReLU");
 }
-
 
 torch::Tensor BasicConv2dImpl::forward(torch::Tensor x) {
   x = conv(x);
@@ -23,14 +24,13 @@ torch::Tensor BasicConv2dImpl::forward(torch::Tensor x) {
   return x;
 }
 
-
-InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path, LayerTable& table)
-      : branches_(std::move(branches)), out_name_(path) {
+InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path,
+                                       LayerTable& table)
+    : branches_(std::move(branches)), out_name_(path) {
   for (auto& branch : branches_)
     for (auto& op : branch) detail::register_inception_op(*this, path, op, table);
   table.add(out_name_, "Concatenate");
 }
-
 
 torch::Tensor InceptionBlockImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> outputs;
@@ -44,23 +44,20 @@ torch::Tensor InceptionBlockImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-
 void InceptionTrunk::add_op(torch::nn::Module& owner, InceptionOp op, LayerTable& table) {
   detail::register_inception_op(owner, "", op, table);
   items.push_back({std::move(op), nullptr});
   names.emplace_back();
 }
 
-
 void InceptionTrunk::add_block(torch::nn::Module& owner, const std::string& name, std::vector<InceptionBranch> branches,
-                 LayerTable& table) {
+                               LayerTable& table) {
   items.push_back({InceptionOp{}, owner.register_module(name, InceptionBlock(std::move(branches), name, table))});
   names.push_back(name);
 }
 
-
 torch::Tensor InceptionTrunk::forward(torch::Tensor x, const std::string& block,
-                        const std::function<void(const torch::Tensor&)>& at_block) {
+                                      const std::function<void(const torch::Tensor&)>& at_block) {
   for (size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     x = item.block ? item.block(x) : detail::run_inception_op(item.op, x);
@@ -69,15 +66,14 @@ torch::Tensor InceptionTrunk::forward(torch::Tensor x, const std::string& block,
   return x;
 }
 
-
 InceptionAuxImpl::InceptionAuxImpl(int64_t in_channels, int64_t classes)
-      : conv0(register_module("conv0", BasicConv2d(torch::nn::Conv2dOptions(in_channels, 128, 1), "AuxLogits.conv0", table_))),
-        conv1(register_module("conv1", BasicConv2d(torch::nn::Conv2dOptions(128, 768, 5), "AuxLogits.conv1", table_))),
-        fc(register_module("fc", torch::nn::Linear(768, classes))) {}
-
+    : conv0(register_module("conv0",
+                            BasicConv2d(torch::nn::Conv2dOptions(in_channels, 128, 1), "AuxLogits.conv0", table_))),
+      conv1(register_module("conv1", BasicConv2d(torch::nn::Conv2dOptions(128, 768, 5), "AuxLogits.conv1", table_))),
+      fc(register_module("fc", torch::nn::Linear(768, classes))) {}
 
 InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
+    : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
   using detail::inception_conv;
   using Kind = InceptionOp::Kind;
   trunk_.add_op(*this, inception_conv("Conv2d_1a_3x3", options.in_chans(), 32, 3, 2), table_);
@@ -100,8 +96,11 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec
   trunk_.add_block(*this, "Mixed_7a", detail::inception_d(768), table_);
   trunk_.add_block(*this, "Mixed_7b", detail::inception_e(1280), table_);
   trunk_.add_block(*this, "Mixed_7c", detail::inception_e(2048), table_);
-  feature_info_ = {{"Conv2d_2b_3x3", 64, 2}, {"Conv2d_4a_3x3", 192, 4}, {"Mixed_5d", 288, 8},
-                   {"Mixed_6e", 768, 16}, {"Mixed_7c", 2048, 32}};
+  feature_info_ = {{"Conv2d_2b_3x3", 64, 2},
+                   {"Conv2d_4a_3x3", 192, 4},
+                   {"Mixed_5d", 288, 8},
+                   {"Mixed_6e", 768, 16},
+                   {"Mixed_7c", 2048, 32}};
   output_channels_ = 2048;
 
   if (options.include_top()) {
@@ -119,7 +118,6 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec
   }
 }
 
-
 torch::Tensor InceptionV3Impl::forward_body(torch::Tensor x) {
   if (transform_input_) x = detail::inception_transform_input(x);
   aux_output_ = torch::Tensor();
@@ -127,7 +125,6 @@ torch::Tensor InceptionV3Impl::forward_body(torch::Tensor x) {
     return trunk_.forward(std::move(x), "Mixed_6e", [this](const torch::Tensor& t) { aux_output_ = aux_(t); });
   return trunk_.forward(std::move(x));
 }
-
 
 torch::Tensor InceptionV3Impl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1});

@@ -14,13 +14,12 @@ void LeafChain::append(LayerTable& table, const std::string& prefix, const torch
   }
 }
 
-
-void LeafChain::append(LayerTable& table, const std::string& name, torch::nn::AnyModule module, const std::string& kind) {
+void LeafChain::append(LayerTable& table, const std::string& name, torch::nn::AnyModule module,
+                       const std::string& kind) {
   if (!kind.empty()) table.add(name, kind, {module.ptr()});
   taps_.push_back(kind.empty() ? std::string() : name);
   leaves_.push_back(std::move(module));
 }
-
 
 torch::Tensor LeafChain::forward(torch::Tensor x) {
   for (size_t i = 0; i < leaves_.size(); ++i) {
@@ -30,20 +29,17 @@ torch::Tensor LeafChain::forward(torch::Tensor x) {
   return x;
 }
 
-
 void StageTracker::add(std::string name, int64_t channels, int64_t stride) {
   if (stride > 1 && !pending_.name.empty()) stages_.push_back(pending_);
   total_stride_ *= stride;
   pending_ = FeatureInfo{std::move(name), channels, total_stride_};
 }
 
-
 std::vector<FeatureInfo> StageTracker::finish() const {
   auto stages = stages_;
   if (!pending_.name.empty()) stages.push_back(pending_);
   return stages;
 }
-
 
 std::string module_kind(const torch::nn::Module& m) {
   std::string name = m.name();
@@ -53,9 +49,8 @@ std::string module_kind(const torch::nn::Module& m) {
   return name;
 }
 
-
 std::vector<std::string> add_sequential_layers(LayerTable& table, const std::string& prefix,
-                                                      const torch::nn::Sequential& seq) {
+                                               const torch::nn::Sequential& seq) {
   std::vector<std::string> names;
   for (const auto& child : seq->named_children()) {
     names.push_back(prefix + "." + child.key());
@@ -64,9 +59,7 @@ std::vector<std::string> add_sequential_layers(LayerTable& table, const std::str
   return names;
 }
 
-
-torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<std::string>& names,
-                                        torch::Tensor x) {
+torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<std::string>& names, torch::Tensor x) {
   size_t i = 0;
   for (auto& child : *seq) {
     x = child.forward(x);
@@ -75,7 +68,6 @@ torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<s
   }
   return x;
 }
-
 
 torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool training) {
   if (!training || p == 0.0) return x;
@@ -87,24 +79,22 @@ torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool traini
   return x * noise;
 }
 
-
 int64_t make_divisible(double v, int64_t divisor) {
   int64_t rounded = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   return rounded < 0.9 * v ? rounded + divisor : rounded;
 }
 
-
-nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                                                  int64_t groups, double eps, double momentum,
-                                                  torch::nn::AnyModule activation) {
-  nn::NestedSequential seq(
-      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
-                            .groups(groups).bias(false)),
-      nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(eps).momentum(momentum)));
+nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                          double eps, double momentum, torch::nn::AnyModule activation) {
+  nn::NestedSequential seq(nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                          .stride(stride)
+                                          .padding((kernel - 1) / 2)
+                                          .groups(groups)
+                                          .bias(false)),
+                           nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(eps).momentum(momentum)));
   if (!activation.is_empty()) seq->push_back(std::move(activation));
   return seq;
 }
-
 
 void init_torchvision_default(torch::nn::Module& root) {
   torch::NoGradGuard no_grad;

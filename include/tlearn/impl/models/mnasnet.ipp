@@ -3,20 +3,19 @@
 
 namespace tlearn {
 
-MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expansion, LayerTable& table,
-                   const std::string& name) {
+MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expansion,
+                                   LayerTable& table, const std::string& name) {
   const int64_t mid = in * expansion;
-  layers_ = register_module("layers", torch::nn::Sequential(
-      detail::mnasnet_conv(in, mid, 1), detail::mnasnet_bn(mid), torch::nn::ReLU(),
-      detail::mnasnet_conv(mid, mid, kernel, stride, mid), detail::mnasnet_bn(mid), torch::nn::ReLU(),
-      detail::mnasnet_conv(mid, out, 1), detail::mnasnet_bn(out)));
+  layers_ = register_module(
+      "layers", torch::nn::Sequential(detail::mnasnet_conv(in, mid, 1), detail::mnasnet_bn(mid), torch::nn::ReLU(),
+                                      detail::mnasnet_conv(mid, mid, kernel, stride, mid), detail::mnasnet_bn(mid),
+                                      torch::nn::ReLU(), detail::mnasnet_conv(mid, out, 1), detail::mnasnet_bn(out)));
   chain_.append(table, name + ".layers", *layers_);
   if (in == out && stride == 1) {
     add_ = name + ".add";
     table.add(add_, "Add");
   }
 }
-
 
 torch::Tensor MNASNetBlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
@@ -26,18 +25,18 @@ torch::Tensor MNASNetBlockImpl::forward(torch::Tensor x) {
   return y;
 }
 
-
 MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   int64_t d[8];
   const int64_t depths[8] = {32, 16, 24, 40, 80, 96, 192, 320};
   for (int i = 0; i < 8; ++i) d[i] = detail::make_divisible(static_cast<double>(depths[i]) * config.alpha);
   detail::StageTracker stages;
 
-  layers_ = register_module("layers", torch::nn::Sequential(
-      detail::mnasnet_conv(options.in_chans(), d[0], 3, 2), detail::mnasnet_bn(d[0]), torch::nn::ReLU(),
-      detail::mnasnet_conv(d[0], d[0], 3, 1, d[0]), detail::mnasnet_bn(d[0]), torch::nn::ReLU(),
-      detail::mnasnet_conv(d[0], d[1], 1), detail::mnasnet_bn(d[1])));
+  layers_ = register_module(
+      "layers",
+      torch::nn::Sequential(detail::mnasnet_conv(options.in_chans(), d[0], 3, 2), detail::mnasnet_bn(d[0]),
+                            torch::nn::ReLU(), detail::mnasnet_conv(d[0], d[0], 3, 1, d[0]), detail::mnasnet_bn(d[0]),
+                            torch::nn::ReLU(), detail::mnasnet_conv(d[0], d[1], 1), detail::mnasnet_bn(d[1])));
   body_.append(table_, "layers", *layers_);
   stages.add("layers.7", d[1], 2);
 
@@ -72,21 +71,19 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
   output_channels_ = 1280;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Dropout(drop_rate_or(0.2)), torch::nn::Linear(1280, options.classes())));
+    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
+                                                                      torch::nn::Linear(1280, options.classes())));
     table_.add("avgpool", "GlobalAveragePooling2D");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }
   init_weights();
 }
 
-
 torch::Tensor MNASNetImpl::forward_top(torch::Tensor x) {
   x = x.mean({2, 3});
   tap("avgpool", x);
   return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
-
 
 void MNASNetImpl::init_weights() {
   detail::init_torchvision_default(*this);

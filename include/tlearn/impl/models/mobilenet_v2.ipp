@@ -3,12 +3,13 @@
 
 namespace tlearn {
 
-MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio, LayerTable& table,
-                       const std::string& name) {
+MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
+                                           LayerTable& table, const std::string& name) {
   const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(in * expand_ratio)));
   conv_ = torch::nn::Sequential();
   if (expand_ratio != 1)
-    conv_->push_back(detail::conv_norm_activation(in, hidden, 1, 1, 1, 1e-5, 0.1, torch::nn::AnyModule(torch::nn::ReLU6())));
+    conv_->push_back(
+        detail::conv_norm_activation(in, hidden, 1, 1, 1, 1e-5, 0.1, torch::nn::AnyModule(torch::nn::ReLU6())));
   conv_->push_back(detail::conv_norm_activation(hidden, hidden, 3, stride, hidden, 1e-5, 0.1,
                                                 torch::nn::AnyModule(torch::nn::ReLU6())));
   conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
@@ -21,7 +22,6 @@ MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stri
   }
 }
 
-
 torch::Tensor MobileNetV2BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
@@ -30,11 +30,10 @@ torch::Tensor MobileNetV2BlockImpl::forward(torch::Tensor x) {
   return y;
 }
 
-
 MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   // t (expansion), c (channels), n (repeats), s (stride of the first)
-  const int64_t setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+  const int64_t setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int64_t in = detail::make_divisible(32 * config.width_mult);
   const int64_t last = detail::make_divisible(1280 * std::max(1.0, config.width_mult));
@@ -78,8 +77,8 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   output_channels_ = last;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Dropout(drop_rate_or(0.2)), torch::nn::Linear(last, options.classes())));
+    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
+                                                                      torch::nn::Linear(last, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
     table_.set_alias("classifier.1", "predictions");
@@ -87,13 +86,11 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   detail::init_torchvision_default(*this);
 }
 
-
 torch::Tensor MobileNetV2Impl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   tap("avgpool", x);
   return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
-
 
 void MobileNetV2Impl::set_keras_aliases(const std::string& name, int64_t block, bool expands, bool adds) {
   const std::string keras = block == 0 ? "expanded_conv" : "block_" + std::to_string(block);

@@ -3,7 +3,6 @@
 
 namespace tlearn {
 
-
 torch::Tensor MobileNetV3SqueezeExcitationImpl::forward(const torch::Tensor& x) {
   auto s = torch::adaptive_avg_pool2d(x, {1, 1});
   tap(names_[0], s);
@@ -20,8 +19,8 @@ torch::Tensor MobileNetV3SqueezeExcitationImpl::forward(const torch::Tensor& x) 
   return y;
 }
 
-
-MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, LayerTable& table, const std::string& name) {
+MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, LayerTable& table,
+                                           const std::string& name) {
   auto activation = [&] {
     return c.hardswish ? torch::nn::AnyModule(nn::Hardswish()) : torch::nn::AnyModule(torch::nn::ReLU());
   };
@@ -32,8 +31,8 @@ MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, Laye
     block_->push_back(cna);
   };
   if (c.expanded != c.in) add_cna(detail::conv_norm_activation(c.in, c.expanded, 1, 1, 1, 1e-3, 0.01, activation()));
-  add_cna(detail::conv_norm_activation(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, 1e-3, 0.01,
-                                       activation()));
+  add_cna(
+      detail::conv_norm_activation(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, 1e-3, 0.01, activation()));
   if (c.se) {
     MobileNetV3SqueezeExcitation se(c.expanded, detail::make_divisible(static_cast<double>(c.expanded / 4)), table,
                                     prefix + std::to_string(block_->size()));
@@ -47,7 +46,6 @@ MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, Laye
   }
 }
 
-
 torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
@@ -56,9 +54,8 @@ torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
   return y;
 }
 
-
 MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   auto hardswish = [] { return torch::nn::AnyModule(nn::Hardswish()); };
   detail::StageTracker stages;
   features_ = register_module("features", torch::nn::Sequential());
@@ -88,15 +85,15 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
   output_channels_ = last_out;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Linear(last_out, config.last_channel), nn::Hardswish(),
-        torch::nn::Dropout(drop_rate_or(0.2)), torch::nn::Linear(config.last_channel, options.classes())));
+    classifier_ =
+        register_module("classifier", torch::nn::Sequential(torch::nn::Linear(last_out, config.last_channel),
+                                                            nn::Hardswish(), torch::nn::Dropout(drop_rate_or(0.2)),
+                                                            torch::nn::Linear(config.last_channel, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }
   detail::init_torchvision_default(*this);
 }
-
 
 torch::Tensor MobileNetV3Impl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1});

@@ -3,7 +3,6 @@
 
 namespace tlearn {
 
-
 torch::Tensor RegNetSEImpl::forward(const torch::Tensor& x) {
   auto s = torch::adaptive_avg_pool2d(x, {1, 1});
   tap(names_[0], s);
@@ -20,10 +19,9 @@ torch::Tensor RegNetSEImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-
 RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
-                  const std::string& prefix, LayerTable& table)
-      : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
+                                 const std::string& prefix, LayerTable& table)
+    : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
   if (in != out || stride != 1) {
     proj_ = register_module("proj", detail::conv_norm_act(in, out, 1, stride, 1, false));
     proj_names_ = detail::add_sequential_layers(table, prefix + ".proj", proj_);
@@ -44,7 +42,6 @@ RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_
   table.add(out_name_, "ReLU");
 }
 
-
 torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
   auto shortcut = proj_ ? detail::forward_sequential(proj_, proj_names_, x) : x;
   auto y = detail::forward_sequential(f_->a, f_->a_names, x);
@@ -58,9 +55,8 @@ torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-
 RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   const int64_t stem_width = 32;
   stem_ = register_module("stem", detail::conv_norm_act(options.in_chans(), stem_width, 3, 2, 1, true));
   stem_names_ = detail::add_sequential_layers(table_, "stem", stem_);
@@ -95,13 +91,11 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
   init_weights();
 }
 
-
 torch::Tensor RegNetImpl::forward_body(torch::Tensor x) {
   x = detail::forward_sequential(stem_, stem_names_, std::move(x));
   for (auto& block : blocks_) x = block(x);
   return x;
 }
-
 
 torch::Tensor RegNetImpl::forward_top(torch::Tensor x) {
   x = torch::adaptive_avg_pool2d(x, {1, 1});
@@ -113,7 +107,6 @@ torch::Tensor RegNetImpl::forward_top(torch::Tensor x) {
   tap("fc", x);
   return x;
 }
-
 
 void RegNetImpl::init_weights() {
   torch::NoGradGuard no_grad;

@@ -3,14 +3,15 @@
 
 namespace tlearn {
 
-ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras, const ResNetConfig& config,
-                  int64_t inplanes, int64_t planes, int64_t stride) {
+ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras,
+                                 const ResNetConfig& config, int64_t inplanes, int64_t planes, int64_t stride) {
   const int64_t expansion = config.bottleneck ? 4 : 1;
   const int64_t width = config.bottleneck ? planes * config.width_per_group / 64 * config.groups : planes;
   std::vector<torch::nn::Conv2dOptions> convs;
   if (config.bottleneck) {
     convs.push_back(torch::nn::Conv2dOptions(inplanes, width, 1).bias(false));
-    convs.push_back(torch::nn::Conv2dOptions(width, width, 3).stride(stride).padding(1).groups(config.groups).bias(false));
+    convs.push_back(
+        torch::nn::Conv2dOptions(width, width, 3).stride(stride).padding(1).groups(config.groups).bias(false));
     convs.push_back(torch::nn::Conv2dOptions(width, planes * expansion, 1).bias(false));
   } else {
     convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(false));
@@ -28,9 +29,11 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
     if (i + 1 < convs.size()) table.add(relu_names_.back(), "ReLU", {}, k + "_relu");
   }
   if (stride != 1 || inplanes != planes * expansion) {
-    downsample_ = register_module("downsample", torch::nn::Sequential(
-        nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
-        nn::BatchNorm2d(planes * expansion)));
+    downsample_ = register_module(
+        "downsample",
+        torch::nn::Sequential(
+            nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
+            nn::BatchNorm2d(planes * expansion)));
     down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
     table.add(down_names_[0], "Conv2d", {downsample_[0]}, keras + "_0_conv");
     table.add(down_names_[1], "BatchNorm2d", {downsample_[1]}, keras + "_0_bn");
@@ -40,7 +43,6 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
   table.add(add_name_, "Add", {}, keras + "_add");
   table.add(out_name_, "ReLU", {}, keras + "_out");
 }
-
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
   // With nothing recording, an inference-optimized block fuses conv + ReLU
@@ -73,11 +75,10 @@ torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
   return x;
 }
 
-
 ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
-  conv1_ = register_module("conv1", nn::Conv2d(
-      torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
+    : BackboneImpl(spec, options) {
+  conv1_ = register_module(
+      "conv1", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(64));
   table_.add("conv1", "Conv2d", {conv1_.ptr()}, "conv1_conv");
   table_.add("bn1", "BatchNorm2d", {bn1_.ptr()}, "conv1_bn");
@@ -94,8 +95,8 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
     std::string last;
     for (int64_t b = 0; b < config.layers.at(static_cast<size_t>(stage)); ++b) {
       ResNetBlock block(table_, layer + "." + std::to_string(b),
-                        "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), config, inplanes,
-                        planes, b == 0 && stage > 0 ? 2 : 1);
+                        "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), config, inplanes, planes,
+                        b == 0 && stage > 0 ? 2 : 1);
       last = block->output_name();
       seq->push_back(block);
       inplanes = planes * expansion;
@@ -115,7 +116,6 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
   if (fc_) fc_->reset_parameters();  // torchvision keeps nn.Linear's own initialisation here
 }
 
-
 torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
   const bool fuse = !tap_recording() && bn1_->folded();  // see ResNetBlockImpl::forward
   x = fuse ? conv1_->forward_relu(x) : conv1_->forward(x);
@@ -129,7 +129,6 @@ torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
   for (auto& layer : layers_) x = layer->forward(x);
   return x;
 }
-
 
 torch::Tensor ResNetImpl::forward_top(torch::Tensor x) {
   x = x.mean({2, 3});

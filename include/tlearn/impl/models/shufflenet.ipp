@@ -3,28 +3,29 @@
 
 namespace tlearn {
 
-ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table, const std::string& name)
-      : stride_(stride), concat_(name + ".concat"), shuffle_(name + ".shuffle") {
+ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table,
+                                           const std::string& name)
+    : stride_(stride), concat_(name + ".concat"), shuffle_(name + ".shuffle") {
   using detail::shufflenet_conv;
   const int64_t branch = out / 2;
   if (stride == 1 && in != branch * 2)
     throw Error(name + ": a stride-1 ShuffleNetV2 unit needs in == out, got " + std::to_string(in) + " and " +
                 std::to_string(out));
   if (stride > 1) {
-    auto branch1 = register_module("branch1", torch::nn::Sequential(
-        shufflenet_conv(in, in, 3, stride, in), nn::BatchNorm2d(in), shufflenet_conv(in, branch, 1),
-        nn::BatchNorm2d(branch), torch::nn::ReLU()));
+    auto branch1 = register_module(
+        "branch1", torch::nn::Sequential(shufflenet_conv(in, in, 3, stride, in), nn::BatchNorm2d(in),
+                                         shufflenet_conv(in, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU()));
     branch1_.append(table, name + ".branch1", *branch1);
   }
-  auto branch2 = register_module("branch2", torch::nn::Sequential(
-      shufflenet_conv(stride > 1 ? in : branch, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU(),
-      shufflenet_conv(branch, branch, 3, stride, branch), nn::BatchNorm2d(branch),
-      shufflenet_conv(branch, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU()));
+  auto branch2 = register_module(
+      "branch2", torch::nn::Sequential(shufflenet_conv(stride > 1 ? in : branch, branch, 1), nn::BatchNorm2d(branch),
+                                       torch::nn::ReLU(), shufflenet_conv(branch, branch, 3, stride, branch),
+                                       nn::BatchNorm2d(branch), shufflenet_conv(branch, branch, 1),
+                                       nn::BatchNorm2d(branch), torch::nn::ReLU()));
   branch2_.append(table, name + ".branch2", *branch2);
   table.add(concat_, "Concatenate");
   table.add(shuffle_, "ChannelShuffle");
 }
-
 
 torch::Tensor ShuffleNetV2UnitImpl::forward(const torch::Tensor& x) {
   torch::Tensor out;
@@ -41,15 +42,15 @@ torch::Tensor ShuffleNetV2UnitImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
-
-ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const ModelSpec& spec,
+                                   const BackboneOptions& options)
+    : BackboneImpl(spec, options) {
   using detail::shufflenet_conv;
   const auto& ch = config.channels;
   detail::StageTracker stages;
 
-  auto conv1 = register_module("conv1", torch::nn::Sequential(
-      shufflenet_conv(options.in_chans(), ch[0], 3, 2), nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
+  auto conv1 = register_module("conv1", torch::nn::Sequential(shufflenet_conv(options.in_chans(), ch[0], 3, 2),
+                                                              nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
   body_.append(table_, "conv1", *conv1);
   stages.add("conv1.2", ch[0], 2);
   auto maxpool = register_module("maxpool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -70,8 +71,8 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
     }
   }
 
-  auto conv5 = register_module("conv5", torch::nn::Sequential(
-      shufflenet_conv(in, ch[4], 1), nn::BatchNorm2d(ch[4]), torch::nn::ReLU()));
+  auto conv5 = register_module(
+      "conv5", torch::nn::Sequential(shufflenet_conv(in, ch[4], 1), nn::BatchNorm2d(ch[4]), torch::nn::ReLU()));
   body_.append(table_, "conv5", *conv5);
   stages.add("conv5.2", ch[4], 1);
   feature_info_ = stages.finish();
@@ -84,7 +85,6 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
   }
   // torchvision keeps PyTorch's default initialisation, which LibTorch shares.
 }
-
 
 torch::Tensor ShuffleNetV2Impl::forward_top(torch::Tensor x) {
   x = x.mean({2, 3});

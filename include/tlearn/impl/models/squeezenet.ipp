@@ -18,7 +18,6 @@ FireImpl::FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int
   }
 }
 
-
 torch::Tensor FireImpl::forward(const torch::Tensor& input) {
   auto x = squeeze_->forward(input);
   tap(names_[0], x);
@@ -35,9 +34,8 @@ torch::Tensor FireImpl::forward(const torch::Tensor& input) {
   return torch::cat({a, b}, 1);
 }
 
-
 SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   features_ = register_module("features", torch::nn::Sequential());
   auto plain = [&](auto m, const char* kind) {
     features_->push_back(m);
@@ -54,8 +52,7 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
     table_.add(name, "Concatenate", {});
   };
   const int64_t stem = config.v1_1 ? 64 : 96;
-  plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)),
-        "Conv2d");
+  plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)), "Conv2d");
   plain(torch::nn::ReLU(), "ReLU");
   pool();
   if (config.v1_1) {
@@ -74,9 +71,9 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
   nn::Conv2d final_conv{nullptr};
   if (options.include_top()) {
     final_conv = nn::Conv2d(torch::nn::Conv2dOptions(512, options.classes(), 1));
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Dropout(drop_rate_or(0.5)), final_conv, torch::nn::ReLU(),
-        torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1))));
+    classifier_ = register_module(
+        "classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.5)), final_conv, torch::nn::ReLU(),
+                                            torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1))));
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
     table_.add("flatten", "Flatten", {});
   }
@@ -91,7 +88,6 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
       torch::nn::init::zeros_(conv->bias);
     }
 }
-
 
 torch::Tensor SqueezeNetImpl::forward_top(torch::Tensor x) {
   x = detail::forward_sequential(classifier_, top_taps_, std::move(x)).flatten(1);

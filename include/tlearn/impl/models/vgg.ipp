@@ -4,7 +4,7 @@
 namespace tlearn {
 
 VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-      : BackboneImpl(spec, options) {
+    : BackboneImpl(spec, options) {
   if (config.stages.size() != 5 || config.widths.size() != 5)
     throw Error(spec.name + ": VGGConfig needs 5 stages and 5 widths");
   const auto& widths = config.widths;
@@ -44,10 +44,11 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
 
   if (options.include_top()) {
     const double dropout = drop_rate_or(0.5);
-    classifier_ = register_module("classifier", torch::nn::Sequential(
-        torch::nn::Linear(widths[4] * 7 * 7, 4096), torch::nn::ReLU(true), torch::nn::Dropout(dropout),
-        torch::nn::Linear(4096, 4096), torch::nn::ReLU(true), torch::nn::Dropout(dropout),
-        torch::nn::Linear(4096, options.classes())));
+    classifier_ = register_module(
+        "classifier",
+        torch::nn::Sequential(torch::nn::Linear(widths[4] * 7 * 7, 4096), torch::nn::ReLU(true),
+                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, 4096), torch::nn::ReLU(true),
+                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, options.classes())));
     table_.add("flatten", "Flatten", {}, "flatten");
     table_.add("classifier.0", "Linear", {classifier_[0], classifier_[1], classifier_[2]}, "fc1");
     table_.add("classifier.3", "Linear", {classifier_[3], classifier_[4], classifier_[5]}, "fc2");
@@ -55,7 +56,6 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
   }
   detail::init_torchvision_default(*this);
 }
-
 
 torch::Tensor VGGImpl::forward_top(torch::Tensor x) {
   // torchvision's AdaptiveAvgPool2d((7, 7)): the identity at 224x224.

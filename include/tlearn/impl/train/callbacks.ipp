@@ -14,7 +14,6 @@ double Monitor::read(const Logs& logs, const char* who) const {
   return v;
 }
 
-
 bool Monitor::improved(double v) const {
   if (std::isnan(v)) return false;
   if (std::isnan(best)) return true;
@@ -33,7 +32,6 @@ void LearningRateScheduler::on_epoch_begin(TrainingContext& ctx, int64_t epoch) 
   ctx.set_learning_rate(lr);
 }
 
-
 void ReduceLROnPlateau::on_epoch_end(TrainingContext& ctx, int64_t, const Logs& logs) {
   const double v = m_.read(logs, "ReduceLROnPlateau");
   if (cooldown_ > 0) --cooldown_, wait_ = 0;
@@ -46,7 +44,6 @@ void ReduceLROnPlateau::on_epoch_end(TrainingContext& ctx, int64_t, const Logs& 
   }
 }
 
-
 void EarlyStopping::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) {
   const double v = m_.read(logs, "EarlyStopping");
   if (m_.improved(v)) {
@@ -57,7 +54,6 @@ void EarlyStopping::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs
     ctx.stop_training();
   }
 }
-
 
 void ModelCheckpoint::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) {
   if (o_.save_best_only()) {
@@ -78,7 +74,6 @@ void ModelCheckpoint::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Lo
   saved_.push_back(p);
 }
 
-
 void CSVLogger::on_train_begin(TrainingContext&) {
   const bool had = append_ && std::filesystem::exists(path_) && std::filesystem::file_size(path_) > 0;
   out_.open(path_, append_ ? std::ios::app : std::ios::trunc);
@@ -86,7 +81,6 @@ void CSVLogger::on_train_begin(TrainingContext&) {
   header_written_ = had;
   keys_.clear();
 }
-
 
 void CSVLogger::on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) {
   if (keys_.empty())
@@ -106,7 +100,6 @@ void CSVLogger::on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) 
   out_ << '\n' << std::flush;
 }
 
-
 void TerminateOnNaN::on_batch_end(TrainingContext& ctx, int64_t batch, double loss) {
   if (!std::isfinite(loss)) {
     std::cerr << "Batch " << batch << ": invalid loss " << loss << ", terminating training\n";
@@ -124,7 +117,6 @@ void Proto::varint(uint64_t v) {
   bytes += char(uint8_t(v));
 }
 
-
 EventWriter::EventWriter(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   char host[256] = "localhost";
@@ -136,12 +128,10 @@ EventWriter::EventWriter(const std::filesystem::path& dir) {
   write(event(now, 0, "brain.Event:2", {}));
 }
 
-
 void EventWriter::scalars(int64_t step, const Logs& values) {
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   write(event(now, step, "", values));
 }
-
 
 void EventWriter::write(const std::string& data) {
   const uint64_t n = data.size();
@@ -168,7 +158,6 @@ void TensorBoard::on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs
   }
 }
 
-
 std::vector<std::filesystem::path> TensorBoard::files() const {
   std::vector<std::filesystem::path> out;
   if (train_) out.push_back(train_->path());
@@ -189,13 +178,11 @@ bool maximise(const std::string& monitor, const std::string& mode) {
   return false;
 }
 
-
 io::StateDict clone_state(torch::nn::Module& m) {
   io::StateDict out;
   for (const auto& item : io::state_dict(m)) out.insert(item.key(), item.value().detach().clone());
   return out;
 }
-
 
 uint32_t crc32c(const void* data, size_t n) {
   static const auto table = [] {
@@ -213,12 +200,10 @@ uint32_t crc32c(const void* data, size_t n) {
   return crc ^ 0xFFFFFFFFu;
 }
 
-
 uint32_t masked_crc32c(const void* data, size_t n) {
   const uint32_t c = crc32c(data, n);
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
-
 
 std::string event(double wall_time, int64_t step, const std::string& file_version, const Logs& scalars) {
   Proto e;

@@ -11,7 +11,7 @@ bool has_kernel(const char* op, c10::DeviceType device) {
   auto handle = c10::Dispatcher::singleton().findOp(c10::OperatorName(op, ""));
   if (!handle) return false;
   return handle->hasKernelForDispatchKey(device == c10::DeviceType::CUDA ? c10::DispatchKey::CUDA
-                                                                          : c10::DispatchKey::CPU);
+                                                                         : c10::DispatchKey::CPU);
 }
 
 void unscale_grads(std::vector<torch::Tensor>& grads, torch::Tensor& found_inf, const torch::Tensor& inv_scale) {
@@ -75,16 +75,16 @@ torch::Tensor GradScaler::scale(const torch::Tensor& loss) {
 
 void GradScaler::unscale_(torch::optim::Optimizer& optimizer) {
   if (!enabled()) return;
-  if (unscaled_)
-    throw Error("GradScaler::unscale_ was already called since the last update(); call it once per step");
+  if (unscaled_) throw Error("GradScaler::unscale_ was already called since the last update(); call it once per step");
   if (!scale_.defined()) throw Error("GradScaler::unscale_: no loss was scaled yet; call scale(loss).backward() first");
   std::vector<torch::Tensor> grads;
   for (auto& group : optimizer.param_groups())
     for (auto& p : group.params())
       if (p.grad().defined()) {
         if (p.grad().scalar_type() == torch::kHalf)
-          throw Error("GradScaler: a gradient is float16; keep the weights in float32 and let autocast "
-                      "compute in float16 (Precision::FP16)");
+          throw Error(
+              "GradScaler: a gradient is float16; keep the weights in float32 and let autocast "
+              "compute in float16 (Precision::FP16)");
         grads.push_back(p.grad());
       }
   found_inf_ = torch::zeros({}, scale_.options());
@@ -109,8 +109,9 @@ bool GradScaler::step(torch::optim::Optimizer& optimizer) {
 void GradScaler::update() {
   if (!enabled()) return;
   if (!unscaled_)
-    throw Error("GradScaler::update: no gradients were checked since the last update(); call step() (or "
-                "unscale_()) after backward(), then update()");
+    throw Error(
+        "GradScaler::update: no gradients were checked since the last update(); call step() (or "
+        "unscale_()) after backward(), then update()");
   update_scale(scale_, growth_tracker_, found_inf_, options_.growth_factor(), options_.backoff_factor(),
                options_.growth_interval());
   unscaled_ = stepped_ = false;

@@ -10,7 +10,6 @@ void History::add(int64_t epoch, const Logs& logs) {
   rows_.push_back(logs);
 }
 
-
 std::string History::csv() const {
   std::ostringstream s;
   s << "epoch";
@@ -28,18 +27,15 @@ std::string History::csv() const {
   return s.str();
 }
 
-
 void History::write_csv(const std::filesystem::path& path) const {
   const std::string text = csv();
   tlearn::detail::write_atomically(path, [&](std::ofstream& out) { out << text; });
 }
 
-
 void History::plot(const std::filesystem::path& path, int64_t width, int64_t height) const {
   if (rows_.empty()) throw Error("History::plot: nothing to plot (no epoch was logged); fit first");
   io::write_png(render(width, height), path);
 }
-
 
 torch::Tensor History::render(int64_t width, int64_t height) const {
   auto img = torch::full({height, width, 3}, 255, torch::kUInt8);
@@ -55,13 +51,11 @@ torch::Tensor History::render(int64_t width, int64_t height) const {
   return img;
 }
 
-
 void History::put(torch::Tensor& img, int64_t x, int64_t y, const uint8_t* c) {
   if (x < 0 || y < 0 || y >= img.size(0) || x >= img.size(1)) return;
   auto* p = img.data_ptr<uint8_t>() + (y * img.size(1) + x) * 3;
   p[0] = c[0], p[1] = c[1], p[2] = c[2];
 }
-
 
 void History::line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t* c, int thick) {
   const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
@@ -75,7 +69,6 @@ void History::line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64
     if (e2 <= dx) err += dx, y0 += sy;
   }
 }
-
 
 void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const {
   static const uint8_t palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}};
@@ -96,7 +89,9 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
   line(img, px0, py0, px0, py1, black, 1);
   line(img, px0, py1, px1, py1, black, 1);
   const size_t n = rows_.size();
-  auto X = [&](size_t i) { return n < 2 ? (px0 + px1) / 2 : px0 + int64_t(double(px1 - px0) * double(i) / double(n - 1)); };
+  auto X = [&](size_t i) {
+    return n < 2 ? (px0 + px1) / 2 : px0 + int64_t(double(px1 - px0) * double(i) / double(n - 1));
+  };
   auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
   std::map<std::string, size_t> colour;
   for (const auto& k : keys) {
@@ -119,7 +114,6 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
     for (int a = 0; a < 10; ++a) line(img, lx, ly + a, lx + 9, ly + a, c, 1);
   }
 }
-
 
 double log_value(const Logs& logs, const std::string& key, double fallback) {
   for (const auto& [k, v] : logs)

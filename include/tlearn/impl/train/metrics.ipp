@@ -8,7 +8,6 @@ double ratio(const torch::Tensor& t) {
   return d > 0 ? t[0].item<double>() / d : 0.0;
 }
 
-
 Metric per_class(const std::string& name, bool precision) {
   return {name,
           [precision](const torch::Tensor& logits, const torch::Tensor& labels) {
@@ -38,23 +37,24 @@ Metric per_class(const std::string& name, bool precision) {
 namespace tlearn::metrics {
 
 Metric accuracy() {
-  return {"accuracy",
-          [](const torch::Tensor& logits, const torch::Tensor& labels) {
-            auto correct = (detail::predicted(logits) == labels).sum().to(torch::kDouble).cpu();
-            return torch::stack(std::vector<torch::Tensor>{correct, torch::tensor(double(labels.size(0)), torch::kDouble)});
-          },
-          detail::ratio};
+  return {
+      "accuracy",
+      [](const torch::Tensor& logits, const torch::Tensor& labels) {
+        auto correct = (detail::predicted(logits) == labels).sum().to(torch::kDouble).cpu();
+        return torch::stack(std::vector<torch::Tensor>{correct, torch::tensor(double(labels.size(0)), torch::kDouble)});
+      },
+      detail::ratio};
 }
 
-
 Metric top_k(int64_t k) {
-  return {"top_" + std::to_string(k) + "_accuracy",
-          [k](const torch::Tensor& logits, const torch::Tensor& labels) {
-            auto top = std::get<1>(logits.topk(std::min<int64_t>(k, logits.size(1)), 1));
-            auto correct = (top == labels.unsqueeze(1)).any(1).sum().to(torch::kDouble).cpu();
-            return torch::stack(std::vector<torch::Tensor>{correct, torch::tensor(double(labels.size(0)), torch::kDouble)});
-          },
-          detail::ratio};
+  return {
+      "top_" + std::to_string(k) + "_accuracy",
+      [k](const torch::Tensor& logits, const torch::Tensor& labels) {
+        auto top = std::get<1>(logits.topk(std::min<int64_t>(k, logits.size(1)), 1));
+        auto correct = (top == labels.unsqueeze(1)).any(1).sum().to(torch::kDouble).cpu();
+        return torch::stack(std::vector<torch::Tensor>{correct, torch::tensor(double(labels.size(0)), torch::kDouble)});
+      },
+      detail::ratio};
 }
 
 }  // namespace tlearn::metrics

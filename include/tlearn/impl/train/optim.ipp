@@ -16,9 +16,8 @@ Spec& Spec::lr_multiplier(const std::string& pattern, double multiplier) {
   return *this;
 }
 
-
 std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn::Module& module,
-                                                      std::vector<GroupInfo>* info) {
+                                               std::vector<GroupInfo>* info) {
   std::vector<std::regex> rules;
   for (const auto& g : spec.groups()) rules.emplace_back(g.first);
   std::vector<double> mults{1.0};
@@ -42,8 +41,9 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
     ++count;
   }
   if (count == 0)
-    throw Error("optim: the model has no trainable parameters (all frozen?); unfreeze some layers with "
-                "set_trainable(selector, true) or train a head");
+    throw Error(
+        "optim: the model has no trainable parameters (all frozen?); unfreeze some layers with "
+        "set_trainable(selector, true) or train a head");
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   std::vector<GroupInfo> kept;
   for (size_t g = 0; g < mults.size(); ++g) {
@@ -53,20 +53,28 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
     switch (spec.kind) {
       case Kind::SGD:
         if (spec.nesterov() && spec.momentum() <= 0) throw Error("optim::SGD: nesterov(true) needs momentum > 0");
-        o = std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(spec.momentum())
-                                                           .nesterov(spec.nesterov()).weight_decay(spec.weight_decay()));
+        o = std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr)
+                                                           .momentum(spec.momentum())
+                                                           .nesterov(spec.nesterov())
+                                                           .weight_decay(spec.weight_decay()));
         break;
       case Kind::Adam:
-        o = std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(lr).betas({spec.beta1(), spec.beta2()})
-                                                            .eps(spec.eps()).weight_decay(spec.weight_decay()));
+        o = std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(lr)
+                                                            .betas({spec.beta1(), spec.beta2()})
+                                                            .eps(spec.eps())
+                                                            .weight_decay(spec.weight_decay()));
         break;
       case Kind::AdamW:
-        o = std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr).betas({spec.beta1(), spec.beta2()})
-                                                             .eps(spec.eps()).weight_decay(spec.weight_decay()));
+        o = std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr)
+                                                             .betas({spec.beta1(), spec.beta2()})
+                                                             .eps(spec.eps())
+                                                             .weight_decay(spec.weight_decay()));
         break;
       case Kind::RMSprop:
-        o = std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(lr).alpha(spec.alpha())
-                                                               .eps(spec.eps()).momentum(spec.momentum())
+        o = std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(lr)
+                                                               .alpha(spec.alpha())
+                                                               .eps(spec.eps())
+                                                               .momentum(spec.momentum())
                                                                .weight_decay(spec.weight_decay()));
         break;
     }
@@ -76,10 +84,14 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
   if (info) *info = kept;
   auto defaults = [&]() -> std::unique_ptr<torch::optim::Optimizer> {
     switch (spec.kind) {
-      case Kind::SGD: return std::make_unique<torch::optim::SGD>(torch_groups, torch::optim::SGDOptions(spec.lr()));
-      case Kind::Adam: return std::make_unique<torch::optim::Adam>(torch_groups, torch::optim::AdamOptions(spec.lr()));
-      case Kind::AdamW: return std::make_unique<torch::optim::AdamW>(torch_groups, torch::optim::AdamWOptions(spec.lr()));
-      case Kind::RMSprop: return std::make_unique<torch::optim::RMSprop>(torch_groups, torch::optim::RMSpropOptions(spec.lr()));
+      case Kind::SGD:
+        return std::make_unique<torch::optim::SGD>(torch_groups, torch::optim::SGDOptions(spec.lr()));
+      case Kind::Adam:
+        return std::make_unique<torch::optim::Adam>(torch_groups, torch::optim::AdamOptions(spec.lr()));
+      case Kind::AdamW:
+        return std::make_unique<torch::optim::AdamW>(torch_groups, torch::optim::AdamWOptions(spec.lr()));
+      case Kind::RMSprop:
+        return std::make_unique<torch::optim::RMSprop>(torch_groups, torch::optim::RMSpropOptions(spec.lr()));
     }
     return nullptr;
   };

@@ -7,9 +7,12 @@ namespace tlearn {
 
 std::string to_string(Precision precision) {
   switch (precision) {
-    case Precision::FP32: return "fp32";
-    case Precision::BF16: return "bf16";
-    case Precision::FP16: return "fp16";
+    case Precision::FP32:
+      return "fp32";
+    case Precision::BF16:
+      return "bf16";
+    case Precision::FP16:
+      return "fp16";
   }
   return "?";
 }
@@ -22,7 +25,8 @@ AutocastGuard::AutocastGuard(torch::Device device, Precision precision) : device
     throw Error("precision " + to_string(precision) + ": autocast runs on CPU and CUDA devices, not on " +
                 device.str() + "; use Precision::FP32 there");
   if (precision == Precision::FP16 && device_ == c10::DeviceType::CPU && !compat::kCpuAutocastFloat16)
-    throw Error("precision fp16: this LibTorch (" TORCH_VERSION ") has no float16 autocast on the CPU; use "
+    throw Error("precision fp16: this LibTorch (" TORCH_VERSION
+                ") has no float16 autocast on the CPU; use "
                 "Precision::BF16 on the CPU, or LibTorch 2.4 or newer");
   const auto dtype = precision == Precision::BF16 ? at::kBFloat16 : at::kHalf;
   prev_enabled_ = compat::autocast_enabled(device_);

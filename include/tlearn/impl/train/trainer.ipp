@@ -5,9 +5,7 @@
 namespace tlearn::detail {
 
 Progress::Progress(std::ostream& out, int64_t steps)
-      : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), t0_(clock::now()) {}
-
-
+    : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), t0_(clock::now()) {}
 
 }  // namespace tlearn::detail
 
@@ -49,7 +47,8 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
       for (auto& cb : fit.callbacks()) cb->on_batch_end(*this, step - 1, l);
       return !stop_;
     });
-    if (step == 0) throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
+    if (step == 0)
+      throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
     Logs logs = acc.logs("");
     if (fit.validation()) {
       auto val = evaluate_source(*fit.validation(), fit.class_weights());
@@ -64,7 +63,6 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
   for (auto& cb : fit.callbacks()) cb->on_train_end(*this);
   return history;
 }
-
 
 Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>& class_weights) {
   torch::NoGradGuard no_grad;
@@ -84,19 +82,16 @@ Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>
   return acc.logs("");
 }
 
-
 double Trainer::learning_rate() const {
   if (!optimizer_) return options_.optimizer().lr();
   return optimizer_->param_groups().front().options().get_lr() / groups_.front().multiplier;
 }
-
 
 void Trainer::set_learning_rate(double lr) {
   if (!optimizer_) throw Error("set_learning_rate: the model has no trainable parameters, so no optimizer");
   auto& pg = optimizer_->param_groups();
   for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * groups_[g].multiplier);
 }
-
 
 void Trainer::save_checkpoint(const std::filesystem::path& path) {
   torch::serialize::OutputArchive archive;
@@ -124,10 +119,10 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) {
   tlearn::detail::write_atomically(path, [&](std::ofstream& out) { archive.save_to(out); });
 }
 
-
 int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path))
-    throw Error("load_checkpoint: '" + path.string() + "' does not exist (written by Trainer::save_checkpoint or "
+    throw Error("load_checkpoint: '" + path.string() +
+                "' does not exist (written by Trainer::save_checkpoint or "
                 "ModelCheckpoint with full_state(true))");
   torch::serialize::InputArchive archive;
   try {
@@ -168,7 +163,6 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
   epoch_ = epoch.item<int64_t>();
   return epoch_;
 }
-
 
 torch::Tensor Trainer::to_device(const torch::Tensor& images) const {
   // A model converted to another floating dtype (float64, bfloat16) gets its inputs in it.
