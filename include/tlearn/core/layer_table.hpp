@@ -50,8 +50,8 @@ size_t edit_distance(const std::string& a, const std::string& b);
 class LayerTable {
  public:
   /// Appends a layer. `modules` hold its parameters (none for activations, pools, adds).
-  Layer& add(std::string name, std::string kind,
-             std::vector<std::shared_ptr<torch::nn::Module>> modules = {}, std::string alias = "");
+  Layer& add(std::string name, std::string kind, std::vector<std::shared_ptr<torch::nn::Module>> modules = {},
+             std::string alias = "");
 
   /// Gives the layer `name` the Keras alias `alias`.
   void set_alias(const std::string& name, std::string alias) { layers_.at(index_of(name)).alias = std::move(alias); }

@@ -114,8 +114,8 @@ class TensorDataset : public Dataset {
 class ImageFiles : public Dataset {
  public:
   ImageFiles() = default;
-  explicit ImageFiles(std::vector<std::pair<std::filesystem::path, int64_t>> samples, std::vector<std::string> classes = {},
-                      io::ImageReadOptions read = {});
+  explicit ImageFiles(std::vector<std::pair<std::filesystem::path, int64_t>> samples,
+                      std::vector<std::string> classes = {}, io::ImageReadOptions read = {});
 
   size_t size() const override { return samples_.size(); }
   torch::Tensor image(size_t i, const io::ImageReadOptions& options = {}) const override;

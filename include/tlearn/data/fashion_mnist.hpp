@@ -7,7 +7,6 @@
 ///     tlearn::data::FashionMNIST train(tlearn::data::FashionMNISTOptions().train(true));
 ///     train.image(0);   // (28, 28, 3) uint8, grey replicated to RGB (rgb(false): (28, 28, 1))
 
-
 #include <cstdint>
 #include <filesystem>
 #include <string>

@@ -44,6 +44,7 @@ class ImageFolder : public ImageFiles {
 /// Writes every sample of `dataset` as root/<class name>/<index>.<png|jpg>
 /// (class folders are named after the label when the data set has no class
 /// names; characters that cannot be in a file name become '_'). Returns the count.
-size_t export_image_folder(const Dataset& dataset, const std::filesystem::path& root, const std::string& format = "png");
+size_t export_image_folder(const Dataset& dataset, const std::filesystem::path& root,
+                           const std::string& format = "png");
 
 }  // namespace tlearn::data

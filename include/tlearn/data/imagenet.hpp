@@ -36,7 +36,6 @@ std::string class_name(int64_t index);
 
 /// Top `top` classes of each row of `scores` (N x 1000 probabilities or logits),
 /// sorted by score, highest first.
-std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores,
-                                                               int64_t top = 5);
+std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores, int64_t top = 5);
 
 }  // namespace tlearn::imagenet

@@ -125,7 +125,7 @@ class SegmentationTransform {
 /// Augmented samples `indices` of `dataset` stacked into a batch; sample i of the
 /// batch uses the seed (seed, indices[i]), so a batch is reproducible.
 SegmentationBatch make_batch(const SegmentationDataset& dataset, const std::vector<size_t>& indices,
-                                    const SegmentationTransform& transform = SegmentationTransform(), uint64_t seed = 0);
+                             const SegmentationTransform& transform = SegmentationTransform(), uint64_t seed = 0);
 
 /// The sample indices of one epoch in batches of `batch_size` (shuffled with `seed`
 /// when `shuffle`; the last batch may be smaller).

@@ -65,7 +65,7 @@ std::pair<int64_t, int64_t> shorter_side_size(int64_t h, int64_t w, int64_t side
 /// Resize the whole image to (rh, rw), then crop (ch, cw) centred (torchvision's
 /// rounding), as one resampling pass; zero padding when the crop is larger.
 torch::Tensor resize_center_crop(const torch::Tensor& image, int64_t rh, int64_t rw, int64_t ch, int64_t cw,
-                                        Interpolation f);
+                                 Interpolation f);
 }  // namespace detail
 
 /// Resizes to `size` = {H, W}, or with `size` = {S} the shorter side to S

@@ -98,7 +98,6 @@ inline void append_le(std::string& out, T v) {
 /// Writes `path` by calling write(stream) on a temporary file in the same folder
 /// and renaming it over `path` only when everything succeeded; an existing file
 /// is never left half-written.
-void write_atomically(const std::filesystem::path& path,
-                             const std::function<void(std::ofstream&)>& write);
+void write_atomically(const std::filesystem::path& path, const std::function<void(std::ofstream&)>& write);
 
 }  // namespace tlearn::detail

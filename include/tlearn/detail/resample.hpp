@@ -65,8 +65,8 @@ struct Coefficients {
 /// PIL's precompute_coeffs: input range [in0, in1) of an axis of `in_size`
 /// pixels mapped onto `out_size` pixels; the support grows with the
 /// downscale factor (antialiasing). Only outputs [first, first + n) are kept.
-Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_size,
-                                 int64_t first, int64_t n, Interpolation f);
+Coefficients coefficients(int64_t in_size, double in0, double in1, int64_t out_size, int64_t first, int64_t n,
+                          Interpolation f);
 
 /// What to resize: the source box (in input pixels) and which window of the
 /// full-size output to produce (a center crop of the resized image for free).
@@ -114,7 +114,7 @@ inline void resize_rows_interleaved(const T* src, const ImageView& v, const Coef
 /// The 8-bit path: horizontal pass (HWC or any strides) into planar uint8 rows,
 /// vertical pass into CHW float, both in PIL's fixed point.
 void resize_kernel_u8(const uint8_t* src, const ImageView& v, const Coefficients& cx, const Coefficients& cy,
-                             int64_t row0, int64_t rows, int64_t oh, int64_t ow, float* dst);
+                      int64_t row0, int64_t rows, int64_t oh, int64_t ow, float* dst);
 
 /// Separable resampling (horizontal pass, then vertical), PIL's algorithm.
 /// With uint8 input the intermediate and final values are rounded and clamped
@@ -227,8 +227,7 @@ inline void affine_kernel(const T* src, const ImageView& v, const Affine& m, int
   }
 }
 
-torch::Tensor affine(const torch::Tensor& image, const Affine& m, int64_t oh, int64_t ow, FillMode mode,
-                            float fill);
+torch::Tensor affine(const torch::Tensor& image, const Affine& m, int64_t oh, int64_t ow, FillMode mode, float fill);
 
 /// Image height and width of HWC uint8 / CHW float.
 std::pair<int64_t, int64_t> image_hw(const torch::Tensor& image);

@@ -47,12 +47,12 @@ torch::Tensor channel_grid(const torch::Tensor& maps, const GridOptions& options
 
 /// The activations of `layer` for one preprocessed image as a channel grid.
 torch::Tensor activation_grid(BackboneImpl& backbone, const torch::Tensor& image, const std::string& layer,
-                                     const GridOptions& options = {});
+                              const GridOptions& options = {});
 
 /// Writes `activation_grid(...)` as a PNG and returns the grid.
 torch::Tensor save_activation_grid(const std::filesystem::path& path, BackboneImpl& backbone,
-                                          const torch::Tensor& image, const std::string& layer,
-                                          const GridOptions& options = {});
+                                   const torch::Tensor& image, const std::string& layer,
+                                   const GridOptions& options = {});
 
 struct FilterOptions {
   /// {H, W} of the pattern; empty: the backbone's input_shape().
@@ -69,16 +69,16 @@ struct FilterOptions {
 /// preprocessing, each pass stopped right after the layer. The result is shown
 /// standardised (mean 128, std ~25), as in Chollet's deprocess_image.
 torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, int64_t filter,
-                                    const FilterOptions& options = {});
+                             const FilterOptions& options = {});
 
 /// The patterns of `filters` of `layer` (empty: the first grid.max_channels()),
 /// as one image grid (3, H, W), float 0..255.
 torch::Tensor filter_grid(BackboneImpl& backbone, const std::string& layer, std::vector<int64_t> filters = {},
-                                 const FilterOptions& options = {}, const GridOptions& grid = {});
+                          const FilterOptions& options = {}, const GridOptions& grid = {});
 
 /// Writes `filter_grid(...)` as a PNG and returns the grid.
-torch::Tensor save_filter_grid(const std::filesystem::path& path, BackboneImpl& backbone,
-                                      const std::string& layer, std::vector<int64_t> filters = {},
-                                      const FilterOptions& options = {}, const GridOptions& grid = {});
+torch::Tensor save_filter_grid(const std::filesystem::path& path, BackboneImpl& backbone, const std::string& layer,
+                               std::vector<int64_t> filters = {}, const FilterOptions& options = {},
+                               const GridOptions& grid = {});
 
 }  // namespace tlearn::explain

@@ -25,8 +25,8 @@
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
-#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/core/tap.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/explain/colormap.hpp"
 #include "tlearn/heads/head.hpp"
 #include "tlearn/io/image.hpp"

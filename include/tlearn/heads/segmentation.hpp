@@ -164,7 +164,7 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& ma
 /// Soft Dice loss: 1 - mean over classes of (2 |P G| + smooth) / (|P| + |G| + smooth),
 /// P the softmax probabilities, G the one-hot masks, sums over the batch and pixels.
 torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& masks, double smooth = 1.0,
-                               int64_t ignore_index = -100);
+                        int64_t ignore_index = -100);
 
 /// Accumulates a confusion matrix over batches: rows true class, columns predicted.
 class ConfusionMatrix {
@@ -193,11 +193,11 @@ class ConfusionMatrix {
 
 /// IoU per class of one batch (see ConfusionMatrix::iou).
 std::vector<double> iou(const torch::Tensor& prediction, const torch::Tensor& masks, int64_t classes,
-                               int64_t ignore_index = -100);
+                        int64_t ignore_index = -100);
 
 /// Mean IoU of one batch over the classes that occur.
 double mean_iou(const torch::Tensor& prediction, const torch::Tensor& masks, int64_t classes,
-                       int64_t ignore_index = -100);
+                int64_t ignore_index = -100);
 
 }  // namespace seg
 }  // namespace tlearn

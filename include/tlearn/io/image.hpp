@@ -90,7 +90,6 @@ bool fits_min_size(int64_t h, int64_t w, const ImageReadOptions& o);
 
 inline bool wants_scaling(const ImageReadOptions& o) { return o.min_size.size() == 2 || o.min_shorter_side > 0; }
 
-
 torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o);
 
 }  // namespace detail
@@ -98,7 +97,7 @@ torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, co
 /// Decodes an image held in memory; `name` is used in error messages.
 /// Returns (H, W, 3) uint8 RGB.
 torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
-                                  const ImageReadOptions& options = {});
+                           const ImageReadOptions& options = {});
 
 /// Reads an image file into (H, W, 3) uint8 RGB. Throws tlearn::Error naming the
 /// file and the reason (empty, truncated, not an image, unsupported, too many pixels).
@@ -129,6 +128,6 @@ void write_jpeg(const torch::Tensor& image, const std::filesystem::path& path, i
 /// first (libjpeg-turbo), still at least twice the target; for a full-size
 /// decode use `io::read_image` and `data::resize`. `options`: alpha, pixel limit.
 torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size = {},
-                                io::ImageReadOptions options = {});
+                         io::ImageReadOptions options = {});
 
 }  // namespace tlearn

@@ -30,8 +30,8 @@ inline std::int64_t element_size(c10::ScalarType dtype) {
 }
 
 /// numel * element size, checked against `limit` bytes before anything is allocated.
-std::uint64_t storage_bytes(const BinaryFile& file, std::int64_t numel, c10::ScalarType dtype,
-                                   std::uint64_t limit, const std::string& key);
+std::uint64_t storage_bytes(const BinaryFile& file, std::int64_t numel, c10::ScalarType dtype, std::uint64_t limit,
+                            const std::string& key);
 
 /// Parses a persistent id ('storage', torch.XStorage, key, location, numel[, view_metadata]).
 struct StorageId {

@@ -55,8 +55,7 @@ struct SafetensorsHeader {
 
 SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file);
 
-const char* safetensors_dtype_name(c10::ScalarType dtype, const std::string& key,
-                                          const std::filesystem::path& path);
+const char* safetensors_dtype_name(c10::ScalarType dtype, const std::string& key, const std::filesystem::path& path);
 
 }  // namespace detail
 
@@ -73,6 +72,6 @@ std::map<std::string, std::string> safetensors_metadata(const std::filesystem::p
 /// from the CPU), with optional "__metadata__" strings. Written to a temporary
 /// file and renamed.
 void save_safetensors(const StateDict& state, const std::filesystem::path& path,
-                             const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace tlearn::io

@@ -84,7 +84,6 @@ struct LoadReport {
 /// anything is copied: when this throws, the module is unchanged. With strict
 /// (the default) any missing, unexpected or mismatched key throws an Error that
 /// names them; otherwise the matching keys are copied and the rest reported.
-LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint,
-                                  const LoadOptions& options = {});
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint, const LoadOptions& options = {});
 
 }  // namespace tlearn::io

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -140,14 +140,14 @@ namespace detail {
 /// The convnext variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> convnext_variants() {
   return {
-      variant<ConvNeXtImpl>(
-          convnext_spec("convnext_tiny", "convnext_tiny-983f1562.pth", 236), ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 9, 3}, 0.1}),
-      variant<ConvNeXtImpl>(
-          convnext_spec("convnext_small", "convnext_small-0c510722.pth", 230), ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 27, 3}, 0.4}),
-      variant<ConvNeXtImpl>(
-          convnext_spec("convnext_base", "convnext_base-6075fbad.pth", 232), ConvNeXtConfig{{128, 256, 512, 1024}, {3, 3, 27, 3}, 0.5}),
-      variant<ConvNeXtImpl>(
-          convnext_spec("convnext_large", "convnext_large-ea097f82.pth", 232), ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5}),
+      variant<ConvNeXtImpl>(convnext_spec("convnext_tiny", "convnext_tiny-983f1562.pth", 236),
+                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 9, 3}, 0.1}),
+      variant<ConvNeXtImpl>(convnext_spec("convnext_small", "convnext_small-0c510722.pth", 230),
+                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 27, 3}, 0.4}),
+      variant<ConvNeXtImpl>(convnext_spec("convnext_base", "convnext_base-6075fbad.pth", 232),
+                            ConvNeXtConfig{{128, 256, 512, 1024}, {3, 3, 27, 3}, 0.5}),
+      variant<ConvNeXtImpl>(convnext_spec("convnext_large", "convnext_large-ea097f82.pth", 232),
+                            ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5}),
   };
 }
 }  // namespace detail

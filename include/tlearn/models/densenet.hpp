@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -105,10 +105,14 @@ namespace detail {
 /// The densenet variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> densenet_variants() {
   return {
-      variant<DenseNetImpl>(densenet_spec("densenet121", "densenet121-a639ec97.pth"), DenseNetConfig{32, {6, 12, 24, 16}, 64}),
-      variant<DenseNetImpl>(densenet_spec("densenet161", "densenet161-8d451a50.pth"), DenseNetConfig{48, {6, 12, 36, 24}, 96}),
-      variant<DenseNetImpl>(densenet_spec("densenet169", "densenet169-b2777c0a.pth"), DenseNetConfig{32, {6, 12, 32, 32}, 64}),
-      variant<DenseNetImpl>(densenet_spec("densenet201", "densenet201-c1103571.pth"), DenseNetConfig{32, {6, 12, 48, 32}, 64}),
+      variant<DenseNetImpl>(densenet_spec("densenet121", "densenet121-a639ec97.pth"),
+                            DenseNetConfig{32, {6, 12, 24, 16}, 64}),
+      variant<DenseNetImpl>(densenet_spec("densenet161", "densenet161-8d451a50.pth"),
+                            DenseNetConfig{48, {6, 12, 36, 24}, 96}),
+      variant<DenseNetImpl>(densenet_spec("densenet169", "densenet169-b2777c0a.pth"),
+                            DenseNetConfig{32, {6, 12, 32, 32}, 64}),
+      variant<DenseNetImpl>(densenet_spec("densenet201", "densenet201-c1103571.pth"),
+                            DenseNetConfig{32, {6, 12, 48, 32}, 64}),
   };
 }
 }  // namespace detail

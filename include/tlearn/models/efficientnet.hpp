@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -211,42 +211,63 @@ namespace detail {
 inline std::vector<RegisteredModel> efficientnet_variants() {
   return {
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b0", "efficientnet_b0_rwightman-3dd342df.pth", 256, 224), efficientnet_v1(1.0, 1.0, 0.2)),
+          efficientnet_spec("efficientnet_b0", "efficientnet_b0_rwightman-3dd342df.pth", 256, 224),
+          efficientnet_v1(1.0, 1.0, 0.2)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b1",
-                            {efficientnet_weights("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 255, 240, Interpolation::Bilinear),
-                             efficientnet_weights("IMAGENET1K_V1", "efficientnet_b1_rwightman-533bc792.pth", 256, 240, Interpolation::Bicubic)}),
+          efficientnet_spec(
+              "efficientnet_b1",
+              {efficientnet_weights("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 255, 240, Interpolation::Bilinear),
+               efficientnet_weights("IMAGENET1K_V1", "efficientnet_b1_rwightman-533bc792.pth", 256, 240,
+                                    Interpolation::Bicubic)}),
           efficientnet_v1(1.0, 1.1, 0.2)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b2", "efficientnet_b2_rwightman-bcdf34b7.pth", 288, 288), efficientnet_v1(1.1, 1.2, 0.3)),
+          efficientnet_spec("efficientnet_b2", "efficientnet_b2_rwightman-bcdf34b7.pth", 288, 288),
+          efficientnet_v1(1.1, 1.2, 0.3)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b3", "efficientnet_b3_rwightman-cf984f9c.pth", 320, 300), efficientnet_v1(1.2, 1.4, 0.3)),
+          efficientnet_spec("efficientnet_b3", "efficientnet_b3_rwightman-cf984f9c.pth", 320, 300),
+          efficientnet_v1(1.2, 1.4, 0.3)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b4", "efficientnet_b4_rwightman-7eb33cd5.pth", 384, 380), efficientnet_v1(1.4, 1.8, 0.4)),
+          efficientnet_spec("efficientnet_b4", "efficientnet_b4_rwightman-7eb33cd5.pth", 384, 380),
+          efficientnet_v1(1.4, 1.8, 0.4)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b5", "efficientnet_b5_lukemelas-b6417697.pth", 456, 456), efficientnet_v1(1.6, 2.2, 0.4, true)),
+          efficientnet_spec("efficientnet_b5", "efficientnet_b5_lukemelas-b6417697.pth", 456, 456),
+          efficientnet_v1(1.6, 2.2, 0.4, true)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b6", "efficientnet_b6_lukemelas-c76e70fd.pth", 528, 528), efficientnet_v1(1.8, 2.6, 0.5, true)),
+          efficientnet_spec("efficientnet_b6", "efficientnet_b6_lukemelas-c76e70fd.pth", 528, 528),
+          efficientnet_v1(1.8, 2.6, 0.5, true)),
       variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_b7", "efficientnet_b7_lukemelas-dcc49843.pth", 600, 600), efficientnet_v1(2.0, 3.1, 0.5, true)),
+          efficientnet_spec("efficientnet_b7", "efficientnet_b7_lukemelas-dcc49843.pth", 600, 600),
+          efficientnet_v1(2.0, 3.1, 0.5, true)),
       variant<EfficientNetImpl>(
           efficientnet_spec("efficientnet_v2_s", "efficientnet_v2_s-dd5fe13b.pth", 384, 384, Interpolation::Bilinear),
-          efficientnet_v2({{true, 1, 3, 1, 24, 24, 2}, {true, 4, 3, 2, 24, 48, 4}, {true, 4, 3, 2, 48, 64, 4},
-                           {false, 4, 3, 2, 64, 128, 6}, {false, 6, 3, 1, 128, 160, 9}, {false, 6, 3, 2, 160, 256, 15}},
+          efficientnet_v2({{true, 1, 3, 1, 24, 24, 2},
+                           {true, 4, 3, 2, 24, 48, 4},
+                           {true, 4, 3, 2, 48, 64, 4},
+                           {false, 4, 3, 2, 64, 128, 6},
+                           {false, 6, 3, 1, 128, 160, 9},
+                           {false, 6, 3, 2, 160, 256, 15}},
                           0.2)),
       variant<EfficientNetImpl>(
           efficientnet_spec("efficientnet_v2_m", "efficientnet_v2_m-dc08266a.pth", 480, 480, Interpolation::Bilinear),
-          efficientnet_v2({{true, 1, 3, 1, 24, 24, 3}, {true, 4, 3, 2, 24, 48, 5}, {true, 4, 3, 2, 48, 80, 5},
-                           {false, 4, 3, 2, 80, 160, 7}, {false, 6, 3, 1, 160, 176, 14}, {false, 6, 3, 2, 176, 304, 18},
+          efficientnet_v2({{true, 1, 3, 1, 24, 24, 3},
+                           {true, 4, 3, 2, 24, 48, 5},
+                           {true, 4, 3, 2, 48, 80, 5},
+                           {false, 4, 3, 2, 80, 160, 7},
+                           {false, 6, 3, 1, 160, 176, 14},
+                           {false, 6, 3, 2, 176, 304, 18},
                            {false, 6, 3, 1, 304, 512, 5}},
                           0.3)),
       // V2-L's weights (ported from google/automl) expect mean = std = 0.5: x / 127.5 - 1.
-      variant<EfficientNetImpl>(
-          efficientnet_spec("efficientnet_v2_l", "efficientnet_v2_l-59c71312.pth", 480, 480, Interpolation::Bicubic, Preprocessing::TF),
-          efficientnet_v2({{true, 1, 3, 1, 32, 32, 4}, {true, 4, 3, 2, 32, 64, 7}, {true, 4, 3, 2, 64, 96, 7},
-                           {false, 4, 3, 2, 96, 192, 10}, {false, 6, 3, 1, 192, 224, 19}, {false, 6, 3, 2, 224, 384, 25},
-                           {false, 6, 3, 1, 384, 640, 7}},
-                          0.4)),
+      variant<EfficientNetImpl>(efficientnet_spec("efficientnet_v2_l", "efficientnet_v2_l-59c71312.pth", 480, 480,
+                                                  Interpolation::Bicubic, Preprocessing::TF),
+                                efficientnet_v2({{true, 1, 3, 1, 32, 32, 4},
+                                                 {true, 4, 3, 2, 32, 64, 7},
+                                                 {true, 4, 3, 2, 64, 96, 7},
+                                                 {false, 4, 3, 2, 96, 192, 10},
+                                                 {false, 6, 3, 1, 192, 224, 19},
+                                                 {false, 6, 3, 2, 224, 384, 25},
+                                                 {false, 6, 3, 1, 384, 640, 7}},
+                                                0.4)),
   };
 }
 }  // namespace detail

@@ -97,9 +97,9 @@ inline int optimize_for_inference(BackboneImpl& model, const InferenceOptions& o
         if (leaf->children().empty()) leaves.push_back({r, leaf});
 
   const auto hw = model.input_shape();
-  const auto probe = torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96),
-                                   std::min<int64_t>(hw[1], 96)},
-                                  module_options(model));
+  const auto probe =
+      torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96), std::min<int64_t>(hw[1], 96)},
+                   module_options(model));
   torch::Tensor reference;
   int folded = 0;
   {

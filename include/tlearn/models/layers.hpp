@@ -53,12 +53,11 @@ std::string module_kind(const torch::nn::Module& m);
 /// Adds one layer per child of `seq` ("<prefix>.<i>") to `table`; returns their
 /// names so the forward pass can tap them.
 std::vector<std::string> add_sequential_layers(LayerTable& table, const std::string& prefix,
-                                                      const torch::nn::Sequential& seq);
+                                               const torch::nn::Sequential& seq);
 
 /// Runs the children of `seq` in order, tapping child i's output under names[i]
 /// (an empty name: no tap, for a child whose output belongs to the next row).
-torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<std::string>& names,
-                                        torch::Tensor x);
+torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<std::string>& names, torch::Tensor x);
 
 /// torchvision.ops.StochasticDepth, "row" mode: drops whole samples of the residual
 /// branch in training with probability p, scaling the survivors by 1 / (1 - p).
@@ -70,9 +69,8 @@ int64_t make_divisible(double v, int64_t divisor = 8);
 
 /// torchvision's Conv2dNormActivation: Conv2d (no bias, padding (k - 1) / 2), BatchNorm2d
 /// (eps, momentum) and, unless `activation` is empty, the activation.
-nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                                                  int64_t groups, double eps, double momentum,
-                                                  torch::nn::AnyModule activation = {});
+nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                          double eps, double momentum, torch::nn::AnyModule activation = {});
 
 /// A run of leaf modules with a tap after each, for blocks whose torchvision
 /// modules nest Sequentials (Conv2dNormActivation inside InvertedResidual):

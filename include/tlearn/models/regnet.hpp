@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -205,20 +205,34 @@ namespace detail {
 inline std::vector<RegisteredModel> regnet_variants() {
   return {
       // RegNetConfig{depth, w_0, w_a, w_m, group_width, se_ratio}: torchvision 0.14's builders.
-      variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"), RegNetConfig{22, 24, 24.48, 2.54, 16, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"), RegNetConfig{16, 56, 35.73, 2.28, 16, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"), RegNetConfig{18, 80, 34.01, 2.25, 24, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"), RegNetConfig{25, 88, 26.31, 2.25, 48, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"), RegNetConfig{23, 80, 49.56, 2.88, 120, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"), RegNetConfig{22, 216, 55.59, 2.1, 128, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"), RegNetConfig{23, 320, 69.86, 2.0, 168, 0}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"), RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"), RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"), RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"), RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"), RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"), RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25}),
-      variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"), RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"),
+                          RegNetConfig{22, 24, 24.48, 2.54, 16, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"),
+                          RegNetConfig{16, 56, 35.73, 2.28, 16, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"),
+                          RegNetConfig{18, 80, 34.01, 2.25, 24, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"),
+                          RegNetConfig{25, 88, 26.31, 2.25, 48, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"),
+                          RegNetConfig{23, 80, 49.56, 2.88, 120, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"),
+                          RegNetConfig{22, 216, 55.59, 2.1, 128, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"),
+                          RegNetConfig{23, 320, 69.86, 2.0, 168, 0}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"),
+                          RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"),
+                          RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"),
+                          RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"),
+                          RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"),
+                          RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"),
+                          RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"),
+                          RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25}),
   };
 }
 }  // namespace detail

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -111,34 +111,33 @@ namespace detail {
 /// The resnet variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> resnet_variants() {
   return {
-      variant<ResNetImpl>(
-          resnet_spec("resnet18", {{"IMAGENET1K_V1", "resnet18-f37072fd.pth", 256}}), ResNetConfig{false, {2, 2, 2, 2}}),
-      variant<ResNetImpl>(
-          resnet_spec("resnet34", {{"IMAGENET1K_V1", "resnet34-b627a593.pth", 256}}), ResNetConfig{false, {3, 4, 6, 3}}),
-      variant<ResNetImpl>(
-          resnet_spec("resnet50", {{"IMAGENET1K_V1", "resnet50-0676ba61.pth", 256}, {"IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 232}}),
-          ResNetConfig{true, {3, 4, 6, 3}}),
-      variant<ResNetImpl>(
-          resnet_spec("resnet101", {{"IMAGENET1K_V1", "resnet101-63fe2227.pth", 256}, {"IMAGENET1K_V2", "resnet101-cd907fc2.pth", 232}}),
-          ResNetConfig{true, {3, 4, 23, 3}}),
-      variant<ResNetImpl>(
-          resnet_spec("resnet152", {{"IMAGENET1K_V1", "resnet152-394f9c45.pth", 256}, {"IMAGENET1K_V2", "resnet152-f82ba261.pth", 232}}),
-          ResNetConfig{true, {3, 8, 36, 3}}),
-      variant<ResNetImpl>(
-          resnet_spec("resnext50_32x4d", {{"IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 256}, {"IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 232}}),
-          ResNetConfig{true, {3, 4, 6, 3}, 32, 4}),
-      variant<ResNetImpl>(
-          resnet_spec("resnext101_32x8d", {{"IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 256}, {"IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 232}}),
-          ResNetConfig{true, {3, 4, 23, 3}, 32, 8}),
-      variant<ResNetImpl>(
-          resnet_spec("resnext101_64x4d", {{"IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 232}}),
-          ResNetConfig{true, {3, 4, 23, 3}, 64, 4}),
-      variant<ResNetImpl>(
-          resnet_spec("wide_resnet50_2", {{"IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 256}, {"IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 232}}),
-          ResNetConfig{true, {3, 4, 6, 3}, 1, 128}),
-      variant<ResNetImpl>(
-          resnet_spec("wide_resnet101_2", {{"IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 256}, {"IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 232}}),
-          ResNetConfig{true, {3, 4, 23, 3}, 1, 128}),
+      variant<ResNetImpl>(resnet_spec("resnet18", {{"IMAGENET1K_V1", "resnet18-f37072fd.pth", 256}}),
+                          ResNetConfig{false, {2, 2, 2, 2}}),
+      variant<ResNetImpl>(resnet_spec("resnet34", {{"IMAGENET1K_V1", "resnet34-b627a593.pth", 256}}),
+                          ResNetConfig{false, {3, 4, 6, 3}}),
+      variant<ResNetImpl>(resnet_spec("resnet50", {{"IMAGENET1K_V1", "resnet50-0676ba61.pth", 256},
+                                                   {"IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 6, 3}}),
+      variant<ResNetImpl>(resnet_spec("resnet101", {{"IMAGENET1K_V1", "resnet101-63fe2227.pth", 256},
+                                                    {"IMAGENET1K_V2", "resnet101-cd907fc2.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 23, 3}}),
+      variant<ResNetImpl>(resnet_spec("resnet152", {{"IMAGENET1K_V1", "resnet152-394f9c45.pth", 256},
+                                                    {"IMAGENET1K_V2", "resnet152-f82ba261.pth", 232}}),
+                          ResNetConfig{true, {3, 8, 36, 3}}),
+      variant<ResNetImpl>(resnet_spec("resnext50_32x4d", {{"IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 256},
+                                                          {"IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 6, 3}, 32, 4}),
+      variant<ResNetImpl>(resnet_spec("resnext101_32x8d", {{"IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 256},
+                                                           {"IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 23, 3}, 32, 8}),
+      variant<ResNetImpl>(resnet_spec("resnext101_64x4d", {{"IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 23, 3}, 64, 4}),
+      variant<ResNetImpl>(resnet_spec("wide_resnet50_2", {{"IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 256},
+                                                          {"IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 6, 3}, 1, 128}),
+      variant<ResNetImpl>(resnet_spec("wide_resnet101_2", {{"IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 256},
+                                                           {"IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 232}}),
+                          ResNetConfig{true, {3, 4, 23, 3}, 1, 128}),
   };
 }
 }  // namespace detail

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
-#include "tlearn/models/layers.hpp"
 #include "tlearn/models/create.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
@@ -96,18 +96,14 @@ namespace detail {
 /// The shufflenet variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> shufflenet_variants() {
   return {
-      variant<ShuffleNetV2Impl>(
-          shufflenet_spec("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 256),
-          ShuffleNetV2Config{{4, 8, 4}, {24, 48, 96, 192, 1024}}),
-      variant<ShuffleNetV2Impl>(
-          shufflenet_spec("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 256),
-          ShuffleNetV2Config{{4, 8, 4}, {24, 116, 232, 464, 1024}}),
-      variant<ShuffleNetV2Impl>(
-          shufflenet_spec("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 232),
-          ShuffleNetV2Config{{4, 8, 4}, {24, 176, 352, 704, 1024}}),
-      variant<ShuffleNetV2Impl>(
-          shufflenet_spec("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 232),
-          ShuffleNetV2Config{{4, 8, 4}, {24, 244, 488, 976, 2048}}),
+      variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 256),
+                                ShuffleNetV2Config{{4, 8, 4}, {24, 48, 96, 192, 1024}}),
+      variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 256),
+                                ShuffleNetV2Config{{4, 8, 4}, {24, 116, 232, 464, 1024}}),
+      variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 232),
+                                ShuffleNetV2Config{{4, 8, 4}, {24, 176, 352, 704, 1024}}),
+      variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 232),
+                                ShuffleNetV2Config{{4, 8, 4}, {24, 244, 488, 976, 2048}}),
   };
 }
 }  // namespace detail

@@ -73,6 +73,6 @@ struct GroupInfo {
 /// Builds the torch optimizer over the trainable parameters of `module`, one
 /// group per distinct multiplier (in rule order, the default group first).
 std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn::Module& module,
-                                                      std::vector<GroupInfo>* info = nullptr);
+                                               std::vector<GroupInfo>* info = nullptr);
 
 }  // namespace tlearn::optim

@@ -32,8 +32,8 @@
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
-#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/core/selector.hpp"
+#include "tlearn/core/tensor_options.hpp"
 #include "tlearn/data/dataset.hpp"
 #include "tlearn/data/loader.hpp"
 #include "tlearn/heads/head.hpp"
@@ -81,8 +81,10 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
     if (out.dim() == 2) out = out.unsqueeze(2).unsqueeze(3);  // pooled vectors: (N, C, 1, 1)
     feats.push_back(out.cpu());
     labels.push_back(y.cpu());
-    if (idx) order.insert(order.end(), idx->begin(), idx->end());
-    else indexed = false;
+    if (idx)
+      order.insert(order.end(), idx->begin(), idx->end());
+    else
+      indexed = false;
     return true;
   });
   if (feats.empty()) throw Error("extract_features: the data gave no batch (empty data set?)");

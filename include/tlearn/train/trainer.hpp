@@ -41,10 +41,10 @@
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/train/callbacks.hpp"
+#include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/history.hpp"
 #include "tlearn/train/loss.hpp"
 #include "tlearn/train/metrics.hpp"
-#include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/optim.hpp"
 #include "tlearn/train/precision.hpp"
 
@@ -262,11 +262,12 @@ class Trainer : public TrainingContext {
     torch::NoGradGuard no_grad;
     EvalGuard eval(*module_);
     std::vector<torch::Tensor> outs;
-    batch_source(std::forward<R>(data)).run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
-      detail::AutocastGuard autocast(device_, options_.precision());
-      outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
-      return true;
-    });
+    batch_source(std::forward<R>(data))
+        .run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
+          detail::AutocastGuard autocast(device_, options_.precision());
+          outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
+          return true;
+        });
     if (outs.empty()) throw Error("predict: the data gave no batch (empty data set?)");
     return torch::cat(outs);
   }
