@@ -45,6 +45,11 @@ torch::Tensor History::render(int64_t width, int64_t height) const {
     const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
     (base == "loss" ? left : right).push_back(k);
   }
+  // Two panels, losses left; one series kind alone (a comparison of val_accuracy) takes the whole width.
+  if (left.empty() || right.empty()) {
+    panel(img, 0, width, left.empty() ? right : left);
+    return img;
+  }
   const int64_t half = width / 2;
   panel(img, 0, half, left);
   panel(img, half, width - half, right);
