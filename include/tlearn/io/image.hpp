@@ -90,8 +90,6 @@ bool fits_min_size(int64_t h, int64_t w, const ImageReadOptions& o);
 
 inline bool wants_scaling(const ImageReadOptions& o) { return o.min_size.size() == 2 || o.min_shorter_side > 0; }
 
-torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o);
-
 }  // namespace detail
 
 /// Decodes an image held in memory; `name` is used in error messages.
@@ -109,8 +107,6 @@ ImageInfo read_image_info(const std::filesystem::path& path);
 namespace detail {
 /// Any of HWC/HW uint8 or CHW float 0..255 → contiguous HWC uint8 (rounded, clamped).
 torch::Tensor to_hwc_u8(const torch::Tensor& image, const std::string& name);
-
-void check_written(int ok, const std::filesystem::path& path);
 }  // namespace detail
 
 /// Writes HWC uint8 or CHW float (0..255) as PNG.
