@@ -4,6 +4,7 @@
 #include <tlearn/tlearn.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "model_parity.hpp"
@@ -230,7 +231,9 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
     for (auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
       const auto input = x.contiguous(format);
       CHECK(relative_error(conv->forward(input), reference()) < 1e-5);
-      CHECK(relative_error(conv->forward_relu(input), torch::relu(reference())) < 1e-5);
+      conv->set_fused_relu(true);
+      CHECK(relative_error(conv->forward(input), torch::relu(reference())) < 1e-5);
+      conv->set_fused_relu(false);
     }
     CHECK(conv->packed_copies() == 2);  // plain and fused ReLU, one shape
   }
@@ -256,7 +259,9 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
 
   // Recording gradients always goes through torch's differentiable forward.
   auto input = x.clone().requires_grad_();
-  conv->forward_relu(input).sum().backward();
+  conv->set_fused_relu(true);
+  conv->forward(input).sum().backward();
+  conv->set_fused_relu(false);
   REQUIRE(conv->weight.grad().defined());
   REQUIRE(input.grad().defined());
   auto plain_input = x.clone().requires_grad_();
@@ -302,6 +307,59 @@ TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing re
       CHECK(stem->packed_copies() == 2);  // one recorded pass unfused, one fused
     }
   }
+}
+
+TEST_CASE("inference fuses conv + ReLU in every family that has the pair, and recorded rows stay unfused",
+          "[inference]") {
+  // name, convolutions whose ReLU follows them (directly or after a BatchNorm)
+  const std::vector<std::pair<std::string, size_t>> expected = {
+      {"vgg11", 8}, {"alexnet", 5}, {"densenet121", 1}, {"regnet_x_400mf", 1 + 2 * 22}, {"mnasnet0_5", 1 + 1 + 2 * 16 + 1},
+      {"inception_v3", 94}, {"squeezenet1_1", 1 + 3 * 8 + 1}, {"resnet18", 1 + 8}};
+  for (const auto& [name, pairs] : expected) {
+    INFO("model " << name);
+    torch::manual_seed(0);
+    auto model = tl::make_backbone(name);
+    model->eval();
+    const auto size = std::max<int64_t>(96, model->spec().min_size);
+    const auto x = torch::randn({1, 3, size, size});
+    torch::NoGradGuard no_grad;
+    auto record = [&] {
+      tl::TapRecorder recorder;
+      auto output = model->forward(x);
+      return std::make_pair(output, recorder.records());
+    };
+    const auto [before, rows_before] = record();
+    tl::optimize_for_inference(*model, tl::InferenceOptions().prepack_weights(false));
+    size_t fused = 0;
+    for (const auto& m : model->modules())
+      if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) fused += conv->fused_relu();
+    std::set<const tl::nn::ReLUImpl*> relus;  // registered or held by rows only (resnet's, inception's)
+    for (const auto& m : model->modules())
+      if (auto* relu = dynamic_cast<tl::nn::ReLUImpl*>(m.get())) relus.insert(relu);
+    for (const auto& row : model->layer_table())
+      for (const auto& m : row.modules)
+        if (auto* relu = dynamic_cast<tl::nn::ReLUImpl*>(m.get())) relus.insert(relu);
+    const auto absorbed = std::count_if(relus.begin(), relus.end(), [](auto* relu) { return relu->absorbed(); });
+    UNSCOPED_INFO("fused " << fused << ", absorbed " << absorbed);
+    CHECK(fused == pairs);
+    CHECK(static_cast<size_t>(absorbed) == pairs);
+    CHECK(relative_error(model->forward(x), before) < 1e-4);
+    const auto [after, rows_after] = record();
+    CHECK(relative_error(after, before) < 1e-4);
+    REQUIRE(rows_after.size() == rows_before.size());
+    for (size_t i = 0; i < rows_after.size(); ++i) {
+      INFO("row " << rows_after[i].first);
+      const auto& row = model->layer_table()[model->layer_table().index_of(rows_after[i].first)];
+      if (row.kind == "Conv2d") continue;  // holds its folded BatchNorm's output now
+      CHECK(relative_error(rows_after[i].second, rows_before[i].second) < 1e-4);
+    }
+  }
+  // Without fuse_relu nothing fuses.
+  auto vgg = tl::make_backbone("vgg11");
+  vgg->eval();
+  tl::optimize_for_inference(*vgg, tl::InferenceOptions().fuse_relu(false));
+  for (const auto& m : vgg->modules())
+    if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) CHECK_FALSE(conv->fused_relu());
 }
 
 TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictions agree with torchvision",

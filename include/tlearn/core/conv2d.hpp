@@ -20,8 +20,11 @@
 /// kMaxPackedCopies of them; for resnet50 a copy is 94 MB, the 23.5 million
 /// Conv2d parameters that `summary resnet50` lists).
 ///
-/// forward_relu() is the convolution followed by a ReLU, fused when prepacked;
-/// families call it where a folded BatchNorm leaves conv + ReLU adjacent.
+/// With set_fused_relu(true) (optimize_for_inference, where a folded BatchNorm
+/// leaves conv + ReLU adjacent) the layer also applies the ReLU that follows it,
+/// inside oneDNN when prepacked, and that ReLU passes its input through
+/// (nn/activation.hpp). Both do so only while no tap records, so recorded rows
+/// keep their own outputs.
 
 #include <torch/torch.h>
 
@@ -29,6 +32,7 @@
 #include <optional>
 #include <vector>
 
+#include "tlearn/core/tap.hpp"
 #include "tlearn/detail/compat.hpp"
 
 namespace tlearn::nn {
@@ -43,16 +47,15 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
   static constexpr size_t kMaxPackedCopies = 4;
 
   torch::Tensor forward(const torch::Tensor& input) {
-    if (auto output = run_prepacked(input, /*fuse_relu=*/false); output.defined()) return output;
-    return torch::nn::Conv2dImpl::forward(input);
+    const bool relu = fused_relu_ && !tap_recording();
+    if (auto output = run_prepacked(input, relu); output.defined()) return output;
+    auto output = torch::nn::Conv2dImpl::forward(input);
+    return relu ? output.relu_() : output;
   }
 
-  /// The convolution followed by a ReLU. Prepacked, oneDNN applies the ReLU as
-  /// it writes the output, which saves a pass over the activations.
-  torch::Tensor forward_relu(const torch::Tensor& input) {
-    if (auto output = run_prepacked(input, /*fuse_relu=*/true); output.defined()) return output;
-    return torch::relu(torch::nn::Conv2dImpl::forward(input));
-  }
+  /// Applies the ReLU that follows this layer as part of it (see the file comment).
+  void set_fused_relu(bool on) { fused_relu_ = on; }
+  bool fused_relu() const { return fused_relu_; }
 
   /// Turns prepacked inference on or off (off drops the packed copies).
   void set_prepacked(bool on) {
@@ -157,6 +160,7 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
   }
 
   bool prepack_ = false;
+  bool fused_relu_ = false;
   bool unsupported_ = false;
   std::vector<Packed> packed_;
   const c10::TensorImpl* packed_weight_ = nullptr;

@@ -67,6 +67,7 @@ class DenseNetImpl : public BackboneImpl {
     std::vector<std::string> names;
   };
   nn::Conv2d conv0_{nullptr};
+  nn::ReLU relu0_{nullptr};
   nn::BatchNorm2d norm0_{nullptr}, norm5_{nullptr};
   std::vector<std::vector<DenseLayer>> blocks_;
   std::vector<Transition> transitions_;

@@ -2,9 +2,10 @@
 /// \file
 /// EfficientNet B0..B7 and EfficientNetV2 S/M/L (torchvision.models.efficientnet).
 /// MBConv blocks (expand 1x1, depthwise kxk, squeeze-and-excitation, project 1x1)
-/// and, in V2's first stages, FusedMBConv blocks (one kxk conv, then project).
-/// The layer table has one row per conv, BatchNorm and SiLU, one per SE module,
-/// and the stochastic depth and residual add of each residual block. B0..B7 rows
+/// and, in V2's first stages, FusedMBConv blocks (one kxk conv, then project),
+/// built from tlearn/nn's ConvNormAct and SqueezeExcitation. The layer table has
+/// one row per conv, BatchNorm and SiLU, the six rows of each SE module, and the
+/// stochastic depth and residual add of each residual block. B0..B7 rows
 /// carry the Keras EfficientNetB* layer names ("stem_conv", "block2a_expand_conv",
 /// "block2b_add", "top_conv", "avg_pool", "predictions").
 ///
@@ -41,50 +42,7 @@ struct EfficientNetConfig {
   bool keras_names = false;  ///< B0..B7: Keras EfficientNetB* aliases
 };
 
-namespace detail {
-
-/// Conv2dNormActivation: Sequential(conv (no bias), BatchNorm, [SiLU]) with one
-/// table row per child; Keras aliases `keras[i]` when given.
-struct ConvBnAct {
-  torch::nn::Sequential seq;
-  std::vector<std::string> taps;
-
-  torch::Tensor forward(torch::Tensor x) { return forward_sequential(seq, taps, std::move(x)); }
-};
-
-inline ConvBnAct conv_bn_act(LayerTable& table, const std::string& prefix, int64_t in, int64_t out, int64_t kernel,
-                             int64_t stride, int64_t groups, bool activation, const torch::nn::BatchNormOptions& bn,
-                             const std::vector<std::string>& keras = {}) {
-  ConvBnAct c;
-  c.seq = torch::nn::Sequential(
-      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
-                            .groups(groups).bias(false)),
-      nn::BatchNorm2d(torch::nn::BatchNormOptions(bn).num_features(out)));
-  if (activation) c.seq->push_back(torch::nn::SiLU());
-  c.taps = add_sequential_layers(table, prefix, c.seq);
-  for (size_t i = 0; i < keras.size() && i < c.taps.size(); ++i) table.set_alias(c.taps[i], keras[i]);
-  return c;
-}
-
-}  // namespace detail
-
 namespace nn {
-
-/// torchvision.ops.SqueezeExcitation with EfficientNet's activations:
-/// x * sigmoid(fc2(silu(fc1(avgpool(x))))), fc1 / fc2 being 1x1 convs.
-class SqueezeExcitationImpl : public torch::nn::Module {
- public:
-  SqueezeExcitationImpl(int64_t channels, int64_t squeeze);
-
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
-    scale = torch::sigmoid(fc2->forward(torch::silu(fc1->forward(scale))));
-    return scale * x;
-  }
-
-  nn::Conv2d fc1, fc2;
-};
-TORCH_MODULE(SqueezeExcitation);
 
 /// MBConv / FusedMBConv: `block` holds the convs (and the SE module) under
 /// torchvision's indices; the residual add when stride 1 and channels match.
@@ -99,16 +57,14 @@ class MBConvImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& input);
 
   /// The tap of this block's output (for feature_info).
-  const std::string& output_tap() const { return residual_ ? add_tap_ : convs_.back().taps.back(); }
+  const std::string& output_tap() const { return residual_ ? add_tap_ : chain_.last(); }
 
  private:
-  torch::nn::ModuleList block_{nullptr};
-  std::vector<detail::ConvBnAct> convs_;
-  SqueezeExcitation se_{nullptr};
-  size_t se_at_ = std::numeric_limits<size_t>::max();
+  torch::nn::Sequential block_{nullptr};
+  detail::LeafChain chain_;
   bool residual_;
   double stochastic_depth_prob_;
-  std::string se_tap_, drop_tap_, add_tap_;
+  std::string drop_tap_, add_tap_;
 };
 TORCH_MODULE(MBConv);
 
@@ -126,7 +82,7 @@ class EfficientNetImpl : public BackboneImpl {
  private:
   torch::nn::ModuleList features_{nullptr};
   torch::nn::Sequential classifier_{nullptr};
-  detail::ConvBnAct stem_, head_;
+  nn::ConvNormAct stem_{nullptr}, head_{nullptr};
   std::vector<nn::MBConv> blocks_;
   std::vector<std::string> top_taps_;
 };

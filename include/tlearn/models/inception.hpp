@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Inception v3 (torchvision.models.inception_v3), and the pieces GoogLeNet shares
-/// with it: BasicConv2d (conv, BatchNorm eps 0.001, ReLU) and a generic
+/// with it: BasicConv2d (tlearn/nn's ConvNormAct: conv, BatchNorm eps 0.001, ReLU) and a generic
 /// multi-branch block described as data (InceptionOp lists).
 ///
 /// Auxiliary classifier: built only with BackboneOptions::aux_logits (and the top).
@@ -41,20 +41,13 @@
 
 namespace tlearn {
 
-/// torchvision's BasicConv2d: conv (no bias) + BatchNorm (eps 0.001) + functional ReLU.
-class BasicConv2dImpl : public torch::nn::Module {
- public:
-  BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table);
-
-  torch::Tensor forward(torch::Tensor x);
-
-  nn::Conv2d conv;
-  nn::BatchNorm2d bn;
-
- private:
-  std::string conv_name_, bn_name_, out_name_;
-};
-TORCH_MODULE(BasicConv2d);
+namespace detail {
+/// torchvision's BasicConv2d: conv (no bias), BatchNorm (eps 0.001), functional ReLU;
+/// children "conv" and "bn".
+inline nn::ConvNormActOptions basic_conv2d(torch::nn::Conv2dOptions conv) {
+  return nn::ConvNormActOptions(std::move(conv)).eps(0.001).names(nn::ConvNormActNames::Named);
+}
+}  // namespace detail
 
 /// One step of an Inception network: a BasicConv2d, a pool, or (InceptionE) a
 /// split into convs on the same input whose outputs are concatenated.
@@ -70,7 +63,7 @@ struct InceptionOp {
   std::vector<InceptionOp> split;  ///< Split: the convs
 
   // Filled when the op is registered.
-  BasicConv2d conv{nullptr};
+  nn::ConvNormAct conv{nullptr};
   std::string row;
 };
 /// A branch: ops applied one after the other.
@@ -122,7 +115,8 @@ inline void register_inception_op(torch::nn::Module& parent, const std::string& 
         owner = child.get();
         local = local.substr(dot + 1);
       }
-      op.conv = owner->register_module(local, BasicConv2d(op.conv_options, full, table));
+      op.conv = owner->register_module(local, nn::ConvNormAct(basic_conv2d(op.conv_options)));
+      op.conv->add_rows(table, full);
       op.row = full;
       return;
     }
@@ -291,13 +285,8 @@ class InceptionAuxImpl : public torch::nn::Module {
     return fc(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   }
 
- private:
-  // Declared first: the convs record their rows in it while being built. The aux
-  // head keeps its rows out of the model's layer table.
-  LayerTable table_;
-
- public:
-  BasicConv2d conv0, conv1;
+  // No rows: the aux head stays out of the model's layer table.
+  nn::ConvNormAct conv0, conv1;
   torch::nn::Linear fc;
 };
 TORCH_MODULE(InceptionAux);

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// Small pieces every family uses: activations LibTorch lacks, walking a
-/// torch::nn::Sequential with a tap after each child, and torchvision's
-/// initialisation rules.
+/// Small pieces every family uses: walking a torch::nn::Sequential with a tap
+/// after each child, stochastic depth, torchvision's rounding and initialisation
+/// rules; and the blocks of tlearn/nn (ConvNormAct, SqueezeExcitation, ReLU).
 
 #include <torch/torch.h>
 
@@ -18,20 +18,11 @@
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/spec.hpp"
+#include "tlearn/nn/activation.hpp"
+#include "tlearn/nn/conv_norm_act.hpp"
+#include "tlearn/nn/squeeze_excitation.hpp"
 
 namespace tlearn::nn {
-
-/// x * relu6(x + 3) / 6 (LibTorch 1.13 has the function but no module).
-struct HardswishImpl : torch::nn::Module {
-  torch::Tensor forward(const torch::Tensor& x) { return torch::hardswish(x); }
-};
-TORCH_MODULE(Hardswish);
-
-/// relu6(x + 3) / 6.
-struct HardsigmoidImpl : torch::nn::Module {
-  torch::Tensor forward(const torch::Tensor& x) { return torch::hardsigmoid(x); }
-};
-TORCH_MODULE(Hardsigmoid);
 
 /// A torch::nn::Sequential that can sit inside another one (LibTorch's cannot: its
 /// forward is a template), for torchvision's nested Sequentials such as
@@ -67,31 +58,32 @@ torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool traini
 /// a multiple of `divisor`, never below `divisor` nor more than 10% below `v`.
 int64_t make_divisible(double v, int64_t divisor = 8);
 
-/// torchvision's Conv2dNormActivation: Conv2d (no bias, padding (k - 1) / 2), BatchNorm2d
-/// (eps, momentum) and, unless `activation` is empty, the activation.
-nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                                          double eps, double momentum, torch::nn::AnyModule activation = {});
-
 /// A run of leaf modules with a tap after each, for blocks whose torchvision
 /// modules nest Sequentials (Conv2dNormActivation inside InvertedResidual):
 /// append() flattens them, adding one table row per leaf ("block.0.1").
 class LeafChain {
  public:
-  /// Appends every leaf of `seq`, recursively, as rows "<prefix>.<i>[.<j>...]".
+  /// Appends every leaf of `seq`, recursively, as rows "<prefix>.<i>[.<j>...]";
+  /// a ConvNormAct or SqueezeExcitation child adds its own rows.
   void append(LayerTable& table, const std::string& prefix, const torch::nn::SequentialImpl& seq);
 
   /// Appends one module as the row `name`; with an empty `kind` no row and no tap
   /// (a module that adds its own rows and taps them in its forward).
   void append(LayerTable& table, const std::string& name, torch::nn::AnyModule module, const std::string& kind);
 
+  /// Appends a ConvNormAct, which adds its own rows under `path` (with Keras `aliases`).
+  void append_block(LayerTable& table, const std::string& path, nn::ConvNormAct block,
+                    const std::vector<std::string>& aliases = {});
+
   torch::Tensor forward(torch::Tensor x);
 
-  /// Tap name of the last row (the chain's output).
-  const std::string& last() const { return taps_.back(); }
+  /// Row name of the chain's output (its last row).
+  const std::string& last() const { return outputs_.back(); }
 
  private:
   std::vector<torch::nn::AnyModule> leaves_;
-  std::vector<std::string> taps_;
+  std::vector<std::string> taps_;     ///< tapped after the leaf runs; empty: the leaf taps itself
+  std::vector<std::string> outputs_;  ///< the row holding each leaf's output
 };
 
 /// Builds feature_info from a model's units in forward order: the last unit

@@ -4,7 +4,8 @@
 /// inverted residuals with optional squeeze-excitation (hardsigmoid gate), ReLU or
 /// Hardswish, BatchNorm eps 0.001 momentum 0.01. One layer-table row per conv,
 /// BatchNorm, activation, SE op and residual add, named by torchvision's module
-/// paths ("features.4.block.2.fc1").
+/// paths ("features.4.block.2.fc1"); the blocks are tlearn/nn's ConvNormAct and
+/// SqueezeExcitation.
 
 #include <torch/torch.h>
 
@@ -29,31 +30,6 @@ struct MobileNetV3Config {
   std::vector<MobileNetV3BlockConfig> blocks;
   int64_t last_channel = 1280;
 };
-
-/// torchvision.ops.SqueezeExcitation with ReLU and a hardsigmoid gate:
-/// x * hardsigmoid(fc2(relu(fc1(avgpool(x))))). Adds its rows to `table`.
-class MobileNetV3SqueezeExcitationImpl : public torch::nn::Module {
- public:
-  MobileNetV3SqueezeExcitationImpl(int64_t channels, int64_t squeeze, LayerTable& table, const std::string& name)
-      : fc1_(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2_(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
-        names_{name + ".avgpool", name + ".fc1", name + ".activation", name + ".fc2", name + ".scale_activation",
-               name + ".mul"} {
-    table.add(names_[0], "AdaptiveAvgPool2d");
-    table.add(names_[1], "Conv2d", {fc1_.ptr()});
-    table.add(names_[2], "ReLU");
-    table.add(names_[3], "Conv2d", {fc2_.ptr()});
-    table.add(names_[4], "Hardsigmoid");
-    table.add(names_[5], "Multiply");
-  }
-
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  nn::Conv2d fc1_, fc2_;
-  std::vector<std::string> names_;
-};
-TORCH_MODULE(MobileNetV3SqueezeExcitation);
 
 /// torchvision's mobilenetv3.InvertedResidual: `block` = [1x1 expand] + kxk depthwise
 /// + [squeeze-excitation] + 1x1 project (no activation), plus the input when

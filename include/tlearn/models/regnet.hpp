@@ -68,49 +68,13 @@ inline std::vector<RegNetStage> regnet_stages(const RegNetConfig& c) {
   return stages;
 }
 
-/// torchvision's Conv2dNormActivation as a Sequential: conv (no bias), BatchNorm, optional ReLU.
-inline torch::nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                                           bool relu) {
-  torch::nn::Sequential seq(
-      nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2)
-                            .groups(groups).bias(false)),
-      nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(1e-5).momentum(0.1)));
-  if (relu) seq->push_back(torch::nn::ReLU());
-  return seq;
-}
 }  // namespace detail
-
-/// torchvision's SqueezeExcitation (ReLU, sigmoid), as RegNetY uses it.
-class RegNetSEImpl : public torch::nn::Module {
- public:
-  RegNetSEImpl(int64_t channels, int64_t squeeze, const std::string& prefix, LayerTable& table)
-      : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-        fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))),
-        names_{prefix + ".avgpool", prefix + ".fc1", prefix + ".activation", prefix + ".fc2",
-               prefix + ".scale_activation", prefix} {
-    table.add(names_[0], "AdaptiveAvgPool2d");
-    table.add(names_[1], "Conv2d", {fc1.ptr()});
-    table.add(names_[2], "ReLU");
-    table.add(names_[3], "Conv2d", {fc2.ptr()});
-    table.add(names_[4], "Sigmoid");
-    table.add(names_[5], "Multiply");
-  }
-
-  torch::Tensor forward(const torch::Tensor& x);
-
-  nn::Conv2d fc1, fc2;
-
- private:
-  std::vector<std::string> names_;
-};
-TORCH_MODULE(RegNetSE);
 
 /// torchvision's BottleneckTransform ("f": a, b, [se], c).
 class RegNetBottleneckImpl : public torch::nn::Module {
  public:
-  torch::nn::Sequential a{nullptr}, b{nullptr}, c{nullptr};
-  RegNetSE se{nullptr};
-  std::vector<std::string> a_names, b_names, c_names;
+  nn::ConvNormAct a{nullptr}, b{nullptr}, c{nullptr};
+  nn::SqueezeExcitation se{nullptr};  ///< RegNetY only
 };
 TORCH_MODULE(RegNetBottleneck);
 
@@ -125,9 +89,8 @@ class RegNetBlockImpl : public torch::nn::Module {
   const std::string& output_name() const { return out_name_; }
 
  private:
-  torch::nn::Sequential proj_{nullptr};
+  nn::ConvNormAct proj_{nullptr};
   RegNetBottleneck f_{nullptr};
-  std::vector<std::string> proj_names_;
   std::string add_name_, out_name_;
 };
 TORCH_MODULE(RegNetBlock);
@@ -146,8 +109,7 @@ class RegNetImpl : public BackboneImpl {
   /// default), BatchNorm 1 / 0, Linear N(0, 0.01) with zero bias.
   void init_weights();
 
-  torch::nn::Sequential stem_{nullptr};
-  std::vector<std::string> stem_names_;
+  nn::ConvNormAct stem_{nullptr};
   std::vector<RegNetBlock> blocks_;
   torch::nn::Linear fc_{nullptr};
   double drop_rate_ = 0;

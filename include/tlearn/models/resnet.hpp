@@ -46,6 +46,10 @@ class ResNetBlockImpl : public torch::nn::Module {
  private:
   std::vector<nn::Conv2d> convs_;
   std::vector<nn::BatchNorm2d> bns_;
+  /// The ReLU after each conv-bn but the last. torchvision reuses one module for
+  /// them; here each has its own, not registered (no parameters), so inference
+  /// can fuse each into its convolution.
+  std::vector<nn::ReLU> relus_;
   torch::nn::Sequential downsample_{nullptr};
   std::vector<std::string> conv_names_, bn_names_, relu_names_, down_names_;
   std::string add_name_, out_name_;
@@ -64,6 +68,7 @@ class ResNetImpl : public BackboneImpl {
  private:
   nn::Conv2d conv1_{nullptr};
   nn::BatchNorm2d bn1_{nullptr};
+  nn::ReLU relu_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
   torch::nn::Linear fc_{nullptr};
 };

@@ -33,6 +33,7 @@ class FireImpl : public torch::nn::Module {
 
  private:
   nn::Conv2d squeeze_{nullptr}, expand1x1_{nullptr}, expand3x3_{nullptr};
+  std::vector<nn::ReLU> relus_;  ///< squeeze_activation, expand1x1_activation, expand3x3_activation
   std::vector<std::string> names_;
 };
 TORCH_MODULE(Fire);

@@ -80,7 +80,7 @@ UNetDecoderImpl::UNetDecoderImpl(UNetDecoderOptions options) : options_(std::mov
             torch::nn::ConvTranspose2dOptions(in, widths[i], 3).stride(2).padding(1).output_padding(1).bias(false)));
     block->push_back("bn", nn::BatchNorm2d(widths[i]));
     if (options_.dropout() > 0) block->push_back("dropout", torch::nn::Dropout2d(options_.dropout()));
-    block->push_back("relu", torch::nn::ReLU(true));
+    block->push_back("relu", nn::ReLU(true));
     blocks_->push_back(block);
     in = widths[i] + skips[skips.size() - 2 - i];
   }

@@ -7,7 +7,7 @@ AlexNetImpl::AlexNetImpl(const AlexNetConfig&, const ModelSpec& spec, const Back
     : BackboneImpl(spec, options) {
   using torch::nn::Conv2dOptions;
   auto pool = [] { return torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)); };
-  auto relu = [] { return torch::nn::ReLU(); };
+  auto relu = [] { return nn::ReLU(); };
   features_ = register_module(
       "features", torch::nn::Sequential(nn::Conv2d(Conv2dOptions(options.in_chans(), 64, 11).stride(4).padding(2)),
                                         relu(), pool(), nn::Conv2d(Conv2dOptions(64, 192, 5).padding(2)), relu(),

@@ -49,9 +49,10 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   conv0_ = features->register_module(
       "conv0", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
   norm0_ = features->register_module("norm0", nn::BatchNorm2d(nf));
+  relu0_ = features->register_module("relu0", nn::ReLU(/*inplace=*/true));
   table_.add("features.conv0", "Conv2d", {conv0_.ptr()}, "conv1/conv");
   table_.add("features.norm0", "BatchNorm2d", {norm0_.ptr()}, "conv1/bn");
-  table_.add("features.relu0", "ReLU", {}, "conv1/relu");
+  table_.add("features.relu0", "ReLU", {relu0_.ptr()}, "conv1/relu");
   table_.add("features.pool0", "MaxPool2d", {}, "pool1");
   feature_info_.push_back({"features.relu0", nf, 2});
 
@@ -112,7 +113,7 @@ torch::Tensor DenseNetImpl::forward_body(torch::Tensor x) {
   tap("features.conv0", x);
   x = norm0_->forward(x);
   tap("features.norm0", x);
-  x = torch::relu(x);
+  x = relu0_->forward(x);
   tap("features.relu0", x);
   x = torch::max_pool2d(x, 3, 2, 1);
   tap("features.pool0", x);

@@ -3,28 +3,29 @@
 
 namespace tlearn::nn {
 
-SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
-    : fc1(register_module("fc1", nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)))),
-      fc2(register_module("fc2", nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)))) {}
-
 MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
                        int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
                        const torch::nn::BatchNormOptions& bn)
     : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
-  block_ = register_module("block", torch::nn::ModuleList());
+  block_ = register_module("block", torch::nn::Sequential());
   const int64_t expanded = detail::make_divisible(static_cast<double>(in) * expand_ratio);
   const std::string path = prefix + ".block.";
   auto names = [&](std::initializer_list<const char*> parts) {
     std::vector<std::string> out_names;
     if (!keras.empty())
-      for (const char* p : parts) out_names.push_back(keras + p);
+      for (const char* p : parts) out_names.push_back(*p ? keras + p : std::string());
     return out_names;
   };
   auto add_conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t groups, bool act,
                       const std::vector<std::string>& aliases) {
-    const std::string index = std::to_string(block_->size());
-    convs_.push_back(detail::conv_bn_act(table, path + index, cin, cout, k, s, groups, act, bn, aliases));
-    block_->push_back(convs_.back().seq);
+    ConvNormAct conv(ConvNormActOptions(cin, cout, k)
+                         .stride(s)
+                         .groups(groups)
+                         .eps(bn.eps())
+                         .momentum(bn.momentum().value_or(0.1))
+                         .activation(act ? Activation::SiLU : Activation::None));
+    chain_.append_block(table, path + std::to_string(block_->size()), conv, aliases);
+    block_->push_back(conv);
   };
   if (fused) {
     if (expanded != in) {
@@ -36,11 +37,12 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
   } else {
     if (expanded != in) add_conv(in, expanded, 1, 1, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
     add_conv(expanded, expanded, kernel, stride, expanded, true, names({"dwconv", "bn", "activation"}));
-    se_at_ = convs_.size();
-    se_ = SqueezeExcitation(expanded, std::max<int64_t>(1, in / 4));
-    block_->push_back(se_);
-    se_tap_ = path + std::to_string(block_->size() - 1);
-    table.add(se_tap_, "SqueezeExcitation", {se_.ptr()}, keras.empty() ? "" : keras + "se_excite");
+    SqueezeExcitation se(
+        SqueezeExcitationOptions(expanded, std::max<int64_t>(1, in / 4)).activation(Activation::SiLU));
+    const std::string se_path = path + std::to_string(block_->size());
+    se->add_rows(table, se_path, names({"se_squeeze", "se_reduce", "", "se_expand", "", "se_excite"}));
+    chain_.append(table, se_path, torch::nn::AnyModule(se), "");
+    block_->push_back(se);
     add_conv(expanded, out, 1, 1, 1, false, names({"project_conv", "project_bn"}));
   }
   if (residual_) {
@@ -52,14 +54,7 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
 }
 
 torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
-  torch::Tensor x = input;
-  for (size_t i = 0; i < convs_.size(); ++i) {
-    if (i == se_at_) {
-      x = se_->forward(x);
-      tap(se_tap_, x);
-    }
-    x = convs_[i].forward(std::move(x));
-  }
+  auto x = chain_.forward(input);
   if (!residual_) return x;
   x = detail::stochastic_depth_row(x, stochastic_depth_prob_, is_training());
   tap(drop_tap_, x);
@@ -83,9 +78,16 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
 
   features_ = register_module("features", torch::nn::ModuleList());
   const int64_t stem = width(config.stages.front().in_channels);
-  stem_ = detail::conv_bn_act(table_, "features.0", options.in_chans(), stem, 3, 2, 1, true, bn,
-                              keras({"stem_conv", "stem_bn", "stem_activation"}));
-  features_->push_back(stem_.seq);
+  auto conv_bn_silu = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+    return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
+                               .stride(stride)
+                               .eps(config.bn_eps)
+                               .momentum(config.bn_momentum)
+                               .activation(nn::Activation::SiLU));
+  };
+  stem_ = conv_bn_silu(options.in_chans(), stem, 3, 2);
+  stem_->add_rows(table_, "features.0", keras({"stem_conv", "stem_bn", "stem_activation"}));
+  features_->push_back(stem_);
 
   int64_t total_blocks = 0, block_id = 0, stride = 2;
   for (const auto& s : config.stages) total_blocks += depth(s.layers);
@@ -114,9 +116,10 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
 
   const int64_t last_in = width(config.stages.back().out_channels);
   output_channels_ = config.last_channel ? config.last_channel : 4 * last_in;
-  head_ = detail::conv_bn_act(table_, "features." + std::to_string(config.stages.size() + 1), last_in, output_channels_,
-                              1, 1, 1, true, bn, keras({"top_conv", "top_bn", "top_activation"}));
-  features_->push_back(head_.seq);
+  head_ = conv_bn_silu(last_in, output_channels_, 1, 1);
+  head_->add_rows(table_, "features." + std::to_string(config.stages.size() + 1),
+                  keras({"top_conv", "top_bn", "top_activation"}));
+  features_->push_back(head_);
 
   if (options.include_top()) {
     classifier_ =
@@ -139,9 +142,9 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
 }
 
 torch::Tensor EfficientNetImpl::forward_body(torch::Tensor x) {
-  x = stem_.forward(std::move(x));
+  x = stem_->forward(std::move(x));
   for (auto& block : blocks_) x = block->forward(x);
-  return head_.forward(std::move(x));
+  return head_->forward(std::move(x));
 }
 
 torch::Tensor EfficientNetImpl::forward_top(torch::Tensor x) {

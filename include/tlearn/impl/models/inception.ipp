@@ -3,27 +3,6 @@
 
 namespace tlearn {
 
-BasicConv2dImpl::BasicConv2dImpl(torch::nn::Conv2dOptions options, const std::string& path, LayerTable& table)
-    : conv(register_module("conv", nn::Conv2d(options.bias(false)))),
-      bn(register_module("bn", nn::BatchNorm2d(torch::nn::BatchNormOptions(options.out_channels()).eps(0.001)))),
-      conv_name_(path + ".conv"),
-      bn_name_(path + ".bn"),
-      out_name_(path) {
-  table.add(conv_name_, "Conv2d", {conv.ptr()});
-  table.add(bn_name_, "BatchNorm2d", {bn.ptr()});
-  table.add(out_name_, "ReLU");
-}
-
-torch::Tensor BasicConv2dImpl::forward(torch::Tensor x) {
-  x = conv(x);
-  tap(conv_name_, x);
-  x = bn(x);
-  tap(bn_name_, x);
-  x = torch::relu(x);
-  tap(out_name_, x);
-  return x;
-}
-
 InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path,
                                        LayerTable& table)
     : branches_(std::move(branches)), out_name_(path) {
@@ -67,9 +46,9 @@ torch::Tensor InceptionTrunk::forward(torch::Tensor x, const std::string& block,
 }
 
 InceptionAuxImpl::InceptionAuxImpl(int64_t in_channels, int64_t classes)
-    : conv0(register_module("conv0",
-                            BasicConv2d(torch::nn::Conv2dOptions(in_channels, 128, 1), "AuxLogits.conv0", table_))),
-      conv1(register_module("conv1", BasicConv2d(torch::nn::Conv2dOptions(128, 768, 5), "AuxLogits.conv1", table_))),
+    : conv0(register_module(
+          "conv0", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(in_channels, 128, 1))))),
+      conv1(register_module("conv1", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(128, 768, 5))))),
       fc(register_module("fc", torch::nn::Linear(768, classes))) {}
 
 InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)

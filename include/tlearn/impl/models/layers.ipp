@@ -7,9 +7,14 @@ void LeafChain::append(LayerTable& table, const std::string& prefix, const torch
   size_t i = 0;
   for (const auto& child : seq) {
     auto name = prefix + "." + std::to_string(i++);
-    if (auto nested = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(child.ptr()))
+    if (auto nested = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(child.ptr())) {
       append(table, name, *nested);
-    else
+    } else if (auto block = std::dynamic_pointer_cast<nn::ConvNormActImpl>(child.ptr())) {
+      append_block(table, name, nn::ConvNormAct(block));
+    } else if (auto se = std::dynamic_pointer_cast<nn::SqueezeExcitationImpl>(child.ptr())) {
+      se->add_rows(table, name);
+      append(table, name, child, "");  // its output row is `name`
+    } else
       append(table, name, child, module_kind(*child.ptr()));
   }
 }
@@ -18,7 +23,15 @@ void LeafChain::append(LayerTable& table, const std::string& name, torch::nn::An
                        const std::string& kind) {
   if (!kind.empty()) table.add(name, kind, {module.ptr()});
   taps_.push_back(kind.empty() ? std::string() : name);
+  outputs_.push_back(name);
   leaves_.push_back(std::move(module));
+}
+
+void LeafChain::append_block(LayerTable& table, const std::string& path, nn::ConvNormAct block,
+                             const std::vector<std::string>& aliases) {
+  block->add_rows(table, path, aliases);
+  append(table, path, torch::nn::AnyModule(block), "");
+  outputs_.back() = block->output_row();
 }
 
 torch::Tensor LeafChain::forward(torch::Tensor x) {
@@ -82,18 +95,6 @@ torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool traini
 int64_t make_divisible(double v, int64_t divisor) {
   int64_t rounded = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   return rounded < 0.9 * v ? rounded + divisor : rounded;
-}
-
-nn::NestedSequential conv_norm_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                                          double eps, double momentum, torch::nn::AnyModule activation) {
-  nn::NestedSequential seq(nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                                          .stride(stride)
-                                          .padding((kernel - 1) / 2)
-                                          .groups(groups)
-                                          .bias(false)),
-                           nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(eps).momentum(momentum)));
-  if (!activation.is_empty()) seq->push_back(std::move(activation));
-  return seq;
 }
 
 void init_torchvision_default(torch::nn::Module& root) {

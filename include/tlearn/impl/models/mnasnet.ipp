@@ -7,9 +7,9 @@ MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int6
                                    LayerTable& table, const std::string& name) {
   const int64_t mid = in * expansion;
   layers_ = register_module(
-      "layers", torch::nn::Sequential(detail::mnasnet_conv(in, mid, 1), detail::mnasnet_bn(mid), torch::nn::ReLU(),
+      "layers", torch::nn::Sequential(detail::mnasnet_conv(in, mid, 1), detail::mnasnet_bn(mid), nn::ReLU(),
                                       detail::mnasnet_conv(mid, mid, kernel, stride, mid), detail::mnasnet_bn(mid),
-                                      torch::nn::ReLU(), detail::mnasnet_conv(mid, out, 1), detail::mnasnet_bn(out)));
+                                      nn::ReLU(), detail::mnasnet_conv(mid, out, 1), detail::mnasnet_bn(out)));
   chain_.append(table, name + ".layers", *layers_);
   if (in == out && stride == 1) {
     add_ = name + ".add";
@@ -35,8 +35,8 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
   layers_ = register_module(
       "layers",
       torch::nn::Sequential(detail::mnasnet_conv(options.in_chans(), d[0], 3, 2), detail::mnasnet_bn(d[0]),
-                            torch::nn::ReLU(), detail::mnasnet_conv(d[0], d[0], 3, 1, d[0]), detail::mnasnet_bn(d[0]),
-                            torch::nn::ReLU(), detail::mnasnet_conv(d[0], d[1], 1), detail::mnasnet_bn(d[1])));
+                            nn::ReLU(), detail::mnasnet_conv(d[0], d[0], 3, 1, d[0]), detail::mnasnet_bn(d[0]),
+                            nn::ReLU(), detail::mnasnet_conv(d[0], d[1], 1), detail::mnasnet_bn(d[1])));
   body_.append(table_, "layers", *layers_);
   stages.add("layers.7", d[1], 2);
 
@@ -60,7 +60,7 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
     layers_->push_back(stack);
   }
 
-  torch::nn::Sequential head(detail::mnasnet_conv(in, 1280, 1), detail::mnasnet_bn(1280), torch::nn::ReLU());
+  torch::nn::Sequential head(detail::mnasnet_conv(in, 1280, 1), detail::mnasnet_bn(1280), nn::ReLU());
   int64_t index = 14;
   for (const auto& module : *head) {
     layers_->push_back(module);

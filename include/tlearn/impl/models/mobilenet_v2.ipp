@@ -3,15 +3,20 @@
 
 namespace tlearn {
 
+namespace {
+/// Conv2dNormActivation with ReLU6, as MobileNetV2 builds it.
+nn::ConvNormAct conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+  return nn::ConvNormAct(
+      nn::ConvNormActOptions(in, out, kernel).stride(stride).groups(groups).activation(nn::Activation::ReLU6));
+}
+}  // namespace
+
 MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
                                            LayerTable& table, const std::string& name) {
   const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(in * expand_ratio)));
   conv_ = torch::nn::Sequential();
-  if (expand_ratio != 1)
-    conv_->push_back(
-        detail::conv_norm_activation(in, hidden, 1, 1, 1, 1e-5, 0.1, torch::nn::AnyModule(torch::nn::ReLU6())));
-  conv_->push_back(detail::conv_norm_activation(hidden, hidden, 3, stride, hidden, 1e-5, 0.1,
-                                                torch::nn::AnyModule(torch::nn::ReLU6())));
+  if (expand_ratio != 1) conv_->push_back(conv_bn_relu6(in, hidden, 1));
+  conv_->push_back(conv_bn_relu6(hidden, hidden, 3, stride, hidden));
   conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
   conv_->push_back(nn::BatchNorm2d(out));
   register_module("conv", conv_);
@@ -37,16 +42,12 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int64_t in = detail::make_divisible(32 * config.width_mult);
   const int64_t last = detail::make_divisible(1280 * std::max(1.0, config.width_mult));
-  auto relu6 = [] { return torch::nn::AnyModule(torch::nn::ReLU6()); };
   detail::StageTracker stages;
 
   features_ = register_module("features", torch::nn::Sequential());
-  auto stem = detail::conv_norm_activation(options.in_chans(), in, 3, 2, 1, 1e-5, 0.1, relu6());
+  auto stem = conv_bn_relu6(options.in_chans(), in, 3, 2);
   features_->push_back(stem);
-  body_.append(table_, "features.0", *stem);
-  table_.set_alias("features.0.0", "Conv1");
-  table_.set_alias("features.0.1", "bn_Conv1");
-  table_.set_alias("features.0.2", "Conv1_relu");
+  body_.append_block(table_, "features.0", stem, {"Conv1", "bn_Conv1", "Conv1_relu"});
   stages.add("features.0.2", in, 2);
 
   int64_t index = 1;
@@ -66,12 +67,9 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   }
 
   const std::string head = "features." + std::to_string(index);
-  auto head_conv = detail::conv_norm_activation(in, last, 1, 1, 1, 1e-5, 0.1, relu6());
+  auto head_conv = conv_bn_relu6(in, last, 1);
   features_->push_back(head_conv);
-  body_.append(table_, head, *head_conv);
-  table_.set_alias(head + ".0", "Conv_1");
-  table_.set_alias(head + ".1", "Conv_1_bn");
-  table_.set_alias(head + ".2", "out_relu");
+  body_.append_block(table_, head, head_conv, {"Conv_1", "Conv_1_bn", "out_relu"});
   stages.add(head + ".2", last, 1);
   feature_info_ = stages.finish();
   output_channels_ = last;

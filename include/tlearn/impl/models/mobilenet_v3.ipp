@@ -3,43 +3,32 @@
 
 namespace tlearn {
 
-torch::Tensor MobileNetV3SqueezeExcitationImpl::forward(const torch::Tensor& x) {
-  auto s = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap(names_[0], s);
-  s = fc1_(s);
-  tap(names_[1], s);
-  s = torch::relu(s);
-  tap(names_[2], s);
-  s = fc2_(s);
-  tap(names_[3], s);
-  s = torch::hardsigmoid(s);
-  tap(names_[4], s);
-  auto y = s * x;
-  tap(names_[5], y);
-  return y;
+namespace {
+/// Conv2dNormActivation with MobileNetV3's BatchNorm (eps 0.001, momentum 0.01).
+nn::ConvNormAct conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                            nn::Activation activation) {
+  return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
+                             .stride(stride)
+                             .groups(groups)
+                             .eps(1e-3)
+                             .momentum(0.01)
+                             .activation(activation));
 }
+}  // namespace
 
 MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, LayerTable& table,
                                            const std::string& name) {
-  auto activation = [&] {
-    return c.hardswish ? torch::nn::AnyModule(nn::Hardswish()) : torch::nn::AnyModule(torch::nn::ReLU());
-  };
+  const auto activation = c.hardswish ? nn::Activation::Hardswish : nn::Activation::ReLU;
   block_ = register_module("block", torch::nn::Sequential());
-  const std::string prefix = name + ".block.";
-  auto add_cna = [&](nn::NestedSequential cna) {
-    chain_.append(table, prefix + std::to_string(block_->size()), *cna);
-    block_->push_back(cna);
-  };
-  if (c.expanded != c.in) add_cna(detail::conv_norm_activation(c.in, c.expanded, 1, 1, 1, 1e-3, 0.01, activation()));
-  add_cna(
-      detail::conv_norm_activation(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, 1e-3, 0.01, activation()));
+  if (c.expanded != c.in) block_->push_back(conv_bn_act(c.in, c.expanded, 1, 1, 1, activation));
+  block_->push_back(conv_bn_act(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, activation));
   if (c.se) {
-    MobileNetV3SqueezeExcitation se(c.expanded, detail::make_divisible(static_cast<double>(c.expanded / 4)), table,
-                                    prefix + std::to_string(block_->size()));
-    chain_.append(table, "", torch::nn::AnyModule(se), "");
-    block_->push_back(se);
+    const int64_t squeeze = detail::make_divisible(static_cast<double>(c.expanded / 4));
+    block_->push_back(nn::SqueezeExcitation(
+        nn::SqueezeExcitationOptions(c.expanded, squeeze).gate(nn::Activation::Hardsigmoid)));
   }
-  add_cna(detail::conv_norm_activation(c.expanded, c.out, 1, 1, 1, 1e-3, 0.01));
+  block_->push_back(conv_bn_act(c.expanded, c.out, 1, 1, 1, nn::Activation::None));
+  chain_.append(table, name + ".block", *block_);
   if (c.stride == 1 && c.in == c.out) {
     add_ = name + ".add";
     table.add(add_, "Add");
@@ -56,14 +45,13 @@ torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
 
 MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  auto hardswish = [] { return torch::nn::AnyModule(nn::Hardswish()); };
   detail::StageTracker stages;
   features_ = register_module("features", torch::nn::Sequential());
 
   const int64_t first = config.blocks.front().in;
-  auto stem = detail::conv_norm_activation(options.in_chans(), first, 3, 2, 1, 1e-3, 0.01, hardswish());
+  auto stem = conv_bn_act(options.in_chans(), first, 3, 2, 1, nn::Activation::Hardswish);
   features_->push_back(stem);
-  body_.append(table_, "features.0", *stem);
+  body_.append_block(table_, "features.0", stem);
   stages.add("features.0.2", first, 2);
 
   int64_t index = 1;
@@ -77,9 +65,9 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
 
   const int64_t last_in = config.blocks.back().out, last_out = 6 * last_in;
   const std::string head = "features." + std::to_string(index);
-  auto head_conv = detail::conv_norm_activation(last_in, last_out, 1, 1, 1, 1e-3, 0.01, hardswish());
+  auto head_conv = conv_bn_act(last_in, last_out, 1, 1, 1, nn::Activation::Hardswish);
   features_->push_back(head_conv);
-  body_.append(table_, head, *head_conv);
+  body_.append_block(table_, head, head_conv);
   stages.add(head + ".2", last_out, 1);
   feature_info_ = stages.finish();
   output_channels_ = last_out;

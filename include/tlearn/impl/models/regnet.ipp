@@ -3,51 +3,46 @@
 
 namespace tlearn {
 
-torch::Tensor RegNetSEImpl::forward(const torch::Tensor& x) {
-  auto s = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap(names_[0], s);
-  s = fc1(s);
-  tap(names_[1], s);
-  s = torch::relu(s);
-  tap(names_[2], s);
-  s = fc2(s);
-  tap(names_[3], s);
-  s = torch::sigmoid(s);
-  tap(names_[4], s);
-  auto y = s * x;
-  tap(names_[5], y);
-  return y;
+namespace {
+/// Conv2dNormActivation as RegNet builds it: ReLU or no activation.
+nn::ConvNormAct conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, bool relu) {
+  return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
+                             .stride(stride)
+                             .groups(groups)
+                             .activation(relu ? nn::Activation::ReLU : nn::Activation::None));
 }
+}  // namespace
 
 RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
                                  const std::string& prefix, LayerTable& table)
     : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
   if (in != out || stride != 1) {
-    proj_ = register_module("proj", detail::conv_norm_act(in, out, 1, stride, 1, false));
-    proj_names_ = detail::add_sequential_layers(table, prefix + ".proj", proj_);
+    proj_ = register_module("proj", conv_bn(in, out, 1, stride, 1, false));
+    proj_->add_rows(table, prefix + ".proj");
   }
   f_ = register_module("f", RegNetBottleneck());
   const int64_t groups = out / group_width;
-  f_->a = f_->register_module("a", detail::conv_norm_act(in, out, 1, 1, 1, true));
-  f_->a_names = detail::add_sequential_layers(table, prefix + ".f.a", f_->a);
-  f_->b = f_->register_module("b", detail::conv_norm_act(out, out, 3, stride, groups, true));
-  f_->b_names = detail::add_sequential_layers(table, prefix + ".f.b", f_->b);
+  f_->a = f_->register_module("a", conv_bn(in, out, 1, 1, 1, true));
+  f_->a->add_rows(table, prefix + ".f.a");
+  f_->b = f_->register_module("b", conv_bn(out, out, 3, stride, groups, true));
+  f_->b->add_rows(table, prefix + ".f.b");
   if (se_ratio > 0) {
     auto squeeze = static_cast<int64_t>(std::nearbyint(se_ratio * double(in)));
-    f_->se = f_->register_module("se", RegNetSE(out, squeeze, prefix + ".f.se", table));
+    f_->se = f_->register_module("se", nn::SqueezeExcitation(nn::SqueezeExcitationOptions(out, squeeze)));
+    f_->se->add_rows(table, prefix + ".f.se");
   }
-  f_->c = f_->register_module("c", detail::conv_norm_act(out, out, 1, 1, 1, false));
-  f_->c_names = detail::add_sequential_layers(table, prefix + ".f.c", f_->c);
+  f_->c = f_->register_module("c", conv_bn(out, out, 1, 1, 1, false));
+  f_->c->add_rows(table, prefix + ".f.c");
   table.add(add_name_, "Add");
   table.add(out_name_, "ReLU");
 }
 
 torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
-  auto shortcut = proj_ ? detail::forward_sequential(proj_, proj_names_, x) : x;
-  auto y = detail::forward_sequential(f_->a, f_->a_names, x);
-  y = detail::forward_sequential(f_->b, f_->b_names, y);
-  if (f_->se) y = f_->se(y);
-  y = detail::forward_sequential(f_->c, f_->c_names, y);
+  auto shortcut = proj_ ? proj_->forward(x) : x;
+  auto y = f_->a->forward(x);
+  y = f_->b->forward(y);
+  if (f_->se) y = f_->se->forward(y);
+  y = f_->c->forward(y);
   y = shortcut + y;
   tap(add_name_, y);
   y = torch::relu(y);
@@ -58,9 +53,9 @@ torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
 RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   const int64_t stem_width = 32;
-  stem_ = register_module("stem", detail::conv_norm_act(options.in_chans(), stem_width, 3, 2, 1, true));
-  stem_names_ = detail::add_sequential_layers(table_, "stem", stem_);
-  feature_info_.push_back({stem_names_.back(), stem_width, 2});
+  stem_ = register_module("stem", conv_bn(options.in_chans(), stem_width, 3, 2, 1, true));
+  stem_->add_rows(table_, "stem");
+  feature_info_.push_back({stem_->output_row(), stem_width, 2});
 
   auto trunk = register_module("trunk_output", std::make_shared<torch::nn::Module>());
   int64_t width = stem_width, stride = 2, index = 1;
@@ -92,7 +87,7 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
 }
 
 torch::Tensor RegNetImpl::forward_body(torch::Tensor x) {
-  x = detail::forward_sequential(stem_, stem_names_, std::move(x));
+  x = stem_->forward(std::move(x));
   for (auto& block : blocks_) x = block(x);
   return x;
 }

@@ -26,7 +26,10 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
     relu_names_.push_back(prefix + ".relu" + n);
     table.add(conv_names_.back(), "Conv2d", {convs_.back().ptr()}, k + "_conv");
     table.add(bn_names_.back(), "BatchNorm2d", {bns_.back().ptr()}, k + "_bn");
-    if (i + 1 < convs.size()) table.add(relu_names_.back(), "ReLU", {}, k + "_relu");
+    if (i + 1 < convs.size()) {
+      relus_.push_back(nn::ReLU(/*inplace=*/true));
+      table.add(relu_names_.back(), "ReLU", {relus_.back().ptr()}, k + "_relu");
+    }
   }
   if (stride != 1 || inplanes != planes * expansion) {
     downsample_ = register_module(
@@ -45,26 +48,21 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
 }
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
-  // With nothing recording, an inference-optimized block fuses conv + ReLU
-  // (its BatchNorm folded away) and adds and rectifies in place, as
-  // torchvision's inplace ReLU does.
-  const bool recording = tap_recording();
   torch::Tensor x = input;
   for (size_t i = 0; i < convs_.size(); ++i) {
-    const bool has_relu = i + 1 < convs_.size();
-    const bool fuse = has_relu && !recording && bns_[i]->folded();
-    x = fuse ? convs_[i]->forward_relu(x) : convs_[i]->forward(x);
+    x = convs_[i]->forward(x);
     tap(conv_names_[i], x);
     x = bns_[i]->forward(x);
     tap(bn_names_[i], x);
-    if (has_relu) {
-      if (!fuse) x = recording ? torch::relu(x) : x.relu_();
+    if (i < relus_.size()) {
+      x = relus_[i]->forward(x);
       tap(relu_names_[i], x);
     }
   }
   torch::Tensor identity = input;
   if (!downsample_.is_empty()) identity = detail::forward_sequential(downsample_, down_names_, input);
-  if (recording) {
+  // torchvision adds and rectifies in place; here only while nothing records.
+  if (tap_recording()) {
     x = x + identity;
     tap(add_name_, x);
     x = torch::relu(x);
@@ -80,9 +78,10 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
   conv1_ = register_module(
       "conv1", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  relu_ = register_module("relu", nn::ReLU(/*inplace=*/true));
   table_.add("conv1", "Conv2d", {conv1_.ptr()}, "conv1_conv");
   table_.add("bn1", "BatchNorm2d", {bn1_.ptr()}, "conv1_bn");
-  table_.add("relu", "ReLU", {}, "conv1_relu");
+  table_.add("relu", "ReLU", {relu_.ptr()}, "conv1_relu");
   table_.add("maxpool", "MaxPool2d", {}, "pool1_pool");
   feature_info_.push_back({"relu", 64, 2});
 
@@ -117,12 +116,11 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
 }
 
 torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
-  const bool fuse = !tap_recording() && bn1_->folded();  // see ResNetBlockImpl::forward
-  x = fuse ? conv1_->forward_relu(x) : conv1_->forward(x);
+  x = conv1_->forward(x);
   tap("conv1", x);
   x = bn1_->forward(x);
   tap("bn1", x);
-  if (!fuse) x = torch::relu(x);
+  x = relu_->forward(x);
   tap("relu", x);
   x = torch::max_pool2d(x, 3, 2, 1);
   tap("maxpool", x);

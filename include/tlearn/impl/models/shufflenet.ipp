@@ -14,14 +14,14 @@ ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stri
   if (stride > 1) {
     auto branch1 = register_module(
         "branch1", torch::nn::Sequential(shufflenet_conv(in, in, 3, stride, in), nn::BatchNorm2d(in),
-                                         shufflenet_conv(in, branch, 1), nn::BatchNorm2d(branch), torch::nn::ReLU()));
+                                         shufflenet_conv(in, branch, 1), nn::BatchNorm2d(branch), nn::ReLU()));
     branch1_.append(table, name + ".branch1", *branch1);
   }
   auto branch2 = register_module(
       "branch2", torch::nn::Sequential(shufflenet_conv(stride > 1 ? in : branch, branch, 1), nn::BatchNorm2d(branch),
-                                       torch::nn::ReLU(), shufflenet_conv(branch, branch, 3, stride, branch),
+                                       nn::ReLU(), shufflenet_conv(branch, branch, 3, stride, branch),
                                        nn::BatchNorm2d(branch), shufflenet_conv(branch, branch, 1),
-                                       nn::BatchNorm2d(branch), torch::nn::ReLU()));
+                                       nn::BatchNorm2d(branch), nn::ReLU()));
   branch2_.append(table, name + ".branch2", *branch2);
   table.add(concat_, "Concatenate");
   table.add(shuffle_, "ChannelShuffle");
@@ -50,7 +50,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
   detail::StageTracker stages;
 
   auto conv1 = register_module("conv1", torch::nn::Sequential(shufflenet_conv(options.in_chans(), ch[0], 3, 2),
-                                                              nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
+                                                              nn::BatchNorm2d(ch[0]), nn::ReLU()));
   body_.append(table_, "conv1", *conv1);
   stages.add("conv1.2", ch[0], 2);
   auto maxpool = register_module("maxpool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -72,7 +72,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
   }
 
   auto conv5 = register_module(
-      "conv5", torch::nn::Sequential(shufflenet_conv(in, ch[4], 1), nn::BatchNorm2d(ch[4]), torch::nn::ReLU()));
+      "conv5", torch::nn::Sequential(shufflenet_conv(in, ch[4], 1), nn::BatchNorm2d(ch[4]), nn::ReLU()));
   body_.append(table_, "conv5", *conv5);
   stages.add("conv5.2", ch[4], 1);
   feature_info_ = stages.finish();

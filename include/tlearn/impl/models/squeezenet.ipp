@@ -13,23 +13,25 @@ FireImpl::FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int
   for (const auto& [name, conv] : convs) {
     names_.push_back(prefix + "." + name);
     table.add(names_.back(), "Conv2d", {conv->ptr()});
-    names_.push_back(prefix + "." + name + "_activation");
-    table.add(names_.back(), "ReLU", {});
+    const std::string activation = std::string(name) + "_activation";
+    relus_.push_back(register_module(activation, nn::ReLU(/*inplace=*/true)));
+    names_.push_back(prefix + "." + activation);
+    table.add(names_.back(), "ReLU", {relus_.back().ptr()});
   }
 }
 
 torch::Tensor FireImpl::forward(const torch::Tensor& input) {
   auto x = squeeze_->forward(input);
   tap(names_[0], x);
-  x = torch::relu(x);
+  x = relus_[0]->forward(x);
   tap(names_[1], x);
   auto a = expand1x1_->forward(x);
   tap(names_[2], a);
-  a = torch::relu(a);
+  a = relus_[1]->forward(a);
   tap(names_[3], a);
   auto b = expand3x3_->forward(x);
   tap(names_[4], b);
-  b = torch::relu(b);
+  b = relus_[2]->forward(b);
   tap(names_[5], b);
   return torch::cat({a, b}, 1);
 }
@@ -53,7 +55,7 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
   };
   const int64_t stem = config.v1_1 ? 64 : 96;
   plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)), "Conv2d");
-  plain(torch::nn::ReLU(), "ReLU");
+  plain(nn::ReLU(), "ReLU");
   pool();
   if (config.v1_1) {
     fire(64, 16, 64, 64), fire(128, 16, 64, 64), pool();
@@ -72,7 +74,7 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
   if (options.include_top()) {
     final_conv = nn::Conv2d(torch::nn::Conv2dOptions(512, options.classes(), 1));
     classifier_ = register_module(
-        "classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.5)), final_conv, torch::nn::ReLU(),
+        "classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.5)), final_conv, nn::ReLU(),
                                             torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1))));
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
     table_.add("flatten", "Flatten", {});

@@ -27,7 +27,9 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
         index += 1;
       }
       // Keras' conv row includes its activation: conv (+ bn) + relu, tapped after the relu.
-      features_->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+      auto relu = nn::ReLU(true);
+      features_->push_back(relu);
+      parts.push_back(relu.ptr());
       feature_taps_.push_back(name);
       index += 1;
       table_.add(name, "Conv2d", parts, "block" + std::to_string(block + 1) + "_conv" + std::to_string(i + 1));
@@ -46,8 +48,8 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
     const double dropout = drop_rate_or(0.5);
     classifier_ = register_module(
         "classifier",
-        torch::nn::Sequential(torch::nn::Linear(widths[4] * 7 * 7, 4096), torch::nn::ReLU(true),
-                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, 4096), torch::nn::ReLU(true),
+        torch::nn::Sequential(torch::nn::Linear(widths[4] * 7 * 7, 4096), nn::ReLU(true),
+                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, 4096), nn::ReLU(true),
                               torch::nn::Dropout(dropout), torch::nn::Linear(4096, options.classes())));
     table_.add("flatten", "Flatten", {}, "flatten");
     table_.add("classifier.0", "Linear", {classifier_[0], classifier_[1], classifier_[2]}, "fc1");

@@ -1,0 +1,188 @@
+// Implementation of tlearn/models/inference.hpp.
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/cpu_memory.hpp"
+#include "tlearn/core/tap.hpp"
+#include "tlearn/core/tensor_options.hpp"
+#include "tlearn/models/inference.hpp"
+#include "tlearn/nn/activation.hpp"
+
+namespace tlearn {
+
+namespace detail {
+/// The parameter dictionary of any module (Module::parameters_ is protected).
+struct ParameterSlots : torch::nn::Module {
+  static torch::OrderedDict<std::string, torch::Tensor>& of(torch::nn::Module& m) {
+    return m.*(&ParameterSlots::parameters_);
+  }
+};
+
+/// W' = W * g / sqrt(v + eps) per output channel; b' = (b - m) * g / sqrt(v + eps) + beta.
+void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  auto scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+  conv.weight.mul_(scale.view({-1, 1, 1, 1}));
+  auto bias = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(bn.running_mean);
+  auto folded = (bias - bn.running_mean) * scale + bn.bias;
+  if (conv.bias.defined()) {
+    conv.bias.copy_(folded);
+  } else if (auto* slot = ParameterSlots::of(conv).find("bias")) {
+    // A bias-free LibTorch conv still registers "bias" (undefined): fill that slot.
+    folded.set_requires_grad(conv.weight.requires_grad());
+    *slot = folded;
+    conv.bias = folded;
+  } else {
+    conv.bias = conv.register_parameter("bias", folded, conv.weight.requires_grad());
+  }
+  bn.set_folded(true);
+}
+
+double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
+}
+
+/// A leaf module of the layer table and the row that holds it.
+struct LeafInRow {
+  size_t row;
+  std::shared_ptr<torch::nn::Module> module;
+};
+
+/// Every leaf module of the table in forward order.
+std::vector<LeafInRow> table_leaves(const LayerTable& table) {
+  std::vector<LeafInRow> leaves;
+  for (size_t r = 0; r < table.size(); ++r)
+    for (const auto& m : table[r].modules)
+      for (const auto& leaf : m->modules(/*include_self=*/true))
+        if (leaf->children().empty()) leaves.push_back({r, leaf});
+  return leaves;
+}
+
+/// Marks conv -> [folded BatchNorm] -> ReLU runs for fusion: the conv applies the
+/// ReLU, which passes its input through. Where they share one row (vgg's Keras
+/// style conv + relu row) they are sequential by construction; across rows they
+/// must be consecutive rows of one module each and the ReLU row's recorded
+/// output must be relu(the row before's). A ReLU module used twice never fuses.
+/// Returns the pairs it marked.
+std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fuse_conv_relu(
+    const LayerTable& table, const std::vector<LeafInRow>& leaves,
+    const std::function<torch::Tensor(size_t)>& recorded) {
+  std::map<const torch::nn::Module*, int> uses;
+  for (const auto& leaf : leaves) ++uses[leaf.module.get()];
+  std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;
+  for (size_t i = 0; i + 1 < leaves.size(); ++i) {
+    auto* conv = dynamic_cast<nn::Conv2dImpl*>(leaves[i].module.get());
+    if (!conv || conv->fused_relu()) continue;
+    size_t j = i + 1;
+    auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[j].module.get());
+    if (bn && bn->folded() && ++j == leaves.size()) continue;
+    auto* relu = dynamic_cast<nn::ReLUImpl*>(leaves[j].module.get());
+    if (!relu || relu->absorbed() || uses[relu] != 1) continue;
+    const bool one_row = leaves[j].row == leaves[i].row && leaves[j - 1].row == leaves[i].row;
+    if (!one_row) {
+      bool separate_rows = true;
+      for (size_t k = i; k <= j; ++k)
+        separate_rows = separate_rows && table[leaves[k].row].modules.size() == 1 &&
+                        (k == i || leaves[k].row == leaves[k - 1].row + 1);
+      if (!separate_rows) continue;
+      auto before = recorded(leaves[j - 1].row), after = recorded(leaves[j].row);
+      if (!before.defined() || !after.defined() || before.sizes() != after.sizes()) continue;
+      torch::NoGradGuard no_grad;
+      if (!torch::allclose(torch::relu(before), after, 1e-4, 1e-5)) continue;
+    }
+    conv->set_fused_relu(true);
+    relu->set_absorbed(true);
+    fused.emplace_back(conv, relu);
+  }
+  return fused;
+}
+}  // namespace detail
+
+int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options) {
+  if (model.is_training())
+    throw Error(model.spec().name +
+                ": call eval() before optimize_for_inference (BatchNorm must use running statistics)");
+  const auto params = model.parameters();
+  if (options.reuse_cpu_memory() && (params.empty() || params.front().is_cpu())) reuse_freed_cpu_memory();
+  const auto& table = model.layer_table();
+  const auto leaves = detail::table_leaves(table);
+
+  const auto hw = model.input_shape();
+  const auto probe =
+      torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96), std::min<int64_t>(hw[1], 96)},
+                   module_options(model));
+  torch::Tensor reference;
+  int folded = 0;
+  std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;
+  {
+    // One probe pass records every row's output, to confirm cross-row pairs.
+    TapRecorder recorder;
+    {
+      torch::NoGradGuard no_grad;
+      reference = model.forward(probe);
+    }
+    auto recorded = [&](size_t row) -> torch::Tensor {
+      const auto& name = table[row].name;
+      return recorder.has(name) ? recorder.get(name) : torch::Tensor();
+    };
+    for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
+      auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
+      auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
+      if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+      if (leaves[i].row != leaves[i + 1].row) {
+        // Separate rows: the rows must hold just the conv and just the BN, and the
+        // BN's recorded output must be BN(the conv's recorded output).
+        if (table[leaves[i].row].modules.size() != 1 || table[leaves[i + 1].row].modules.size() != 1) continue;
+        auto conv_out = recorded(leaves[i].row), bn_out = recorded(leaves[i + 1].row);
+        if (!conv_out.defined() || !bn_out.defined() || conv_out.sizes() != bn_out.sizes()) continue;
+        torch::NoGradGuard no_grad;
+        if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
+      }
+      detail::fold_batchnorm_into_conv(*conv, *bn);
+      ++folded;
+    }
+    if (options.fuse_relu()) fused = detail::fuse_conv_relu(table, leaves, recorded);
+  }
+
+  // Each later step is kept only if the probe's output stays the same. Nothing
+  // records now, so the probe takes the paths inference takes (fused ones too).
+  auto probe_unchanged = [&] {
+    try {
+      torch::NoGradGuard no_grad;
+      return detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
+    } catch (const c10::Error&) {
+      return false;  // e.g. an NCHW view in the architecture's forward, under channels-last
+    }
+  };
+
+  // A conv output also used past its ReLU (a skip connection) would see the ReLU
+  // applied: the rows cannot show that, the output can.
+  if (!fused.empty() && !probe_unchanged()) {
+    for (auto& [conv, relu] : fused) {
+      conv->set_fused_relu(false);
+      relu->set_absorbed(false);
+    }
+  }
+
+  if (options.channels_last() && model.memory_format() == torch::MemoryFormat::Contiguous) {
+    model.set_memory_format(torch::MemoryFormat::ChannelsLast);
+    if (!probe_unchanged()) model.set_memory_format(torch::MemoryFormat::Contiguous);
+  }
+
+  if (options.prepack_weights() && nn::Conv2dImpl::prepacking_available()) {
+    std::vector<nn::Conv2dImpl*> convs;
+    for (const auto& m : model.modules())
+      if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m.get())) convs.push_back(conv);
+    for (auto* conv : convs) conv->set_prepacked(true);
+    const bool same = probe_unchanged();
+    // Either way drop the probe's packed copies: real inputs have other shapes.
+    for (auto* conv : convs) conv->set_prepacked(same);
+  }
+  return folded;
+}
+
+}  // namespace tlearn

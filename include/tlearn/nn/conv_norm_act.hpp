@@ -1,0 +1,78 @@
+#pragma once
+/// \file
+/// ConvNormAct: convolution, BatchNorm, activation, the block every CNN family
+/// is built from (torchvision's Conv2dNormActivation, Inception's BasicConv2d,
+/// timm's ConvNormAct). Its children carry torchvision's names, so checkpoints
+/// load unchanged: "0", "1", "2" as Conv2dNormActivation numbers them, or
+/// "conv" and "bn" as BasicConv2d names them (its ReLU is a function there, so
+/// not a child either).
+///
+///     auto stem = tlearn::nn::ConvNormAct(tlearn::nn::ConvNormActOptions(3, 32, 3).stride(2)
+///                                             .activation(tlearn::nn::Activation::SiLU));
+///     stem->add_rows(table, "features.0", {"stem_conv", "stem_bn", "stem_activation"});
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/layer_table.hpp"
+#include "tlearn/nn/activation.hpp"
+
+namespace tlearn::nn {
+
+/// How a ConvNormAct names its children and rows.
+enum class ConvNormActNames {
+  Numbered,  ///< children "0", "1", "2"; rows "<path>.0", "<path>.1", "<path>.2" (Conv2dNormActivation)
+  Named,     ///< children "conv", "bn"; rows "<path>.conv", "<path>.bn", "<path>" (BasicConv2d)
+};
+
+struct ConvNormActOptions {
+  /// A k x k convolution without bias, padded by (k - 1) / 2 as torchvision pads it.
+  ConvNormActOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size);
+  /// Any convolution (Inception's 1x7 padded by (0, 3)); its bias is turned off.
+  explicit ConvNormActOptions(torch::nn::Conv2dOptions conv);
+
+  ConvNormActOptions& stride(int64_t stride) {
+    conv_.stride(stride);
+    return *this;
+  }
+  ConvNormActOptions& groups(int64_t groups) {
+    conv_.groups(groups);
+    return *this;
+  }
+
+  TORCH_ARG(torch::nn::Conv2dOptions, conv);
+  /// BatchNorm's epsilon and momentum (Keras-ported families use 1e-3 and 0.01).
+  TORCH_ARG(double, eps) = 1e-5;
+  TORCH_ARG(double, momentum) = 0.1;
+  TORCH_ARG(Activation, activation) = Activation::ReLU;
+  TORCH_ARG(ConvNormActNames, names) = ConvNormActNames::Numbered;
+};
+
+class ConvNormActImpl : public torch::nn::Module {
+ public:
+  explicit ConvNormActImpl(const ConvNormActOptions& options);
+
+  /// Adds the block's rows to `table` under its module path (see ConvNormActNames),
+  /// with Keras `aliases` for them in order when given; forward() then taps them.
+  void add_rows(LayerTable& table, const std::string& path, const std::vector<std::string>& aliases = {});
+
+  torch::Tensor forward(torch::Tensor x);
+
+  /// The tap of the block's output (its last row).
+  const std::string& output_row() const { return rows_.back(); }
+
+  ConvNormActOptions options;
+  Conv2d conv{nullptr};
+  BatchNorm2d bn{nullptr};
+  torch::nn::AnyModule activation;  ///< empty for Activation::None
+
+ private:
+  std::vector<std::string> rows_;
+};
+TORCH_MODULE(ConvNormAct);
+
+}  // namespace tlearn::nn
