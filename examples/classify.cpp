@@ -24,12 +24,10 @@ int main(int argc, char** argv) try {
     return 2;
   }
   auto model = tl::make_backbone(model_name, tl::BackboneOptions().weights(weights));
-  model->eval();
   auto transform = model->eval_transform();
-  c10::InferenceMode inference;
   for (const auto& path : images) {
     auto x = transform(tl::io::read_image(path, transform.read_options()));
-    auto probs = model->forward(x.unsqueeze(0)).softmax(1);
+    auto probs = model->predict(x.unsqueeze(0));  // eval mode, softmax probabilities
     std::cout << path << "\n";
     for (const auto& p : tl::imagenet::decode_predictions(probs, 5)[0])
       std::cout << "  " << std::setw(4) << p.index << "  " << p.wnid << "  " << std::left << std::setw(28) << p.name

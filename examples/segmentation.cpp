@@ -129,7 +129,7 @@ int main(int argc, char** argv) try {
   }
 
   tl::seg::ConfusionMatrix cm(4);
-  auto predicted = model->predict(base->preprocess(val_images));
+  auto predicted = model->predict(base->preprocess(val_images)).argmax(1);  // class per pixel
   cm.update(predicted, val_masks);
   const char* names[] = {"background", "circle", "square", "triangle"};
   auto iou = cm.iou();

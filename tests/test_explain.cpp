@@ -298,7 +298,9 @@ TEST_CASE("multi-scale taps and U-Net decoder shapes for several backbones and s
   CHECK(t2[2].channels == 512);
   CHECK(t2[2].stride == 8);
   CHECK(other->forward(torch::rand({1, 3, 40, 56})).sizes() == torch::IntArrayRef({1, 1, 40, 56}));
-  CHECK(other->predict(torch::rand({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 32, 32}));
+  auto probs = other->predict(torch::rand({2, 3, 32, 32}));  // one class: per-pixel sigmoid
+  CHECK(probs.sizes() == torch::IntArrayRef({2, 1, 32, 32}));
+  CHECK((probs.min().item<float>() >= 0 && probs.max().item<float>() <= 1));
   CHECK(other->is_training());
   CHECK(!bn->layer_table()[bn->layer_table().index_of("block1_conv1")].trainable);
 

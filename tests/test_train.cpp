@@ -2,6 +2,7 @@
 #include <tlearn/heads/head.hpp>
 #include <tlearn/data/fashion_mnist.hpp>
 #include <tlearn/io/checkpoint.hpp>
+#include <tlearn/io/model_file.hpp>
 #include <tlearn/models/vgg.hpp>
 #include <tlearn/detail/compat.hpp>
 #include <tlearn/train/grad_scaler.hpp>
@@ -124,6 +125,164 @@ TEST_CASE("Classifier: prefixed torchvision names, flatten sizing, frozen BatchN
   CHECK(torch::equal(before, base->named_buffers()["features.1.running_mean"]));
   CHECK_THROWS_WITH(tl::Classifier(tl::make_backbone("vgg_toy"), tl::Head(tl::HeadOptions(32))),
                     Catch::Matchers::Contains("include_top(false)"));
+}
+
+TEST_CASE("predict: probabilities in eval mode, batched, each module's mode restored, loader in data-set order",
+          "[train][predict]") {
+  auto data = fashion_subset(false, 20, {0, 1, 7});
+  auto x = data.images();
+  auto base = toy_base();
+  torch::manual_seed(3);
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).hidden({16}).dropout(0.5).classes(3)));
+  model->train();
+  auto dropout = model->head->named_modules()["dropout"];
+  dropout->eval();  // a part the user switched off on purpose
+
+  auto p = model->predict(x, /*batch_size=*/7);  // 60 images: 8 full batches and one of 4
+  CHECK(p.sizes() == torch::IntArrayRef{60, 3});
+  CHECK(torch::allclose(p.sum(1), torch::ones({60}), 1e-5, 1e-5));
+  CHECK(torch::allclose(p, model->predict(x), 1e-6, 1e-6));  // no dropout, any batch size
+  {
+    tl::EvalGuard eval(*model);
+    torch::NoGradGuard no_grad;
+    CHECK(torch::allclose(p, model->logits(x).softmax(1), 1e-6, 1e-6));
+  }
+  // Each module got its own flag back, not the model's.
+  CHECK(model->is_training());
+  CHECK(base->is_training());
+  CHECK_FALSE(dropout->is_training());
+  // An ordinary tensor, usable later as a target in autograd.
+  CHECK_FALSE(p.is_inference());
+  CHECK_FALSE(p.requires_grad());
+  auto w = torch::ones({3}, torch::requires_grad());
+  (p * w).sum().backward();
+  CHECK(w.grad().defined());
+
+  // A shuffled loader: rows come back in data-set order.
+  auto shuffled = tl::data::loader(data, {}, tl::data::LoaderOptions{16, true, 5, 0});
+  CHECK(torch::allclose(model->predict(shuffled), p, 1e-6, 1e-6));
+
+  // One output: sigmoid; an explicit output_activation wins.
+  tl::Classifier binary(toy_base(), tl::Head(tl::HeadOptions(32).classes(1)));
+  auto pb = binary->predict(x);
+  CHECK(pb.sizes() == torch::IntArrayRef{60, 1});
+  CHECK((pb.min().item<float>() > 0 && pb.max().item<float>() < 1));
+  tl::Classifier multi_label(toy_base(), tl::Head(tl::HeadOptions(32).classes(3).output_activation(tl::Activation::Sigmoid)));
+  CHECK_FALSE(torch::allclose(multi_label->predict(x).sum(1), torch::ones({60})));
+
+  // A backbone with its ImageNet-style top gives probabilities; without it, features.
+  (void)toy_registered;
+  auto top = tl::make_backbone("vgg_toy", tl::BackboneOptions().classes(4).in_chans(1).input_shape({32, 32}));
+  auto pt = top->predict(x);
+  CHECK(pt.sizes() == torch::IntArrayRef{60, 4});
+  CHECK(torch::allclose(pt.sum(1), torch::ones({60}), 1e-5, 1e-5));
+  CHECK(top->is_training());
+  CHECK(base->predict(x).sizes() == torch::IntArrayRef{60, 32, 1, 1});
+  CHECK_THROWS_WITH(model->predict(x, 0), Catch::Matchers::Contains("batch_size"));
+  CHECK_THROWS_WITH(model->predict(std::vector<tl::data::Batch>{}), Catch::Matchers::Contains("no batch"));
+}
+
+TEST_CASE("set_batchnorm_frozen: Keras' training=False after unfreezing, released again on request",
+          "[train][head]") {
+  auto data = fashion_subset(true, 10, {0, 1});
+  auto base = toy_base();
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(2)));
+  base->set_trainable(tl::all(), true);
+  base->set_batchnorm_frozen(tl::all(), true);
+  model->train();
+  const std::string bn = "features.1.running_mean";
+  auto before = base->named_buffers()[bn].clone();
+  auto loss = torch::cross_entropy_loss(model->logits(data.images()), data.labels());
+  loss.backward();
+  CHECK(torch::equal(before, base->named_buffers()[bn]));                  // statistics fixed
+  CHECK(base->named_parameters()["features.1.weight"].grad().defined());  // weights still learn
+  CHECK(base->named_parameters()["features.0.weight"].requires_grad());
+
+  base->set_batchnorm_frozen(tl::until("block2_conv1"), false);  // released: follows train() again
+  model->train();
+  model->logits(data.images());
+  CHECK_FALSE(torch::equal(before, base->named_buffers()[bn]));
+  const auto later = base->named_buffers()["features.17.running_mean"].clone();  // block5's BN, still frozen
+  model->logits(data.images());
+  CHECK(torch::equal(later, base->named_buffers()["features.17.running_mean"]));
+}
+
+TEST_CASE("save_model / load_model: a trained Classifier and a segmentation model come back ready to predict",
+          "[train][save_model]") {
+  auto data = fashion_subset(true, 30, {0, 1, 7});
+  auto base = toy_base();
+  torch::manual_seed(4);
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).flatten(true).hidden({16}).dropout(0.2)
+                                          .classes(3).class_names({"T-shirt", "Trouser", "Sneaker"})));
+  base->set_trainable(tl::until("block4_conv1"), false);
+  base->set_batchnorm_frozen(tl::all(), true);
+  tl::Trainer(model, quiet(tl::optim::Adam(1e-2))).fit(tl::data::loader(data, {}, tl::data::LoaderOptions{30, true, 1, 0}),
+                                                      tl::FitOptions().epochs(2));
+  const auto dir = tl::test::scratch_dir("save_model");
+  const auto path = dir / "fashion.safetensors";
+  tl::save_model(model, path);
+
+  auto info = tl::read_model_info(path);
+  CHECK(info.kind == "classifier");
+  CHECK(info.architecture == "vgg_toy");
+  CHECK(info.class_names == std::vector<std::string>{"T-shirt", "Trouser", "Sneaker"});
+  CHECK(info.preprocessing == base->preprocessing());
+
+  auto loaded = tl::load_model<tl::Classifier>(path);
+  // Equal up to float rounding: the trainer left the model's weights channels-last.
+  const auto p_saved = model->predict(data.images()), p_loaded = loaded->predict(data.images());
+  INFO("largest difference " << (p_saved - p_loaded).abs().max().item<float>());
+  CHECK(torch::allclose(p_loaded, p_saved, 1e-5, 1e-6));
+  CHECK(torch::equal(p_loaded.argmax(1), p_saved.argmax(1)));
+  CHECK(loaded->head->options().class_names() == info.class_names);
+  const auto& table = loaded->backbone->layer_table();
+  CHECK_FALSE(table[table.index_of("block3_conv1")].trainable);  // frozen as saved
+  CHECK(table[table.index_of("block4_conv1")].trainable);
+  for (auto& m : loaded->backbone->modules())
+    if (auto* bn = dynamic_cast<tl::nn::BatchNorm2dImpl*>(m.get())) CHECK(bn->frozen());
+  // The weights file is a plain state dict with torchvision's names.
+  CHECK(tl::io::load_safetensors(path).contains("backbone.features.0.weight"));
+
+  // The wrong kind, a weights-only file, and descriptions another tlearn wrote.
+  CHECK_THROWS_WITH(tl::load_model<tl::SegmentationModel>(path), Catch::Matchers::Contains("load_model<tl::Classifier>"));
+  const auto weights_only = dir / "weights.safetensors";
+  tl::io::save_safetensors(tl::io::state_dict(*model), weights_only);
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(weights_only), Catch::Matchers::Contains("weights only"));
+  auto rewrite = [&](const std::string& from, const std::string& to) {
+    auto meta = tl::io::safetensors_metadata(path);
+    auto& json = meta["tlearn.model"];
+    REQUIRE(json.find(from) != std::string::npos);
+    json.replace(json.find(from), from.size(), to);
+    const auto p = dir / "edited.safetensors";
+    tl::io::save_safetensors(tl::io::load_safetensors(path), p, meta);
+    return p;
+  };
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(rewrite("\"in_chans\"", "\"in_channels_v2\"")),
+                    Catch::Matchers::Contains("no 'in_chans'"));
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(rewrite("\"hidden\":[16]", "\"hidden\":[24]")),
+                    Catch::Matchers::Contains("do not fit") && Catch::Matchers::Contains("dense1.weight"));
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(rewrite("\"version\":1", "\"version\":7")),
+                    Catch::Matchers::Contains("newer tlearn"));
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(rewrite("\"pooling\":\"none\"", "\"pooling\":\"gem\"")),
+                    Catch::Matchers::Contains("unknown value 'gem'"));
+  CHECK_THROWS_WITH(tl::load_model<tl::Classifier>(rewrite("\"input_shape\":[32,32]", "\"input_shape\":[64,64]")),
+                    Catch::Matchers::Contains("input_shape"));
+
+  // A segmentation model: per-pixel probabilities come back the same.
+  torch::manual_seed(5);
+  tl::SegmentationModel seg(toy_base(), {"block1_conv1", "block2_conv1", "block3_conv1"}, 2,
+                            tl::SegmentationModelOptions().class_names({"background", "garment"}));
+  const auto seg_path = dir / "seg.safetensors";
+  tl::save_model(seg, seg_path);
+  auto seg_loaded = tl::load_model<tl::SegmentationModel>(seg_path);
+  auto x = data.images().narrow(0, 0, 4);
+  CHECK(seg_loaded->predict(x).sizes() == torch::IntArrayRef{4, 2, 32, 32});
+  CHECK(torch::equal(seg_loaded->predict(x), seg->predict(x)));
+  CHECK(seg_loaded->encoder()->layer_names() == seg->encoder()->layer_names());
+  CHECK(seg_loaded->options().class_names() == std::vector<std::string>{"background", "garment"});
+  const auto& seg_table = seg_loaded->encoder()->backbone()->layer_table();
+  CHECK_FALSE(seg_table[seg_table.index_of("block5_conv1")].trainable);  // freeze_encoder's choice, kept
+  CHECK_THROWS_WITH(tl::Head(tl::HeadOptions(8).classes(2).class_names({"a"})), Catch::Matchers::Contains("class_names"));
 }
 
 TEST_CASE("Losses and metrics", "[train][metrics]") {

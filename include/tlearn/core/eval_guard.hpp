@@ -1,27 +1,32 @@
 #pragma once
 /// \file
 /// Inference mode for a scope: the module (and every submodule) in eval() while
-/// the guard lives, its previous training flag restored when it ends, also when
-/// an exception leaves the scope.
+/// the guard lives; when it ends, also by an exception, each submodule gets back
+/// its own previous flag, so a part the user left in eval (a frozen block, a
+/// Dropout switched off) stays as it was.
 ///
 ///     { tlearn::EvalGuard eval(*model); auto y = model->forward(x); }
 
 #include <torch/torch.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 namespace tlearn {
 
 class EvalGuard {
  public:
-  explicit EvalGuard(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) {
-    module.eval();
-  }
-  ~EvalGuard() { module_.train(was_training_); }
+  explicit EvalGuard(torch::nn::Module& module);
+  ~EvalGuard();
   EvalGuard(const EvalGuard&) = delete;
   EvalGuard& operator=(const EvalGuard&) = delete;
 
  private:
   torch::nn::Module& module_;
-  bool was_training_;
+  /// Every submodule (pre-order, the module first) with its flag before the guard.
+  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> was_training_;
+  bool module_was_training_;
 };
 
 }  // namespace tlearn

@@ -24,6 +24,12 @@ inline void visit_layers(LayerTable& table, const LayerSelector& selector, const
 /// and frozen/unfrozen BatchNorm statistics.
 void set_trainable(LayerTable& table, const LayerSelector& selector, bool trainable);
 
+/// Keras' `base_model(x, training=False)`: the BatchNorm layers inside the
+/// selected layers run in inference mode (running statistics used, not updated)
+/// through later train() calls when `frozen`, or follow train()/eval() again when
+/// not. Weights keep their requires_grad, so an unfrozen block still fine-tunes.
+void set_batchnorm_frozen(LayerTable& table, const LayerSelector& selector, bool frozen);
+
 /// The parameters an optimizer should see: those that still require gradients.
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module);
 

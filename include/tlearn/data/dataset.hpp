@@ -104,6 +104,7 @@ class TensorDataset : public Dataset {
   int64_t label(size_t i) const override;
   std::vector<std::string> classes() const override { return classes_; }
   const torch::Tensor& images() const { return images_; }
+  const torch::Tensor& labels() const { return labels_; }
 
  private:
   torch::Tensor images_, labels_;

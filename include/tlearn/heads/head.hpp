@@ -5,7 +5,8 @@
 ///     tlearn::Head head(tlearn::HeadOptions(base->output_channels())
 ///         .flatten(true).hidden({256}).dropout(0.5).classes(1));          // Keras' cats-vs-dogs top
 ///     tlearn::Classifier model(base, head);
-///     model->logits(x);   // what the losses want; forward(x) applies the output activation
+///     model->logits(x);    // what the losses want; forward(x) applies output_activation if set
+///     model->predict(x);   // probabilities in eval mode: sigmoid for 1 class, softmax for more
 ///
 /// State dict names keep the backbone's torchvision keys under "backbone."
 /// ("backbone.features.0.weight") and the head's under "head." ("head.fc.weight"),
@@ -14,10 +15,12 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/predict.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 
@@ -41,7 +44,11 @@ struct HeadOptions {
   TORCH_ARG(double, dropout) = 0.0;
   /// Outputs of the last layer: 1 for a binary (sigmoid) classifier.
   TORCH_ARG(int64_t, classes) = 1000;
-  /// Applied by forward() (not by logits()): None, Sigmoid or Softmax.
+  /// Names of the outputs, in order (a data set's classes()); empty or one per class.
+  /// save_model keeps them with the model.
+  TORCH_ARG(std::vector<std::string>, class_names) = {};
+  /// Applied by forward() (not by logits()): None, Sigmoid or Softmax. predict()
+  /// applies it too; None there means sigmoid for one class, softmax for more.
   TORCH_ARG(Activation, output_activation) = Activation::None;
 
  public:
@@ -72,6 +79,17 @@ class HeadImpl : public torch::nn::Module {
   /// logits() followed by the output activation.
   torch::Tensor forward(torch::Tensor x);
 
+  /// Keras' predict on features (what extract_features gives): probabilities,
+  /// `batch_size` samples at a time, in eval mode without gradients.
+  torch::Tensor predict(const torch::Tensor& features, int64_t batch_size = 32);
+  /// predict over the batches of a range (a features loader), in data-set order.
+  template <class R, class = std::enable_if_t<!std::is_convertible_v<R, torch::Tensor>>>
+  torch::Tensor predict(R&& batches) {
+    return predict_range(*this, batches, predict_fn());
+  }
+  /// One batch of features (on this head's device) to probabilities.
+  PredictFn predict_fn();
+
   const HeadOptions& options() const { return options_; }
   int64_t in_features() const { return in_features_; }
 
@@ -98,6 +116,18 @@ class ClassifierImpl : public torch::nn::Module {
   torch::Tensor logits(const torch::Tensor& x) { return head->logits(backbone->forward(x)); }
   /// Scores after the head's output activation.
   torch::Tensor forward(const torch::Tensor& x) { return head->forward(backbone->forward(x)); }
+
+  /// Keras' predict: class probabilities (the head's output_activation, else
+  /// sigmoid for one class and softmax for more) of preprocessed images (N, C, H, W),
+  /// `batch_size` at a time, in eval mode without gradients; the previous mode is
+  /// restored. The result is on `x`'s device.
+  torch::Tensor predict(const torch::Tensor& x, int64_t batch_size = 32);
+  /// predict over the batches of a data::Loader (or any range of tensors), in data-set order.
+  template <class R, class = std::enable_if_t<!std::is_convertible_v<R, torch::Tensor>>>
+  torch::Tensor predict(R&& batches) {
+    return predict_range(*this, batches, predict_fn());
+  }
+  PredictFn predict_fn();
 
   AnyBackbone backbone;
   Head head;

@@ -20,6 +20,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,8 @@ class MultiScaleFeaturesImpl : public torch::nn::Module {
   std::vector<torch::Tensor> forward(const torch::Tensor& x) { return backbone_->forward_features(x, names_); }
 
   const std::vector<FeatureTap>& taps() const { return taps_; }
+  /// The tapped layers' table names, shallow to deep.
+  const std::vector<std::string>& layer_names() const { return names_; }
   std::vector<int64_t> channels() const;
   AnyBackbone backbone() const { return backbone_; }
 
@@ -116,6 +119,8 @@ struct SegmentationModelOptions {
   /// Decoder block widths, deep to shallow; empty: UNetDecoderOptions' default.
   TORCH_ARG(std::vector<int64_t>, widths) = {};
   TORCH_ARG(double, dropout) = 0.0;
+  /// Names of the classes, in order; empty or one per class. save_model keeps them.
+  TORCH_ARG(std::vector<std::string>, class_names) = {};
 };
 
 /// Encoder taps + U-Net decoder: images (N, C, H, W) to class logits (N, classes, H, W).
@@ -126,16 +131,26 @@ class SegmentationModelImpl : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x) { return decoder_->forward(encoder_->forward(x), {x.size(2), x.size(3)}); }
 
-  /// Class index per pixel (N, H, W), in eval mode without gradients (the mode is restored).
-  torch::Tensor predict(const torch::Tensor& x);
+  /// Keras' predict: per-pixel probabilities (N, classes, H, W) — softmax over the
+  /// classes, sigmoid for one class — `batch_size` images at a time, in eval mode
+  /// without gradients (the mode is restored). `.argmax(1)` gives the class map.
+  torch::Tensor predict(const torch::Tensor& x, int64_t batch_size = 32);
+  /// predict over the batches of a data::Loader (or any range of tensors), in data-set order.
+  template <class R, class = std::enable_if_t<!std::is_convertible_v<R, torch::Tensor>>>
+  torch::Tensor predict(R&& batches) {
+    return predict_range(*this, batches, predict_fn());
+  }
+  PredictFn predict_fn();
 
   /// The parameters that require gradients (decoder + unfrozen encoder layers), for an optimizer.
   std::vector<torch::Tensor> trainable_parameters() const;
 
   const MultiScaleFeatures& encoder() const { return encoder_; }
   const UNetDecoder& decoder() const { return decoder_; }
+  const SegmentationModelOptions& options() const { return options_; }
 
  private:
+  SegmentationModelOptions options_;
   MultiScaleFeatures encoder_;
   UNetDecoder decoder_;
 };

@@ -9,6 +9,7 @@
 #include "tlearn/impl/data/augment.ipp"
 #include "tlearn/impl/io/hub.ipp"
 #include "tlearn/impl/io/safetensors.ipp"
+#include "tlearn/impl/io/model_file.ipp"
 #include "tlearn/impl/io/state_dict.ipp"
 #include "tlearn/impl/train/optim.ipp"
 #include "tlearn/impl/core/selector.ipp"
@@ -61,3 +62,5 @@
 #include "tlearn/impl/train/precision.ipp"
 #include "tlearn/impl/train/grad_scaler.ipp"
 #include "tlearn/impl/core/tensor_options.ipp"
+#include "tlearn/impl/core/eval_guard.ipp"
+#include "tlearn/impl/core/predict.ipp"

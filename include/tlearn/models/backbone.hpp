@@ -16,12 +16,14 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/core/layer_table.hpp"
+#include "tlearn/core/predict.hpp"
 #include "tlearn/core/selector.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/data/augment.hpp"
@@ -34,9 +36,6 @@ namespace tlearn {
 /// What include_top = false returns: the 4-D map, or a vector pooled over space (Keras' `pooling`).
 enum class Pooling { None, Avg, Max };
 
-/// Applied to the logits of the ImageNet top.
-enum class Activation { None, Softmax, Sigmoid };
-
 struct BackboneOptions {
   /// Keep the ImageNet classifier (true) or end at the last feature map (false).
   TORCH_ARG(bool, include_top) = true;
@@ -46,6 +45,8 @@ struct BackboneOptions {
   TORCH_ARG(std::string, weights) = "";
   /// Output classes of the top; a count other than the weights' re-initialises the last layer.
   TORCH_ARG(int64_t, classes) = 1000;
+  /// Applied by forward() to the top's logits. predict() gives softmax probabilities
+  /// when this is None.
   TORCH_ARG(Activation, classifier_activation) = Activation::None;
   /// With include_top = false: None gives the 4-D map, Avg / Max a (N, C) vector.
   TORCH_ARG(Pooling, pooling) = Pooling::None;
@@ -73,6 +74,18 @@ class BackboneImpl : public torch::nn::Module {
   /// top; the last feature map, or its pooled vector, without.
   torch::Tensor forward(torch::Tensor x);
 
+  /// Keras' predict: with the top, ImageNet probabilities (softmax unless
+  /// classifier_activation says otherwise), ready for imagenet::decode_predictions;
+  /// without it, what forward() returns. `x` is preprocessed (N, C, H, W), run
+  /// `batch_size` at a time in eval mode without gradients; the previous mode is
+  /// restored. The result is on `x`'s device.
+  torch::Tensor predict(const torch::Tensor& x, int64_t batch_size = 32);
+  /// predict over the batches of a data::Loader (or any range of tensors), in data-set order.
+  template <class R, class = std::enable_if_t<!std::is_convertible_v<R, torch::Tensor>>>
+  torch::Tensor predict(R&& batches) {
+    return predict_range(*this, batches, predict_fn());
+  }
+
   /// The last feature map (what include_top = false returns before pooling).
   torch::Tensor forward_features(torch::Tensor x);
 
@@ -91,6 +104,13 @@ class BackboneImpl : public torch::nn::Module {
   /// Freezes (false) or unfreezes (true) the selected layers; see core/freeze.hpp.
   void set_trainable(const LayerSelector& selector, bool trainable) {
     tlearn::set_trainable(table_, selector, trainable);
+  }
+
+  /// Keeps (true) or releases (false) the BatchNorm layers of the selected layers
+  /// in inference mode, whatever train() says: Keras' `training=False` after
+  /// unfreezing, e.g. base->set_batchnorm_frozen(all(), true).
+  void set_batchnorm_frozen(const LayerSelector& selector, bool frozen) {
+    tlearn::set_batchnorm_frozen(table_, selector, frozen);
   }
 
   /// The parameters that still require gradients, for an optimizer.
@@ -152,6 +172,7 @@ class BackboneImpl : public torch::nn::Module {
 
  private:
   void check_input(const torch::Tensor& x) const;
+  PredictFn predict_fn();
 
   ModelSpec spec_;
   BackboneOptions options_;

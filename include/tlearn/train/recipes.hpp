@@ -28,7 +28,6 @@
 #include <utility>
 #include <vector>
 
-#include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
@@ -175,9 +174,7 @@ History fine_tune(Classifier model, R&& train, const FineTuneOptions& options) {
     history.extend(warmup.fit(source, f));
   }
   base->set_trainable(from(options.unfreeze_from()), true);
-  if (options.keep_batchnorm_frozen())
-    for (auto& m : base->modules())
-      if (auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(m.get())) bn->set_frozen(true);
+  if (options.keep_batchnorm_frozen()) base->set_batchnorm_frozen(all(), true);
   TrainerOptions t = options.trainer();
   t.optimizer(options.finetune_optimizer());
   Trainer finetune(model, t);

@@ -10,6 +10,9 @@ HeadImpl::HeadImpl(HeadOptions options) : options_(std::move(options)) {
   if (o.in_channels() < 1) throw Error("HeadOptions: in_channels must be at least 1 (use backbone->output_channels())");
   if (o.classes() < 1) throw Error("HeadOptions: classes must be at least 1");
   if (o.dropout() < 0 || o.dropout() >= 1) throw Error("HeadOptions: dropout must be in [0, 1)");
+  if (!o.class_names().empty() && int64_t(o.class_names().size()) != o.classes())
+    throw Error("HeadOptions: " + std::to_string(o.class_names().size()) + " class_names for " +
+                std::to_string(o.classes()) + " classes; give one name per class (or none)");
   for (auto h : o.hidden())
     if (h < 1) throw Error("HeadOptions: every hidden width must be at least 1");
   static const std::vector<std::string> known = {"relu", "gelu", "silu", "tanh", "elu"};
@@ -58,15 +61,16 @@ torch::Tensor HeadImpl::logits(torch::Tensor x) {
 
 torch::Tensor HeadImpl::forward(torch::Tensor x) {
   auto z = logits(std::move(x));
-  switch (options_.output_activation()) {
-    case Activation::Sigmoid:
-      return z.sigmoid();
-    case Activation::Softmax:
-      return z.softmax(1);
-    case Activation::None:
-      break;
-  }
-  return z;
+  if (options_.output_activation() == Activation::None) return z;
+  return probabilities(z, options_.output_activation());
+}
+
+torch::Tensor HeadImpl::predict(const torch::Tensor& features, int64_t batch_size) {
+  return predict_tensor(*this, features, batch_size, predict_fn());
+}
+
+PredictFn HeadImpl::predict_fn() {
+  return [this](const torch::Tensor& x) { return probabilities(logits(x), options_.output_activation()); };
 }
 
 torch::Tensor HeadImpl::pool(torch::Tensor x) const {
@@ -114,6 +118,14 @@ ClassifierImpl::ClassifierImpl(AnyBackbone backbone_, Head head_)
     auto y = backbone->forward(torch::zeros({1, bo.in_chans(), hw[0], hw[1]}, module_options(*backbone)));
     head->build(y[0].numel());
   }
+}
+
+torch::Tensor ClassifierImpl::predict(const torch::Tensor& x, int64_t batch_size) {
+  return predict_tensor(*this, x, batch_size, predict_fn());
+}
+
+PredictFn ClassifierImpl::predict_fn() {
+  return [this](const torch::Tensor& x) { return head->predict_fn()(backbone->forward(x)); };
 }
 
 }  // namespace tlearn

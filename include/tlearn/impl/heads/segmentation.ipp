@@ -124,17 +124,23 @@ torch::Tensor UNetDecoderImpl::resize(const torch::Tensor& x, int64_t h, int64_t
 
 SegmentationModelImpl::SegmentationModelImpl(AnyBackbone backbone, std::vector<std::string> layers, int64_t classes,
                                              const SegmentationModelOptions& options)
-    : encoder_(std::move(backbone), std::move(layers)),
+    : options_(options),
+      encoder_(std::move(backbone), std::move(layers)),
       decoder_(UNetDecoderOptions(encoder_->channels(), classes).widths(options.widths()).dropout(options.dropout())) {
   register_module("encoder", encoder_);
   register_module("decoder", decoder_);
   if (options.freeze_encoder()) encoder_->backbone()->set_trainable(all(), false);
+  if (!options.class_names().empty() && int64_t(options.class_names().size()) != classes)
+    throw Error("SegmentationModel: " + std::to_string(options.class_names().size()) + " class_names for " +
+                std::to_string(classes) + " classes; give one name per class or none");
 }
 
-torch::Tensor SegmentationModelImpl::predict(const torch::Tensor& x) {
-  EvalGuard eval(*this);
-  torch::NoGradGuard no_grad;
-  return forward(x).argmax(1);
+torch::Tensor SegmentationModelImpl::predict(const torch::Tensor& x, int64_t batch_size) {
+  return predict_tensor(*this, x, batch_size, predict_fn());
+}
+
+PredictFn SegmentationModelImpl::predict_fn() {
+  return [this](const torch::Tensor& x) { return probabilities(forward(x), Activation::None); };
 }
 
 std::vector<torch::Tensor> SegmentationModelImpl::trainable_parameters() const {

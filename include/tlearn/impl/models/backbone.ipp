@@ -34,15 +34,20 @@ torch::Tensor BackboneImpl::forward(torch::Tensor x) {
     }
   }
   auto logits = forward_top(features);
-  switch (options_.classifier_activation()) {
-    case Activation::None:
-      return logits;
-    case Activation::Softmax:
-      return logits.softmax(1);
-    case Activation::Sigmoid:
-      return logits.sigmoid();
-  }
-  return logits;
+  if (options_.classifier_activation() == Activation::None) return logits;
+  return probabilities(logits, options_.classifier_activation());
+}
+
+torch::Tensor BackboneImpl::predict(const torch::Tensor& x, int64_t batch_size) {
+  return predict_tensor(*this, x, batch_size, predict_fn());
+}
+
+PredictFn BackboneImpl::predict_fn() {
+  return [this](const torch::Tensor& x) {
+    auto y = forward(x);
+    if (!options_.include_top() || options_.classifier_activation() != Activation::None) return y;
+    return y.softmax(1);  // ImageNet's top is multi-class, whatever its class count
+  };
 }
 
 torch::Tensor BackboneImpl::forward_features(torch::Tensor x) {
