@@ -285,6 +285,47 @@ TEST_CASE("save_model / load_model: a trained Classifier and a segmentation mode
   CHECK_THROWS_WITH(tl::Head(tl::HeadOptions(8).classes(2).class_names({"a"})), Catch::Matchers::Contains("class_names"));
 }
 
+TEST_CASE("summary: Classifier, Head and segmentation models print Keras' whole-model table", "[train][summary]") {
+  auto base = toy_base();
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).hidden({16}).dropout(0.5).classes(3)));
+  base->set_trainable(tl::until("block5_conv1"), false);
+  std::ostringstream plain, keras, expanded;
+  model->summary(plain);
+  model->summary(keras, tl::SummaryOptions().keras_types(true).show_trainable(true));
+  model->summary(expanded, tl::SummaryOptions().expand_nested(true).keras_types(true));
+  INFO(keras.str());
+  CHECK(plain.str().find("vgg_toy (Backbone)") != std::string::npos);
+  CHECK(plain.str().find("(None, 32, 1, 1)") != std::string::npos);  // the backbone's output, measured
+  CHECK(plain.str().find("head.dense1 (Linear)") != std::string::npos);
+  CHECK(plain.str().find("block1_conv1") == std::string::npos);  // collapsed
+  CHECK(keras.str().find("head.dense1 (Dense)") != std::string::npos);
+  CHECK(keras.str().find("head.pool (GlobalAveragePooling2D)") != std::string::npos);
+  CHECK(keras.str().find("Trainable") != std::string::npos);
+  CHECK(keras.str().find("part") != std::string::npos);  // the backbone, partly frozen
+  CHECK(expanded.str().find("  block1_conv1 (Conv2D)") != std::string::npos);
+  CHECK(expanded.str().find("  block1_pool (MaxPooling2D)") != std::string::npos);
+  int64_t total = 0;
+  for (const auto& p : model->parameters()) total += p.numel();
+  std::string total_text = std::to_string(total);
+  for (int i = int(total_text.size()) - 3; i > 0; i -= 3) total_text.insert(size_t(i), ",");
+  CHECK(plain.str().find("Total params: " + total_text) != std::string::npos);
+  // A head summarised alone; a flatten head without its size says what is missing.
+  std::ostringstream head_only;
+  model->head->summary(head_only);
+  CHECK(head_only.str().find("fc (Linear)                ") != std::string::npos);
+  CHECK(head_only.str().find("(None, 3)") != std::string::npos);
+  CHECK_THROWS_WITH(tl::Head(tl::HeadOptions(8).flatten(true))->summary(head_only), Catch::Matchers::Contains("feature_hw"));
+
+  tl::SegmentationModel seg(toy_base(), {"block1_conv1", "block2_conv1", "block3_conv1"}, 2);
+  std::ostringstream seg_text;
+  seg->summary(seg_text, tl::SummaryOptions().show_trainable(true));
+  INFO(seg_text.str());
+  CHECK(seg_text.str().find("encoder.vgg_toy (Backbone)") != std::string::npos);
+  CHECK(seg_text.str().find("skip 2: block3_conv1 (tap)") != std::string::npos);
+  CHECK(seg_text.str().find("decoder.head (ConvTranspose2d)") != std::string::npos);
+  CHECK(seg_text.str().find("(None, 2, 32, 32)") != std::string::npos);
+}
+
 TEST_CASE("Losses and metrics", "[train][metrics]") {
   auto logits = torch::tensor({{2.0f, 0.0f, 0.0f}, {0.0f, 2.0f, 0.0f}, {0.0f, 1.0f, 2.0f}, {2.0f, 0.0f, 1.0f}});
   auto labels = torch::tensor({0, 1, 0, 2}, torch::kLong);

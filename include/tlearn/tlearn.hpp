@@ -12,6 +12,7 @@
 #include "tlearn/core/predict.hpp"
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/core/selector.hpp"
+#include "tlearn/core/summary.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/core/tensor_options.hpp"
 #include "tlearn/data/augment.hpp"

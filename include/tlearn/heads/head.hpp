@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,7 @@
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/predict.hpp"
+#include "tlearn/core/summary.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 
@@ -93,6 +95,11 @@ class HeadImpl : public torch::nn::Module {
   const HeadOptions& options() const { return options_; }
   int64_t in_features() const { return in_features_; }
 
+  /// Keras' summary of the head alone: pooling or flatten, Dense layers, dropout, output.
+  void summary(std::ostream& os, const SummaryOptions& options = {}) const;
+  /// Its rows, names prefixed with `prefix` (Classifier passes "head.").
+  std::vector<SummaryRow> summary_rows(const SummaryOptions& options, const std::string& prefix = "") const;
+
  private:
   torch::Tensor pool(torch::Tensor x) const;
 
@@ -128,6 +135,10 @@ class ClassifierImpl : public torch::nn::Module {
     return predict_range(*this, batches, predict_fn());
   }
   PredictFn predict_fn();
+
+  /// Keras' model.summary(): the backbone as one row (all its rows with
+  /// expand_nested), the head's rows, then the parameter totals.
+  void summary(std::ostream& os, const SummaryOptions& options = {});
 
   AnyBackbone backbone;
   Head head;

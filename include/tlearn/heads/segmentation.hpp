@@ -27,6 +27,7 @@
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/selector.hpp"
+#include "tlearn/core/summary.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 
@@ -102,11 +103,14 @@ class UNetDecoderImpl : public torch::nn::Module {
   torch::Tensor forward(const std::vector<torch::Tensor>& features, std::vector<int64_t> output_hw);
 
   const UNetDecoderOptions& options() const { return options_; }
+  /// Output channels of the upsampling blocks, deep to shallow (options' widths, or the defaults).
+  const std::vector<int64_t>& widths() const { return widths_; }
 
  private:
   static torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w);
 
   UNetDecoderOptions options_;
+  std::vector<int64_t> widths_;
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::ConvTranspose2d head_{nullptr};
 };
@@ -148,6 +152,10 @@ class SegmentationModelImpl : public torch::nn::Module {
   const MultiScaleFeatures& encoder() const { return encoder_; }
   const UNetDecoder& decoder() const { return decoder_; }
   const SegmentationModelOptions& options() const { return options_; }
+
+  /// Keras' model.summary(): the encoder as one row (its rows with expand_nested),
+  /// the tapped maps, each decoder block after its concatenation, the output layer.
+  void summary(std::ostream& os, const SummaryOptions& options = {});
 
  private:
   SegmentationModelOptions options_;

@@ -64,3 +64,4 @@
 #include "tlearn/impl/core/tensor_options.ipp"
 #include "tlearn/impl/core/eval_guard.ipp"
 #include "tlearn/impl/core/predict.ipp"
+#include "tlearn/impl/core/summary.ipp"

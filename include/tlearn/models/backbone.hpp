@@ -25,6 +25,7 @@
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/core/predict.hpp"
 #include "tlearn/core/selector.hpp"
+#include "tlearn/core/summary.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/data/augment.hpp"
 #include "tlearn/data/preprocess.hpp"
@@ -120,6 +121,10 @@ class BackboneImpl : public torch::nn::Module {
   /// output shapes from a real forward pass at `input_hw` (default: input_shape or
   /// the architecture's default size).
   void summary(std::ostream& os, std::vector<int64_t> input_hw = {});
+  /// The same with Keras' options: show_trainable, Keras layer types.
+  void summary(std::ostream& os, const SummaryOptions& options);
+  /// The rows summary() prints; `output`, when given, receives the forward pass's output.
+  std::vector<SummaryRow> summary_rows(const SummaryOptions& options, torch::Tensor* output = nullptr);
 
   /// Applies the preprocessing the selected weights expect (0..255 RGB in).
   torch::Tensor preprocess(const torch::Tensor& x) const { return preprocess_input(x, preprocessing()); }

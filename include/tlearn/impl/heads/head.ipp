@@ -73,6 +73,45 @@ PredictFn HeadImpl::predict_fn() {
   return [this](const torch::Tensor& x) { return probabilities(logits(x), options_.output_activation()); };
 }
 
+std::vector<SummaryRow> HeadImpl::summary_rows(const SummaryOptions& options, const std::string& prefix) const {
+  if (!built())
+    throw Error("Head::summary: a flatten head has no Dense layers until it knows its feature size; set "
+                "HeadOptions::feature_hw or put it in a Classifier");
+  std::vector<SummaryRow> rows;
+  auto add = [&](std::string name, std::string kind, int64_t width, const torch::nn::Module* module) {
+    SummaryRow row;
+    row.name = prefix + std::move(name);
+    row.type = options.keras_types() ? keras_layer_type(kind, module) : kind;
+    row.output_shape = "(None, " + std::to_string(width) + ")";
+    if (module)
+      for (const auto& p : module->parameters()) {
+        row.params += p.numel();
+        if (p.requires_grad()) row.trainable_params += p.numel();
+      }
+    rows.push_back(std::move(row));
+  };
+  switch (options_.pooling()) {
+    case Pooling::Avg:
+      add("pool", "AdaptiveAvgPool2d", in_features_, nullptr);
+      break;
+    case Pooling::Max:
+      add("pool", "AdaptiveMaxPool2d", in_features_, nullptr);
+      break;
+    case Pooling::None:
+      add("flatten", "Flatten", in_features_, nullptr);
+      break;
+  }
+  for (size_t i = 0; i < dense_.size(); ++i)
+    add("dense" + std::to_string(i + 1), "Linear", options_.hidden()[i], dense_[i].get());
+  if (dropout_) add("dropout", "Dropout", dense_.empty() ? in_features_ : options_.hidden().back(), nullptr);
+  add("fc", "Linear", options_.classes(), fc_.get());
+  return rows;
+}
+
+void HeadImpl::summary(std::ostream& os, const SummaryOptions& options) const {
+  print_summary(os, "head", summary_rows(options), *this, options);
+}
+
 torch::Tensor HeadImpl::pool(torch::Tensor x) const {
   if (x.dim() == 2) return x;
   if (x.dim() != 4) {
@@ -118,6 +157,27 @@ ClassifierImpl::ClassifierImpl(AnyBackbone backbone_, Head head_)
     auto y = backbone->forward(torch::zeros({1, bo.in_chans(), hw[0], hw[1]}, module_options(*backbone)));
     head->build(y[0].numel());
   }
+}
+
+void ClassifierImpl::summary(std::ostream& os, const SummaryOptions& options) {
+  torch::Tensor features;
+  auto base_rows = backbone->summary_rows(options, &features);
+  SummaryRow base;
+  base.name = backbone->spec().name;
+  base.type = options.keras_types() ? "Functional" : "Backbone";
+  base.output_shape = summary_shape(features);
+  for (const auto& p : backbone->parameters()) {
+    base.params += p.numel();
+    if (p.requires_grad()) base.trainable_params += p.numel();
+  }
+  std::vector<SummaryRow> rows{base};
+  if (options.expand_nested())
+    for (auto& row : base_rows) {
+      row.depth = 1;
+      rows.push_back(std::move(row));
+    }
+  for (auto& row : head->summary_rows(options, "head.")) rows.push_back(std::move(row));
+  print_summary(os, "classifier", rows, *this, options);
 }
 
 torch::Tensor ClassifierImpl::predict(const torch::Tensor& x, int64_t batch_size) {

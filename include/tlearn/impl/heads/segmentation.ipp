@@ -64,7 +64,8 @@ UNetDecoderImpl::UNetDecoderImpl(UNetDecoderOptions options) : options_(std::mov
   if (!(options_.dropout() >= 0 && options_.dropout() < 1))
     throw Error("UNetDecoder: dropout must be in [0, 1), got " + std::to_string(options_.dropout()));
   const size_t blocks = skips.size() - 1;
-  auto widths = options_.widths();
+  widths_ = options_.widths();
+  auto& widths = widths_;
   if (widths.empty())
     for (size_t i = 0; i < blocks; ++i) widths.push_back(std::max<int64_t>(16, 512 >> i));
   if (widths.size() != blocks)
@@ -141,6 +142,65 @@ torch::Tensor SegmentationModelImpl::predict(const torch::Tensor& x, int64_t bat
 
 PredictFn SegmentationModelImpl::predict_fn() {
   return [this](const torch::Tensor& x) { return probabilities(forward(x), Activation::None); };
+}
+
+void SegmentationModelImpl::summary(std::ostream& os, const SummaryOptions& options) {
+  auto backbone = encoder_->backbone();
+  auto hw = options.input_shape().empty() ? backbone->input_shape() : options.input_shape();
+  std::vector<torch::Tensor> maps;
+  {
+    EvalGuard eval(*this);
+    torch::NoGradGuard no_grad;
+    maps = encoder_->forward(torch::zeros({1, backbone->options().in_chans(), hw.at(0), hw.at(1)},
+                                          module_options(*backbone)));
+  }
+  auto count = [](const torch::nn::Module& m, SummaryRow& row) {
+    for (const auto& p : m.parameters()) {
+      row.params += p.numel();
+      if (p.requires_grad()) row.trainable_params += p.numel();
+    }
+  };
+  std::vector<SummaryRow> rows;
+  SummaryRow encoder;
+  encoder.name = "encoder." + backbone->spec().name;
+  encoder.type = options.keras_types() ? "Functional" : "Backbone";
+  encoder.output_shape = summary_shape(maps.back());
+  count(*backbone, encoder);
+  rows.push_back(encoder);
+  const auto& table = backbone->layer_table();
+  if (options.expand_nested())
+    for (auto& row : backbone->summary_rows(SummaryOptions(options).input_shape(hw))) {
+      row.depth = 1;
+      rows.push_back(std::move(row));
+    }
+  for (size_t i = 0; i < maps.size(); ++i) {  // where the skips come from
+    const auto& layer = table[table.index_of(encoder_->layer_names()[i])];
+    SummaryRow tap;
+    tap.name = "skip " + std::to_string(i) + ": " + (layer.alias.empty() ? layer.name : layer.alias);
+    tap.type = "tap";
+    tap.depth = 1;
+    tap.output_shape = summary_shape(maps[i]);
+    rows.push_back(tap);
+  }
+  const auto& widths = decoder_->widths();
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const auto& skip = maps[maps.size() - 2 - i];
+    SummaryRow block;
+    block.name = "decoder.blocks." + std::to_string(i);
+    block.type = options.keras_types() ? "Conv2DTranspose+Concatenate" : "ConvTranspose2d+cat";
+    block.output_shape = "(None, " + std::to_string(widths[i] + skip.size(1)) + ", " + std::to_string(skip.size(2)) +
+                         ", " + std::to_string(skip.size(3)) + ")";
+    count(*decoder_->named_children()["blocks"]->children()[i], block);
+    rows.push_back(block);
+  }
+  SummaryRow out;
+  out.name = "decoder.head";
+  out.type = options.keras_types() ? "Conv2DTranspose" : "ConvTranspose2d";
+  out.output_shape = "(None, " + std::to_string(decoder_->options().classes()) + ", " + std::to_string(hw[0]) + ", " +
+                     std::to_string(hw[1]) + ")";
+  count(*decoder_->named_children()["head"], out);
+  rows.push_back(out);
+  print_summary(os, "segmentation", rows, *this, options);
 }
 
 std::vector<torch::Tensor> SegmentationModelImpl::trainable_parameters() const {

@@ -79,56 +79,46 @@ std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, s
   return forward_features(x, names);
 }
 
-void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
-  if (input_hw.empty()) input_hw = input_shape();
+std::vector<SummaryRow> BackboneImpl::summary_rows(const SummaryOptions& options, torch::Tensor* output) {
+  auto hw = options.input_shape().empty() ? input_shape() : options.input_shape();
+  if (hw.size() != 2) throw Error("summary: input_shape must be {H, W}");
   torch::NoGradGuard no_grad;
   TapRecorder recorder;
+  torch::Tensor y;
   {
     EvalGuard eval(*this);
-    forward(torch::zeros({1, options_.in_chans(), input_hw.at(0), input_hw.at(1)}, module_options(*this)));
+    y = forward(torch::zeros({1, options_.in_chans(), hw[0], hw[1]}, module_options(*this)));
   }
-
-  auto shape = [](const torch::Tensor& t) {
-    std::ostringstream s;
-    s << "(None";
-    for (int64_t d = 1; d < t.dim(); ++d) s << ", " << t.size(d);
-    s << ")";
-    return s.str();
-  };
-  auto thousands = [](int64_t n) {
-    std::string digits = std::to_string(n), out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-      if (i && (digits.size() - i) % 3 == 0) out += ',';
-      out += digits[i];
-    }
-    return out;
-  };
-  const std::string rule(98, '_'), double_rule(98, '=');
-  os << "Model: \"" << spec_.name << "\"\n" << rule << "\n";
-  os << " " << std::left << std::setw(52) << "Layer (type)" << std::setw(30) << "Output Shape"
-     << "Param #\n";
-  os << double_rule << "\n";
+  if (output) *output = y;
+  std::vector<SummaryRow> rows;
   for (const auto& layer : table_) {
-    std::string label = (layer.alias.empty() ? layer.name : layer.alias) + " (" + layer.kind + ")";
-    std::string out_shape = "-";
+    SummaryRow row;
+    row.name = layer.alias.empty() ? layer.name : layer.alias;
+    row.type = options.keras_types()
+                   ? keras_layer_type(layer.kind, layer.modules.empty() ? nullptr : layer.modules.front().get())
+                   : layer.kind;
+    row.output_shape = "-";
     for (auto it = recorder.records().rbegin(); it != recorder.records().rend(); ++it)
       if (it->first == layer.name) {
-        out_shape = shape(it->second);
+        row.output_shape = summary_shape(it->second);
         break;
       }
-    os << " " << std::left << std::setw(52) << label << std::setw(30) << out_shape << thousands(layer.parameter_count())
-       << "\n";
+    for (const auto& p : layer.parameters()) {
+      row.params += p.numel();
+      if (p.requires_grad()) row.trainable_params += p.numel();
+    }
+    row.trainable = layer.trainable;
+    rows.push_back(std::move(row));
   }
-  int64_t total = 0, trainable = 0;
-  for (const auto& p : parameters()) {
-    total += p.numel();
-    if (p.requires_grad()) trainable += p.numel();
-  }
-  os << double_rule << "\n";
-  os << "Total params: " << thousands(total) << "\n";
-  os << "Trainable params: " << thousands(trainable) << "\n";
-  os << "Non-trainable params: " << thousands(total - trainable) << "\n";
-  os << rule << "\n";
+  return rows;
+}
+
+void BackboneImpl::summary(std::ostream& os, const SummaryOptions& options) {
+  print_summary(os, spec_.name, summary_rows(options), *this, options);
+}
+
+void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
+  summary(os, SummaryOptions().input_shape(std::move(input_hw)));
 }
 
 const WeightSpec* BackboneImpl::weight_spec() const {
