@@ -454,9 +454,12 @@ struct HttpServer {
   fs::path log;
 };
 
+// Files in the cache, less the "<file>.verified" stamps of hashed files.
 std::size_t files_in(const fs::path& dir) {
   if (!fs::exists(dir)) return 0;
-  return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() != ".verified";
+  return n;
 }
 }  // namespace
 
@@ -503,6 +506,16 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   CHECK(io::fetch_weights(server.url("/" + good_name)) == path);  // from the cache: no request
   CHECK(server.requests() == 1);
   CHECK(files_in(cache) == 1);
+  CHECK(fs::exists(cache / (good_name + ".verified")));  // hashed once, not at every load
+
+  // A cached file that does not match the hash in its name is refused, not loaded.
+  const std::string bad_name = "damaged-" + hash.substr(0, 8) + ".pth";
+  write_file(cache / bad_name, payload.substr(0, 1000));
+  auto damaged = error_of([&] { io::fetch_weights(server.url("/" + bad_name)); });
+  CHECK_THAT(damaged, Catch::Matchers::Contains((cache / bad_name).string()) &&
+                          Catch::Matchers::Contains("Delete it") && Catch::Matchers::Contains(hash.substr(0, 8)));
+  CHECK(server.requests() == 1);
+  fs::remove(cache / bad_name);
 
   // An explicit prefix, right and wrong.
   CHECK(read_file(io::fetch_weights(server.url("/plain.bin?x=1"), hash.substr(0, 10))) == payload);
@@ -517,6 +530,9 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   // HTTP errors and a connection dropped mid-file leave nothing behind.
   msg = error_of([&] { io::fetch_weights(server.url("/missing-00000000.pth")); });
   CHECK_THAT(msg, Catch::Matchers::Contains(server.url("/missing-00000000.pth")) && Catch::Matchers::Contains("404"));
+  // Every download error says where to put the file by hand, and how to move the cache.
+  CHECK_THAT(msg, Catch::Matchers::Contains((cache / "missing-00000000.pth").string()) &&
+                      Catch::Matchers::Contains("TLEARN_HOME"));
   msg = error_of([&] { io::fetch_weights(server.url("/drop/cut-00000000.pth")); });
   CHECK_THAT(msg, Catch::Matchers::Contains(server.url("/drop/cut-00000000.pth")));
   CHECK(files_in(cache) == 1);

@@ -326,6 +326,27 @@ TEST_CASE("summary: Classifier, Head and segmentation models print Keras' whole-
   CHECK(seg_text.str().find("(None, 2, 32, 32)") != std::string::npos);
 }
 
+TEST_CASE("Errors say what to do: channels-last input, a flatten head at another size, another in_chans",
+          "[train][messages]") {
+  auto base = toy_base(3);
+  auto nhwc = torch::rand({2, 32, 32, 3});
+  CHECK_THROWS_WITH(base->forward(nhwc), Catch::Matchers::Contains("permute({0, 3, 1, 2})"));
+  CHECK_THROWS_WITH(base->forward(torch::rand({3, 32, 32})), Catch::Matchers::Contains("unsqueeze(0)"));
+  CHECK_THROWS_WITH(base->forward(torch::rand({2, 1, 32, 32})), Catch::Matchers::Contains("in_chans(1)"));
+  CHECK_THROWS_WITH(base->forward(torch::rand({2, 3, 8, 8})), Catch::Matchers::Contains("at least 16x16"));
+
+  tl::Classifier flat(base, tl::Head(tl::HeadOptions(base->output_channels()).flatten(true).classes(2)));
+  CHECK_NOTHROW(flat->forward(torch::rand({1, 3, 32, 32})));
+  CHECK_THROWS_WITH(flat->forward(torch::rand({1, 3, 64, 64})),
+                    Catch::Matchers::Contains("input_shape({H, W})") && Catch::Matchers::Contains("Pooling::Avg"));
+
+  // A checkpoint of a grayscale model loaded into an RGB one points to in_chans.
+  auto gray = toy_base(1);
+  CHECK_THROWS_WITH(tl::io::load_state_dict(*base, tl::io::state_dict(*gray)),
+                    Catch::Matchers::Contains("features.0.weight takes 1 input channels") &&
+                        Catch::Matchers::Contains("in_chans(1)"));
+}
+
 TEST_CASE("Losses and metrics", "[train][metrics]") {
   auto logits = torch::tensor({{2.0f, 0.0f, 0.0f}, {0.0f, 2.0f, 0.0f}, {0.0f, 1.0f, 2.0f}, {2.0f, 0.0f, 1.0f}});
   auto labels = torch::tensor({0, 1, 0, 2}, torch::kLong);

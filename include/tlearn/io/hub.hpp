@@ -37,6 +37,15 @@ inline std::string url_file_name(const std::string& url) {
   return name;
 }
 
+/// Hashes a file already in the cache against the hash its name (or the caller)
+/// gives, once per version of the file (a "<file>.verified" stamp remembers it);
+/// a mismatch is an Error that says to delete the file.
+void check_cached_file(const std::filesystem::path& target, const std::string& expected_prefix);
+
+/// The end of every download error: the exact path to copy the file to by hand,
+/// and the variable that moves the cache.
+std::string offline_hint(const std::string& url);
+
 /// torchvision's convention: name-<hex hash prefix>.ext carries the SHA-256 prefix.
 std::string hash_from_file_name(const std::string& name);
 

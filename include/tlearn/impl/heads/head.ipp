@@ -47,8 +47,13 @@ torch::Tensor HeadImpl::logits(torch::Tensor x) {
   if (x.size(1) != in_features_) {
     std::ostringstream msg;
     msg << "Head: expected " << in_features_ << " features after "
-        << (options_.pooling() == Pooling::None ? "flatten" : "pooling") << ", got input of shape " << x.sizes()
-        << "; check HeadOptions::in_channels / feature_hw against the backbone";
+        << (options_.pooling() == Pooling::None ? "flatten" : "pooling") << ", got input of shape " << x.sizes();
+    if (options_.pooling() == Pooling::None)
+      msg << ". A flatten head (Keras' Flatten) is sized for one image size: build the backbone with "
+             "BackboneOptions().input_shape({H, W}) equal to the images you feed, or use global pooling "
+             "(HeadOptions::pooling(Pooling::Avg)), which takes any size";
+    else
+      msg << "; check HeadOptions::in_channels against backbone->output_channels()";
     throw Error(msg.str());
   }
   for (auto& d : dense_) {

@@ -56,11 +56,60 @@ inline std::string curl_download(const std::string& url, const std::filesystem::
   out.close();
   if (rc != CURLE_OK)
     throw Error("fetch_weights: downloading " + url +
-                " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))));
+                " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))) +
+                detail::offline_hint(url));
   if (!out) throw Error("fetch_weights: writing " + tmp.string() + " failed (disk full?)");
   return hash.hex_digest();
 }
 #endif
+
+std::string file_sha256(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("fetch_weights: cannot read " + path.string());
+  tlearn::detail::Sha256 hash;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), std::streamsize(buffer.size()));
+    hash.update(buffer.data(), size_t(in.gcount()));
+  }
+  return hash.hex_digest();
+}
+
+void check_cached_file(const std::filesystem::path& target, const std::string& expected) {
+  namespace fs = std::filesystem;
+  if (expected.empty()) return;
+  // "<size> <mtime>" of the file last verified, so a big file is hashed once,
+  // not at every load; a replaced or rewritten file is hashed again.
+  std::error_code ec;
+  const auto stamp_path = fs::path(target.string() + ".verified");
+  const auto size = fs::file_size(target, ec);
+  const auto mtime = fs::last_write_time(target, ec).time_since_epoch().count();
+  const std::string stamp = std::to_string(size) + " " + std::to_string(mtime);
+  {
+    std::ifstream in(stamp_path);
+    std::string line;
+    if (in && std::getline(in, line) && line == stamp) return;
+  }
+  const std::string actual = file_sha256(target);
+  if (actual.compare(0, expected.size(), expected) != 0)
+    throw Error("fetch_weights: the cached file " + target.string() + " has SHA-256 " + actual.substr(0, 16) +
+                "..., but its name says it starts with " + expected +
+                ": a damaged or different file. Delete it and load again to download it afresh, or copy the "
+                "right file there");
+  std::ofstream out(stamp_path);  // a read-only cache only means hashing again next time
+  out << stamp << "\n";
+}
+
+std::string offline_hint(const std::string& url) {
+  std::string where;
+  try {
+    where = (cache_dir() / url_file_name(url)).string();
+  } catch (const Error&) {
+    where = "$TLEARN_HOME/" + url_file_name(url);
+  }
+  return " Offline? Download " + url + " on another machine and copy it to " + where +
+         " (set TLEARN_HOME to keep the weights cache in another folder).";
+}
 
 std::string hash_from_file_name(const std::string& name) {
   static const std::regex re("-([a-fA-F0-9]{6,64})\\.");
@@ -77,12 +126,15 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
   const std::string name = detail::url_file_name(url);
   const fs::path dir = cache_dir();
   const fs::path target = dir / name;
+  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
   std::error_code ec;
-  if (fs::is_regular_file(target, ec)) return target;
+  if (fs::is_regular_file(target, ec)) {
+    detail::check_cached_file(target, expected);
+    return target;
+  }
 #ifdef TLEARN_HAVE_CURL
   fs::create_directories(dir, ec);
   if (ec) throw Error("fetch_weights: cannot create the cache folder " + dir.string() + ": " + ec.message());
-  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
   std::random_device rd;
   const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
   try {
@@ -98,9 +150,7 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
   }
   return target;
 #else
-  (void)sha256_prefix;
-  throw Error("fetch_weights: cannot download " + url +
-              ": tlearn was built without libcurl. Download the file yourself and put it at " + target.string());
+  throw Error("fetch_weights: cannot download " + url + ": tlearn was built without libcurl." + detail::offline_hint(url));
 #endif
 }
 

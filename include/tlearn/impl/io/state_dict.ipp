@@ -23,6 +23,29 @@ std::regex compile(const std::string& pattern, const char* option) {
 
 namespace tlearn::io {
 
+namespace detail {
+
+std::string in_chans_hint(const StateDict& module_state,
+                          const std::vector<std::pair<std::string, torch::Tensor>>& checkpoint) {
+  // The module's first convolution weight: the first 4-D tensor in module order.
+  for (const auto& item : module_state) {
+    if (item.value().dim() != 4) continue;
+    for (const auto& [key, tensor] : checkpoint) {
+      if (key != item.key()) continue;
+      const auto& mine = item.value();
+      if (tensor.defined() && tensor.dim() == 4 && tensor.size(1) != mine.size(1) && tensor.size(0) == mine.size(0) &&
+          tensor.size(2) == mine.size(2) && tensor.size(3) == mine.size(3))
+        return "\n  " + key + " takes " + std::to_string(tensor.size(1)) + " input channels in the checkpoint and " +
+               std::to_string(mine.size(1)) + " in the model: build the backbone with BackboneOptions().in_chans(" +
+               std::to_string(tensor.size(1)) + ") to match the checkpoint.";
+    }
+    break;
+  }
+  return "";
+}
+
+}  // namespace detail
+
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoint, const LoadOptions& options) {
   std::vector<std::pair<std::regex, std::string>> renames;
   for (const auto& [pattern, replacement] : options.key_rename())
@@ -75,6 +98,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoin
     if (!report.mismatched.empty())
       msg += "\n  shape mismatch (" + std::to_string(report.mismatched.size()) +
              "): " + detail::list_names(report.mismatched);
+    msg += detail::in_chans_hint(target, source);
     msg +=
         "\nUse LoadOptions().key_rename(...) to map names, .ignore(...) to skip keys, "
         "or .strict(false) to load what matches.";

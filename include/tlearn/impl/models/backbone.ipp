@@ -147,6 +147,18 @@ void BackboneImpl::check_input(const torch::Tensor& x) const {
     std::ostringstream msg;
     msg << spec_.name << " expects input of shape (N, " << options_.in_chans()
         << ", H, W) with H, W >= " << spec_.min_size << ", got " << x.sizes();
+    if (x.dim() == 4 && x.size(3) == options_.in_chans() && x.size(1) != options_.in_chans())
+      msg << ": that looks channels-last (N, H, W, C), as Keras and image files lay it out; use "
+             "x.permute({0, 3, 1, 2})";
+    else if (x.dim() == 3 && (x.size(0) == options_.in_chans() || x.size(2) == options_.in_chans()))
+      msg << ": one image needs a batch dimension; use x.unsqueeze(0)"
+          << (x.size(0) == options_.in_chans() ? "" : " after x.permute({2, 0, 1})");
+    else if (x.dim() == 4 && x.size(1) != options_.in_chans())
+      msg << ": build the model with BackboneOptions().in_chans(" << x.size(1) << ") for " << x.size(1)
+          << "-channel images";
+    else if (x.dim() == 4)
+      msg << ": the image is smaller than the network allows; resize it to at least " << spec_.min_size << "x"
+          << spec_.min_size;
     throw Error(msg.str());
   }
 }
