@@ -63,20 +63,66 @@ TEST_CASE("summary prints torchvision's parameter count for every registered mod
   }
 }
 
-TEST_CASE("vgg16's layer table mirrors Keras' VGG16().layers", "[layers]") {
-  const std::vector<std::string> keras = {
-      "input_1", "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool",
-      "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool", "block4_conv1", "block4_conv2",
-      "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool",
-      "flatten", "fc1", "fc2", "predictions"};
+namespace {
+/// Keras' model.layers names, in order, from tests/data/keras_layers/<model>.tsv
+/// (written by tests/python/keras_layers.py with Keras 3).
+std::vector<std::string> keras_layer_names(const std::string& model) {
+  std::ifstream in(std::string(TLEARN_TEST_DATA_DIR) + "/keras_layers/" + model + ".tsv");
+  REQUIRE(in);
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto a = line.find('\t'), b = line.find('\t', a + 1);
+    names.push_back(line.substr(a + 1, b - a - 1));
+  }
+  return names;
+}
+}  // namespace
+
+TEST_CASE("Keras indices: the families with Keras aliases have Keras' layers, count and order", "[layers][keras]") {
+  // README's list of families with Keras indices; index i is Keras' model.layers[i].
+  const std::vector<std::pair<std::string, std::string>> families = {
+      {"vgg16", "VGG16"},       {"vgg19", "VGG19"},           {"resnet50", "ResNet50"},
+      {"resnet101", "ResNet101"}, {"resnet152", "ResNet152"}, {"mobilenet_v2", "MobileNetV2"},
+      {"densenet121", "DenseNet121"}, {"densenet169", "DenseNet169"}, {"densenet201", "DenseNet201"}};
+  for (const auto& [ours, keras] : families) {
+    INFO(ours << " vs Keras' " << keras);
+    auto model = tl::make_backbone(ours);
+    const auto expected = keras_layer_names(keras);
+    std::vector<std::string> aliases;
+    for (const auto& layer : model->layers()) aliases.push_back(layer.alias.empty() ? "<" + layer.name + ">" : layer.alias);
+    CHECK(aliases.size() == expected.size());
+    for (size_t i = 0; i < std::min(aliases.size(), expected.size()); ++i)
+      if (aliases[i] != expected[i]) {
+        FAIL_CHECK("row " << i << ": " << aliases[i] << " where Keras has " << expected[i]);
+        break;
+      }
+  }
+  // Padding rows hold no module; summary() still shows the padded shape Keras shows.
+  auto resnet = tl::make_backbone("resnet50");
+  const auto& table = resnet->layer_table();
+  CHECK(table[1].alias == "conv1_pad");
+  CHECK(table[1].kind == "ZeroPad2d");
+  CHECK(table[1].modules.empty());
+  std::ostringstream text;
+  resnet->summary(text, {224, 224});
+  CHECK(text.str().find("(None, 3, 230, 230)") != std::string::npos);  // Keras' conv1_pad: 224 + 2 * 3
+  // first(100) freezes what Keras' layers[:100] freezes.
+  auto mobile = tl::make_backbone("mobilenet_v2", tl::BackboneOptions().include_top(false));
+  mobile->set_trainable(tl::first(100), false);
+  const auto names = keras_layer_names("MobileNetV2");
+  const auto& mt = mobile->layer_table();
+  CHECK_FALSE(mt[mt.index_of(names[99])].trainable);
+  CHECK(mt[mt.index_of(names[100])].trainable);
+}
+
+TEST_CASE("vgg16 without its top ends at block5_pool", "[layers]") {
   tl::Backbone<tl::arch::VGG16> vgg;
   auto layers = vgg->layers();
-  REQUIRE(layers.size() == keras.size());
-  for (size_t i = 0; i < keras.size(); ++i) CHECK(layers[i].alias == keras[i]);
   CHECK(layers[1].name == "features.0");
   CHECK(layers[1].params == 1792);
   CHECK(layers[22].name == "classifier.6");
-
   tl::Backbone<tl::arch::VGG16> base(tl::BackboneOptions().include_top(false));
   CHECK(base->layers().size() == 19);
   CHECK(base->layers().back().alias == "block5_pool");

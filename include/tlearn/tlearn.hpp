@@ -61,6 +61,7 @@
 #include "tlearn/nn/activation.hpp"
 #include "tlearn/nn/conv_norm_act.hpp"
 #include "tlearn/nn/squeeze_excitation.hpp"
+#include "tlearn/nn/zero_padding.hpp"
 #include "tlearn/train/callbacks.hpp"
 #include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/history.hpp"

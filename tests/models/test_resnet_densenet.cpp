@@ -24,8 +24,9 @@ TEST_CASE("resnet50 answers to Keras' ResNet50 layer names", "[resnet]") {
   CHECK(row_name(*model, "avg_pool") == "avgpool");
   CHECK(row_name(*model, "predictions") == "fc");
   CHECK_FALSE(model->layer_table().find("conv4_block7_out"));
-  // 1 input + 4 stem + 16 blocks x 10 rows (3 conv, 3 bn, 2 relu, add, out) + 4 x 2 downsample + 2 top.
-  CHECK(model->layers().size() == 1 + 4 + 16 * 10 + 4 * 2 + 2);
+  // 1 input + 6 stem (2 padding rows) + 16 blocks x 10 rows (3 conv, 3 bn, 2 relu, add, out)
+  // + 4 x 2 downsample + 2 top: Keras' 177.
+  CHECK(model->layers().size() == 1 + 6 + 16 * 10 + 4 * 2 + 2);
 
   auto base = tl::make_backbone("resnet50", tl::BackboneOptions().include_top(false));
   CHECK_FALSE(base->layer_table().find("fc"));
@@ -71,7 +72,8 @@ TEST_CASE("resnet parity with torchvision: eval with and without top, train mode
 
 TEST_CASE("densenet121: Keras names, feature_info, relu(features) without top", "[densenet]") {
   auto model = tl::make_backbone("densenet121", tl::BackboneOptions().include_top(false));
-  CHECK(row_name(*model, "conv1/conv") == "features.conv0");
+  CHECK(row_name(*model, "conv1_conv") == "features.conv0");
+  CHECK(row_name(*model, "zero_padding2d") == "features.conv0.pad");
   CHECK(row_name(*model, "conv2_block1_1_conv") == "features.denseblock1.denselayer1.conv1");
   CHECK(row_name(*model, "conv5_block16_concat") == "features.denseblock4.denselayer16.concat");
   CHECK(row_name(*model, "pool4_conv") == "features.transition3.conv");

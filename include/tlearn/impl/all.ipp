@@ -51,6 +51,7 @@
 #include "tlearn/impl/nn/activation.ipp"
 #include "tlearn/impl/nn/conv_norm_act.ipp"
 #include "tlearn/impl/nn/squeeze_excitation.ipp"
+#include "tlearn/impl/nn/zero_padding.ipp"
 #include "tlearn/impl/train/trainer.ipp"
 #include "tlearn/impl/heads/head.ipp"
 #include "tlearn/impl/heads/segmentation.ipp"

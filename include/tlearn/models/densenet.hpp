@@ -5,7 +5,7 @@
 /// features.norm5, classifier); the official files still use the old names
 /// ("...denselayer1.norm.1.weight"), which the weight specs rename on load exactly
 /// as torchvision's _load_state_dict does. Layers carry Keras' DenseNet names as
-/// aliases (conv1/conv, conv2_block1_1_conv, conv2_block1_concat, pool2_conv, bn, relu).
+/// aliases (conv1_conv, conv2_block1_1_conv, conv2_block1_concat, pool2_conv, bn, relu).
 ///
 /// Without the top the backbone returns relu(features(x)), the map torchvision's
 /// forward pools: the final ReLU is a layer ("relu") of the body, as in Keras.

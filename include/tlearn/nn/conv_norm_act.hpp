@@ -50,6 +50,9 @@ struct ConvNormActOptions {
   TORCH_ARG(double, momentum) = 0.1;
   TORCH_ARG(Activation, activation) = Activation::ReLU;
   TORCH_ARG(ConvNormActNames, names) = ConvNormActNames::Numbered;
+  /// A Keras ZeroPadding2D row "<path>.pad" before the conv's row (nn/zero_padding.hpp),
+  /// where the Keras model pads in a layer of its own.
+  TORCH_ARG(bool, padding_row) = false;
 };
 
 class ConvNormActImpl : public torch::nn::Module {
@@ -57,7 +60,8 @@ class ConvNormActImpl : public torch::nn::Module {
   explicit ConvNormActImpl(const ConvNormActOptions& options);
 
   /// Adds the block's rows to `table` under its module path (see ConvNormActNames),
-  /// with Keras `aliases` for them in order when given; forward() then taps them.
+  /// with Keras `aliases` for them in order when given (the padding row, when the
+  /// options ask for one, is "<path>.pad", aliased by name); forward() then taps them.
   void add_rows(LayerTable& table, const std::string& path, const std::vector<std::string>& aliases = {});
 
   torch::Tensor forward(torch::Tensor x);
@@ -72,6 +76,7 @@ class ConvNormActImpl : public torch::nn::Module {
 
  private:
   std::vector<std::string> rows_;
+  std::string padding_row_;
 };
 TORCH_MODULE(ConvNormAct);
 

@@ -18,7 +18,7 @@ BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options)
     if (s.size() != 2 || s[0] < spec_.min_size || s[1] < spec_.min_size)
       throw Error(spec_.name + ": input_shape must be {H, W} with both at least " + std::to_string(spec_.min_size));
   }
-  table_.add(kInputLayer, "InputLayer", {}, "input_1");
+  table_.add(kInputLayer, "InputLayer", {}, "input_layer");  // Keras 3's name (Keras 2: input_1)
 }
 
 torch::Tensor BackboneImpl::forward(torch::Tensor x) {

@@ -1,5 +1,6 @@
 // Implementation of tlearn/models/densenet.hpp.
 #include "tlearn/models/densenet.hpp"
+#include "tlearn/nn/zero_padding.hpp"
 
 namespace tlearn {
 
@@ -50,9 +51,12 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
       "conv0", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
   norm0_ = features->register_module("norm0", nn::BatchNorm2d(nf));
   relu0_ = features->register_module("relu0", nn::ReLU(/*inplace=*/true));
-  table_.add("features.conv0", "Conv2d", {conv0_.ptr()}, "conv1/conv");
-  table_.add("features.norm0", "BatchNorm2d", {norm0_.ptr()}, "conv1/bn");
-  table_.add("features.relu0", "ReLU", {relu0_.ptr()}, "conv1/relu");
+  // Keras pads in layers of their own; torchvision inside conv0 and pool0.
+  table_.add("features.conv0.pad", nn::kZeroPaddingKind, {}, "zero_padding2d");
+  table_.add("features.conv0", "Conv2d", {conv0_.ptr()}, "conv1_conv");
+  table_.add("features.norm0", "BatchNorm2d", {norm0_.ptr()}, "conv1_bn");
+  table_.add("features.relu0", "ReLU", {relu0_.ptr()}, "conv1_relu");
+  table_.add("features.pool0.pad", nn::kZeroPaddingKind, {}, "zero_padding2d_1");
   table_.add("features.pool0", "MaxPool2d", {}, "pool1");
   feature_info_.push_back({"features.relu0", nf, 2});
 
@@ -109,12 +113,14 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
 }
 
 torch::Tensor DenseNetImpl::forward_body(torch::Tensor x) {
+  nn::tap_zero_padded("features.conv0.pad", x, 3);
   x = conv0_->forward(x);
   tap("features.conv0", x);
   x = norm0_->forward(x);
   tap("features.norm0", x);
   x = relu0_->forward(x);
   tap("features.relu0", x);
+  nn::tap_zero_padded("features.pool0.pad", x, 1);
   x = torch::max_pool2d(x, 3, 2, 1);
   tap("features.pool0", x);
   for (size_t b = 0; b < blocks_.size(); ++b) {

@@ -5,9 +5,13 @@ namespace tlearn {
 
 namespace {
 /// Conv2dNormActivation with ReLU6, as MobileNetV2 builds it.
+/// Keras pads before a strided depthwise conv in a ZeroPadding2D layer (block_N_pad).
 nn::ConvNormAct conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
-  return nn::ConvNormAct(
-      nn::ConvNormActOptions(in, out, kernel).stride(stride).groups(groups).activation(nn::Activation::ReLU6));
+  return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
+                             .stride(stride)
+                             .groups(groups)
+                             .activation(nn::Activation::ReLU6)
+                             .padding_row(stride > 1 && groups > 1));
 }
 }  // namespace
 
@@ -78,8 +82,9 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
     classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
                                                                       torch::nn::Linear(last, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
-    table_.set_alias("classifier.1", "predictions");
+    // Keras' top is one Dense: the dropout shares its row.
+    table_.add("classifier.1", "Linear", {classifier_->ptr(0), classifier_->ptr(1)}, "predictions");
+    top_taps_ = {"", "classifier.1"};
   }
   detail::init_torchvision_default(*this);
 }
@@ -100,6 +105,7 @@ void MobileNetV2Impl::set_keras_aliases(const std::string& name, int64_t block, 
     table_.set_alias(conv + "0.2", keras + "_expand_relu");
     i = 1;
   }
+  if (table_.find(conv + std::to_string(i) + ".pad")) table_.set_alias(conv + std::to_string(i) + ".pad", keras + "_pad");
   table_.set_alias(conv + std::to_string(i) + ".0", keras + "_depthwise");
   table_.set_alias(conv + std::to_string(i) + ".1", keras + "_depthwise_BN");
   table_.set_alias(conv + std::to_string(i) + ".2", keras + "_depthwise_relu");

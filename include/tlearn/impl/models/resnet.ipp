@@ -1,5 +1,6 @@
 // Implementation of tlearn/models/resnet.hpp.
 #include "tlearn/models/resnet.hpp"
+#include "tlearn/nn/zero_padding.hpp"
 
 namespace tlearn {
 
@@ -17,6 +18,14 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
     convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(false));
     convs.push_back(torch::nn::Conv2dOptions(planes, planes, 3).padding(1).bias(false));
   }
+  const bool shortcut = stride != 1 || inplanes != planes * expansion;
+  torch::nn::Sequential down;
+  if (shortcut) {
+    down = torch::nn::Sequential(
+        nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
+        nn::BatchNorm2d(planes * expansion));
+    down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
+  }
   for (size_t i = 0; i < convs.size(); ++i) {
     const std::string n = std::to_string(i + 1), k = keras + "_" + n;
     convs_.push_back(register_module("conv" + n, nn::Conv2d(convs[i])));
@@ -24,23 +33,19 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
     conv_names_.push_back(prefix + ".conv" + n);
     bn_names_.push_back(prefix + ".bn" + n);
     relu_names_.push_back(prefix + ".relu" + n);
+    // Keras lists the shortcut's conv and BatchNorm interleaved with the last
+    // conv and its BatchNorm (_0_conv, _3_conv, _0_bn, _3_bn): same indices here.
+    const bool last = i + 1 == convs.size();
+    if (shortcut && last) table.add(down_names_[0], "Conv2d", {down->ptr(0)}, keras + "_0_conv");
     table.add(conv_names_.back(), "Conv2d", {convs_.back().ptr()}, k + "_conv");
+    if (shortcut && last) table.add(down_names_[1], "BatchNorm2d", {down->ptr(1)}, keras + "_0_bn");
     table.add(bn_names_.back(), "BatchNorm2d", {bns_.back().ptr()}, k + "_bn");
-    if (i + 1 < convs.size()) {
+    if (!last) {
       relus_.push_back(nn::ReLU(/*inplace=*/true));
       table.add(relu_names_.back(), "ReLU", {relus_.back().ptr()}, k + "_relu");
     }
   }
-  if (stride != 1 || inplanes != planes * expansion) {
-    downsample_ = register_module(
-        "downsample",
-        torch::nn::Sequential(
-            nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
-            nn::BatchNorm2d(planes * expansion)));
-    down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
-    table.add(down_names_[0], "Conv2d", {downsample_[0]}, keras + "_0_conv");
-    table.add(down_names_[1], "BatchNorm2d", {downsample_[1]}, keras + "_0_bn");
-  }
+  if (shortcut) downsample_ = register_module("downsample", down);
   add_name_ = prefix + ".add";
   out_name_ = prefix + ".out";
   table.add(add_name_, "Add", {}, keras + "_add");
@@ -79,9 +84,12 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
       "conv1", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(64));
   relu_ = register_module("relu", nn::ReLU(/*inplace=*/true));
+  // Keras pads in layers of their own (conv1_pad, pool1_pad); torchvision inside conv1 and maxpool.
+  table_.add("conv1.pad", nn::kZeroPaddingKind, {}, "conv1_pad");
   table_.add("conv1", "Conv2d", {conv1_.ptr()}, "conv1_conv");
   table_.add("bn1", "BatchNorm2d", {bn1_.ptr()}, "conv1_bn");
   table_.add("relu", "ReLU", {relu_.ptr()}, "conv1_relu");
+  table_.add("maxpool.pad", nn::kZeroPaddingKind, {}, "pool1_pad");
   table_.add("maxpool", "MaxPool2d", {}, "pool1_pool");
   feature_info_.push_back({"relu", 64, 2});
 
@@ -116,12 +124,14 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
 }
 
 torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
+  nn::tap_zero_padded("conv1.pad", x, 3);
   x = conv1_->forward(x);
   tap("conv1", x);
   x = bn1_->forward(x);
   tap("bn1", x);
   x = relu_->forward(x);
   tap("relu", x);
+  nn::tap_zero_padded("maxpool.pad", x, 1);
   x = torch::max_pool2d(x, 3, 2, 1);
   tap("maxpool", x);
   for (auto& layer : layers_) x = layer->forward(x);

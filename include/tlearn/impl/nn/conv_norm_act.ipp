@@ -1,6 +1,7 @@
 // Implementation of tlearn/nn/conv_norm_act.hpp.
 #include "tlearn/core/tap.hpp"
 #include "tlearn/nn/conv_norm_act.hpp"
+#include "tlearn/nn/zero_padding.hpp"
 
 namespace tlearn::nn {
 
@@ -24,6 +25,10 @@ ConvNormActImpl::ConvNormActImpl(const ConvNormActOptions& options_) : options(o
 void ConvNormActImpl::add_rows(LayerTable& table, const std::string& path, const std::vector<std::string>& aliases) {
   const bool numbered = options.names() == ConvNormActNames::Numbered;
   rows_ = {path + (numbered ? ".0" : ".conv"), path + (numbered ? ".1" : ".bn")};
+  if (options.padding_row()) {
+    padding_row_ = path + ".pad";
+    table.add(padding_row_, kZeroPaddingKind);
+  }
   table.add(rows_[0], "Conv2d", {conv.ptr()});
   table.add(rows_[1], "BatchNorm2d", {bn.ptr()});
   if (!activation.is_empty()) {
@@ -35,6 +40,7 @@ void ConvNormActImpl::add_rows(LayerTable& table, const std::string& path, const
 
 torch::Tensor ConvNormActImpl::forward(torch::Tensor x) {
   const bool tapped = !rows_.empty();
+  if (!padding_row_.empty()) tap_zero_padded(padding_row_, x, options.conv().kernel_size()->at(0) / 2);
   x = conv->forward(x);
   if (tapped) tap(rows_[0], x);
   x = bn->forward(x);
