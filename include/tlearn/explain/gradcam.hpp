@@ -47,8 +47,8 @@ struct GradCam {
   torch::Tensor cam;      ///< (h, w) at the layer's size: ReLU(sum_k w_k A_k), not rescaled
   torch::Tensor weights;  ///< (C): the spatial mean of d score / d A per channel
   int64_t class_index = 0;
-  double score = 0;  ///< the model output explained (a logit or probability)
-  std::string layer;
+  double score = 0;   ///< the model output explained (a logit or probability)
+  std::string layer;  ///< the layer as the caller named it (a Keras alias stays one)
 };
 
 /// Any forward function: input batch to outputs (N, classes).
@@ -70,20 +70,30 @@ inline torch::Tensor as_single_batch(const torch::Tensor& image, const char* wha
 inline torch::Tensor upsample(const torch::Tensor& map, int64_t h, int64_t w) {
   if (map.size(0) == h && map.size(1) == w) return map;
   namespace F = torch::nn::functional;
-  return F::interpolate(map.unsqueeze(0).unsqueeze(0),
-                        F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false))
+  return F::interpolate(
+             map.unsqueeze(0).unsqueeze(0),
+             F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false))
       .squeeze(0)
       .squeeze(0);
 }
 
-inline std::string resolve_layer(const BackboneImpl& backbone, const std::string& layer) {
+/// The tap name of the layer the user named (a table name or a Keras alias), and
+/// the name to report back: what the user wrote, so a Keras alias in is a Keras alias out.
+struct NamedLayer {
+  std::string tap, shown;
+};
+
+inline NamedLayer resolve_layer(const BackboneImpl& backbone, const std::string& layer) {
   if (layer.empty()) {
     if (backbone.feature_info().empty())
       throw Error(backbone.spec().name + " declares no feature_info(); name the layer for Grad-CAM explicitly");
-    return backbone.feature_info().back().name;
+    return {backbone.feature_info().back().name, backbone.feature_info().back().name};
   }
-  return backbone.layer_table()[backbone.layer_table().index_of(layer)].name;
+  return {backbone.layer_table()[backbone.layer_table().index_of(layer)].name, layer};
 }
+
+inline GradCam grad_cam_at(const ForwardFn& forward, const torch::Tensor& image, const NamedLayer& layer,
+                           int64_t class_index);
 }  // namespace detail
 
 /// Grad-CAM of `forward` on one image at the tapped layer `layer` (a tap name as
@@ -92,25 +102,31 @@ inline std::string resolve_layer(const BackboneImpl& backbone, const std::string
 /// activation: parameters' .grad stay untouched, frozen models work.
 inline GradCam grad_cam(const ForwardFn& forward, const torch::Tensor& image, const std::string& layer,
                         int64_t class_index = -1) {
+  return detail::grad_cam_at(forward, image, {layer, layer}, class_index);
+}
+
+inline GradCam detail::grad_cam_at(const ForwardFn& forward, const torch::Tensor& image, const NamedLayer& named,
+                                   int64_t class_index) {
+  const std::string& layer = named.tap;
   auto x = detail::as_single_batch(image, "grad_cam");
   torch::AutoGradMode enable_grad(true);
   x = x.detach().clone().requires_grad_(true);  // so that a fully frozen model still builds a graph
   TapRecorder recorder({layer});
   auto out = forward(x);
   if (!recorder.has(layer))
-    throw Error("grad_cam: layer '" + layer +
+    throw Error("grad_cam: layer '" + named.shown +
                 "' produced no output during the forward pass; name a layer the model runs (see layers())");
   auto a = recorder.get(layer);
   if (a.dim() != 4) {
     std::ostringstream msg;
-    msg << "grad_cam: layer '" << layer << "' outputs shape " << a.sizes()
+    msg << "grad_cam: layer '" << named.shown << "' outputs shape " << a.sizes()
         << "; Grad-CAM needs a (N, C, h, w) feature map, so pick a convolutional layer";
     throw Error(msg.str());
   }
   if (out.dim() != 2) out = out.flatten(1);
   const int64_t classes = out.size(1);
   GradCam result;
-  result.layer = layer;
+  result.layer = named.shown;
   result.class_index = class_index < 0 ? out[0].argmax().item<int64_t>() : class_index;
   if (result.class_index >= classes)
     throw Error("grad_cam: class_index " + std::to_string(class_index) + " is out of range; the model has " +
@@ -119,9 +135,9 @@ inline GradCam grad_cam(const ForwardFn& forward, const torch::Tensor& image, co
   result.score = score.item<double>();
   torch::Tensor g;
   if (a.requires_grad()) g = torch::autograd::grad({score}, {a}, {}, false, false, /*allow_unused=*/true)[0];
-  if (!g.defined()) g = torch::zeros_like(a);  // the score does not depend on this layer
-  auto act = a.detach()[0];                      // (C, h, w)
-  result.weights = g.detach()[0].mean({1, 2});   // (C)
+  if (!g.defined()) g = torch::zeros_like(a);   // the score does not depend on this layer
+  auto act = a.detach()[0];                     // (C, h, w)
+  result.weights = g.detach()[0].mean({1, 2});  // (C)
   result.cam = torch::relu((result.weights.view({-1, 1, 1}) * act).sum(0));
   auto up = detail::upsample(result.cam, x.size(2), x.size(3));
   const float peak = up.max().item<float>();
@@ -134,8 +150,8 @@ inline GradCam grad_cam(const ForwardFn& forward, const torch::Tensor& image, co
 inline GradCam grad_cam(BackboneImpl& backbone, const torch::Tensor& image, const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(backbone, options.layer());
   EvalGuard eval(backbone);
-  return grad_cam([&](const torch::Tensor& x) { return backbone.forward(x); }, to_module(image, backbone), layer,
-                  options.class_index());
+  return detail::grad_cam_at([&](const torch::Tensor& x) { return backbone.forward(x); }, to_module(image, backbone),
+                             layer, options.class_index());
 }
 
 /// Grad-CAM of any module holder whose forward runs `backbone` (a Classifier of
@@ -145,8 +161,8 @@ GradCam grad_cam(Model& model, const BackboneImpl& backbone, const torch::Tensor
                  const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(backbone, options.layer());
   EvalGuard eval(*model);
-  return grad_cam([&](const torch::Tensor& x) { return model->forward(x); }, to_module(image, *model), layer,
-                  options.class_index());
+  return detail::grad_cam_at([&](const torch::Tensor& x) { return model->forward(x); }, to_module(image, *model), layer,
+                             options.class_index());
 }
 
 /// Grad-CAM of a Classifier (backbone + head): explains the head's logits (before
@@ -155,8 +171,8 @@ GradCam grad_cam(Model& model, const BackboneImpl& backbone, const torch::Tensor
 inline GradCam grad_cam(Classifier& model, const torch::Tensor& image, const GradCamOptions& options = {}) {
   const auto layer = detail::resolve_layer(*model->backbone, options.layer());
   EvalGuard eval(*model);
-  return grad_cam([&](const torch::Tensor& x) { return model->logits(x); }, to_module(image, *model), layer,
-                  options.class_index());
+  return detail::grad_cam_at([&](const torch::Tensor& x) { return model->logits(x); }, to_module(image, *model), layer,
+                             options.class_index());
 }
 
 /// The heatmap (h, w, 0..1; resized bilinear to the image) in colour over the

@@ -52,7 +52,7 @@ torch::Tensor save_activation_grid(const std::filesystem::path& path, BackboneIm
 
 torch::Tensor filter_pattern(BackboneImpl& backbone, const std::string& layer, int64_t filter,
                              const FilterOptions& options) {
-  const auto name = detail::resolve_layer(backbone, layer);
+  const auto name = detail::resolve_layer(backbone, layer).tap;
   auto size = options.size().empty() ? backbone.input_shape() : options.size();
   if (size.size() != 2 || size[0] < 1 || size[1] < 1)
     throw Error("filter_pattern: size must be {H, W} with positive values");
