@@ -25,6 +25,7 @@ def images(out):
     chelsea = Image.open(os.path.join(SKIMAGE, "chelsea.png")).convert("RGB")
     chelsea.save(os.path.join(out, "progressive.jpg"), quality=90, progressive=True)
     chelsea.convert("L").save(os.path.join(out, "gray.jpg"), quality=90)
+    chelsea.convert("CMYK").save(os.path.join(out, "cmyk.jpg"), quality=95)
     ramp = (np.arange(40 * 50, dtype=np.uint32).reshape(40, 50) * 32 % 65536).astype(np.uint16)
     Image.fromarray(ramp).save(os.path.join(out, "gray16.png"))
     np.savetxt(os.path.join(out, "gray16_high.txt"), (ramp >> 8).reshape(-1), fmt="%d")
@@ -41,6 +42,7 @@ def images(out):
         "rocket": os.path.join(SKIMAGE, "rocket.jpg"),
         "progressive": os.path.join(out, "progressive.jpg"),
         "gray": os.path.join(out, "gray.jpg"),
+        "cmyk": os.path.join(out, "cmyk.jpg"),
         "palette_color": os.path.join(SKIMAGE, "palette_color.png"),
         "green_palette": os.path.join(SKIMAGE, "green_palette.png"),
         "indexed": os.path.join(SKIMAGE, "foo3x5x4indexed.png"),

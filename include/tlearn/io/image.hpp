@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// Image files in and out: JPEG (baseline, progressive), PNG (8/16-bit, palette,
+/// Image files in and out: JPEG (baseline, progressive, grey, CMYK/YCCK converted to RGB as PIL does), PNG (8/16-bit, palette,
 /// gray, alpha), BMP, GIF (first frame), TGA and PNM decode to HWC uint8 RGB;
 /// PNG and JPEG encode. JPEGs go through libjpeg-turbo when tlearn was built
 /// with it (TLEARN_HAVE_TURBOJPEG), with DCT-domain downscaling when the caller

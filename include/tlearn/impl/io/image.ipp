@@ -12,8 +12,6 @@ torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& na
   int w = 0, hgt = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(h, d, static_cast<unsigned long>(n), &w, &hgt, &subsamp, &colorspace) != 0)
     throw Error("cannot decode image '" + name + "': " + tlearn::detail::turbojpeg_error(h));
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
-    throw Error("cannot decode image '" + name + "': unsupported CMYK/YCCK JPEG (convert it to RGB first)");
   check_pixels(hgt, w, o, name);
   int sw = w, sh = hgt;
   if (wants_scaling(o)) {
@@ -80,7 +78,8 @@ torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& 
     detail::JpegScan s = detail::scan_jpeg(data, size, name);
     detail::check_pixels(s.height, s.width, options, name);
 #ifdef TLEARN_HAVE_TURBOJPEG
-    if (options.turbojpeg) return detail::decode_turbojpeg(data, size, name, options);
+    // CMYK / YCCK (print workflows, Photoshop): stb_image converts them to RGB as PIL does.
+    if (options.turbojpeg && s.components != 4) return detail::decode_turbojpeg(data, size, name, options);
 #endif
   }
   return detail::decode_stb(data, size, name, options);
@@ -208,9 +207,7 @@ JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name) {
   if (s.precision != 8)
     throw Error("cannot decode image '" + name + "': unsupported " + std::to_string(s.precision) +
                 "-bit JPEG (only 8-bit JPEGs are supported; convert it to 8-bit or PNG)");
-  if (s.components == 4)
-    throw Error("cannot decode image '" + name + "': unsupported CMYK/YCCK JPEG (convert it to RGB first)");
-  if (s.components != 1 && s.components != 3)
+  if (s.components != 1 && s.components != 3 && s.components != 4)
     throw Error("cannot decode image '" + name + "': unsupported JPEG with " + std::to_string(s.components) +
                 " components");
   return s;
