@@ -71,9 +71,9 @@ Result run_cpp(const fs::path& dir, const std::string& pipeline, int workers, in
                         ? td::Transform(td::TrainTransform().size({224, 224}).flip().rotate(15).zoom(0.1).brightness(0.2).contrast(0.2))
                         : td::eval_transform({256, 224});
   td::LoaderOptions o;
-  o.batch_size = batch;
-  o.workers = workers;
-  o.prefetch = 2;
+  o.batch_size(batch);
+  o.workers(workers);
+  o.prefetch(2);
   const double cpu0 = process_cpu_ms();
   Result r;
   size_t total = 0, n = 0;

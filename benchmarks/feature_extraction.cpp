@@ -48,7 +48,7 @@ int main(int argc, char** argv) try {
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
   tl::data::Subset data(tl::data::share(std::move(fm)), idx);
   auto transform = tl::data::resize({size, size}).then(tl::data::preprocess(tl::Preprocessing::Torch));
-  tl::data::LoaderOptions lo{32, true, 1, 2};
+  auto lo = tl::data::LoaderOptions().batch_size(32).shuffle(true).seed(1).workers(2);
   auto make_model = [&] {
     auto base = tl::make_backbone(name, tl::BackboneOptions().include_top(false).input_shape({size, size}));
     return tl::Classifier(base, tl::Head(tl::HeadOptions(base->output_channels()).hidden({128}).classes(10)));
@@ -66,7 +66,7 @@ int main(int argc, char** argv) try {
   auto features = tl::extract_features(fx->backbone, tl::data::loader(data, transform, lo));
   const double extraction = std::chrono::duration<double>(clock_type::now() - t0).count();
   auto t_fx = std::make_shared<EpochTimer>();
-  tl::Trainer(fx->head, opts).fit(tl::data::loader(features, {}, tl::data::LoaderOptions{32, true, 1, 0}),
+  tl::Trainer(fx->head, opts).fit(tl::data::loader(features, {}, tl::data::LoaderOptions().batch_size(32).shuffle(true).seed(1).workers(0)),
                                   tl::FitOptions().epochs(epochs).callbacks({t_fx}));
 
   std::cout << "model " << name << ", " << n << " images at " << size << "x" << size << ", batch 32, "

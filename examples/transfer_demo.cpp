@@ -84,7 +84,7 @@ int main(int argc, char** argv) try {
   tl::data::FashionMNIST train_set(tl::data::FashionMNISTOptions().train(true).rgb(false));
   tl::data::FashionMNIST test_set(tl::data::FashionMNISTOptions().train(false).rgb(false));
   const std::vector<int64_t> source_classes{0, 1, 2, 5, 8}, target_classes{3, 4, 6, 7, 9};
-  auto opts = [](int64_t batch, bool shuffle) { return tl::data::LoaderOptions{batch, shuffle, 42, 0}; };
+  auto opts = [](int64_t batch, bool shuffle) { return tl::data::LoaderOptions().batch_size(batch).shuffle(shuffle).seed(42).workers(0); };
 
   // ---- 1. pretraining on the source classes -------------------------------
   const auto pretrained = out / "vgg_fmnist_source5.pth";

@@ -310,6 +310,55 @@ TEST_CASE("augmentation is deterministic under a seed", "[data][augment]") {
   CHECK(erased(img, 7).equal(a));
 }
 
+TEST_CASE("ImageDataGenerator's colour steps, rescale and featurewise statistics", "[data][augment]") {
+  auto photo = tl::io::read_image(kSkimage / "chelsea.png");
+  // saturation 0 leaves grey; a half turn of hue takes red to cyan; brightness_range scales.
+  auto grey = td::TrainTransform().saturation(1.0).apply(photo, [] { td::AugmentParams p; p.saturation = 0; return p; }());
+  CHECK((grey[0] - grey[1]).abs().max().item<float>() < 1e-3f);
+  CHECK((grey[1] - grey[2]).abs().max().item<float>() < 1e-3f);
+  auto red = torch::zeros({2, 2, 3}, torch::kUInt8);
+  red.select(2, 0).fill_(255);
+  auto cyan = td::TrainTransform().hue(0.5).apply(red, [] { td::AugmentParams p; p.hue = 0.5; return p; }());
+  CHECK(cyan[0].abs().max().item<float>() < 1e-3f);
+  CHECK((cyan[1] - 255).abs().max().item<float>() < 1e-3f);
+  CHECK((cyan[2] - 255).abs().max().item<float>() < 1e-3f);
+  auto half = td::TrainTransform().brightness_range(0.5, 0.5)(photo, 3);
+  CHECK(torch::allclose(half, td::to_tensor()(photo) * 0.5, 1e-4, 1e-3));
+  // channel_shift: one shift for every channel, clipped to the image's own range.
+  td::AugmentParams shifted;
+  shifted.channel_shift = 40;
+  auto up = td::TrainTransform().channel_shift(50).apply(photo, shifted);
+  auto base = td::to_tensor()(photo);
+  CHECK(up.max().item<float>() == base.max().item<float>());
+  CHECK(torch::allclose(up, (base + 40).clamp(base.min().item<float>(), base.max().item<float>())));
+  auto sampled = td::TrainTransform().channel_shift(50).saturation(0.5).hue(0.1).sample(10, 10, 7);
+  CHECK(std::fabs(sampled.channel_shift) <= 50);
+  CHECK((sampled.saturation >= 0.5 && sampled.saturation <= 1.5));
+  CHECK(std::fabs(sampled.hue) <= 0.1);
+  CHECK(td::TrainTransform().rescale(1.0 / 255)(photo).max().item<float>() <= 1.f);
+  CHECK_THROWS_WITH(td::TrainTransform().hue(0.7), Catch::Matchers::Contains("0.5"));
+
+  // featurewise_center / featurewise_std_normalization after fit(), as Keras' datagen.fit(x).
+  td::FashionMNIST fashion(td::FashionMNISTOptions().train(false).rgb(false));
+  auto x = fashion.images().narrow(0, 0, 300);  // (N, H, W) uint8
+  td::TensorDataset sample(x, torch::zeros({300}, torch::kLong));
+  auto gen = td::TrainTransform().rescale(1.0 / 255).featurewise_center().featurewise_std_normalization();
+  CHECK_THROWS_WITH(gen(x[0]), Catch::Matchers::Contains("fit(dataset)"));
+  gen.fit(sample);
+  const auto xf = x.to(torch::kDouble) / 255;
+  CHECK(gen.mean().at(0) == Approx(xf.mean().item<double>()).epsilon(1e-6));
+  CHECK(gen.std().at(0) == Approx(xf.std(/*unbiased=*/false).item<double>()).epsilon(1e-6));
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < 300; ++i) out.push_back(gen.standardize()(x[i]));
+  auto all = torch::stack(out);
+  CHECK(std::fabs(all.mean().item<double>()) < 1e-4);
+  CHECK(all.std(false).item<double>() == Approx(1.0).epsilon(1e-3));
+
+  // A transform that ignores randomness needs no seed argument.
+  td::Transform invert([](const torch::Tensor& img) { return 255 - tlearn::detail::to_chw_float(img); });
+  CHECK(invert(photo).equal(255 - base));
+}
+
 TEST_CASE("flips and rotations move pixels where they should", "[data][augment]") {
   auto img = ramp(2, 5, 5);
   td::TrainTransform t;
@@ -394,9 +443,17 @@ TEST_CASE("ImageFolder: sorted class folders, extension filter, counts and weigh
   auto ex = data.get(1);
   CHECK(ex.image.sizes() == torch::IntArrayRef({3, 8, 8}));
   CHECK(ex.label == 1);
-  CHECK_THROWS_WITH(td::ImageFolder(root, td::ImageFolderOptions().with_extensions({".jpg"})),
+  CHECK_THROWS_WITH(td::ImageFolder(root, td::ImageFolderOptions().extensions({".jpg"})),
                     Catch::Matchers::Contains("no image files"));
-  CHECK(td::ImageFolder(root, td::ImageFolderOptions().with_extensions({".png"})).size() == 11);
+  CHECK(td::ImageFolder(root, td::ImageFolderOptions().extensions({".png"})).size() == 11);
+  {  // Keras' line when a folder is read; verbose(false) keeps quiet
+    std::ostringstream said;
+    auto* previous = std::cout.rdbuf(said.rdbuf());
+    td::ImageFolder again(root);
+    td::ImageFolder quiet(root, td::ImageFolderOptions().verbose(false));
+    std::cout.rdbuf(previous);
+    CHECK(said.str() == "Found 11 images belonging to 3 classes.\n");
+  }
   CHECK_THROWS_WITH(td::ImageFolder(root / "nope"), Catch::Matchers::Contains("not a folder"));
 }
 
@@ -417,7 +474,7 @@ TEST_CASE("a Dataset subclass may implement get() instead of image()", "[data][d
   auto sq = std::make_shared<Squares>();
   CHECK(sq->image(3).equal(torch::full({3, 4, 4}, 3.f)));
   td::LoaderOptions o;
-  o.batch_size = 4;
+  o.batch_size(4);
   size_t n = 0;
   for (auto& b : td::loader(sq, {}, o)) n += b.size();
   CHECK(n == 10);
@@ -493,9 +550,9 @@ std::shared_ptr<td::TensorDataset> numbered(int64_t n) {
 TEST_CASE("loader yields every sample exactly once per epoch, reshuffled each epoch", "[data][loader]") {
   auto data = numbered(103);
   td::LoaderOptions o;
-  o.batch_size = 10;
-  o.seed = 5;
-  o.workers = 3;
+  o.batch_size(10);
+  o.seed(5);
+  o.workers(3);
   auto l = td::loader(data, {}, o);
   CHECK(l.size() == 11);
   std::vector<std::vector<size_t>> orders;
@@ -521,13 +578,13 @@ TEST_CASE("loader yields every sample exactly once per epoch, reshuffled each ep
     CHECK(seen == all);
   }
   CHECK(orders[0] != orders[1]);
-  o.drop_last = true;
+  o.drop_last(true);
   auto dropping = td::loader(data, {}, o);
   CHECK(dropping.size() == 10);
   size_t n = 0;
   for (auto& b : dropping) n += b.size();
   CHECK(n == 100);
-  o.shuffle = false;
+  o.shuffle(false);
   auto ordered = td::loader(data, {}, o);
   CHECK(ordered.begin()->indices == std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
@@ -539,9 +596,9 @@ TEST_CASE("loader batches do not depend on the number of workers", "[data][loade
   td::Transform t = td::TrainTransform().size({64, 64}).flip().rotate(20).zoom(0.1).brightness(0.2);
   auto run = [&](int workers) {
     td::LoaderOptions o;
-    o.batch_size = 5;
-    o.seed = 11;
-    o.workers = workers;
+    o.batch_size(5);
+    o.seed(11);
+    o.workers(workers);
     auto l = td::loader(photos, t, o);
     std::vector<torch::Tensor> out;
     for (int e = 0; e < 2; ++e)
@@ -562,10 +619,10 @@ TEST_CASE("loader skips and reports a corrupt file, or throws on request", "[dat
   std::ofstream(root / "b" / "2.png", std::ios::trunc) << "garbage";
   auto data = std::make_shared<td::ImageFolder>(root);
   td::LoaderOptions o;
-  o.batch_size = 4;
-  o.workers = 2;
+  o.batch_size(4);
+  o.workers(2);
   std::vector<td::SkippedSample> reported;
-  o.on_skip = [&](const td::SkippedSample& s) { reported.push_back(s); };
+  o.on_skip([&](const td::SkippedSample& s) { reported.push_back(s); });
   auto l = td::loader(data, td::to_tensor(), o);
   size_t n = 0;
   for (auto& b : l) n += b.size();
@@ -573,7 +630,7 @@ TEST_CASE("loader skips and reports a corrupt file, or throws on request", "[dat
   REQUIRE(l.skipped().size() == 1);
   CHECK_THAT(l.skipped()[0].source, Catch::Matchers::Contains("2.png"));
   CHECK(reported.size() == 1);
-  o.on_error = td::OnError::Throw;
+  o.on_error(td::OnError::Throw);
   auto strict = td::loader(data, td::to_tensor(), o);
   try {
     for (auto& b : strict) (void)b;
@@ -590,8 +647,8 @@ TEST_CASE("an exception in a worker reaches the caller and the loader can go on"
     return x;
   });
   td::LoaderOptions o;
-  o.batch_size = 4;
-  o.workers = 3;
+  o.batch_size(4);
+  o.workers(3);
   auto l = td::loader(data, bad, o);
   CHECK_THROWS_WITH([&] { for (auto& b : l) (void)b; }(), Catch::Matchers::Contains("boom at 17"));
   CHECK_THROWS_WITH([&] { for (auto& b : l) (void)b; }(), Catch::Matchers::Contains("boom at 17"));
@@ -612,8 +669,8 @@ TEST_CASE("destroying a loader mid-epoch stops its workers", "[data][loader]") {
   const auto t0 = std::chrono::steady_clock::now();
   {
     td::LoaderOptions o;
-    o.batch_size = 8;
-    o.workers = 4;
+    o.batch_size(8);
+    o.workers(4);
     auto l = td::loader(data, slow, o);
     for (auto& b : l) {
       CHECK(b.size() == 8);

@@ -159,7 +159,7 @@ TEST_CASE("predict: probabilities in eval mode, batched, each module's mode rest
   CHECK(w.grad().defined());
 
   // A shuffled loader: rows come back in data-set order.
-  auto shuffled = tl::data::loader(data, {}, tl::data::LoaderOptions{16, true, 5, 0});
+  auto shuffled = tl::data::loader(data, {}, tl::data::LoaderOptions().batch_size(16).shuffle(true).seed(5).workers(0));
   CHECK(torch::allclose(model->predict(shuffled), p, 1e-6, 1e-6));
 
   // One output: sigmoid; an explicit output_activation wins.
@@ -216,7 +216,7 @@ TEST_CASE("save_model / load_model: a trained Classifier and a segmentation mode
                                           .classes(3).class_names({"T-shirt", "Trouser", "Sneaker"})));
   base->set_trainable(tl::until("block4_conv1"), false);
   base->set_batchnorm_frozen(tl::all(), true);
-  tl::Trainer(model, quiet(tl::optim::Adam(1e-2))).fit(tl::data::loader(data, {}, tl::data::LoaderOptions{30, true, 1, 0}),
+  tl::Trainer(model, quiet(tl::optim::Adam(1e-2))).fit(tl::data::loader(data, {}, tl::data::LoaderOptions().batch_size(30).shuffle(true).seed(1).workers(0)),
                                                       tl::FitOptions().epochs(2));
   const auto dir = tl::test::scratch_dir("save_model");
   const auto path = dir / "fashion.safetensors";
@@ -505,7 +505,7 @@ TEST_CASE("Checkpoint and resume: a run resumed at epoch 2 repeats the uninterru
   auto dir = tl::test::scratch_dir("train_resume");
   auto dataset = tl::data::TensorDataset(torch::randn({96, 1, 8, 8}), torch::randint(3, {96}, torch::kLong));
   auto make = [&] {
-    return tl::data::loader(dataset, {}, tl::data::LoaderOptions{16, true, 7, 0});
+    return tl::data::loader(dataset, {}, tl::data::LoaderOptions().batch_size(16).shuffle(true).seed(7).workers(0));
   };
   auto opt = tl::optim::SGD(0.05).momentum(0.9);
   auto a = small_head(3, 0.3);
@@ -537,7 +537,7 @@ TEST_CASE("Checkpoint and resume: a run resumed at epoch 2 repeats the uninterru
 TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", "[train][features]") {
   auto data = fashion_subset(true, 40, {0, 1, 2, 3, 4});  // 200 real images
   auto val = fashion_subset(false, 20, {0, 1, 2, 3, 4});
-  tl::data::LoaderOptions lo{25, true, 11, 0};
+  auto lo = tl::data::LoaderOptions().batch_size(25).shuffle(true).seed(11).workers(0);
   auto base = toy_base();
   auto head_opts = tl::HeadOptions(base->output_channels()).hidden({16}).dropout(0.2).classes(5);
   torch::manual_seed(5);
@@ -580,7 +580,7 @@ TEST_CASE("fine_tune on Fashion-MNIST: warm-up frozen, then unfrozen with BatchN
   auto mid_before = base->named_parameters()["features.12.weight"].clone();  // block4_conv1
   auto top_before = base->named_parameters()["features.16.weight"].clone();  // block5_conv1
   auto bn_before = base->named_buffers()["features.17.running_mean"].clone();
-  auto h = tl::fine_tune(model, tl::data::loader(data, {}, tl::data::LoaderOptions{30, true, 1, 0}),
+  auto h = tl::fine_tune(model, tl::data::loader(data, {}, tl::data::LoaderOptions().batch_size(30).shuffle(true).seed(1).workers(0)),
                          tl::FineTuneOptions().warmup_epochs(2).finetune_epochs(2).unfreeze_from("block5_conv1")
                              .warmup_optimizer(tl::optim::Adam(1e-2)).finetune_optimizer(tl::optim::Adam(1e-3))
                              .trainer(tl::TrainerOptions().verbose(0).device(torch::kCPU)));
@@ -770,10 +770,10 @@ TEST_CASE("Precision: bf16 autocast trains to the accuracy of fp32 on Fashion-MN
     auto base = toy_base();
     tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
     tl::Trainer trainer(model, quiet(tl::optim::Adam(3e-3)).precision(precision).metrics({tl::metrics::accuracy()}));
-    trainer.fit(tl::data::loader(train, {}, tl::data::LoaderOptions{32, true, 1, 0}), tl::FitOptions().epochs(3));
+    trainer.fit(tl::data::loader(train, {}, tl::data::LoaderOptions().batch_size(32).shuffle(true).seed(1).workers(0)), tl::FitOptions().epochs(3));
     // Weights stay float32 whatever the forward pass computed in.
     for (const auto& p : model->parameters()) CHECK(p.scalar_type() == torch::kFloat);
-    return trainer.evaluate(tl::data::loader(test, {}, tl::data::LoaderOptions{100, false, 1, 0}))[1].second;
+    return trainer.evaluate(tl::data::loader(test, {}, tl::data::LoaderOptions().batch_size(100).shuffle(false).seed(1).workers(0)))[1].second;
   };
   const double fp32 = accuracy_with(tl::Precision::FP32);
   const double bf16 = accuracy_with(tl::Precision::BF16);

@@ -20,6 +20,8 @@
 
 namespace tlearn::data {
 
+class Dataset;
+
 /// The random numbers behind one augmented image (exposed for tests and logs).
 struct AugmentParams {
   bool hflip = false, vflip = false;
@@ -27,6 +29,8 @@ struct AugmentParams {
   double zoom_x = 1, zoom_y = 1;           // > 1 shows more of the image (Keras)
   double shift_x = 0, shift_y = 0;         // pixels of the output
   double brightness = 1, contrast = 1;     // factors
+  double saturation = 1, hue = 0;          // factor; shift in turns of the colour wheel
+  double channel_shift = 0;                // added to every channel (0..255 units)
   std::array<int64_t, 4> crop{0, 0, 0, 0};  // random resized crop box: top, left, height, width
 };
 
@@ -52,7 +56,41 @@ class TrainTransform {
   /// Shear angle in [-degrees, degrees] (Keras `shear_range`, counter-clockwise).
   TrainTransform& shear(double degrees) { shear_ = std::fabs(degrees); return *this; }
   /// Multiplies by a factor in [max(0, 1 - r), 1 + r] (torchvision ColorJitter brightness).
-  TrainTransform& brightness(double r) { brightness_ = std::fabs(r); return *this; }
+  TrainTransform& brightness(double r) { return brightness_range(std::max(0.0, 1 - std::fabs(r)), 1 + std::fabs(r)); }
+  /// Multiplies by a factor in [lo, hi] (Keras `brightness_range`).
+  TrainTransform& brightness_range(double lo, double hi) {
+    if (!(lo >= 0 && hi >= lo))
+      throw Error("TrainTransform::brightness_range: need 0 <= lo <= hi, got " + std::to_string(lo) + ", " + std::to_string(hi));
+    brightness_ = {lo, hi};
+    return *this;
+  }
+  /// Blends with the grey image by a factor in [max(0, 1 - r), 1 + r] (ColorJitter saturation).
+  TrainTransform& saturation(double r) { saturation_ = std::fabs(r); return *this; }
+  /// Rotates the hue by a fraction of the colour wheel in [-h, h], h <= 0.5 (ColorJitter hue).
+  TrainTransform& hue(double h) {
+    if (!(h >= 0 && h <= 0.5)) throw Error("TrainTransform::hue: need 0 <= h <= 0.5, got " + std::to_string(h));
+    hue_ = h;
+    return *this;
+  }
+  /// Adds one value in [-range, range] to every channel, clipped to the image's own
+  /// range (Keras `channel_shift_range`, in 0..255 units).
+  TrainTransform& channel_shift(double range) { channel_shift_ = std::fabs(range); return *this; }
+  /// Multiplies by `factor` after augmenting (Keras `rescale`, e.g. 1.0 / 255).
+  TrainTransform& rescale(double factor) { rescale_ = factor; return *this; }
+  /// Subtracts the per-channel mean of the data (Keras `featurewise_center`); needs fit().
+  TrainTransform& featurewise_center(bool on = true) { center_ = on; return *this; }
+  /// Divides by the per-channel standard deviation of the data (Keras
+  /// `featurewise_std_normalization`); needs fit().
+  TrainTransform& featurewise_std_normalization(bool on = true) { normalize_ = on; return *this; }
+  /// Keras' datagen.fit(x): the per-channel mean and standard deviation of up to
+  /// `samples` images of `data` (evenly spread, resized to size(), rescaled, not augmented).
+  TrainTransform& fit(const Dataset& data, int64_t samples = 1000);
+  /// The statistics fit() found (empty before).
+  const std::vector<double>& mean() const { return mean_; }
+  const std::vector<double>& std() const { return std_; }
+  /// What validation data needs from this generator: the resize, rescale,
+  /// featurewise statistics and preprocessing, without any randomness.
+  Transform standardize() const;
   /// Blends with the mean grey by a factor in [max(0, 1 - r), 1 + r] (ColorJitter contrast).
   TrainTransform& contrast(double r) { contrast_ = std::fabs(r); return *this; }
   /// torchvision's RandomResizedCrop: a crop of `scale` of the area and `ratio` aspect, resized to `hw`.
@@ -125,12 +163,18 @@ class TrainTransform {
   std::array<int64_t, 4> crop_box(int64_t h, int64_t w, Rng& rng) const;
 
   void color(torch::Tensor& x, const AugmentParams& p) const;
+  /// rescale, featurewise statistics, preprocessing: the steps that are not random.
+  torch::Tensor standardize(torch::Tensor x) const;
 
   std::vector<int64_t> size_;
   bool rrc_ = false;
   std::pair<double, double> scale_{0.08, 1.0}, ratio_{3.0 / 4.0, 4.0 / 3.0};
   bool hflip_ = false, vflip_ = false;
-  double rotation_ = 0, shear_ = 0, brightness_ = 0, contrast_ = 0;
+  double rotation_ = 0, shear_ = 0, contrast_ = 0, saturation_ = 0, hue_ = 0, channel_shift_ = 0;
+  std::pair<double, double> brightness_{1, 1};
+  double rescale_ = 1;
+  bool center_ = false, normalize_ = false;
+  std::vector<double> mean_, std_;
   std::pair<double, double> zoom_{1, 1}, shift_{0, 0};
   FillMode fill_ = FillMode::Nearest;
   float cval_ = 0.f;

@@ -4,9 +4,11 @@
 /// (torchvision's ImageFolder, Keras' image_dataset_from_directory), and
 /// `export_image_folder` to write any data set in that layout.
 ///
-///     tlearn::data::ImageFolder data("cats_vs_dogs/train");
+///     tlearn::data::ImageFolder data("cats_vs_dogs/train");  // Found 2000 images belonging to 2 classes.
 ///     data.classes();        // {"cat", "dog"}
 ///     data.class_weights();  // Keras 'balanced'
+
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cctype>
@@ -21,12 +23,12 @@ namespace tlearn::data {
 
 struct ImageFolderOptions {
   /// File extensions to keep (case-insensitive, with the dot).
-  std::vector<std::string> extensions{".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".pnm"};
+  TORCH_ARG(std::vector<std::string>, extensions) = {".jpg", ".jpeg", ".png", ".bmp", ".gif",
+                                                     ".tga", ".ppm", ".pgm", ".pnm"};
   /// How the images are decoded (alpha, pixel limit).
-  io::ImageReadOptions read;
-
-  ImageFolderOptions& with_extensions(std::vector<std::string> e) { extensions = std::move(e); return *this; }
-  ImageFolderOptions& read_options(io::ImageReadOptions r) { read = std::move(r); return *this; }
+  TORCH_ARG(io::ImageReadOptions, read_options) = {};
+  /// Print Keras' "Found N images belonging to K classes." when the folder is read.
+  TORCH_ARG(bool, verbose) = true;
 };
 
 class ImageFolder : public ImageFiles {

@@ -7,7 +7,7 @@
 /// augmentation of each sample is seeded with (seed, e, sample index).
 ///
 ///     auto train = tlearn::data::loader(dataset, tlearn::data::TrainTransform().size({224, 224}).flip(),
-///                                       tlearn::data::LoaderOptions{32, true, /*seed=*/42, /*workers=*/4});
+///                                       tlearn::data::LoaderOptions().batch_size(32).seed(42).workers(4));
 ///     for (int epoch = 0; epoch < 5; ++epoch)
 ///       for (auto& batch : train) step(batch.images, batch.labels);   // each loop is one epoch
 ///
@@ -49,16 +49,21 @@ struct SkippedSample {
 };
 
 struct LoaderOptions {
-  int64_t batch_size = 32;
-  bool shuffle = true;
-  uint64_t seed = 0;
-  int workers = 2;          ///< 0 = build batches on the consuming thread
-  int prefetch = 2;         ///< batches ready ahead, per worker
-  bool drop_last = false;   ///< drop a last batch smaller than batch_size (decided before skipping)
-  OnError on_error = OnError::Skip;
-  bool pin_memory = true;   ///< page-locked batches when CUDA is available
+  TORCH_ARG(int64_t, batch_size) = 32;
+  TORCH_ARG(bool, shuffle) = true;
+  /// Seeds the shuffle and every sample's augmentation.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Threads building batches; 0 builds them on the consuming thread.
+  TORCH_ARG(int, workers) = 2;
+  /// Batches ready ahead, per worker.
+  TORCH_ARG(int, prefetch) = 2;
+  /// Drop a last batch smaller than batch_size (decided before skipping).
+  TORCH_ARG(bool, drop_last) = false;
+  TORCH_ARG(OnError, on_error) = OnError::Skip;
+  /// Page-locked batches when CUDA is available.
+  TORCH_ARG(bool, pin_memory) = true;
   /// Called for each skipped sample (default: one line on std::cerr). Called under a lock.
-  std::function<void(const SkippedSample&)> on_skip;
+  TORCH_ARG(std::function<void(const SkippedSample&)>, on_skip) = {};
 };
 
 struct Batch {
@@ -149,20 +154,20 @@ class Loader {
 
     Impl(DatasetPtr d, Transform t, LoaderOptions o) : dataset(std::move(d)), transform(std::move(t)), options(std::move(o)) {
       if (!dataset) throw Error("loader: the data set is null");
-      if (options.batch_size <= 0) throw Error("loader: LoaderOptions::batch_size must be positive");
-      if (options.workers < 0) throw Error("loader: LoaderOptions::workers must be >= 0");
-      if (options.prefetch < 1) options.prefetch = 1;
-      pin = options.pin_memory && torch::cuda::is_available();
-      if (!options.on_skip)
-        options.on_skip = [](const SkippedSample& s) {
+      if (options.batch_size() <= 0) throw Error("loader: LoaderOptions::batch_size must be positive");
+      if (options.workers() < 0) throw Error("loader: LoaderOptions::workers must be >= 0");
+      if (options.prefetch() < 1) options.prefetch(1);
+      pin = options.pin_memory() && torch::cuda::is_available();
+      if (!options.on_skip())
+        options.on_skip([](const SkippedSample& s) {
           std::cerr << "tlearn loader: skipped '" << s.source << "': " << s.reason << '\n';
-        };
+        });
     }
     ~Impl() { stop(); }
 
     size_t num_batches() const {
-      const size_t n = dataset->size(), b = size_t(options.batch_size);
-      return options.drop_last ? n / b : (n + b - 1) / b;
+      const size_t n = dataset->size(), b = size_t(options.batch_size());
+      return options.drop_last() ? n / b : (n + b - 1) / b;
     }
 
     void stop() {
@@ -180,19 +185,19 @@ class Loader {
       epoch = next_epoch++;
       std::vector<size_t> order(dataset->size());
       for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      if (options.shuffle) {
-        std::mt19937_64 rng(detail::splitmix64(options.seed ^ detail::splitmix64(uint64_t(epoch))));
+      if (options.shuffle()) {
+        std::mt19937_64 rng(detail::splitmix64(options.seed() ^ detail::splitmix64(uint64_t(epoch))));
         for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
       }
       plan.assign(num_batches(), {});
       for (size_t b = 0; b < plan.size(); ++b) {
-        const size_t lo = b * size_t(options.batch_size), hi = std::min(order.size(), lo + size_t(options.batch_size));
+        const size_t lo = b * size_t(options.batch_size()), hi = std::min(order.size(), lo + size_t(options.batch_size()));
         plan[b].assign(order.begin() + long(lo), order.begin() + long(hi));
       }
       next_claim = next_yield = 0;
       ready.clear();
       stopping = false;
-      for (int w = 0; w < options.workers; ++w) threads.emplace_back([this] { work(); });
+      for (int w = 0; w < options.workers(); ++w) threads.emplace_back([this] { work(); });
     }
 
     void work() {
@@ -200,7 +205,7 @@ class Loader {
         size_t b;
         {
           std::unique_lock<std::mutex> lock(m);
-          const size_t capacity = size_t(options.workers) * size_t(options.prefetch);
+          const size_t capacity = size_t(options.workers()) * size_t(options.prefetch());
           work_cv.wait(lock, [&] { return stopping || next_claim >= plan.size() || next_claim < next_yield + capacity; });
           if (stopping || next_claim >= plan.size()) return;
           b = next_claim++;
@@ -226,7 +231,7 @@ class Loader {
         {
           std::unique_lock<std::mutex> lock(m);
           if (next_yield >= plan.size()) return false;
-          if (options.workers == 0) {
+          if (options.workers() == 0) {
             const size_t b = next_yield++;
             lock.unlock();
             r.batch = build(plan[b]);  // exceptions go straight to the caller
@@ -263,15 +268,15 @@ class Loader {
         try {
           raw = dataset->image(i, transform.read_options());
         } catch (const std::exception& e) {
-          if (options.on_error == OnError::Throw)
+          if (options.on_error() == OnError::Throw)
             throw Error("loader: cannot load sample " + std::to_string(i) + " ('" + dataset->describe(i) + "'): " + e.what());
           SkippedSample s{epoch, i, dataset->describe(i), e.what()};
           std::lock_guard<std::mutex> lock(skip_mutex);
           skipped.push_back(s);
-          options.on_skip(s);
+          options.on_skip()(s);
           continue;
         }
-        torch::Tensor x = transform(raw, detail::sample_seed(options.seed, epoch, i)).contiguous();
+        torch::Tensor x = transform(raw, detail::sample_seed(options.seed(), epoch, i)).contiguous();
         if (!batch.images.defined()) {
           std::vector<int64_t> shape{int64_t(indices.size())};
           for (auto s : x.sizes()) shape.push_back(s);

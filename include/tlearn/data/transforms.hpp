@@ -14,6 +14,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
@@ -34,6 +35,12 @@ class Transform {
   /// The identity: converts to CHW float.
   Transform() = default;
   explicit Transform(Fn fn, io::ImageReadOptions read = {}) : fn_(std::move(fn)), read_(std::move(read)) {}
+  /// A transform without randomness needs no seed: `Transform([](const torch::Tensor& x) { ... })`.
+  template <class F, std::enable_if_t<std::is_invocable_r_v<torch::Tensor, const F&, const torch::Tensor&> &&
+                                          !std::is_invocable_v<const F&, const torch::Tensor&, uint64_t>,
+                                      int> = 0>
+  explicit Transform(F fn, io::ImageReadOptions read = {})
+      : fn_([fn = std::move(fn)](const torch::Tensor& x, uint64_t) { return fn(x); }), read_(std::move(read)) {}
 
   /// Applies the transform; `seed` drives any randomness (same seed, same output).
   torch::Tensor operator()(const torch::Tensor& image, uint64_t seed = 0) const {

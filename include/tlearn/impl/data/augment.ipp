@@ -2,6 +2,7 @@
 #include <Eigen/Dense>
 
 #include "tlearn/data/augment.hpp"
+#include "tlearn/data/dataset.hpp"
 
 namespace tlearn::data {
 namespace {
@@ -23,8 +24,12 @@ AugmentParams TrainTransform::sample(int64_t h, int64_t w, uint64_t seed) const 
     p.zoom_x = rng.uniform(zoom_.first, zoom_.second);
     p.zoom_y = rng.uniform(zoom_.first, zoom_.second);
   }
-  if (brightness_ > 0) p.brightness = rng.uniform(std::max(0.0, 1 - brightness_), 1 + brightness_);
+  if (brightness_.first != 1 || brightness_.second != 1) p.brightness = rng.uniform(brightness_.first, brightness_.second);
   if (contrast_ > 0) p.contrast = rng.uniform(std::max(0.0, 1 - contrast_), 1 + contrast_);
+  // Drawn after the older steps, so a seed keeps giving the same flips, angles, ...
+  if (saturation_ > 0) p.saturation = rng.uniform(std::max(0.0, 1 - saturation_), 1 + saturation_);
+  if (hue_ > 0) p.hue = rng.uniform(-hue_, hue_);
+  if (channel_shift_ > 0) p.channel_shift = rng.uniform(-channel_shift_, channel_shift_);
   return p;
 }
 
@@ -101,7 +106,66 @@ torch::Tensor TrainTransform::apply(const torch::Tensor& image, const AugmentPar
     out = tlearn::detail::affine(src, a, oh, ow, fill_, cval_);
   }
   color(out, p);
-  return policy_ == Preprocessing::Identity ? out : preprocess_input(out, policy_);
+  return standardize(std::move(out));
+}
+
+torch::Tensor TrainTransform::standardize(torch::Tensor x) const {
+  if (rescale_ != 1) x = x * rescale_;
+  if (center_ || normalize_) {
+    if (mean_.empty())
+      throw Error("TrainTransform: featurewise_center / featurewise_std_normalization need the data's statistics; "
+                  "call fit(dataset) first (Keras' datagen.fit(x))");
+    if (int64_t(mean_.size()) != x.size(0))
+      throw Error("TrainTransform: fit() saw " + std::to_string(mean_.size()) + "-channel images, this one has " +
+                  std::to_string(x.size(0)));
+    auto m = torch::tensor(mean_, torch::kDouble).to(torch::kFloat).view({-1, 1, 1});
+    auto sd = torch::tensor(std_, torch::kDouble).to(torch::kFloat).view({-1, 1, 1});
+    if (center_) x = x - m;
+    if (normalize_) x = x / (sd + 1e-6f);  // Keras' epsilon
+  }
+  return policy_ == Preprocessing::Identity ? x : preprocess_input(x, policy_);
+}
+
+TrainTransform& TrainTransform::fit(const Dataset& data, int64_t samples) {
+  if (data.size() == 0) throw Error("TrainTransform::fit: the data set is empty");
+  if (samples < 1) throw Error("TrainTransform::fit: samples must be at least 1");
+  const size_t n = std::min<size_t>(data.size(), size_t(samples));
+  std::vector<double> sum, sumsq;
+  double count = 0;
+  TrainTransform geometry;  // resize only: statistics of the images as the model sees them, unaugmented
+  geometry.size_ = size_;
+  geometry.interp_ = interp_;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = k * data.size() / n;
+    auto x = geometry.apply(data.image(i), AugmentParams{}).to(torch::kDouble) * rescale_;
+    if (sum.empty()) sum.assign(size_t(x.size(0)), 0), sumsq.assign(size_t(x.size(0)), 0);
+    if (size_t(x.size(0)) != sum.size()) throw Error("TrainTransform::fit: images differ in channel count");
+    auto flat = x.reshape({x.size(0), -1});
+    auto s1 = flat.sum(1), s2 = (flat * flat).sum(1);
+    for (size_t c = 0; c < sum.size(); ++c) {
+      sum[c] += s1[int64_t(c)].item<double>();
+      sumsq[c] += s2[int64_t(c)].item<double>();
+    }
+    count += double(flat.size(1));
+  }
+  mean_.assign(sum.size(), 0);
+  std_.assign(sum.size(), 0);
+  for (size_t c = 0; c < sum.size(); ++c) {
+    mean_[c] = sum[c] / count;
+    std_[c] = std::sqrt(std::max(0.0, sumsq[c] / count - mean_[c] * mean_[c]));
+  }
+  return *this;
+}
+
+Transform TrainTransform::standardize() const {
+  // The same size, statistics and preprocessing; no random step.
+  TrainTransform plain;
+  plain.size_ = size_;
+  plain.interp_ = interp_;
+  auto self = *this;
+  return Transform([self, plain](const torch::Tensor& x, uint64_t) {
+    return self.standardize(plain.apply(x, AugmentParams{}));
+  });
 }
 
 std::array<int64_t, 4> TrainTransform::crop_box(int64_t h, int64_t w, Rng& rng) const {
@@ -123,10 +187,56 @@ std::array<int64_t, 4> TrainTransform::crop_box(int64_t h, int64_t w, Rng& rng) 
   return {(h - ch) / 2, (w - cw) / 2, ch, cw};
 }
 
+namespace {
+
+/// ColorJitter's hue step on one 0..255 RGB pixel: rotate the hue by `shift` turns.
+void rotate_hue(float& r, float& g, float& b, float shift) {
+  const float mx = std::max({r, g, b}), mn = std::min({r, g, b}), delta = mx - mn;
+  if (delta <= 0) return;  // grey has no hue
+  float h;
+  if (mx == r)
+    h = std::fmod((g - b) / delta, 6.f);
+  else if (mx == g)
+    h = (b - r) / delta + 2.f;
+  else
+    h = (r - g) / delta + 4.f;
+  h = h / 6.f + shift;
+  h -= std::floor(h);
+  const float s = delta / mx, v = mx;
+  const float hh = h * 6.f;
+  const int sector = int(hh) % 6;
+  const float f = hh - std::floor(hh);
+  const float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  switch (sector) {
+    case 0: r = v, g = t, b = p; break;
+    case 1: r = q, g = v, b = p; break;
+    case 2: r = p, g = v, b = t; break;
+    case 3: r = p, g = q, b = v; break;
+    case 4: r = t, g = p, b = v; break;
+    default: r = v, g = p, b = q; break;
+  }
+}
+
+}  // namespace
+
 void TrainTransform::color(torch::Tensor& x, const AugmentParams& p) const {
-  if (p.brightness == 1 && p.contrast == 1) return;
   float* d = x.data_ptr<float>();
   const int64_t C = x.size(0), n = x.size(1) * x.size(2);
+  if (p.channel_shift != 0) {  // Keras: one shift for all channels, clipped to the image's range
+    const float lo = *std::min_element(d, d + C * n), hi = *std::max_element(d, d + C * n);
+    const float shift = float(p.channel_shift);
+    for (int64_t i = 0; i < C * n; ++i) d[i] = std::clamp(d[i] + shift, lo, hi);
+  }
+  if (C == 3 && p.saturation != 1) {
+    const float s = float(p.saturation);
+    for (int64_t i = 0; i < n; ++i) {
+      const float grey = 0.299f * d[i] + 0.587f * d[n + i] + 0.114f * d[2 * n + i];
+      for (int64_t c = 0; c < 3; ++c) d[c * n + i] = std::clamp(grey + s * (d[c * n + i] - grey), 0.f, 255.f);
+    }
+  }
+  if (C == 3 && p.hue != 0)
+    for (int64_t i = 0; i < n; ++i) rotate_hue(d[i], d[n + i], d[2 * n + i], float(p.hue));
+  if (p.brightness == 1 && p.contrast == 1) return;
   const float b = float(p.brightness);
   for (int64_t i = 0; i < C * n; ++i) d[i] = std::clamp(d[i] * b, 0.f, 255.f);
   if (p.contrast == 1) return;

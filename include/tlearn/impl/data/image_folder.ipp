@@ -1,16 +1,18 @@
 // Implementation of tlearn/data/image_folder.hpp.
+#include <iostream>
+
 #include "tlearn/data/image_folder.hpp"
 
 namespace tlearn::data {
 
 ImageFolder::ImageFolder(const std::filesystem::path& root, const ImageFolderOptions& options) : root_(root) {
   namespace fs = std::filesystem;
-  read_ = options.read;
+  read_ = options.read_options();
   std::error_code ec;
   if (!fs::is_directory(root, ec))
     throw Error("ImageFolder: '" + root.string() + "' is not a folder; expected root/<class name>/<images>");
   std::set<std::string> ext;
-  for (auto e : options.extensions) ext.insert(lower(e));
+  for (auto e : options.extensions()) ext.insert(lower(e));
   for (const auto& entry : fs::directory_iterator(root))
     if (entry.is_directory()) classes_.push_back(entry.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
@@ -27,8 +29,10 @@ ImageFolder::ImageFolder(const std::filesystem::path& root, const ImageFolderOpt
     for (auto& f : files) samples_.emplace_back(std::move(f), int64_t(c));
   }
   if (samples_.empty())
-    throw Error("ImageFolder: no image files under '" + root.string() + "' (looked for " + join(options.extensions) +
+    throw Error("ImageFolder: no image files under '" + root.string() + "' (looked for " + join(options.extensions()) +
                 " in its class subfolders)");
+  if (options.verbose())
+    std::cout << "Found " << samples_.size() << " images belonging to " << classes_.size() << " classes.\n";
 }
 
 std::string ImageFolder::lower(std::string s) {

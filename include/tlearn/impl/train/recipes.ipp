@@ -5,8 +5,8 @@ namespace tlearn::detail {
 
 data::Loader feature_loader(const data::TensorDataset& features, const data::Loader& like) {
   data::LoaderOptions o = like.options();
-  o.workers = 0;  // a memcpy per sample; threads would only add overhead
-  o.pin_memory = false;
+  o.workers(0);  // a memcpy per sample; threads would only add overhead
+  o.pin_memory(false);
   return data::loader(features, data::Transform(), o);
 }
 
