@@ -283,6 +283,7 @@ TEST_CASE("save_model / load_model: a trained Classifier and a segmentation mode
   const auto& seg_table = seg_loaded->encoder()->backbone()->layer_table();
   CHECK_FALSE(seg_table[seg_table.index_of("block5_conv1")].trainable);  // freeze_encoder's choice, kept
   CHECK_THROWS_WITH(tl::Head(tl::HeadOptions(8).classes(2).class_names({"a"})), Catch::Matchers::Contains("class_names"));
+  CHECK_NOTHROW(tl::Head(tl::HeadOptions(8).classes(1).class_names({"cat", "dog"})));  // binary: class 0, class 1
 }
 
 TEST_CASE("summary: Classifier, Head and segmentation models print Keras' whole-model table", "[train][summary]") {
@@ -415,8 +416,12 @@ TEST_CASE("Trainer: every optimizer learns; parameter groups; progress line; his
   CHECK(slurp(dir / "h.csv").rfind("epoch,loss,accuracy,val_loss,val_accuracy,lr\n0,", 0) == 0);
   h.plot(dir / "h.png");
   auto png = tl::io::read_image(dir / "h.png");
-  CHECK(png.sizes() == torch::IntArrayRef{360, 800, 3});
+  CHECK(png.sizes() == torch::IntArrayRef{420, 900, 3});
   CHECK((png != 255).any().item<bool>());
+  // Text: the title across the top, tick values left of the axis, "epoch" under it.
+  CHECK((png.narrow(0, 0, 30) < 100).any().item<bool>());
+  CHECK((png.narrow(1, 0, 60).narrow(0, 60, 300) < 150).any().item<bool>());
+  CHECK((png.narrow(0, 390, 30) < 100).any().item<bool>());
   CHECK_THROWS_WITH(h["val_precision"], Catch::Matchers::Contains("no metric 'val_precision'"));
 }
 

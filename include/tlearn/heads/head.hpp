@@ -46,8 +46,8 @@ struct HeadOptions {
   TORCH_ARG(double, dropout) = 0.0;
   /// Outputs of the last layer: 1 for a binary (sigmoid) classifier.
   TORCH_ARG(int64_t, classes) = 1000;
-  /// Names of the outputs, in order (a data set's classes()); empty or one per class.
-  /// save_model keeps them with the model.
+  /// Names of the classes, in order (a data set's classes()): one per output, or two
+  /// for a one-output (sigmoid) head, class 0 then class 1. save_model keeps them.
   TORCH_ARG(std::vector<std::string>, class_names) = {};
   /// Applied by forward() (not by logits()): None, Sigmoid or Softmax. predict()
   /// applies it too; None there means sigmoid for one class, softmax for more.

@@ -59,6 +59,7 @@
 #include "tlearn/impl/detail/zip.ipp"
 #include "tlearn/impl/detail/resample.ipp"
 #include "tlearn/impl/detail/file.ipp"
+#include "tlearn/impl/detail/text.ipp"
 #include "tlearn/impl/models/backbone.ipp"
 #include "tlearn/impl/train/precision.ipp"
 #include "tlearn/impl/train/grad_scaler.ipp"

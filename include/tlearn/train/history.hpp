@@ -2,7 +2,9 @@
 /// \file
 /// Per-epoch metrics of a fit (Keras' History), written as CSV and as a PNG of
 /// the learning curves (loss on the left, the other metrics on the right; solid
-/// = training, the same colour lighter = validation).
+/// = training, the same colour lighter = validation), with a title, axis labels,
+/// tick values, a legend naming each series, and marked epochs (fine_tune marks
+/// where fine-tuning started).
 ///
 ///     auto h = trainer.fit(train, tlearn::FitOptions().epochs(10).validation(val));
 ///     h.write_csv("history.csv");
@@ -38,6 +40,7 @@ class History {
   /// Appends every epoch of `other` (the second stage of a two-stage recipe).
   void extend(const History& other) {
     for (size_t i = 0; i < other.rows_.size(); ++i) add(other.epochs_[i], other.rows_[i]);
+    marks_.insert(marks_.end(), other.marks_.begin(), other.marks_.end());
   }
 
   size_t size() const { return rows_.size(); }
@@ -62,10 +65,24 @@ class History {
   void write_csv(const std::filesystem::path& path) const;
 
   /// The learning curves as a PNG (width x height pixels).
-  void plot(const std::filesystem::path& path, int64_t width = 800, int64_t height = 360) const;
+  void plot(const std::filesystem::path& path, int64_t width = 900, int64_t height = 420) const;
 
   /// The curves drawn into an (H, W, 3) uint8 image.
-  torch::Tensor render(int64_t width = 800, int64_t height = 360) const;
+  torch::Tensor render(int64_t width = 900, int64_t height = 420) const;
+
+  /// The plot's title (default: the metrics it shows).
+  History& title(std::string text) {
+    title_ = std::move(text);
+    return *this;
+  }
+  const std::string& title() const { return title_; }
+
+  /// Marks `epoch` (0-based) with a labelled vertical line in the plot.
+  History& mark(int64_t epoch, std::string label) {
+    marks_.emplace_back(epoch, std::move(label));
+    return *this;
+  }
+  const std::vector<std::pair<int64_t, std::string>>& marks() const { return marks_; }
 
  private:
   static void put(torch::Tensor& img, int64_t x, int64_t y, const uint8_t* c);
@@ -76,6 +93,8 @@ class History {
   std::vector<int64_t> epochs_;
   std::vector<std::string> keys_;
   std::vector<Logs> rows_;
+  std::string title_;
+  std::vector<std::pair<int64_t, std::string>> marks_;
 };
 
 }  // namespace tlearn

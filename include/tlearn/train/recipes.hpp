@@ -182,6 +182,7 @@ History fine_tune(Classifier model, R&& train, const FineTuneOptions& options) {
   f.initial_epoch(options.warmup_epochs());
   f.epochs(options.warmup_epochs() + options.finetune_epochs());
   history.extend(finetune.fit(source, f));
+  history.mark(options.warmup_epochs(), "fine-tuning from " + options.unfreeze_from());
   return history;
 }
 

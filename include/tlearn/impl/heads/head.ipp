@@ -10,9 +10,10 @@ HeadImpl::HeadImpl(HeadOptions options) : options_(std::move(options)) {
   if (o.in_channels() < 1) throw Error("HeadOptions: in_channels must be at least 1 (use backbone->output_channels())");
   if (o.classes() < 1) throw Error("HeadOptions: classes must be at least 1");
   if (o.dropout() < 0 || o.dropout() >= 1) throw Error("HeadOptions: dropout must be in [0, 1)");
-  if (!o.class_names().empty() && int64_t(o.class_names().size()) != o.classes())
-    throw Error("HeadOptions: " + std::to_string(o.class_names().size()) + " class_names for " +
-                std::to_string(o.classes()) + " classes; give one name per class (or none)");
+  const auto names = int64_t(o.class_names().size());
+  if (names != 0 && names != o.classes() && !(o.classes() == 1 && names == 2))
+    throw Error("HeadOptions: " + std::to_string(names) + " class_names for " + std::to_string(o.classes()) +
+                " outputs; give one name per output (two for a one-output binary head), or none");
   for (auto h : o.hidden())
     if (h < 1) throw Error("HeadOptions: every hidden width must be at least 1");
   static const std::vector<std::string> known = {"relu", "gelu", "silu", "tanh", "elu"};

@@ -1,6 +1,10 @@
 // Implementation of tlearn/train/history.hpp.
 #include "tlearn/train/history.hpp"
 
+#include <array>
+
+#include "tlearn/detail/text.hpp"
+
 namespace tlearn {
 
 void History::add(int64_t epoch, const Logs& logs) {
@@ -37,6 +41,18 @@ void History::plot(const std::filesystem::path& path, int64_t width, int64_t hei
   io::write_png(render(width, height), path);
 }
 
+namespace {
+constexpr uint8_t kBlack[3] = {0, 0, 0}, kGrey[3] = {215, 215, 215}, kDark[3] = {90, 90, 90};
+constexpr int kText = 2;  // text scale: stb_easy_font's glyphs doubled
+
+/// "0.25", "1.2e+03": short tick labels.
+std::string tick_label(double v) {
+  std::ostringstream s;
+  s << std::setprecision(3) << v;
+  return s.str();
+}
+}  // namespace
+
 torch::Tensor History::render(int64_t width, int64_t height) const {
   auto img = torch::full({height, width, 3}, 255, torch::kUInt8);
   std::vector<std::string> left, right;
@@ -45,6 +61,14 @@ torch::Tensor History::render(int64_t width, int64_t height) const {
     const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
     (base == "loss" ? left : right).push_back(k);
   }
+  std::string title = title_;
+  if (title.empty()) {
+    for (const auto& k : keys_)
+      if (k != "lr" && k.rfind("val_", 0) != 0) title += (title.empty() ? "" : ", ") + k;
+    if (title.empty()) title = "validation";
+    title += " by epoch";
+  }
+  detail::draw_text(img, (width - detail::text_width(title, kText)) / 2, 8, title, kBlack, kText);
   // Two panels, losses left; one series kind alone (a comparison of val_accuracy) takes the whole width.
   if (left.empty() || right.empty()) {
     panel(img, 0, width, left.empty() ? right : left);
@@ -77,8 +101,7 @@ void History::line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64
 
 void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const {
   static const uint8_t palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}};
-  static const uint8_t grey[3] = {200, 200, 200}, black[3] = {0, 0, 0};
-  const int64_t m = 30, h = img.size(0), px0 = x0 + m, px1 = x0 + w - 10, py0 = 10, py1 = h - m;
+  const int64_t h = img.size(0), px0 = x0 + 70, px1 = x0 + w - 16, py0 = 56, py1 = h - 50;
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& k : keys)
     for (double v : (*this)[k])
@@ -87,36 +110,67 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
   if (hi - lo < 1e-12) hi = lo + 1;
   const double pad = 0.05 * (hi - lo);
   lo -= pad, hi += pad;
-  for (int g = 0; g <= 4; ++g) {  // grid
-    const int64_t y = py1 - (py1 - py0) * g / 4;
-    line(img, px0, y, px1, y, grey, 1);
+  auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
+  // The y axis: its name above it, grid lines with their values.
+  std::string quantity = keys.front().rfind("val_", 0) == 0 ? keys.front().substr(4) : keys.front();
+  if (keys.size() > 1 && quantity.find("_val_") != std::string::npos) quantity = quantity.substr(quantity.find("_val_") + 1);
+  detail::draw_text(img, px0 - 60, py0 - 24, quantity, kBlack, kText);
+  for (int g = 0; g <= 4; ++g) {
+    const double v = lo + (hi - lo) * g / 4;
+    const int64_t y = Y(v);
+    line(img, px0, y, px1, y, kGrey, 1);
+    const auto label = tick_label(v);
+    detail::draw_text(img, px0 - 8 - detail::text_width(label, kText), y - 6, label, kDark, kText);
   }
-  line(img, px0, py0, px0, py1, black, 1);
-  line(img, px0, py1, px1, py1, black, 1);
+  line(img, px0, py0, px0, py1, kBlack, 1);
+  line(img, px0, py1, px1, py1, kBlack, 1);
+  // The x axis: epochs numbered from 1 as Keras prints them, at most ~10 labels.
   const size_t n = rows_.size();
   auto X = [&](size_t i) {
     return n < 2 ? (px0 + px1) / 2 : px0 + int64_t(double(px1 - px0) * double(i) / double(n - 1));
   };
-  auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
+  const size_t step = std::max<size_t>(1, (n + 9) / 10);
+  for (size_t i = 0; i < n; i += step) {
+    line(img, X(i), py1, X(i), py1 + 4, kBlack, 1);
+    const auto label = std::to_string(epochs_[i] + 1);
+    detail::draw_text(img, X(i) - detail::text_width(label, kText) / 2, py1 + 8, label, kDark, kText);
+  }
+  detail::draw_text(img, (px0 + px1 - detail::text_width("epoch", kText)) / 2, py1 + 28, "epoch", kBlack, kText);
+  // Marked epochs: a dashed vertical line, labelled at its top.
+  for (const auto& [epoch, label] : marks_) {
+    auto at = std::find(epochs_.begin(), epochs_.end(), epoch);
+    if (at == epochs_.end()) continue;
+    const int64_t x = X(size_t(at - epochs_.begin()));
+    for (int64_t y = py0; y < py1; y += 8) line(img, x, y, x, std::min(py1, y + 4), kDark, 1);
+    detail::draw_text(img, x + 4, py0 + 2, label, kDark, kText);
+  }
   std::map<std::string, size_t> colour;
+  std::vector<std::pair<std::string, std::array<uint8_t, 3>>> legend;
   for (const auto& k : keys) {
     const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
     if (!colour.count(base)) colour.emplace(base, colour.size() % 5);
-    uint8_t c[3];
+    std::array<uint8_t, 3> c;
     const bool val = base != k;
     for (int j = 0; j < 3; ++j) {
       const uint8_t p = palette[colour[base]][j];
-      c[j] = val ? uint8_t(p + (255 - p) / 2) : p;  // validation: lighter
+      c[size_t(j)] = val ? uint8_t(p + (255 - p) / 2) : p;  // validation: lighter
     }
+    legend.emplace_back(k, c);
     const auto v = (*this)[k];
     for (size_t i = 0; i < n; ++i) {
       if (!std::isfinite(v[i])) continue;
-      if (i + 1 < n && std::isfinite(v[i + 1])) line(img, X(i), Y(v[i]), X(i + 1), Y(v[i + 1]), c, 2);
-      for (int a = -2; a <= 2; ++a) line(img, X(i) - 2, Y(v[i]) + a, X(i) + 2, Y(v[i]) + a, c, 1);  // marker
+      if (i + 1 < n && std::isfinite(v[i + 1])) line(img, X(i), Y(v[i]), X(i + 1), Y(v[i + 1]), c.data(), 2);
+      for (int a = -2; a <= 2; ++a) line(img, X(i) - 2, Y(v[i]) + a, X(i) + 2, Y(v[i]) + a, c.data(), 1);  // marker
     }
-    // legend swatch at the top right: one square per key, in order
-    const int64_t lx = px1 - 14 * int64_t(keys.size()) + 14 * int64_t(&k - &keys[0]), ly = py0 + 2;
-    for (int a = 0; a < 10; ++a) line(img, lx, ly + a, lx + 9, ly + a, c, 1);
+  }
+  // The legend, one row above the axes, right-aligned: a swatch and the series' name each.
+  int64_t lx = px1;
+  for (auto it = legend.rbegin(); it != legend.rend(); ++it) lx -= detail::text_width(it->first, kText) + 34;
+  const int64_t ly = py0 - 24;
+  for (const auto& [name, c] : legend) {
+    for (int a = 0; a < 12; ++a) line(img, lx + 6, ly + a, lx + 22, ly + a, c.data(), 1);
+    detail::draw_text(img, lx + 28, ly, name, kBlack, kText);
+    lx += detail::text_width(name, kText) + 34;
   }
 }
 
