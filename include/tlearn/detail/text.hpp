@@ -12,8 +12,7 @@
 namespace tlearn::detail {
 
 /// Draws `text` with its top-left corner at (x, y); pixels outside the image are skipped.
-void draw_text(torch::Tensor& image, int64_t x, int64_t y, const std::string& text, const uint8_t* rgb,
-               int scale = 1);
+void draw_text(torch::Tensor& image, int64_t x, int64_t y, const std::string& text, const uint8_t* rgb, int scale = 1);
 
 /// Width and height in pixels of `text` drawn at `scale`.
 int64_t text_width(const std::string& text, int scale = 1);

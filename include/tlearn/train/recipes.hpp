@@ -142,8 +142,8 @@ struct FineTuneOptions {
   /// Stage 2: base unfrozen from this layer (name or Keras alias) to the end.
   TORCH_ARG(std::string, unfreeze_from) = "";
   TORCH_ARG(int64_t, finetune_epochs) = 5;
-  /// Keras' advice: a rate 10-100x lower than the warm-up's.
-  TORCH_ARG(optim::Spec, finetune_optimizer) = optim::Adam(1e-5);
+  /// Keras' advice: a rate 10-100x lower than the warm-up's (its tutorial: 10x).
+  TORCH_ARG(optim::Spec, finetune_optimizer) = optim::Adam(1e-4);
   /// Keep the base's BatchNorm layers in inference mode when unfreezing.
   TORCH_ARG(bool, keep_batchnorm_frozen) = true;
   /// Loss, metrics, device, verbosity (the optimizer is replaced per stage).
@@ -182,7 +182,7 @@ History fine_tune(Classifier model, R&& train, const FineTuneOptions& options) {
   f.initial_epoch(options.warmup_epochs());
   f.epochs(options.warmup_epochs() + options.finetune_epochs());
   history.extend(finetune.fit(source, f));
-  history.mark(options.warmup_epochs(), "fine-tuning from " + options.unfreeze_from());
+  history.mark(options.warmup_epochs(), "fine-tuning");
   return history;
 }
 

@@ -72,10 +72,10 @@ void print_summary(std::ostream& os, const std::string& title, const std::vector
   os << "\n" << double_rule << "\n";
   for (const auto& row : rows) {
     const std::string label = std::string(size_t(row.depth) * 2, ' ') + row.name + " (" + row.type + ")";
-    os << " " << std::left << std::setw(name_w) << label << std::setw(shape_w) << row.output_shape
-       << std::setw(param_w) << thousands(row.params);
+    os << " " << std::left << std::setw(name_w) << label << std::setw(shape_w) << row.output_shape << std::setw(param_w)
+       << thousands(row.params);
     if (options.show_trainable()) {
-      const char* flag = row.params == 0                        ? (row.trainable ? "Y" : "N")
+      const char* flag = row.params == 0                      ? (row.trainable ? "Y" : "N")
                          : row.trainable_params == row.params ? "Y"
                          : row.trainable_params == 0          ? "N"
                                                               : "part";

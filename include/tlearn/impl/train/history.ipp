@@ -112,8 +112,12 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
   lo -= pad, hi += pad;
   auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
   // The y axis: its name above it, grid lines with their values.
-  std::string quantity = keys.front().rfind("val_", 0) == 0 ? keys.front().substr(4) : keys.front();
-  if (keys.size() > 1 && quantity.find("_val_") != std::string::npos) quantity = quantity.substr(quantity.find("_val_") + 1);
+  // The y axis is named after what its series share ("loss" for loss and val_loss);
+  // series of different things (methods compared) leave it to the title.
+  auto base_of = [](const std::string& k) { return k.rfind("val_", 0) == 0 ? k.substr(4) : k; };
+  std::string quantity = base_of(keys.front());
+  for (const auto& k : keys)
+    if (base_of(k) != quantity) quantity.clear();
   detail::draw_text(img, px0 - 60, py0 - 24, quantity, kBlack, kText);
   for (int g = 0; g <= 4; ++g) {
     const double v = lo + (hi - lo) * g / 4;
@@ -142,7 +146,9 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
     if (at == epochs_.end()) continue;
     const int64_t x = X(size_t(at - epochs_.begin()));
     for (int64_t y = py0; y < py1; y += 8) line(img, x, y, x, std::min(py1, y + 4), kDark, 1);
-    detail::draw_text(img, x + 4, py0 + 2, label, kDark, kText);
+    // Near the bottom of the axes, on the side of the line with room for it.
+    const int64_t tw = detail::text_width(label, kText);
+    detail::draw_text(img, x + 6 + tw <= px1 ? x + 6 : std::max(px0 + 2, x - 6 - tw), py1 - 20, label, kDark, kText);
   }
   std::map<std::string, size_t> colour;
   std::vector<std::pair<std::string, std::array<uint8_t, 3>>> legend;
