@@ -674,7 +674,10 @@ TEST_CASE("reuse_freed_cpu_memory: after a warm-up, freed 100 MB tensors are reu
   for (int i = 0; i < 5; ++i) CHECK(step() == Approx(2.0 * floats + 16));
   const auto after = mallinfo2();
   CHECK(after.hblkhd == before.hblkhd);  // no new mmap'ed block
-  CHECK(after.arena == before.arena);    // and the heap did not grow: freed blocks came back
+  // And the heap did not keep growing: freed blocks came back. Under a parallel
+  // ctest it was once seen to grow by one tensor over the five steps (glibc had
+  // trimmed the top of the heap); five steps without reuse would grow it by five.
+  CHECK(after.arena - before.arena <= size_t(floats) * sizeof(float) + (1u << 20));
 }
 #endif
 
