@@ -4,6 +4,7 @@
 
 #include "catch.hpp"
 #include "support.hpp"
+#include "toy_vit.hpp"
 
 namespace ex = tlearn::explain;
 
@@ -56,6 +57,43 @@ std::tuple<torch::Tensor, torch::Tensor, std::vector<std::array<int64_t, 2>>> sq
     corners.push_back({y, x});
   }
   return {images, labels, corners};
+}
+
+/// Trains `net` for `steps` Adam-family steps, each on a fresh batch of 32 squares().
+template <class Net>
+void train_on_squares(Net& net, torch::optim::Optimizer& opt, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    auto [images, labels, corners] = squares(32, 100 + uint64_t(step));
+    opt.zero_grad();
+    torch::nn::functional::cross_entropy(net->forward(images), labels).backward();
+    opt.step();
+  }
+}
+
+/// How Grad-CAM (`cam_of(image)`) places the squares of the class-1 images of squares(16, 7):
+/// heatmaps that peak within `margin` pixels of the square, in the top-left quadrant, and
+/// that are on average twice as bright inside the square as outside.
+struct Placed {
+  int tested = 0, near = 0, top_left = 0, brighter = 0;
+};
+Placed place_squares(const std::function<ex::GradCam(const torch::Tensor&)>& cam_of, int64_t margin) {
+  auto [images, labels, corners] = squares(16, 7);
+  Placed r;
+  for (int64_t i = 0; i < 16; ++i) {
+    if (labels[i].item<int64_t>() != 1) continue;
+    ++r.tested;
+    auto heatmap = cam_of(images[i]).heatmap;
+    const int64_t peak = heatmap.argmax().item<int64_t>(), py = peak / 32, px = peak % 32;
+    const auto [y, x] = corners[size_t(i)];
+    auto mask = torch::zeros({32, 32}, torch::kBool);
+    mask.narrow(0, y, 8).narrow(1, x, 8).fill_(true);
+    const float in_mean = heatmap.masked_select(mask).mean().item<float>();
+    const float out_mean = heatmap.masked_select(~mask).mean().item<float>();
+    r.brighter += in_mean > 2 * out_mean;
+    r.top_left += py < 16 && px < 16;
+    r.near += py >= y - margin && py < y + 8 + margin && px >= x - margin && px < x + 8 + margin;
+  }
+  return r;
 }
 
 }  // namespace
@@ -131,36 +169,72 @@ TEST_CASE("Grad-CAM finds the class evidence where the synthetic task put it", "
   torch::manual_seed(0);
   TinyNet net;
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
-  for (int step = 0; step < 60; ++step) {
-    auto [images, labels, corners] = squares(32, 100 + step);
-    opt.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
-    loss.backward();
-    opt.step();
-  }
+  train_on_squares(net, opt, 60);
   auto [images, labels, corners] = squares(16, 7);
   net->eval();
   CHECK(net->forward(images).argmax(1).eq(labels).sum().item<int64_t>() >= 15);
-  int inside = 0, tested = 0;
-  for (int64_t i = 0; i < 16; ++i) {
-    if (labels[i].item<int64_t>() != 1) continue;
-    ++tested;
-    auto cam = ex::grad_cam([&](const torch::Tensor& in) { return net->forward(in); }, images[i], "conv2", 1);
-    const int64_t peak = cam.heatmap.argmax().item<int64_t>();
-    const int64_t py = peak / 32, px = peak % 32;
-    const auto [y, x] = corners[size_t(i)];
-    auto mask = torch::zeros({32, 32}, torch::kBool);
-    mask.narrow(0, y, 8).narrow(1, x, 8).fill_(true);
-    const float in_mean = cam.heatmap.masked_select(mask).mean().item<float>();
-    const float out_mean = cam.heatmap.masked_select(~mask).mean().item<float>();
-    INFO("image " << i << " peak (" << py << ", " << px << ") square at (" << y << ", " << x << ")");
-    CHECK(py < 16);
-    CHECK(px < 16);
-    CHECK(in_mean > 2 * out_mean);
-    if (py >= y - 2 && py < y + 10 && px >= x - 2 && px < x + 10) ++inside;
-  }
-  REQUIRE(tested > 2);
-  CHECK(inside >= tested - 1);
+  auto placed = place_squares(
+      [&](const torch::Tensor& image) {
+        return ex::grad_cam([&](const torch::Tensor& in) { return net->forward(in); }, image, "conv2", 1);
+      },
+      /*margin=*/2);
+  REQUIRE(placed.tested > 2);
+  CHECK(placed.top_left == placed.tested);
+  CHECK(placed.brighter == placed.tested);
+  CHECK(placed.near >= placed.tested - 1);
+}
+
+// A two-block ViT with 4x4 patches: 64 patch tokens on a 32x32 image.
+const bool vit_squares_registered =
+    tlearn::test::register_toy_vit("vit_squares", tlearn::VisionTransformerConfig{4, 2, 4, 32, 64}, 32);
+
+TEST_CASE("Grad-CAM on a vision transformer finds the square; attention rollout is the product of the blocks",
+          "[explain][vit]") {
+  (void)vit_squares_registered;
+  torch::manual_seed(0);
+  auto vit = tlearn::make_backbone("vit_squares", tlearn::BackboneOptions().classes(2));
+  torch::optim::AdamW opt(vit->parameters(), torch::optim::AdamWOptions(3e-3));
+  train_on_squares(vit, opt, 400);
+  auto [images, labels, corners] = squares(16, 7);
+  vit->eval();
+  CHECK(vit->forward(images).argmax(1).eq(labels).sum().item<int64_t>() >= 15);
+  // The default layer is the last block whose patch tokens still reach the class token
+  // (here the first of two). Attention has mixed the tokens there; the patch embeddings,
+  // one token per patch, show where the evidence is.
+  auto by_default = ex::grad_cam(*vit, images[1], ex::GradCamOptions().class_index(1));
+  CHECK(by_default.layer == "encoder.layers.encoder_layer_0");
+  CHECK(by_default.cam.sizes() == torch::IntArrayRef({8, 8}));
+  CHECK(by_default.weights.sizes() == torch::IntArrayRef({32}));
+  auto placed = place_squares(
+      [&](const torch::Tensor& image) {
+        auto cam = ex::grad_cam(*vit, image, ex::GradCamOptions().layer("encoder.pos_embedding").class_index(1));
+        CHECK(cam.cam.sizes() == torch::IntArrayRef({8, 8}));
+        return cam;
+      },
+      /*margin=*/4);
+  REQUIRE(placed.tested > 2);
+  CHECK(placed.near >= placed.tested - 1);
+  CHECK(placed.brighter >= placed.tested - 1);
+  auto by_alias = ex::grad_cam(*vit, images[0], ex::GradCamOptions().layer("encoder_layer_0").class_index(1));
+  CHECK(by_alias.layer == "encoder_layer_0");
+
+  // Rollout: heads averaged, identity added, rows renormalised, multiplied block by block.
+  auto* model = vit->as<tlearn::VisionTransformerImpl>();
+  auto rollout = ex::attention_rollout(*model, images[1]);
+  torch::NoGradGuard no_grad;
+  auto w = model->attention_weights(images[1].unsqueeze(0));
+  REQUIRE(w.size() == 2);
+  auto eye = torch::eye(65);
+  auto a0 = w[0][0].mean(0) + eye, a1 = w[1][0].mean(0) + eye;
+  a0 = a0 / a0.sum(-1, true);
+  a1 = a1 / a1.sum(-1, true);
+  CHECK(torch::allclose(rollout.rollout, a1.matmul(a0), 1e-5, 1e-6));
+  CHECK(torch::allclose(rollout.rollout.sum(-1), torch::ones({65}), 1e-5, 1e-5));
+  CHECK(rollout.map.sizes() == torch::IntArrayRef({8, 8}));
+  CHECK(rollout.heatmap.sizes() == torch::IntArrayRef({32, 32}));
+  CHECK(rollout.heatmap.max().item<float>() == Approx(1.f));
+  CHECK(torch::allclose(ex::attention_rollout(*model, images[1], 0).rollout, a0, 1e-5, 1e-6));
+  CHECK_THROWS_WITH(ex::attention_rollout(*model, images[1], 2), Catch::Contains("outside 0..1"));
 }
 
 TEST_CASE("Grad-CAM through a backbone and through a model that contains one", "[explain]") {

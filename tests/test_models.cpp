@@ -48,7 +48,8 @@ TEST_CASE("summary prints torchvision's parameter count for every registered mod
     INFO("model " << name);
     auto model = tl::make_backbone(name);
     std::ostringstream out;
-    auto size = std::max<int64_t>(64, model->spec().min_size);
+    const int64_t unit = model->spec().min_size;  // a ViT takes multiples of its patch size
+    auto size = (std::max<int64_t>(64, unit) + unit - 1) / unit * unit;
     model->summary(out, {size, size});
     std::ostringstream expected;
     auto total = count_parameters(*model);
@@ -251,7 +252,8 @@ TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps ou
         }
     }
     model->eval();
-    auto size = std::max<int64_t>(64, model->spec().min_size);
+    const int64_t unit = model->spec().min_size;  // a ViT takes multiples of its patch size
+    auto size = (std::max<int64_t>(64, unit) + unit - 1) / unit * unit;
     auto x = torch::randn({2, 3, size, size});
     torch::NoGradGuard no_grad;
     auto before = model->forward(x);

@@ -4,6 +4,7 @@
 #include <tlearn/io/checkpoint.hpp>
 #include <tlearn/io/model_file.hpp>
 #include <tlearn/models/vgg.hpp>
+#include <tlearn/models/vit.hpp>
 #include <tlearn/detail/compat.hpp>
 #include <tlearn/train/grad_scaler.hpp>
 #include <tlearn/train/recipes.hpp>
@@ -11,11 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <tlearn/core/cpu_memory.hpp>
+#include <tlearn/models/layer_decay.hpp>
+#include <set>
 #include <fstream>
 #include <sstream>
 
 #include "catch.hpp"
 #include "support.hpp"
+#include "toy_vit.hpp"
 
 namespace tl = tlearn;
 
@@ -574,6 +578,89 @@ TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", 
   auto vgg = tl::make_backbone("vgg11", tl::BackboneOptions().include_top(false));
   CHECK_THROWS_WITH(tl::extract_features(vgg, std::vector<tl::data::Batch>{}, tl::ExtractOptions().cache(dir / "f.safetensors")),
                     Catch::Matchers::Contains("not 'vgg11'"));
+}
+
+TEST_CASE("layer-wise learning-rate decay: the groups of timm's rule on vit_b_16 and resnet50, a head at lr",
+          "[train][layer_decay]") {
+  const double decay = 0.75, weight_decay = 0.05;
+  auto spec = tl::optim::AdamW(1e-3).weight_decay(weight_decay).layer_decay(decay);
+  auto dir = tl::test::scratch_dir("layer_decay");
+  for (const std::string name : {"vit_b_16", "resnet50"}) {
+    INFO(name);
+    tl::test::run_python("layer_decay_reference.py", {(dir / (name + ".json")).string(), name,
+                                                      std::to_string(decay), std::to_string(weight_decay)});
+    std::ifstream in(dir / (name + ".json"));
+    auto reference = nlohmann::json::parse(in);
+    auto model = tl::make_backbone(name);
+    std::vector<tl::optim::GroupInfo> groups;
+    auto optimizer = tl::optim::build(spec, *model, &groups);
+    std::set<std::pair<double, double>> distinct;
+    size_t seen = 0;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto& options = static_cast<const torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options());
+      CHECK(options.lr() == Approx(1e-3 * groups[g].multiplier));
+      CHECK(options.weight_decay() == groups[g].weight_decay);
+      for (const auto& n : groups[g].names) {
+        INFO(n);
+        REQUIRE(reference.contains(n));
+        CHECK(groups[g].multiplier == Approx(reference[n][0].get<double>()).epsilon(1e-9));
+        CHECK(groups[g].weight_decay == reference[n][1].get<double>());
+        distinct.insert({reference[n][0].get<double>(), reference[n][1].get<double>()});
+        ++seen;
+      }
+    }
+    CHECK(seen == reference.size());
+    CHECK(groups.size() == distinct.size());  // one group per (rate, decay)
+  }
+  auto depths = tl::layer_depths(*tl::make_backbone("vit_b_16"));
+  CHECK(depths.blocks.size() == 12);
+  CHECK(depths.max_depth == 13);
+
+  // A Classifier: the backbone's blocks decay, the new head learns at lr.
+  auto base = tl::make_backbone("resnet18", tl::BackboneOptions().include_top(false));
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
+  std::vector<tl::optim::GroupInfo> groups;
+  tl::optim::build(tl::optim::SGD(0.1).layer_decay(0.5), *model, &groups);
+  std::map<std::string, double> rate;
+  for (const auto& g : groups)
+    for (const auto& n : g.names) rate[n] = g.multiplier;
+  CHECK(rate.at("head.fc.weight") == 1.0);
+  CHECK(rate.at("backbone.layer4.1.conv2.weight") == 0.5);   // block 8 of 8
+  CHECK(rate.at("backbone.layer1.0.conv1.weight") == Approx(std::pow(0.5, 8)));
+  CHECK(rate.at("backbone.conv1.weight") == Approx(std::pow(0.5, 9)));  // the stem
+  CHECK_THROWS_WITH(tl::optim::build(tl::optim::SGD(0.1).layer_decay(1.5), *model),
+                    Catch::Matchers::Contains("layer_decay must be in (0, 1]"));
+  CHECK_THROWS_WITH(tl::optim::build(tl::optim::SGD(0.1).layer_decay(0.5), *model->head),
+                    Catch::Matchers::Contains("holds a backbone"));
+
+  // Every family has blocks for the rule to decay (its first variant stands for it).
+  std::set<std::string> families;
+  for (const auto& n : tl::list_models()) {
+    if (!families.insert(tl::model_spec(n).family).second) continue;
+    auto d = tl::layer_depths(*tl::create_backbone(n));
+    INFO(n << ": " << d.blocks.size() << " blocks, from " << d.blocks.front() << " to " << d.blocks.back());
+    CHECK(d.blocks.size() >= 4);
+  }
+}
+
+TEST_CASE("a vision transformer fine-tunes on Fashion-MNIST with layer-wise decay", "[train][layer_decay][vit]") {
+  // ViT's code at a reduced size: 4x4 patches of a 32x32 image, four blocks of width 64.
+  static const bool registered =
+      tl::test::register_toy_vit("vit_fmnist", tl::VisionTransformerConfig{4, 4, 4, 64, 128}, 32);
+  (void)registered;
+  auto train = fashion_subset(true, 100, {0, 1, 7});
+  auto test = fashion_subset(false, 50, {0, 1, 7});
+  auto base = tl::make_backbone("vit_fmnist", tl::BackboneOptions().include_top(false).in_chans(1).pooling(tl::Pooling::Token));
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
+  auto opt = tl::optim::AdamW(2e-3).weight_decay(0.05).layer_decay(0.75);
+  tl::Trainer trainer(model, quiet(opt));
+  REQUIRE(trainer.parameter_groups().size() == 12);  // 6 depths (stem, 4 blocks, top) x with/without decay
+  auto lo = tl::data::LoaderOptions().batch_size(30).shuffle(true).seed(2).workers(0);
+  auto h = trainer.fit(tl::data::loader(train, {}, lo),
+                       tl::FitOptions().epochs(4).validation(tl::data::loader(test, {}, lo.shuffle(false))));
+  CAPTURE(h["loss"], h["val_accuracy"]);
+  CHECK(h["loss"].back() < 0.8 * h["loss"].front());
+  CHECK(h["val_accuracy"].back() > 0.7);  // chance: 0.33
 }
 
 TEST_CASE("fine_tune on Fashion-MNIST: warm-up frozen, then unfrozen with BatchNorm kept frozen", "[train][recipes]") {

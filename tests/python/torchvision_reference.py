@@ -11,6 +11,12 @@
       --old-keys                   densenet: save the pre-0.3 key names of the official files
                                    ("denselayer1.norm.1.weight" for "denselayer1.norm1.weight")
       --aux                        inception_v3 / googlenet with torchvision's default aux heads
+      --from-size N                vit: the saved weights are a model built for N; the reference
+                                   output is that state resized by torchvision's
+                                   interpolate_embeddings to --size
+
+vit_*: built for --size (its position embedding); the output file also holds "tokens", the
+encoder's output, and --no-top's output is the patch tokens as an (N, C, H/p, W/p) map.
 
 inception_v3 and googlenet are built without aux heads and transform_input=False, as tlearn
 builds them for random weights and weight files (tlearn skips the official checkpoints' aux keys).
@@ -51,6 +57,9 @@ def no_init():
 
 
 def build(name, **kwargs):
+    if name == "vit_toy":  # tlearn's tests register the same narrow ViT
+        return torchvision.models.VisionTransformer(patch_size=16, num_layers=2, num_heads=4, hidden_dim=64,
+                                                    mlp_dim=128, image_size=kwargs.get("image_size", 224))
     kwargs.setdefault("weights", None)
     if name in ("inception_v3", "googlenet"):
         kwargs.setdefault("aux_logits", False)
@@ -60,8 +69,21 @@ def build(name, **kwargs):
         else getattr(torchvision.models, name)(**kwargs)
 
 
+def vit_tokens(model, x):
+    """torchvision's VisionTransformer.forward up to the head: the encoder's output tokens."""
+    x = model._process_input(x)
+    x = torch.cat([model.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+    return model.encoder(x)
+
+
 def features_path(name, model, x):
     """What tlearn returns with include_top=False: torchvision's feature path."""
+    if name.startswith("vit_"):
+        t = vit_tokens(model, x)[:, 1:]
+        side = x.shape[-1] // model.patch_size
+        return t.transpose(1, 2).reshape(t.shape[0], t.shape[2], x.shape[-2] // model.patch_size, side)
+    if name.startswith("swin"):
+        return model.permute(model.norm(model.features(x)))
     if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet", "efficientnet", "mnasnet", "convnext")):
         y = model.layers(x) if name.startswith("mnasnet") else model.features(x)
         if name.startswith("densenet"):
@@ -118,9 +140,15 @@ def old_densenet_keys(state):
     return collections.OrderedDict((pattern.sub(r"\1.\2", k), v) for k, v in state.items())
 
 
-def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=False):
+def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=False, from_size=None):
     torch.manual_seed(0)
-    model = build(name, aux_logits=True) if aux else build(name)
+    if name.startswith("vit_"):
+        model = build(name, image_size=from_size or size)
+        # A random class token (torchvision starts it at zero), so its path is tested too.
+        with torch.no_grad():
+            model.class_token.normal_()
+    else:
+        model = build(name, aux_logits=True) if aux else build(name)
     # Random BatchNorm statistics, so eval mode is not the identity.
     with torch.no_grad():
         for m in model.modules():
@@ -131,6 +159,11 @@ def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=Fa
                 m.bias.uniform_(-0.5, 0.5)
     state = old_densenet_keys(model.state_dict()) if old_keys else model.state_dict()
     torch.save(state, os.path.join(out_dir, name + ".pth"))
+    if from_size:
+        from torchvision.models.vision_transformer import interpolate_embeddings
+        resized = interpolate_embeddings(size, model.patch_size, collections.OrderedDict(state))
+        model = build(name, image_size=size)
+        model.load_state_dict(resized)
     model.train(train)
     if aux and train:
         model.dropout.p = 0.0
@@ -156,6 +189,8 @@ def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=Fa
     else:
         with torch.no_grad():
             tensors["output"] = features_path(name, model, x) if no_top else model(x)
+            if name.startswith("vit_"):
+                tensors["tokens"] = vit_tokens(model, x)
     write_safetensors(tensors, os.path.join(out_dir, name + ".io.safetensors"))
 
 
@@ -174,12 +209,13 @@ def main():
     e.add_argument("--train", action="store_true")
     e.add_argument("--old-keys", action="store_true")
     e.add_argument("--aux", action="store_true")
+    e.add_argument("--from-size", type=int, default=None)
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.cmd == "keys":
         cmd_keys(a.out, a.names)
     else:
-        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.old_keys, a.aux)
+        cmd_export(a.name, a.dir, a.size, a.batch, a.no_top, a.train, a.old_keys, a.aux, a.from_size)
 
 
 if __name__ == "__main__":

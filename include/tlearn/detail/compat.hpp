@@ -7,6 +7,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <ATen/ATen.h>
+
+#include <cmath>
 #include <variant>
 
 namespace tlearn::detail::compat {
@@ -63,6 +66,17 @@ auto variant_get_if(Variant* v) {
 /// LibTorch 1.13 sends a bfloat16 ConvTranspose2d on the CPU to oneDNN as a
 /// plain convolution, which then rejects its weight's shape.
 inline constexpr bool kCpuBFloat16ConvTranspose = TORCH_VERSION_MAJOR >= 2;
+
+/// softmax(q k^T / sqrt(d)) v over the last two dimensions. LibTorch 2.x has a
+/// fused kernel (flash / memory-efficient on both CPU and GPU); 1.13 has none.
+inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v);
+#else
+  const double scale = 1.0 / std::sqrt(double(q.size(-1)));
+  return at::matmul(at::softmax(at::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
+#endif
+}
 
 /// Whether CPU autocast can run float16 (LibTorch 1.13's CPU autocast knows only bfloat16).
 inline constexpr bool kCpuAutocastFloat16 = kDeviceGenericAutocast;

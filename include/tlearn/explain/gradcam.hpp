@@ -79,17 +79,23 @@ inline torch::Tensor upsample(const torch::Tensor& map, int64_t h, int64_t w) {
 
 /// The tap name of the layer the user named (a table name or a Keras alias), and
 /// the name to report back: what the user wrote, so a Keras alias in is a Keras alias out.
+/// `to_map`, when set, turns the recorded output and its gradient into (N, C, h, w)
+/// maps: a vision transformer's tokens.
 struct NamedLayer {
   std::string tap, shown;
+  std::function<torch::Tensor(const torch::Tensor&)> to_map = nullptr;
 };
 
 inline NamedLayer resolve_layer(const BackboneImpl& backbone, const std::string& layer) {
+  std::string tap = layer, shown = layer;
   if (layer.empty()) {
-    if (backbone.feature_info().empty())
+    tap = shown = backbone.explain_layer();
+    if (tap.empty())
       throw Error(backbone.spec().name + " declares no feature_info(); name the layer for Grad-CAM explicitly");
-    return {backbone.feature_info().back().name, backbone.feature_info().back().name};
+  } else {
+    tap = backbone.layer_table()[backbone.layer_table().index_of(layer)].name;
   }
-  return {backbone.layer_table()[backbone.layer_table().index_of(layer)].name, layer};
+  return {tap, shown, [&backbone, tap](const torch::Tensor& t) { return backbone.feature_map(tap, t); }};
 }
 
 inline GradCam grad_cam_at(const ForwardFn& forward, const torch::Tensor& image, const NamedLayer& layer,
@@ -116,7 +122,8 @@ inline GradCam detail::grad_cam_at(const ForwardFn& forward, const torch::Tensor
   if (!recorder.has(layer))
     throw Error("grad_cam: layer '" + named.shown +
                 "' produced no output during the forward pass; name a layer the model runs (see layers())");
-  auto a = recorder.get(layer);
+  auto recorded = recorder.get(layer);
+  auto a = named.to_map ? named.to_map(recorded) : recorded;
   if (a.dim() != 4) {
     std::ostringstream msg;
     msg << "grad_cam: layer '" << named.shown << "' outputs shape " << a.sizes()
@@ -134,8 +141,10 @@ inline GradCam detail::grad_cam_at(const ForwardFn& forward, const torch::Tensor
   auto score = out[0][result.class_index];
   result.score = score.item<double>();
   torch::Tensor g;
-  if (a.requires_grad()) g = torch::autograd::grad({score}, {a}, {}, false, false, /*allow_unused=*/true)[0];
-  if (!g.defined()) g = torch::zeros_like(a);   // the score does not depend on this layer
+  if (recorded.requires_grad())
+    g = torch::autograd::grad({score}, {recorded}, {}, false, false, /*allow_unused=*/true)[0];
+  if (!g.defined()) g = torch::zeros_like(recorded);  // the score does not depend on this layer
+  if (named.to_map) g = named.to_map(g);
   auto act = a.detach()[0];                     // (C, h, w)
   result.weights = g.detach()[0].mean({1, 2});  // (C)
   result.cam = torch::relu((result.weights.view({-1, 1, 1}) * act).sum(0));

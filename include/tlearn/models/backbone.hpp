@@ -34,8 +34,9 @@
 
 namespace tlearn {
 
-/// What include_top = false returns: the 4-D map, or a vector pooled over space (Keras' `pooling`).
-enum class Pooling { None, Avg, Max };
+/// What include_top = false returns: the 4-D map, or a vector pooled over space (Keras' `pooling`),
+/// or a transformer's class token after its final norm (timm's global_pool="token").
+enum class Pooling { None, Avg, Max, Token };
 
 struct BackboneOptions {
   /// Keep the ImageNet classifier (true) or end at the last feature map (false).
@@ -49,7 +50,8 @@ struct BackboneOptions {
   /// Applied by forward() to the top's logits. predict() gives softmax probabilities
   /// when this is None.
   TORCH_ARG(Activation, classifier_activation) = Activation::None;
-  /// With include_top = false: None gives the 4-D map, Avg / Max a (N, C) vector.
+  /// With include_top = false: None gives the 4-D map, Avg / Max a (N, C) vector, Token
+  /// the class token of a vision transformer.
   TORCH_ARG(Pooling, pooling) = Pooling::None;
   /// {H, W} the model will see; summary() uses it. Empty: the architecture's default.
   TORCH_ARG(std::vector<int64_t>, input_shape) = {};
@@ -157,14 +159,34 @@ class BackboneImpl : public torch::nn::Module {
   void set_memory_format(torch::MemoryFormat format);
   torch::MemoryFormat memory_format() const { return memory_format_; }
 
-  /// {H, W}: options().input_shape(), or the architecture's default size.
+  /// {H, W}: options().input_shape(), else the crop size of the weights named by
+  /// options().weights() ("imagenet" or a tag), else the architecture's default size.
   std::vector<int64_t> input_shape() const;
+
+  /// A row's output as a (N, C, H, W) map, as features_only() and Grad-CAM use it: the
+  /// output itself for convolutional families; a vision transformer's patch tokens on
+  /// their grid (from the last forward pass).
+  virtual torch::Tensor feature_map(const std::string& row, const torch::Tensor& output) const {
+    (void)row;
+    return output;
+  }
+
+  /// The layer Grad-CAM explains when none is named: the last stage; for a vision
+  /// transformer the last block whose patch tokens still reach the class token.
+  virtual std::string explain_layer() const { return feature_info_.empty() ? "" : feature_info_.back().name; }
+
+  /// Called by the weights loader with the checkpoint before it loads: a family adapts
+  /// what depends on the input size (a vision transformer's position embedding).
+  virtual void adapt_checkpoint(torch::OrderedDict<std::string, torch::Tensor>& state) { (void)state; }
 
  protected:
   /// Input (already checked and tapped as "input") to the last feature map.
   virtual torch::Tensor forward_body(torch::Tensor x) = 0;
   /// Last feature map to logits; only called with include_top.
   virtual torch::Tensor forward_top(torch::Tensor features) = 0;
+
+  /// Pooling::Token: the class token of the last forward pass. Families without one throw.
+  virtual torch::Tensor pool_token(const torch::Tensor& features);
 
   /// Dropout before the classifier: the option when set, else the architecture's.
   double drop_rate_or(double architecture_default) const {

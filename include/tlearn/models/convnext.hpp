@@ -20,6 +20,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/parameter_row.hpp"
 
 namespace tlearn {
 
@@ -60,14 +61,6 @@ class LayerNorm2dImpl : public torch::nn::Module {
   double eps_;
 };
 TORCH_MODULE(LayerNorm2d);
-
-/// Holds a parameter that belongs to a parent module (same tensor), so that a
-/// layer-table row can own it alone: CNBlock's layer_scale.
-class ParameterRowImpl : public torch::nn::Module {
- public:
-  ParameterRowImpl(const std::string& name, const torch::Tensor& p) { register_parameter(name, p); }
-};
-TORCH_MODULE(ParameterRow);
 
 /// ConvNeXt's block; `prefix` is its module path ("features.1.0").
 class CNBlockImpl : public torch::nn::Module {
@@ -118,6 +111,7 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
   s.name = name;
   s.family = "convnext";
   s.first_conv = "features.0.0.weight";
+  s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.2\\..*"};
   WeightSpec w;

@@ -85,6 +85,7 @@ inline ModelSpec densenet_spec(const std::string& name, const std::string& file)
   s.family = "densenet";
   s.first_conv = "features.conv0.weight";
   s.top_keys = {"classifier\\..*"};
+  s.block_pattern = R"(^features\.(denseblock\d+\.denselayer\d+|transition\d+))";
   s.classifier_keys = {"classifier\\..*"};
   WeightSpec w;
   w.tag = "IMAGENET1K_V1";

@@ -135,6 +135,7 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
   s.default_size = weights.front().transform.crop_size;
   s.min_size = name.find("_v2_") != std::string::npos ? 33 : 1;
   s.first_conv = "features.0.0.weight";
+  s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
   s.weights = std::move(weights);

@@ -62,6 +62,7 @@ inline ModelSpec googlenet_spec() {
   s.family = "googlenet";
   s.min_size = 15;
   s.first_conv = "conv1.conv.weight";
+  s.block_pattern = R"(^(conv\d|inception\d[a-z])\b)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"aux1\\..*", "aux2\\..*"};

@@ -327,6 +327,7 @@ inline ModelSpec inception_v3_spec() {
   s.default_size = 299;
   s.min_size = 75;
   s.first_conv = "Conv2d_1a_3x3.conv.weight";
+  s.block_pattern = R"(^(Conv2d_[0-9a-z]+_[0-9x]+|Mixed_[0-9a-z]+))";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"AuxLogits\\..*"};

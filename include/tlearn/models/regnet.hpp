@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// RegNetX and RegNetY, 400MF to 32GF (torchvision.models.regnet).
+/// RegNetX 400MF to 32GF and RegNetY 400MF to 128GF (torchvision.models.regnet).
 /// Stage widths and depths come from torchvision's BlockParams.from_init_params
 /// (computed with the same tensor operations, so they are bit for bit the same).
 /// Layer table: one row per leaf op, named by the torchvision module path
@@ -11,7 +11,8 @@
 ///
 /// weights("imagenet") loads torchvision's DEFAULT weights (IMAGENET1K_V2); "IMAGENET1K_V1"
 /// and, for regnet_y_16gf / 32gf, "IMAGENET1K_SWAG_E2E_V1" (384x384) and
-/// "IMAGENET1K_SWAG_LINEAR_V1" can be named.
+/// "IMAGENET1K_SWAG_LINEAR_V1" can be named. regnet_y_128gf has only the two SWAG
+/// files; "imagenet" is its end-to-end one, at 384x384.
 
 #include <torch/torch.h>
 
@@ -116,13 +117,15 @@ class RegNetImpl : public BackboneImpl {
 };
 
 namespace detail {
-/// v1 / v2: the files' names after "regnet_..-"; swag / swag_lc: the SWAG files (regnet_y_16gf, 32gf).
+/// v1 / v2: the files' names after "regnet_..-"; swag / swag_lc: the SWAG files (regnet_y_16gf, 32gf,
+/// 128gf). An empty hash: torchvision has no such file.
 inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, const std::string& v2,
                              const std::string& swag = "", const std::string& swag_lc = "") {
   ModelSpec s;
   s.name = name;
   s.family = "regnet";
   s.first_conv = "stem.0.weight";
+  s.block_pattern = R"(^trunk_output\.block\d+\.block\d+-\d+)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
   const std::string base = "https://download.pytorch.org/models/";
@@ -134,9 +137,9 @@ inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, con
     w.transform = EvalTransformSpec{resize, crop, interpolation};
     s.weights.push_back(w);
   };
-  // torchvision's DEFAULT (V2) first: what weights("imagenet") loads.
-  weights("IMAGENET1K_V2", name + "-" + v2 + ".pth", 232, 224, Interpolation::Bilinear);
-  weights("IMAGENET1K_V1", name + "-" + v1 + ".pth", 256, 224, Interpolation::Bilinear);
+  // torchvision's DEFAULT (V2) first: what weights("imagenet") loads; regnet_y_128gf has only SWAG.
+  if (!v2.empty()) weights("IMAGENET1K_V2", name + "-" + v2 + ".pth", 232, 224, Interpolation::Bilinear);
+  if (!v1.empty()) weights("IMAGENET1K_V1", name + "-" + v1 + ".pth", 256, 224, Interpolation::Bilinear);
   if (!swag.empty()) {
     weights("IMAGENET1K_SWAG_E2E_V1", name + "_swag-" + swag + ".pth", 384, 384, Interpolation::Bicubic);
     weights("IMAGENET1K_SWAG_LINEAR_V1", name + "_lc_swag-" + swag_lc + ".pth", 224, 224, Interpolation::Bicubic);
@@ -160,6 +163,7 @@ struct RegNetY3_2GF { using Impl = RegNetImpl; static constexpr const char* name
 struct RegNetY8GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_8gf"; };
 struct RegNetY16GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_16gf"; };
 struct RegNetY32GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_32gf"; };
+struct RegNetY128GF { using Impl = RegNetImpl; static constexpr const char* name = "regnet_y_128gf"; };
 }  // namespace arch
 
 namespace detail {
@@ -195,6 +199,8 @@ inline std::vector<RegisteredModel> regnet_variants() {
                           RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25}),
       variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"),
                           RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25}),
+      variant<RegNetImpl>(regnet_spec("regnet_y_128gf", "", "", "c8ce3e52", "cbe8ce12"),
+                          RegNetConfig{27, 456, 160.83, 2.52, 264, 0.25}),
   };
 }
 }  // namespace detail

@@ -74,6 +74,7 @@ inline ModelSpec shufflenet_spec(const std::string& name, const std::string& fil
   s.name = name;
   s.family = "shufflenet_v2";
   s.first_conv = "conv1.0.weight";
+  s.block_pattern = R"(^stage\d+\.\d+)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
   WeightSpec w;

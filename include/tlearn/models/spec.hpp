@@ -50,6 +50,10 @@ struct ModelSpec {
   /// Regexes of checkpoint keys skipped when the model has no key they match: parts of
   /// the official checkpoints a model may not build, e.g. inception_v3's auxiliary head.
   std::vector<std::string> ignore_keys;
+  /// Regex (searched from the start of a layer-table row name) whose match names the
+  /// block a row belongs to, for layer-wise learning-rate decay (models/layer_decay.hpp);
+  /// empty: `^[^.]+\.\d+` ("layer1.0", "features.3").
+  std::string block_pattern;
   /// Whether BackboneOptions::aux_logits can build an auxiliary classifier (inception_v3).
   bool has_aux_logits = false;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads

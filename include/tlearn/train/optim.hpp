@@ -36,6 +36,11 @@ struct Spec {
   TORCH_ARG(double, eps) = 1e-8;
   /// RMSprop's smoothing constant (Keras' rho).
   TORCH_ARG(double, alpha) = 0.99;
+  /// Layer-wise learning-rate decay (models/layer_decay.hpp): below 1, the backbone's
+  /// block i of B learns at lr * layer_decay^(B + 1 - i), its stem slowest, its final
+  /// norm and the new head at lr; biases, norms, class tokens and position embeddings
+  /// then take no weight decay. The model given to build() is a backbone or holds one.
+  TORCH_ARG(double, layer_decay) = 1.0;
 
  public:
 
@@ -64,14 +69,17 @@ inline Spec Adam(double lr = 1e-3) { Spec s; s.kind = Kind::Adam; s.lr(lr); retu
 inline Spec AdamW(double lr = 1e-3) { Spec s; s.kind = Kind::AdamW; s.lr(lr); s.weight_decay(0.01); return s; }
 inline Spec RMSprop(double lr = 1e-3) { Spec s; s.kind = Kind::RMSprop; s.lr(lr); return s; }
 
-/// One parameter group as the Trainer built it: its multiplier and its parameters' names.
+/// One parameter group as the Trainer built it: its multiplier, weight decay and parameters' names.
 struct GroupInfo {
   double multiplier = 1.0;
+  double weight_decay = 0.0;
   std::vector<std::string> names;
 };
 
-/// Builds the torch optimizer over the trainable parameters of `module`, one
-/// group per distinct multiplier (in rule order, the default group first).
+/// Builds the torch optimizer over the trainable parameters of `module`, one group
+/// per distinct (multiplier, weight decay): in the order their first parameter
+/// comes in module.named_parameters(). A parameter's multiplier is its
+/// lr_multiplier rule's (the first that matches) times its layer decay.
 std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn::Module& module,
                                                std::vector<GroupInfo>* info = nullptr);
 

@@ -19,6 +19,9 @@ HeadImpl::HeadImpl(HeadOptions options) : options_(std::move(options)) {
   static const std::vector<std::string> known = {"relu", "gelu", "silu", "tanh", "elu"};
   if (std::find(known.begin(), known.end(), o.activation()) == known.end())
     throw Error("HeadOptions: unknown activation '" + o.activation() + "'; use relu, gelu, silu, tanh or elu");
+  if (o.pooling() == Pooling::Token)
+    throw Error("HeadOptions: Pooling::Token belongs to the backbone (BackboneOptions().include_top(false)"
+                ".pooling(Pooling::Token)), whose (N, C) class token a head takes with any pooling");
   if (o.pooling() != Pooling::None) {
     build(o.in_channels());
   } else if (!o.feature_hw().empty()) {
@@ -104,6 +107,7 @@ std::vector<SummaryRow> HeadImpl::summary_rows(const SummaryOptions& options, co
       add("pool", "AdaptiveMaxPool2d", in_features_, nullptr);
       break;
     case Pooling::None:
+    case Pooling::Token:  // refused by the constructor
       add("flatten", "Flatten", in_features_, nullptr);
       break;
   }
@@ -131,6 +135,7 @@ torch::Tensor HeadImpl::pool(torch::Tensor x) const {
     case Pooling::Max:
       return x.amax({2, 3});
     case Pooling::None:
+    case Pooling::Token:  // refused by the constructor
       break;
   }
   return x.flatten(1);

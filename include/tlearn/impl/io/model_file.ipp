@@ -25,7 +25,7 @@ struct EnumNames;
 template <>
 struct EnumNames<Pooling> {
   static constexpr std::pair<Pooling, const char*> table[] = {
-      {Pooling::None, "none"}, {Pooling::Avg, "avg"}, {Pooling::Max, "max"}};
+      {Pooling::None, "none"}, {Pooling::Avg, "avg"}, {Pooling::Max, "max"}, {Pooling::Token, "token"}};
 };
 template <>
 struct EnumNames<Activation> {

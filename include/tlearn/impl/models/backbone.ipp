@@ -31,6 +31,8 @@ torch::Tensor BackboneImpl::forward(torch::Tensor x) {
         return features.mean({2, 3});
       case Pooling::Max:
         return features.amax({2, 3});
+      case Pooling::Token:
+        return pool_token(features);
     }
   }
   auto logits = forward_top(features);
@@ -76,7 +78,14 @@ std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, s
                   std::to_string(feature_info_.size() - 1) + " (see feature_info())");
     names.push_back(feature_info_[static_cast<size_t>(i)].name);
   }
-  return forward_features(x, names);
+  auto outputs = forward_features(x, names);
+  for (size_t i = 0; i < outputs.size(); ++i) outputs[i] = feature_map(names[i], outputs[i]);
+  return outputs;
+}
+
+torch::Tensor BackboneImpl::pool_token(const torch::Tensor&) {
+  throw Error(spec_.name + " has no class token: Pooling::Token is for vision transformers; use Pooling::Avg or "
+              "Pooling::Max");
 }
 
 std::vector<SummaryRow> BackboneImpl::summary_rows(const SummaryOptions& options, torch::Tensor* output) {
@@ -138,8 +147,11 @@ void BackboneImpl::set_memory_format(torch::MemoryFormat format) {
 }
 
 std::vector<int64_t> BackboneImpl::input_shape() const {
-  return options_.input_shape().empty() ? std::vector<int64_t>{spec_.default_size, spec_.default_size}
-                                        : options_.input_shape();
+  if (!options_.input_shape().empty()) return options_.input_shape();
+  const auto* w = weight_spec();
+  const bool named = options_.weights() == "imagenet" || (w != nullptr && w->tag == options_.weights());
+  const int64_t size = named && w != nullptr && w->transform.crop_size > 0 ? w->transform.crop_size : spec_.default_size;
+  return {size, size};
 }
 
 void BackboneImpl::check_input(const torch::Tensor& x) const {

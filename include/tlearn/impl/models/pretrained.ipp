@@ -73,6 +73,7 @@ void load_pretrained(BackboneImpl& model) {
         break;
       }
   }
+  model.adapt_checkpoint(state);
   if (options.in_chans() != 3 && !spec.first_conv.empty() && state.contains(spec.first_conv)) {
     auto& w = state[spec.first_conv];
     if (w.dim() == 4 && w.size(1) != options.in_chans()) w = detail::adapt_first_conv(w, options.in_chans());

@@ -19,7 +19,9 @@
 #include "tlearn/models/resnet.hpp"
 #include "tlearn/models/shufflenet.hpp"
 #include "tlearn/models/squeezenet.hpp"
+#include "tlearn/models/swin.hpp"
 #include "tlearn/models/vgg.hpp"
+#include "tlearn/models/vit.hpp"
 
 namespace tlearn {
 
@@ -30,7 +32,8 @@ std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
           detail::efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
           detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(),
           detail::regnet_variants(),       detail::resnet_variants(),       detail::shufflenet_variants(),
-          detail::squeezenet_variants(),   detail::vgg_variants()};
+          detail::squeezenet_variants(),   detail::vgg_variants(),
+          detail::swin_variants(),         detail::vit_variants()};
 }
 
 struct Registry {
