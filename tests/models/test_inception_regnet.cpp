@@ -51,6 +51,13 @@ TEST_CASE("regnet stages, feature_info and layer table", "[layers][regnet]") {
   CHECK(x->spec().weights.front().transform.resize_size == 232);
   CHECK(tl::model_spec("regnet_y_32gf").weights.size() == 4);
   CHECK(tl::model_spec("regnet_y_32gf").weights[2].transform.crop_size == 384);
+  // regnet_y_128gf has only torchvision's SWAG files: end-to-end at 384 is what "imagenet" loads.
+  const auto& y128 = tl::model_spec("regnet_y_128gf").weights;
+  REQUIRE(y128.size() == 2);
+  CHECK(y128[0].tag == "IMAGENET1K_SWAG_E2E_V1");
+  CHECK(y128[0].url == "https://download.pytorch.org/models/regnet_y_128gf_swag-c8ce3e52.pth");
+  CHECK(y128[1].url == "https://download.pytorch.org/models/regnet_y_128gf_lc_swag-cbe8ce12.pth");
+  CHECK(y128[1].transform.crop_size == 224);
   // regnet_y_32gf's 145,046,770 parameters: checked with every model's keys in test_models.cpp.
 }
 

@@ -6,6 +6,7 @@
 
 #include "tlearn/impl/models/pretrained.ipp"
 #include "tlearn/impl/models/registry.ipp"
+#include "tlearn/impl/models/spec.ipp"
 #include "tlearn/impl/data/augment.ipp"
 #include "tlearn/impl/io/hub.ipp"
 #include "tlearn/impl/io/safetensors.ipp"

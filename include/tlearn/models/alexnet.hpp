@@ -45,10 +45,7 @@ inline ModelSpec alexnet_spec() {
   s.first_conv = "features.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.6\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth";
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"));
   return s;
 }
 }  // namespace detail

@@ -114,11 +114,7 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.2\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
-  w.transform = {resize_size, 224, Interpolation::Bilinear};
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize_size, 224, Interpolation::Bilinear}));
   return s;
 }
 }  // namespace detail

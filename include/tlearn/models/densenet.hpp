@@ -87,9 +87,7 @@ inline ModelSpec densenet_spec(const std::string& name, const std::string& file)
   s.top_keys = {"classifier\\..*"};
   s.block_pattern = R"(^features\.(denseblock\d+\.denselayer\d+|transition\d+))";
   s.classifier_keys = {"classifier\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
+  auto w = torchvision_weights("IMAGENET1K_V1", file);
   w.key_rename = {{kDenseNetOldKeys, "$1$2"}};
   s.weights.push_back(w);
   return s;

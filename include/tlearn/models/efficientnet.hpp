@@ -119,11 +119,8 @@ inline EfficientNetConfig efficientnet_v2(std::vector<EfficientNetStage> stages,
 
 inline WeightSpec efficientnet_weights(const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                                        Interpolation interpolation, Preprocessing preprocessing = Preprocessing::Torch) {
-  WeightSpec w;
-  w.tag = tag;
-  w.url = "https://download.pytorch.org/models/" + file;
+  auto w = torchvision_weights(tag, file, {resize, crop, interpolation});
   w.preprocessing = preprocessing;
-  w.transform = {resize, crop, interpolation};
   return w;
 }
 

@@ -66,11 +66,7 @@ inline ModelSpec googlenet_spec() {
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"aux1\\..*", "aux2\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/googlenet-1378be20.pth";
-  w.transform = EvalTransformSpec{256, 224, Interpolation::Bilinear};
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", "googlenet-1378be20.pth"));
   return s;
 }
 }  // namespace detail

@@ -332,11 +332,8 @@ inline ModelSpec inception_v3_spec() {
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"AuxLogits\\..*"};
   s.has_aux_logits = true;
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth";
-  w.transform = EvalTransformSpec{342, 299, Interpolation::Bilinear};
-  s.weights.push_back(w);
+  s.weights.push_back(
+      torchvision_weights("IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", {342, 299, Interpolation::Bilinear}));
   return s;
 }
 }  // namespace detail

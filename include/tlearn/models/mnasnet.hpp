@@ -78,11 +78,7 @@ inline ModelSpec mnasnet_spec(const std::string& name, const std::string& file, 
   s.first_conv = "layers.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
-  w.transform = {resize, 224, Interpolation::Bilinear};
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize, 224, Interpolation::Bilinear}));
   return s;
 }
 }  // namespace detail

@@ -74,15 +74,9 @@ inline ModelSpec mobilenet_v2_spec() {
   s.first_conv = "features.0.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
-  WeightSpec v1;
-  v1.tag = "IMAGENET1K_V1";
-  v1.url = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth";
-  v1.transform = {256, 224, Interpolation::Bilinear};
-  WeightSpec v2;
-  v2.tag = "IMAGENET1K_V2";
-  v2.url = "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth";
-  v2.transform = {232, 224, Interpolation::Bilinear};
-  s.weights = {v2, v1};  // torchvision's DEFAULT is IMAGENET1K_V2
+  // torchvision's DEFAULT is IMAGENET1K_V2
+  s.weights = {torchvision_weights("IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth", {232, 224, Interpolation::Bilinear}),
+               torchvision_weights("IMAGENET1K_V1", "mobilenet_v2-b0353104.pth")};
   return s;
 }
 }  // namespace detail

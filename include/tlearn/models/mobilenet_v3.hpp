@@ -66,20 +66,17 @@ class MobileNetV3Impl : public BackboneImpl {
 };
 
 namespace detail {
-inline ModelSpec mobilenet_v3_spec(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files) {
+inline ModelSpec mobilenet_v3_spec(const std::string& name,
+                                   const std::vector<std::pair<std::string, std::string>>& files) {
   ModelSpec s;
   s.name = name;
   s.family = "mobilenet_v3";
   s.first_conv = "features.0.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.3\\..*"};
-  for (const auto& [tag, file] : files) {
-    WeightSpec w;
-    w.tag = tag;
-    w.url = "https://download.pytorch.org/models/" + file;
-    w.transform = {tag == "IMAGENET1K_V2" ? 232 : 256, 224, Interpolation::Bilinear};
-    s.weights.push_back(w);
-  }
+  for (const auto& [tag, file] : files)
+    s.weights.push_back(
+        torchvision_weights(tag, file, {tag == "IMAGENET1K_V2" ? 232 : 256, 224, Interpolation::Bilinear}));
   return s;
 }
 

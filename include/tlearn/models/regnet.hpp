@@ -128,14 +128,9 @@ inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, con
   s.block_pattern = R"(^trunk_output\.block\d+\.block\d+-\d+)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  const std::string base = "https://download.pytorch.org/models/";
   auto weights = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                      Interpolation interpolation) {
-    WeightSpec w;
-    w.tag = tag;
-    w.url = base + file;
-    w.transform = EvalTransformSpec{resize, crop, interpolation};
-    s.weights.push_back(w);
+    s.weights.push_back(torchvision_weights(tag, file, {resize, crop, interpolation}));
   };
   // torchvision's DEFAULT (V2) first: what weights("imagenet") loads; regnet_y_128gf has only SWAG.
   if (!v2.empty()) weights("IMAGENET1K_V2", name + "-" + v2 + ".pth", 232, 224, Interpolation::Bilinear);

@@ -88,13 +88,8 @@ inline ModelSpec resnet_spec(const std::string& name, std::vector<ResNetWeights>
   s.first_conv = "conv1.weight";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  for (const auto& w : weights) {
-    WeightSpec spec;
-    spec.tag = w.tag;
-    spec.url = std::string("https://download.pytorch.org/models/") + w.file;
-    spec.transform.resize_size = w.resize;
-    s.weights.push_back(spec);
-  }
+  for (const auto& w : weights)
+    s.weights.push_back(torchvision_weights(w.tag, w.file, {w.resize, 224, Interpolation::Bilinear}));
   return s;
 }
 }  // namespace detail

@@ -77,11 +77,7 @@ inline ModelSpec shufflenet_spec(const std::string& name, const std::string& fil
   s.block_pattern = R"(^stage\d+\.\d+)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
-  w.transform = {resize, 224, Interpolation::Bilinear};
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize, 224, Interpolation::Bilinear}));
   return s;
 }
 }  // namespace detail

@@ -27,6 +27,10 @@ struct WeightSpec {
   std::vector<std::pair<std::string, std::string>> key_rename;
 };
 
+/// One set of torchvision's weights: `file` under download.pytorch.org/models/ (its
+/// name carries the hash prefix), evaluated with `transform`.
+WeightSpec torchvision_weights(std::string tag, const std::string& file, EvalTransformSpec transform = {});
+
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {
   std::string name;

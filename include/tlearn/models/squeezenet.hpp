@@ -62,10 +62,7 @@ inline ModelSpec squeezenet_spec(const std::string& name, const std::string& fil
   s.first_conv = "features.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }
 }  // namespace detail

@@ -128,30 +128,12 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
 }  // namespace detail
 
 namespace arch {
-struct SwinT {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_t";
-};
-struct SwinS {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_s";
-};
-struct SwinB {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_b";
-};
-struct SwinV2T {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_v2_t";
-};
-struct SwinV2S {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_v2_s";
-};
-struct SwinV2B {
-  using Impl = SwinTransformerImpl;
-  static constexpr const char* name = "swin_v2_b";
-};
+struct SwinT { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_t"; };
+struct SwinS { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_s"; };
+struct SwinB { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_b"; };
+struct SwinV2T { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_v2_t"; };
+struct SwinV2S { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_v2_s"; };
+struct SwinV2B { using Impl = SwinTransformerImpl; static constexpr const char* name = "swin_v2_b"; };
 }  // namespace arch
 
 namespace detail {

@@ -50,10 +50,7 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.first_conv = "features.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.6\\..*"};
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + file;
-  s.weights.push_back(w);
+  s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }
 }  // namespace detail

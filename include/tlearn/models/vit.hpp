@@ -124,26 +124,11 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
 }  // namespace detail
 
 namespace arch {
-struct ViTB16 {
-  using Impl = VisionTransformerImpl;
-  static constexpr const char* name = "vit_b_16";
-};
-struct ViTB32 {
-  using Impl = VisionTransformerImpl;
-  static constexpr const char* name = "vit_b_32";
-};
-struct ViTL16 {
-  using Impl = VisionTransformerImpl;
-  static constexpr const char* name = "vit_l_16";
-};
-struct ViTL32 {
-  using Impl = VisionTransformerImpl;
-  static constexpr const char* name = "vit_l_32";
-};
-struct ViTH14 {
-  using Impl = VisionTransformerImpl;
-  static constexpr const char* name = "vit_h_14";
-};
+struct ViTB16 { using Impl = VisionTransformerImpl; static constexpr const char* name = "vit_b_16"; };
+struct ViTB32 { using Impl = VisionTransformerImpl; static constexpr const char* name = "vit_b_32"; };
+struct ViTL16 { using Impl = VisionTransformerImpl; static constexpr const char* name = "vit_l_16"; };
+struct ViTL32 { using Impl = VisionTransformerImpl; static constexpr const char* name = "vit_l_32"; };
+struct ViTH14 { using Impl = VisionTransformerImpl; static constexpr const char* name = "vit_h_14"; };
 }  // namespace arch
 
 namespace detail {

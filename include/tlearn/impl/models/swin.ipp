@@ -263,11 +263,8 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
   s.top_keys = {"head\\..*"};
   s.classifier_keys = {"head\\..*"};
   s.block_pattern = R"(^features\.([1357]\.\d+|[246])$)";  // blocks and patch mergings, not the stem
-  WeightSpec w;
-  w.tag = "IMAGENET1K_V1";
-  w.url = "https://download.pytorch.org/models/" + name + "-" + hash + ".pth";
-  w.transform = EvalTransformSpec{resize, crop, Interpolation::Bicubic};
-  s.weights.push_back(w);
+  s.weights.push_back(
+      torchvision_weights("IMAGENET1K_V1", name + "-" + hash + ".pth", {resize, crop, Interpolation::Bicubic}));
   return s;
 }
 

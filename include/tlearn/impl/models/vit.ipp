@@ -204,14 +204,9 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
   s.classifier_keys = {"heads\\.head\\..*"};
   s.block_pattern = R"(^encoder\.layers\.encoder_layer_\d+)";
   s.min_size = patch_size;  // one patch
-  const std::string base = "https://download.pytorch.org/models/";
   auto add = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                  Interpolation interpolation) {
-    WeightSpec w;
-    w.tag = tag;
-    w.url = base + file;
-    w.transform = EvalTransformSpec{resize, crop, interpolation};
-    s.weights.push_back(w);
+    s.weights.push_back(torchvision_weights(tag, file, {resize, crop, interpolation}));
   };
   // torchvision's DEFAULT first: IMAGENET1K_V1, or SWAG end-to-end for vit_h_14.
   if (!v1.empty()) add("IMAGENET1K_V1", name + "-" + v1 + ".pth", v1_resize, 224, Interpolation::Bilinear);
