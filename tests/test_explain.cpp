@@ -70,19 +70,19 @@ void train_on_squares(Net& net, torch::optim::Optimizer& opt, int steps) {
   }
 }
 
-/// How Grad-CAM (`cam_of(image)`) places the squares of the class-1 images of squares(16, 7):
+/// How a heatmap (`heatmap_of(image)`) places the squares of the class-1 images of squares(16, 7):
 /// heatmaps that peak within `margin` pixels of the square, in the top-left quadrant, and
 /// that are on average twice as bright inside the square as outside.
 struct Placed {
   int tested = 0, near = 0, top_left = 0, brighter = 0;
 };
-Placed place_squares(const std::function<ex::GradCam(const torch::Tensor&)>& cam_of, int64_t margin) {
+Placed place_squares(const std::function<torch::Tensor(const torch::Tensor&)>& heatmap_of, int64_t margin) {
   auto [images, labels, corners] = squares(16, 7);
   Placed r;
   for (int64_t i = 0; i < 16; ++i) {
     if (labels[i].item<int64_t>() != 1) continue;
     ++r.tested;
-    auto heatmap = cam_of(images[i]).heatmap;
+    auto heatmap = heatmap_of(images[i]);
     const int64_t peak = heatmap.argmax().item<int64_t>(), py = peak / 32, px = peak % 32;
     const auto [y, x] = corners[size_t(i)];
     auto mask = torch::zeros({32, 32}, torch::kBool);
@@ -175,7 +175,7 @@ TEST_CASE("Grad-CAM finds the class evidence where the synthetic task put it", "
   CHECK(net->forward(images).argmax(1).eq(labels).sum().item<int64_t>() >= 15);
   auto placed = place_squares(
       [&](const torch::Tensor& image) {
-        return ex::grad_cam([&](const torch::Tensor& in) { return net->forward(in); }, image, "conv2", 1);
+        return ex::grad_cam([&](const torch::Tensor& in) { return net->forward(in); }, image, "conv2", 1).heatmap;
       },
       /*margin=*/2);
   REQUIRE(placed.tested > 2);
@@ -209,7 +209,7 @@ TEST_CASE("Grad-CAM on a vision transformer finds the square; attention rollout 
       [&](const torch::Tensor& image) {
         auto cam = ex::grad_cam(*vit, image, ex::GradCamOptions().layer("encoder.pos_embedding").class_index(1));
         CHECK(cam.cam.sizes() == torch::IntArrayRef({8, 8}));
-        return cam;
+        return cam.heatmap;
       },
       /*margin=*/4);
   REQUIRE(placed.tested > 2);
@@ -220,6 +220,10 @@ TEST_CASE("Grad-CAM on a vision transformer finds the square; attention rollout 
 
   // Rollout: heads averaged, identity added, rows renormalised, multiplied block by block.
   auto* model = vit->as<tlearn::VisionTransformerImpl>();
+  auto rolled = place_squares(
+      [&](const torch::Tensor& image) { return ex::attention_rollout(*model, image).heatmap; }, /*margin=*/4);
+  CHECK(rolled.near == rolled.tested);  // the class token looks at the square
+  CHECK(rolled.brighter == rolled.tested);
   auto rollout = ex::attention_rollout(*model, images[1]);
   torch::NoGradGuard no_grad;
   auto w = model->attention_weights(images[1].unsqueeze(0));
