@@ -239,6 +239,10 @@ TEST_CASE("save_model / load_model: a trained Classifier and a segmentation mode
   CHECK(torch::allclose(p_loaded, p_saved, 1e-5, 1e-6));
   CHECK(torch::equal(p_loaded.argmax(1), p_saved.argmax(1)));
   CHECK(loaded->head->options().class_names() == info.class_names);
+  auto with_drop_path = tl::make_backbone(
+      "vgg_toy", tl::BackboneOptions().include_top(false).in_chans(1).input_shape({32, 32}).drop_path_rate(0.3));
+  tl::save_model(with_drop_path, dir / "drop_path.safetensors");
+  CHECK(tl::load_model<tl::AnyBackbone>(dir / "drop_path.safetensors")->options().drop_path_rate() == 0.3);
   const auto& table = loaded->backbone->layer_table();
   CHECK_FALSE(table[table.index_of("block3_conv1")].trainable);  // frozen as saved
   CHECK(table[table.index_of("block4_conv1")].trainable);

@@ -212,3 +212,24 @@ TEST_CASE("swin layer table: a row per block and patch merging; stage maps chann
   CHECK(tl::model_spec("swin_s").weights[0].transform.interpolation == tl::Interpolation::Bicubic);
   CHECK(base->input_shape() == std::vector<int64_t>{256, 256});
 }
+
+TEST_CASE("drop_path_rate: stochastic depth on or off in train mode for transformers and convnets", "[vit][swin]") {
+  (void)vit_toy_registered;
+  const auto x = torch::randn({4, 3, 32, 32});
+  auto same_twice = [&](tl::AnyBackbone model) {
+    model->train();
+    torch::NoGradGuard no_grad;
+    return torch::equal(model->forward(x), model->forward(x));
+  };
+  auto options = [] { return tl::BackboneOptions().include_top(false); };
+  CHECK(same_twice(tl::make_backbone("vit_toy", options())));  // torchvision's ViT: none
+  CHECK_FALSE(same_twice(tl::make_backbone("vit_toy", options().drop_path_rate(0.5))));
+  CHECK_FALSE(same_twice(tl::make_backbone("convnext_tiny", options())));  // torchvision's 0.1
+  CHECK(same_twice(tl::make_backbone("convnext_tiny", options().drop_path_rate(0))));
+  CHECK(same_twice(tl::make_backbone("swin_t", options().drop_path_rate(0))));
+  // Eval mode never drops.
+  auto vit = tl::make_backbone("vit_toy", options().drop_path_rate(0.5));
+  vit->eval();
+  torch::NoGradGuard no_grad;
+  CHECK(torch::equal(vit->forward(x), vit->forward(x)));
+}

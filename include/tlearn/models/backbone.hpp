@@ -59,6 +59,11 @@ struct BackboneOptions {
   TORCH_ARG(int64_t, in_chans) = 3;
   /// Dropout before the classifier; negative: the architecture's default.
   TORCH_ARG(double, drop_rate) = -1;
+  /// Stochastic depth (timm's drop_path_rate): the rate of the deepest residual block,
+  /// shallower blocks scaled down linearly as each family does. Negative: the
+  /// architecture's default (torchvision's: efficientnet 0.2, convnext 0.1-0.5,
+  /// swin 0.2-0.5; vit 0, where this option adds it).
+  TORCH_ARG(double, drop_path_rate) = -1;
   /// inception_v3 with include_top only: also build torchvision's auxiliary classifier
   /// ("AuxLogits.*", loaded from the weights) and run it in training mode; read its
   /// logits with InceptionV3Impl::aux_output() and add them to the loss (torchvision's
@@ -189,6 +194,9 @@ class BackboneImpl : public torch::nn::Module {
   virtual torch::Tensor pool_token(const torch::Tensor& features);
 
   /// Dropout before the classifier: the option when set, else the architecture's.
+  double drop_path_rate_or(double architecture_default) const {
+    return options_.drop_path_rate() >= 0 ? options_.drop_path_rate() : architecture_default;
+  }
   double drop_rate_or(double architecture_default) const {
     return options_.drop_rate() >= 0 ? options_.drop_rate() : architecture_default;
   }

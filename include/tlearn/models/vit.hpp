@@ -49,7 +49,8 @@ namespace nn {
 /// torchvision's EncoderBlock: x + attention(ln_1(x)), then that + mlp(ln_2(that)).
 class EncoderBlockImpl : public torch::nn::Module {
  public:
-  EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_t mlp_dim);
+  /// `drop_path`: stochastic depth of both residual branches (torchvision's ViT has none).
+  EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_t mlp_dim, double drop_path = 0.0);
 
   torch::Tensor forward(const torch::Tensor& x);
 
@@ -57,6 +58,9 @@ class EncoderBlockImpl : public torch::nn::Module {
   MultiheadSelfAttention self_attention{nullptr};
   torch::nn::LayerNorm ln_2{nullptr};
   torch::nn::Sequential mlp{nullptr};
+
+ private:
+  double drop_path_;
 };
 TORCH_MODULE(EncoderBlock);
 

@@ -73,6 +73,12 @@ class StrictObject {
     return T{};
   }
 
+  /// `key`'s value, or `fallback` for a file written before tlearn had that option.
+  template <class T>
+  T get_or(const std::string& key, T fallback) {
+    return object_.contains(key) ? get<T>(key) : fallback;
+  }
+
   template <class E>
   E get_enum(const std::string& key) {
     const auto word = get<std::string>(key);
@@ -114,6 +120,7 @@ Json backbone_json(const BackboneImpl& b) {
                   {"input_shape", o.input_shape()},
                   {"in_chans", o.in_chans()},
                   {"drop_rate", o.drop_rate()},
+                  {"drop_path_rate", o.drop_path_rate()},
                   {"aux_logits", o.aux_logits()}};
   Json frozen = Json::array(), batchnorm_frozen = Json::array();
   const auto& table = b.layer_table();
@@ -152,6 +159,7 @@ AnyBackbone backbone_from_json(StrictObject json) {
       .input_shape(o.get<std::vector<int64_t>>("input_shape"))
       .in_chans(o.get<int64_t>("in_chans"))
       .drop_rate(o.get<double>("drop_rate"))
+      .drop_path_rate(o.get_or<double>("drop_path_rate", -1.0))
       .aux_logits(o.get<bool>("aux_logits"));
   o.finish();
   // Built without fetching the weights the options name: the file holds the

@@ -58,8 +58,8 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
     torch::nn::ModuleList stage;
     Part part;
     for (int64_t j = 0; j < config.depths[i]; ++j) {
-      const double sd =
-          config.stochastic_depth_prob * static_cast<double>(block_id++) / (static_cast<double>(total_blocks) - 1.0);
+      const double sd = drop_path_rate_or(config.stochastic_depth_prob) * static_cast<double>(block_id++) /
+                        (static_cast<double>(total_blocks) - 1.0);
       auto block = nn::CNBlock(table_, stage_path + "." + std::to_string(j), dims[i], config.layer_scale, sd);
       stage->push_back(block);
       part.blocks.push_back(block);

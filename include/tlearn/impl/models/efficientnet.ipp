@@ -71,7 +71,7 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
                                    const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   const auto bn = torch::nn::BatchNormOptions(1).eps(config.bn_eps).momentum(config.bn_momentum);
-  const double stochastic_depth_prob = 0.2;
+  const double stochastic_depth_prob = drop_path_rate_or(0.2);
   auto width = [&](int64_t c) { return detail::make_divisible(static_cast<double>(c) * config.width_mult); };
   auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * config.depth_mult)); };
   auto keras = [&](std::vector<std::string> names) { return config.keras_names ? names : std::vector<std::string>{}; };

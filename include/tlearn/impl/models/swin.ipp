@@ -182,7 +182,7 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinConfig& config, const ModelSp
     stages_.emplace_back();
     stage_rows_.emplace_back();
     for (int64_t j = 0; j < config.depths[i]; ++j) {
-      const double sd = config.stochastic_depth_prob * double(block_id++) / double(total - 1);
+      const double sd = drop_path_rate_or(config.stochastic_depth_prob) * double(block_id++) / double(total - 1);
       nn::SwinBlock block(dim, config.num_heads[i], config.window, j % 2 == 0 ? 0 : config.window / 2, sd, config.v2);
       stage->push_back(block);
       stages_.back().push_back(block);

@@ -1,6 +1,7 @@
 // Implementation of tlearn/models/vit.hpp.
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/tap.hpp"
+#include "tlearn/models/layers.hpp"
 #include "tlearn/models/vit.hpp"
 #include "tlearn/nn/mlp.hpp"
 #include "tlearn/nn/parameter_row.hpp"
@@ -9,7 +10,8 @@
 
 namespace tlearn::nn {
 
-EncoderBlockImpl::EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_t mlp_dim) {
+EncoderBlockImpl::EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_t mlp_dim, double drop_path)
+    : drop_path_(drop_path) {
   ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_dim}).eps(1e-6)));
   self_attention = register_module("self_attention", MultiheadSelfAttention(hidden_dim, num_heads));
   ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_dim}).eps(1e-6)));
@@ -17,8 +19,10 @@ EncoderBlockImpl::EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_
 }
 
 torch::Tensor EncoderBlockImpl::forward(const torch::Tensor& input) {
-  auto x = self_attention(ln_1(input)) + input;
-  return x + mlp->forward(ln_2(x));
+  const bool training = is_training();
+  auto drop = [&](const torch::Tensor& t) { return detail::stochastic_depth_row(t, drop_path_, training); };
+  auto x = drop(self_attention(ln_1(input))) + input;
+  return x + drop(mlp->forward(ln_2(x)));
 }
 
 torch::Tensor resize_position_embedding(const torch::Tensor& pos, std::vector<int64_t> hw,
@@ -73,7 +77,10 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& conf
   table_.add(kPositionRow, "PositionEmbedding", {nn::ParameterRow("pos_embedding", pos_embedding_).ptr()});
   for (int64_t i = 0; i < config.num_layers; ++i) {
     const std::string name = "encoder_layer_" + std::to_string(i);
-    nn::EncoderBlock block(dim, config.num_heads, config.mlp_dim);
+    // timm's rule: drop path grows linearly from 0 at the first block to the rate at the last.
+    const double drop_path =
+        config.num_layers > 1 ? drop_path_rate_or(0.0) * double(i) / double(config.num_layers - 1) : 0.0;
+    nn::EncoderBlock block(dim, config.num_heads, config.mlp_dim, drop_path);
     layers->register_module(name, block);
     blocks_.push_back(block);
     block_rows_.push_back("encoder.layers." + name);
