@@ -49,6 +49,7 @@
 #include "tlearn/models/inference.hpp"
 #include "tlearn/models/layer_decay.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/models/maxvit.hpp"
 #include "tlearn/models/mnasnet.hpp"
 #include "tlearn/models/mobilenet_v2.hpp"
 #include "tlearn/models/mobilenet_v3.hpp"

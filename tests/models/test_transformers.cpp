@@ -1,4 +1,5 @@
 // Parity and family-specific tests for the vision transformers.
+#include <tlearn/models/maxvit.hpp>
 #include <tlearn/models/swin.hpp>
 #include <tlearn/models/vit.hpp>
 
@@ -213,6 +214,54 @@ TEST_CASE("swin layer table: a row per block and patch merging; stage maps chann
   CHECK(base->input_shape() == std::vector<int64_t>{256, 256});
 }
 
+TEST_CASE("vit parity with torchvision in train mode: outputs and gradients of the input and patch embedding",
+          "[parity][vit]") {
+  (void)vit_toy_registered;
+  check_numeric_parity("vit_toy", 64, /*include_top=*/true, /*train=*/true);
+}
+
+TEST_CASE("maxvit parity with torchvision: maxvit_t with its top and without", "[parity][maxvit]") {
+  check_numeric_parity("maxvit_t", 224, /*include_top=*/true);
+  check_numeric_parity("maxvit_t", 224, /*include_top=*/false);
+}
+
+TEST_CASE("maxvit layer table: MBconv, window and grid attention rows; stage maps; sizes it cannot split",
+          "[layers][maxvit]") {
+  auto model = tl::make_backbone("maxvit_t");
+  const auto& table = model->layer_table();
+  CHECK(table[1].name == "stem.0.0");
+  CHECK(table[4].name == "stem.1.0");
+  CHECK(table[5].name == "blocks.0.layers.0.layers.MBconv");
+  CHECK(table[5].kind == "MBConv");
+  CHECK(table[7].name == "blocks.0.layers.0.layers.grid_attention");
+  CHECK(table[7].kind == "PartitionAttentionLayer");
+  CHECK(table[table.size() - 1].name == "classifier.5");
+  CHECK(tl::layer_depths(*model).blocks.size() == 11);  // 2 + 2 + 5 + 2 MaxVit layers
+
+  model->set_trainable(tl::until("blocks.2.layers.0.layers.MBconv"), false);  // stem, stages 1 and 2
+  auto params = model->named_parameters();
+  CHECK_FALSE(params["blocks.1.layers.1.layers.grid_attention.attn_layer.1.relative_position_bias_table"]
+                  .requires_grad());
+  CHECK(params["blocks.2.layers.0.layers.MBconv.layers.conv_a.0.weight"].requires_grad());
+
+  auto base = tl::make_backbone("maxvit_t", tl::BackboneOptions().include_top(false));
+  base->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, 224, 224});
+  auto maps = base->features_only(x);
+  const std::vector<int64_t> channels = {64, 128, 256, 512}, strides = {4, 8, 16, 32};
+  REQUIRE(maps.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(base->feature_info()[i].stride == strides[i]);
+    CHECK(maps[i].sizes() == torch::IntArrayRef({1, channels[i], 224 / strides[i], 224 / strides[i]}));
+  }
+  CHECK(base->forward(x).sizes() == torch::IntArrayRef({1, 512, 7, 7}));
+  CHECK_THROWS_WITH(base->forward(torch::randn({1, 3, 240, 240})),
+                    Catch::Contains("does not split into 7x7 windows") && Catch::Contains("224"));
+  CHECK(tl::model_spec("maxvit_t").weights[0].url == "https://download.pytorch.org/models/maxvit_t-bc5ab103.pth");
+  CHECK(tl::model_spec("maxvit_t").weights[0].transform.resize_size == 224);
+}
+
 TEST_CASE("drop_path_rate: stochastic depth on or off in train mode for transformers and convnets", "[vit][swin]") {
   (void)vit_toy_registered;
   const auto x = torch::randn({4, 3, 32, 32});
@@ -227,6 +276,13 @@ TEST_CASE("drop_path_rate: stochastic depth on or off in train mode for transfor
   CHECK_FALSE(same_twice(tl::make_backbone("convnext_tiny", options())));  // torchvision's 0.1
   CHECK(same_twice(tl::make_backbone("convnext_tiny", options().drop_path_rate(0))));
   CHECK(same_twice(tl::make_backbone("swin_t", options().drop_path_rate(0))));
+  {
+    auto maxvit = tl::make_backbone("maxvit_t", options());  // torchvision's 0.2
+    maxvit->train();
+    torch::NoGradGuard no_grad;
+    const auto big = torch::randn({2, 3, 224, 224});
+    CHECK_FALSE(torch::equal(maxvit->forward(big), maxvit->forward(big)));
+  }
   // Eval mode never drops.
   auto vit = tl::make_backbone("vit_toy", options().drop_path_rate(0.5));
   vit->eval();

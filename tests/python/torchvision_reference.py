@@ -15,6 +15,8 @@
                                    output is that state resized by torchvision's
                                    interpolate_embeddings to --size
 
+maxvit_t: built for --size (torchvision fixes its partition grid at construction).
+
 vit_*: built for --size (its position embedding); the output file also holds "tokens", the
 encoder's output, and --no-top's output is the patch tokens as an (N, C, H/p, W/p) map.
 
@@ -84,6 +86,11 @@ def features_path(name, model, x):
         return t.transpose(1, 2).reshape(t.shape[0], t.shape[2], x.shape[-2] // model.patch_size, side)
     if name.startswith("swin"):
         return model.permute(model.norm(model.features(x)))
+    if name.startswith("maxvit"):
+        x = model.stem(x)
+        for block in model.blocks:
+            x = block(x)
+        return x
     if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet", "efficientnet", "mnasnet", "convnext")):
         y = model.layers(x) if name.startswith("mnasnet") else model.features(x)
         if name.startswith("densenet"):
@@ -147,6 +154,8 @@ def cmd_export(name, out_dir, size, batch, no_top, train, old_keys=False, aux=Fa
         # A random class token (torchvision starts it at zero), so its path is tested too.
         with torch.no_grad():
             model.class_token.normal_()
+    elif name.startswith("maxvit"):  # torchvision fixes MaxViT's input size when it builds it
+        model = build(name, input_size=(size, size))
     else:
         model = build(name, aux_logits=True) if aux else build(name)
     # Random BatchNorm statistics, so eval mode is not the identity.

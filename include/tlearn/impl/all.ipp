@@ -29,6 +29,7 @@
 #include "tlearn/impl/models/resnet.ipp"
 #include "tlearn/impl/models/shufflenet.ipp"
 #include "tlearn/impl/models/squeezenet.ipp"
+#include "tlearn/impl/models/maxvit.ipp"
 #include "tlearn/impl/models/swin.ipp"
 #include "tlearn/impl/models/vgg.ipp"
 #include "tlearn/impl/models/vit.ipp"

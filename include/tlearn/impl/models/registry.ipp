@@ -10,6 +10,7 @@
 #include "tlearn/models/efficientnet.hpp"
 #include "tlearn/models/googlenet.hpp"
 #include "tlearn/models/inception.hpp"
+#include "tlearn/models/maxvit.hpp"
 #include "tlearn/models/mnasnet.hpp"
 #include "tlearn/models/mobilenet_v2.hpp"
 #include "tlearn/models/mobilenet_v3.hpp"
@@ -33,7 +34,8 @@ std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
           detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(),
           detail::regnet_variants(),       detail::resnet_variants(),       detail::shufflenet_variants(),
           detail::squeezenet_variants(),   detail::vgg_variants(),
-          detail::swin_variants(),         detail::vit_variants()};
+          detail::swin_variants(),         detail::vit_variants(),
+          detail::maxvit_variants()};
 }
 
 struct Registry {
