@@ -23,13 +23,13 @@ TLEARN_DEBIAN_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   libopenblas0-pthread
   libeigen3-dev nlohmann-json3-dev libstb-dev zlib1g-dev
-  libcurl4-openssl-dev libturbojpeg0-dev
+  libcurl4-openssl-dev libturbojpeg0-dev libhdf5-dev
   catch2
   opencv-doc
   dataset-fashion-mnist
 )
 if [ "$TLEARN_TORCH" = debian ]; then
-  TLEARN_DEBIAN_PACKAGES+=(libtorch-dev python3 python3-torch python3-torchvision
+  TLEARN_DEBIAN_PACKAGES+=(libtorch-dev python3 python3-venv python3-torch python3-torchvision
                            python3-pil python3-skimage python3-numpy)
 else
   TLEARN_DEBIAN_PACKAGES+=(python3 python3-venv)
@@ -49,11 +49,22 @@ tlearn_install_dependencies() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  tlearn_install_keras_reference
   [ "$TLEARN_TORCH" = pypi ] || return 0
   "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy' 2>/dev/null && return 0
   echo "tlearn: installing torch torchvision numpy pillow scikit-image in $TLEARN_VENV"
   /usr/bin/python3 -m venv "$TLEARN_VENV"  # Debian's python3, never the system site-packages
   "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image
+}
+
+# Keras (JAX backend) and h5py, the reference of the Keras weight-file tests, in a
+# virtual environment of their own: the library never needs them.
+TLEARN_KERAS_VENV=$TLEARN_BUILD/keras-venv
+tlearn_install_keras_reference() {
+  KERAS_BACKEND=jax "$TLEARN_KERAS_VENV/bin/python" -c 'import keras, jax, h5py, numpy' 2>/dev/null && return 0
+  echo "tlearn: installing keras jax h5py numpy in $TLEARN_KERAS_VENV"
+  /usr/bin/python3 -m venv "$TLEARN_KERAS_VENV"
+  "$TLEARN_KERAS_VENV/bin/pip" install -q keras "jax[cpu]" h5py numpy
 }
 
 tlearn_configure() {
@@ -76,7 +87,8 @@ tlearn_configure() {
                 # tlearn uses no API this LibTorch deprecates (detail/compat.hpp).
                 "-DCMAKE_CXX_FLAGS=-Werror=deprecated-declarations")
   fi
-  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" "$@" >/dev/null
+  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" \
+    "-DTLEARN_TEST_KERAS_PYTHON=$TLEARN_KERAS_VENV/bin/python" "$@" >/dev/null
 }
 
 tlearn_build() {

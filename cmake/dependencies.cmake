@@ -8,6 +8,7 @@ find_package(stb REQUIRED)            # cmake/Findstb.cmake
 find_package(ZLIB REQUIRED)           # gzipped IDX files (Fashion-MNIST)
 find_package(CURL QUIET)              # optional: downloads of pretrained weights
 find_package(libjpeg-turbo QUIET)     # optional: fast JPEG decoding
+find_package(tlearn_hdf5 QUIET)       # optional: Keras weight files (.h5, .weights.h5, .keras); cmake/Findtlearn_hdf5.cmake
 
 # Imported targets are visible only in the directory that found them. When tlearn
 # is added with add_subdirectory or FetchContent, the parent project links
@@ -51,5 +52,9 @@ function(tlearn_setup_target target)
   if(TARGET libjpeg-turbo::turbojpeg)
     target_link_libraries(${target} ${private} libjpeg-turbo::turbojpeg)
     target_compile_definitions(${target} ${public} TLEARN_HAVE_TURBOJPEG=1)
+  endif()
+  if(TARGET tlearn::hdf5)
+    target_link_libraries(${target} ${private} tlearn::hdf5)
+    target_compile_definitions(${target} ${public} TLEARN_HAVE_HDF5=1)
   endif()
 endfunction()

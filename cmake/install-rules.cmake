@@ -16,6 +16,11 @@ if(TARGET libjpeg-turbo::turbojpeg)
 else()
   set(TLEARN_WITH_TURBOJPEG OFF)
 endif()
+if(TARGET tlearn::hdf5)
+  set(TLEARN_WITH_HDF5 ON)
+else()
+  set(TLEARN_WITH_HDF5 OFF)
+endif()
 configure_package_config_file(cmake/tlearnConfig.cmake.in
   "${PROJECT_BINARY_DIR}/tlearnConfig.cmake" INSTALL_DESTINATION "${TLEARN_CMAKE_DIR}")
 if(TLEARN_HEADER_ONLY)
@@ -30,5 +35,6 @@ install(FILES
   "${PROJECT_BINARY_DIR}/tlearnConfig.cmake"
   "${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findstb.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/Findtlearn_hdf5.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/dependencies.cmake"
   DESTINATION "${TLEARN_CMAKE_DIR}")

@@ -6,7 +6,8 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_mobile.cpp
   models/test_efficientnet_convnext.cpp
   models/test_inception_regnet.cpp
-  models/test_transformers.cpp)
+  models/test_transformers.cpp
+  models/test_keras.cpp)
 tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp LABELS io)
 # The same checkpoint and bad-input tests under AddressSanitizer + UBSan.
 tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,23 @@ inline void run_python(const std::string& script, const std::vector<std::string>
   for (const auto& a : args) cmd += " " + shell_quote(a);
   INFO("running: " << cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+/// Runs tests/python/<script> with the Keras environment's Python (keras, jax, h5py;
+/// cmake/bootstrap.sh makes it). Returns false, after printing "SKIPPED: why" (ctest
+/// then reports the test skipped), when the build was configured without one.
+inline bool run_keras_python(const std::string& script, const std::vector<std::string>& args = {}) {
+  const std::string python = TLEARN_TEST_KERAS_PYTHON;
+  if (python.empty() || !std::filesystem::exists(python)) {
+    std::cout << "SKIPPED: no Keras reference environment (configure with -DTLEARN_TEST_KERAS_PYTHON=...; "
+                 "tests/run.sh makes one)\n";
+    return false;
+  }
+  std::string cmd = shell_quote(python) + " " + shell_quote(std::string(TLEARN_TEST_SCRIPTS) + "/" + script);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  INFO("running: " << cmd);
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return true;
 }
 
 }  // namespace tlearn::test

@@ -1,12 +1,17 @@
-"""Minimal safetensors writer/reader for tests (Debian has no python3-safetensors)."""
+"""Minimal safetensors writer/reader for tests (Debian has no python3-safetensors); torch is
+optional, for write_raw alone."""
 import json
 import struct
 
-import torch
+try:
+    import torch
+except ImportError:  # the Keras reference environment: write_raw only
+    torch = None
 
-_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-           torch.uint8: "U8", torch.bool: "BOOL"}
+_DTYPES = {} if torch is None else {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL"}
 _TYPES = {v: k for k, v in _DTYPES.items()}
 
 
@@ -18,11 +23,14 @@ def _raw(t):
 
 
 def write_safetensors(tensors, path, metadata=None):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        raw = _raw(t)
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
+    write_raw([(name, _DTYPES[t.dtype], list(t.shape), _raw(t)) for name, t in tensors.items()], path, metadata)
+
+
+def write_raw(entries, path, metadata=None):
+    """(name, dtype name such as "F32", shape, bytes) entries to a safetensors file; needs no torch."""
+    header, offset = {}, 0
+    for name, dtype, shape, raw in entries:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
         offset += len(raw)
     if metadata:
         header["__metadata__"] = metadata
@@ -31,8 +39,8 @@ def write_safetensors(tensors, path, metadata=None):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
-        for b in blobs:
-            f.write(b)
+        for entry in entries:
+            f.write(entry[3])
 
 
 def read_safetensors(path):

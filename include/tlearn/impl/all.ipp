@@ -5,10 +5,12 @@
 #pragma once
 
 #include "tlearn/impl/models/pretrained.ipp"
+#include "tlearn/impl/models/keras_weights.ipp"
 #include "tlearn/impl/models/registry.ipp"
 #include "tlearn/impl/models/spec.ipp"
 #include "tlearn/impl/data/augment.ipp"
 #include "tlearn/impl/io/hub.ipp"
+#include "tlearn/impl/io/keras.ipp"
 #include "tlearn/impl/io/safetensors.ipp"
 #include "tlearn/impl/io/model_file.ipp"
 #include "tlearn/impl/io/state_dict.ipp"

@@ -111,10 +111,12 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
   const auto& table = model.layer_table();
   const auto leaves = detail::table_leaves(table);
 
+  // A small probe, but never below what the model takes (maxvit_t: 224).
   const auto hw = model.input_shape();
-  const auto probe =
-      torch::randn({1, model.options().in_chans(), std::min<int64_t>(hw[0], 96), std::min<int64_t>(hw[1], 96)},
-                   module_options(model));
+  const int64_t side = std::max<int64_t>(96, model.spec().min_size);
+  const auto probe = torch::randn(
+      {1, model.options().in_chans(), std::min<int64_t>(hw[0], side), std::min<int64_t>(hw[1], side)},
+      module_options(model));
   torch::Tensor reference;
   int folded = 0;
   std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;

@@ -4,7 +4,9 @@
 
 #include "tlearn/io/checkpoint.hpp"
 #include "tlearn/io/hub.hpp"
+#include "tlearn/io/keras.hpp"
 #include "tlearn/io/state_dict.hpp"
+#include "tlearn/models/keras_weights.hpp"
 #include "tlearn/models/pretrained.hpp"
 
 namespace tlearn {
@@ -41,7 +43,7 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
     std::string tags;
     for (const auto& w : spec.weights) tags += ", \"" + w.tag + "\"";
     throw Error(spec.name + ": weights file '" + weights + "' does not exist; pass \"imagenet\"" + tags +
-                ", or the path of a .pth / .safetensors file");
+                ", or the path of a .pth / .safetensors / Keras .h5 file");
   }
   return file;
 }
@@ -50,7 +52,15 @@ void load_pretrained(BackboneImpl& model) {
   const auto& spec = model.spec();
   const auto& options = model.options();
   auto file = resolve_weights_file(model);
-  auto state = io::load_checkpoint(file);
+  // Keras files (.h5, .weights.h5, .keras) arrive converted to the model's keys and layouts.
+  auto state = [&] {
+    if (!io::is_keras_file(file)) return io::load_checkpoint(file);
+    try {
+      return keras_state_dict(model, io::load_keras_weights(file), /*skip_unknown=*/!options.include_top());
+    } catch (const Error& e) {
+      throw Error(spec.name + ": cannot load Keras weights from '" + file.string() + "': " + e.what());
+    }
+  }();
 
   io::LoadOptions load;
   for (const auto& w : spec.weights)

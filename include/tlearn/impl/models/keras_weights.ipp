@@ -1,0 +1,211 @@
+// Implementation of tlearn/models/keras_weights.hpp.
+#include <cmath>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "tlearn/core/error.hpp"
+#include "tlearn/models/keras_weights.hpp"
+
+namespace tlearn {
+
+namespace {
+
+std::string shape_string(torch::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << sizes;
+  return s.str();
+}
+
+/// A Keras layer's weights by role. Legacy files name them ("kernel", "gamma");
+/// Keras 3 files number them in the layer's variable order.
+class KerasWeights {
+ public:
+  explicit KerasWeights(const io::KerasLayer& layer) : layer_(layer) {
+    for (const auto& w : layer.weights) named_ = named_ || w.name.find_first_not_of("0123456789") != std::string::npos;
+  }
+
+  /// The weight named one of `names` (legacy) or at `index` (Keras 3); undefined if absent.
+  torch::Tensor get(std::initializer_list<const char*> names, size_t index) const {
+    if (!named_) return index < layer_.weights.size() ? layer_.weights[index].value : torch::Tensor();
+    for (const auto& w : layer_.weights)
+      for (const char* n : names)
+        if (w.name == n) return w.value;
+    return torch::Tensor();
+  }
+
+  size_t size() const { return layer_.weights.size(); }
+  bool named() const { return named_; }
+  const std::string& name() const { return layer_.name; }
+
+ private:
+  const io::KerasLayer& layer_;
+  bool named_ = false;
+};
+
+class Converter {
+ public:
+  Converter(BackboneImpl& model) : model_(model) {
+    for (const auto& item : model.named_modules("", /*include_self=*/false)) path_of_[item.value().get()] = item.key();
+    own_ = model.named_parameters();
+    for (const auto& item : model.named_buffers()) own_.insert(item.key(), item.value());
+  }
+
+  void convert(const io::KerasLayer& layer, size_t row_index) {
+    const auto& row = model_.layer_table()[row_index];
+    std::shared_ptr<torch::nn::Module> target;
+    for (const auto& m : row.modules)
+      if (!m->parameters().empty()) {
+        if (target)
+          throw Error("Keras layer '" + layer.name + "': the row " + row.name +
+                      " holds several modules with weights; tlearn cannot tell which one the Keras weights fill");
+        target = m;
+      }
+    if (!target)
+      throw Error("Keras layer '" + layer.name + "' has weights but the row " + row.name + " (" + row.kind +
+                  ") has none; the file is for another architecture");
+    const std::string prefix = path_of_.at(target.get()) + ".";
+    KerasWeights w(layer);
+
+    if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
+      auto kernel = require(w, {"kernel", "depthwise_kernel"}, 0, "kernel");
+      const int64_t groups = conv->options.groups(), in = conv->options.in_channels();
+      if (kernel.dim() != 4) bad_shape(w, "kernel", kernel, prefix + "weight");
+      if (groups == 1) {
+        put(w, "kernel", prefix + "weight", kernel.permute({3, 2, 0, 1}));
+      } else if (groups == in && kernel.size(2) == in) {  // depthwise: (kh, kw, in, multiplier)
+        put(w, "kernel", prefix + "weight",
+            kernel.permute({2, 3, 0, 1}).reshape({in * kernel.size(3), 1, kernel.size(0), kernel.size(1)}));
+      } else {
+        bad_shape(w, "kernel", kernel, prefix + "weight");
+      }
+      put_optional(w, {"bias"}, 1, "bias", prefix + "bias");
+    } else if (auto* linear = target->as<torch::nn::LinearImpl>()) {
+      auto kernel = require(w, {"kernel"}, 0, "kernel");
+      if (kernel.dim() != 2) bad_shape(w, "kernel", kernel, prefix + "weight");
+      auto weight = kernel.t();
+      if (row_index > 0 && model_.layer_table()[row_index - 1].kind == "Flatten")
+        weight = from_keras_flatten(w, weight, linear->options.in_features());
+      put(w, "kernel", prefix + "weight", weight);
+      put_optional(w, {"bias"}, 1, "bias", prefix + "bias");
+    } else if (own_.contains(prefix + "running_mean")) {  // BatchNorm
+      // Keras 3 numbers gamma, beta, moving_mean, moving_variance; without gamma (scale=False) three remain.
+      const bool has_gamma = w.named() ? w.get({"gamma"}, 0).defined() : w.size() == 4;
+      const size_t first = has_gamma ? 1 : 0;
+      if (has_gamma)
+        put(w, "gamma", prefix + "weight", require(w, {"gamma"}, 0, "gamma"));
+      else
+        state_.insert(prefix + "weight", torch::ones_like(own_[prefix + "weight"]));
+      put(w, "beta", prefix + "bias", require(w, {"beta"}, first, "beta"));
+      put(w, "moving_mean", prefix + "running_mean", require(w, {"moving_mean"}, first + 1, "moving_mean"));
+      put(w, "moving_variance", prefix + "running_var", require(w, {"moving_variance"}, first + 2, "moving_variance"));
+    } else if (target->as<torch::nn::LayerNormImpl>()) {
+      put(w, "gamma", prefix + "weight", require(w, {"gamma"}, 0, "gamma"));
+      put(w, "beta", prefix + "bias", require(w, {"beta"}, 1, "beta"));
+    } else {
+      throw Error("Keras layer '" + layer.name + "': tlearn cannot convert Keras weights into the " + row.kind +
+                  " row " + row.name);
+    }
+  }
+
+  /// The model's own values for what no Keras weight holds (BatchNorm's batch counter).
+  io::StateDict finish() {
+    for (const auto& item : own_)
+      if (!state_.contains(item.key()) && item.key().size() >= 19 &&
+          item.key().compare(item.key().size() - 19, 19, "num_batches_tracked") == 0)
+        state_.insert(item.key(), item.value().clone());
+    return std::move(state_);
+  }
+
+ private:
+  torch::Tensor require(const KerasWeights& w, std::initializer_list<const char*> names, size_t index,
+                        const std::string& role) const {
+    auto t = w.get(names, index);
+    if (!t.defined())
+      throw Error("Keras layer '" + w.name() + "' has no " + role + " (it holds " + std::to_string(w.size()) +
+                  " weights); the file is for another architecture");
+    return t;
+  }
+
+  [[noreturn]] void bad_shape(const KerasWeights& w, const std::string& role, const torch::Tensor& t,
+                              const std::string& key) const {
+    throw Error("Keras layer '" + w.name() + "': its " + role + " has shape " + shape_string(t.sizes()) +
+                (own_.contains(key) ? ", which does not fit " + key + " " + shape_string(own_[key].sizes()) : "") +
+                "; the file is for another architecture or configuration");
+  }
+
+  void put(const KerasWeights& w, const std::string& role, const std::string& key, const torch::Tensor& value) {
+    if (!own_.contains(key))
+      throw Error("Keras layer '" + w.name() + "': the model has no " + key + " for its " + role);
+    // The classifier may differ (ImageNet's 1000 classes, a model built for 10):
+    // load_pretrained then keeps the model's own, as it does for .pth files.
+    // So may the first conv for in_chans != 3, which load_pretrained adapts (timm's rule).
+    const bool adapted = is_classifier(key) || key == model_.spec().first_conv;
+    if (value.sizes() != own_[key].sizes() && !adapted) bad_shape(w, role, value, key);
+    state_.insert(key, value.contiguous());
+  }
+
+  void put_optional(const KerasWeights& w, std::initializer_list<const char*> names, size_t index,
+                    const std::string& role, const std::string& key) {
+    auto t = w.get(names, index);
+    if (t.defined()) {
+      put(w, role, key, t);
+    } else if (own_.contains(key)) {
+      throw Error("Keras layer '" + w.name() + "' has no " + role + " but " + key +
+                  " needs one; the file is for another architecture");
+    }
+  }
+
+  /// Keras flattens (H, W, C) maps, PyTorch (C, H, W): reorders a Dense's inputs.
+  torch::Tensor from_keras_flatten(const KerasWeights& w, const torch::Tensor& weight, int64_t in_features) const {
+    const int64_t channels = model_.output_channels();
+    const auto cells = channels > 0 && in_features % channels == 0 ? in_features / channels : 0;
+    const auto side = static_cast<int64_t>(std::llround(std::sqrt(double(cells))));
+    if (cells == 0 || side * side != cells)
+      throw Error("Keras layer '" + w.name() + "' follows a Flatten of " + std::to_string(in_features) +
+                  " values that tlearn cannot split into a square map of " + std::to_string(channels) +
+                  " channels; build the model at Keras' (square) input size");
+    if (cells == 1) return weight;
+    return weight.reshape({weight.size(0), side, side, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
+  }
+
+  bool is_classifier(const std::string& key) const {
+    for (const auto& pattern : model_.spec().classifier_keys)
+      if (std::regex_match(key, std::regex(pattern))) return true;
+    return false;
+  }
+
+  BackboneImpl& model_;
+  std::map<const torch::nn::Module*, std::string> path_of_;
+  io::StateDict own_, state_;
+};
+
+}  // namespace
+
+io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& layers, bool skip_unknown) {
+  std::map<std::string, size_t> row_of;
+  const auto& table = model.layer_table();
+  for (size_t i = 0; i < table.size(); ++i)
+    if (!table[i].alias.empty()) row_of.emplace(table[i].alias, i);
+  Converter converter(model);
+  std::vector<std::string> unknown;
+  for (const auto& layer : layers) {
+    auto it = row_of.find(layer.name);
+    if (it == row_of.end()) {
+      unknown.push_back(layer.name);
+      continue;
+    }
+    converter.convert(layer, it->second);
+  }
+  if (!unknown.empty() && (!skip_unknown || unknown.size() == layers.size())) {
+    std::string names;
+    for (size_t i = 0; i < unknown.size() && i < 5; ++i) names += (i ? ", " : "") + unknown[i];
+    if (unknown.size() > 5) names += ", ... (" + std::to_string(unknown.size()) + " in all)";
+    throw Error(model.spec().name + " has no layer named " + names +
+                " for the Keras weights; the file is for another architecture (layers() lists this model's Keras "
+                "names)");
+  }
+  return converter.finish();
+}
+
+}  // namespace tlearn

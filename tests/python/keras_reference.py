@@ -1,0 +1,115 @@
+"""Keras (3, JAX backend) as the reference for tlearn's Keras weight files.
+
+Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.sh makes it).
+
+  export MODEL DIR [--size N] [--top] [--classes N] [--formats all|h5]
+      builds keras.applications.MODEL with random weights (and random BatchNorm statistics)
+      and writes, in DIR:
+        MODEL.h5           the legacy HDF5 layout of Keras 2 save_weights (layer_names, weight_names),
+                           the layout of the official Keras Applications files
+        MODEL.full.h5      a legacy full-model file (model.save("x.h5"): weights under model_weights/)
+        MODEL.weights.h5   Keras 3 save_weights
+        MODEL.keras        Keras 3 model.save (a zip with model.weights.h5)
+        MODEL.io.safetensors  {input, output} for a random batch of 2, channels-first
+      (--formats h5: MODEL.h5 and MODEL.io.safetensors only)
+  tutorial DIR [--size N]
+      the VGG16 transfer model of the Keras tutorials: VGG16(include_top=False) + Flatten +
+      Dense(256, relu) + Dropout(0.5) + Dense(1, sigmoid), saved as above as tutorial.*
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tensorfile import write_raw  # noqa: E402
+
+
+def write_safetensors(arrays, path):
+    """float32 arrays to a safetensors file (this environment has no torch)."""
+    write_raw([(name, "F32", list(a.shape), np.ascontiguousarray(a, dtype=np.float32).tobytes())
+               for name, a in arrays.items()], path)
+
+
+def randomize_batch_norm(model, rng):
+    import keras
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            values = []
+            for v in layer.weights:
+                n = v.path.split("/")[-1]
+                lo, hi = {"gamma": (0.5, 1.5), "beta": (-0.5, 0.5), "moving_mean": (-0.5, 0.5),
+                          "moving_variance": (0.5, 1.5)}[n]
+                values.append(rng.uniform(lo, hi, v.shape).astype("float32"))
+            layer.set_weights(values)
+
+
+def save_all(model, out_dir, name, size, rng, formats="all"):
+    from keras.src.legacy.saving import legacy_h5_format
+    import h5py
+
+    with h5py.File(os.path.join(out_dir, name + ".h5"), "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    if formats == "all":
+        legacy_h5_format.save_model_to_hdf5(model, os.path.join(out_dir, name + ".full.h5"))
+        model.save_weights(os.path.join(out_dir, name + ".weights.h5"))
+        model.save(os.path.join(out_dir, name + ".keras"))
+    x = rng.standard_normal((2, size, size, 3)).astype("float32")
+    y = np.asarray(model(x, training=False))
+    to_nchw = (lambda a: a.transpose(0, 3, 1, 2)) if y.ndim == 4 else (lambda a: a)
+    write_safetensors({"input": x.transpose(0, 3, 1, 2), "output": to_nchw(y)},
+                      os.path.join(out_dir, name + ".io.safetensors"))
+
+
+def cmd_export(args):
+    import keras
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    build = getattr(keras.applications, args.model)
+    kwargs = dict(weights=None, include_top=args.top, input_shape=(args.size, args.size, 3))
+    if args.top:
+        kwargs["classes"] = args.classes
+    model = build(**kwargs)
+    randomize_batch_norm(model, rng)
+    save_all(model, args.dir, args.model, args.size, rng, args.formats)
+
+
+def cmd_tutorial(args):
+    import keras
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(args.size, args.size, 3))
+    model = keras.Sequential([
+        base,
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.build((None, args.size, args.size, 3))
+    save_all(model, args.dir, "tutorial", args.size, rng)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("model")
+    e.add_argument("dir")
+    e.add_argument("--size", type=int, default=64)
+    e.add_argument("--top", action="store_true")
+    e.add_argument("--classes", type=int, default=1000)
+    e.add_argument("--formats", choices=["all", "h5"], default="all")
+    t = sub.add_parser("tutorial")
+    t.add_argument("dir")
+    t.add_argument("--size", type=int, default=64)
+    args = p.parse_args()
+    {"export": cmd_export, "tutorial": cmd_tutorial}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
