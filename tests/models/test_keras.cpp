@@ -45,10 +45,10 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("Keras files: VGG16 without top loads from all four formats and agrees with Keras", "[keras]") {
+TEST_CASE("Keras files: VGG16 without top loads from every format and agrees with Keras", "[keras]") {
   KerasExport e("VGG16");
   if (!export_keras(e, {"--size", "64"})) return;
-  for (const char* suffix : {".h5", ".full.h5", ".weights.h5", ".keras"}) {
+  for (const char* suffix : {".h5", ".keras2.h5", ".full.h5", ".weights.h5", ".keras"}) {
     INFO("VGG16" << suffix);
     CHECK(tl::io::is_keras_file(e.file(suffix)));
     auto model = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).weights(e.file(suffix).string()));
@@ -65,6 +65,10 @@ TEST_CASE("Keras files: VGG16 without top loads from all four formats and agrees
   CHECK(legacy[0].weights[1].name == "bias");
   CHECK(legacy[0].weights[0].value.sizes() == torch::IntArrayRef({3, 3, 3, 64}));
   CHECK(legacy[12].name == "block5_conv3");
+  auto keras2 = tl::io::load_keras_weights(e.file(".keras2.h5"));  // "block1_conv1/kernel:0"
+  REQUIRE(keras2.size() == 13);
+  CHECK(keras2[0].name == "block1_conv1");
+  CHECK(keras2[0].weights[0].name == "kernel");
   auto keras3 = tl::io::load_keras_weights(e.file(".weights.h5"));
   REQUIRE(keras3.size() == 13);
   std::set<std::string> names;
@@ -128,4 +132,34 @@ TEST_CASE("Keras files for another model, and files that are not Keras', give er
   CHECK(loads > 0);
   CHECK_THAT(error_of([&] { tl::io::load_keras_weights(e.file(".io.safetensors")); }),
              Catch::Matchers::Contains("not a Keras weights file"));
+}
+
+TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Keras loads and predicts alike",
+          "[keras]") {
+  KerasExport e("VGG16");
+  if (!export_keras(e, {"--size", "64", "--formats", "h5"})) return;
+  auto model = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
+  {
+    torch::NoGradGuard no_grad;  // stands for fine-tuning: every weight moves
+    for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.01);
+  }
+  model->eval();
+  const auto saved = e.dir / "tuned.weights.h5";
+  tl::save_keras_weights(*model, saved);
+  auto layers = tl::io::load_keras_weights(saved);  // our reader reads what we wrote
+  REQUIRE(layers.size() == 13);
+  std::map<std::string, std::string> path_of;
+  for (const auto& layer : layers) path_of[layer.name] = layer.path;
+  CHECK(path_of["block1_conv1"] == "layers/conv2d");  // Keras 3 names groups by class, in model order
+  CHECK(path_of["block5_conv3"] == "layers/conv2d_12");
+
+  tl::io::StateDict input;
+  input.insert("input", e.io["input"]);
+  tl::io::save_safetensors(input, e.dir / "input.safetensors");
+  REQUIRE(run_keras_python("keras_reference.py", {"predict", "VGG16", saved.string(),
+                                                  (e.dir / "input.safetensors").string(),
+                                                  (e.dir / "keras.safetensors").string(), "--size", "64"}));
+  torch::NoGradGuard no_grad;
+  const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
+  CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }

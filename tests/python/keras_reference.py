@@ -7,11 +7,16 @@ Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.s
       and writes, in DIR:
         MODEL.h5           the legacy HDF5 layout of Keras 2 save_weights (layer_names, weight_names),
                            the layout of the official Keras Applications files
+        MODEL.keras2.h5    the same layout as Keras 2 / TensorFlow wrote it (fixed-length strings,
+                           "kernel:0" names), the official files' exact form
         MODEL.full.h5      a legacy full-model file (model.save("x.h5"): weights under model_weights/)
         MODEL.weights.h5   Keras 3 save_weights
         MODEL.keras        Keras 3 model.save (a zip with model.weights.h5)
         MODEL.io.safetensors  {input, output} for a random batch of 2, channels-first
       (--formats h5: MODEL.h5 and MODEL.io.safetensors only)
+  predict MODEL WEIGHTS IN OUT [--size N] [--top] [--classes N]
+      builds MODEL with weights=None, load_weights(WEIGHTS) (a file tlearn wrote), and writes
+      Keras' output for IN's "input" (channels-first) to OUT as {"output"}
   tutorial DIR [--size N]
       the VGG16 transfer model of the Keras tutorials: VGG16(include_top=False) + Flatten +
       Dense(256, relu) + Dropout(0.5) + Dense(1, sigmoid), saved as above as tutorial.*
@@ -26,7 +31,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tensorfile import write_raw  # noqa: E402
+from tensorfile import read_raw, write_raw  # noqa: E402
 
 
 def write_safetensors(arrays, path):
@@ -48,6 +53,23 @@ def randomize_batch_norm(model, rng):
             layer.set_weights(values)
 
 
+def save_keras2_layout(model, path):
+    """The layout of the official Keras Applications files, written by Keras 2 / TensorFlow:
+    fixed-length byte-string attributes and ":0"-suffixed weight names."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        layers = [layer for layer in model.layers]
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers], dtype="S")
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for layer in layers:
+            g = f.create_group(layer.name)
+            names = [f"{layer.name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
+            g.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
+            for n, w in zip(names, layer.weights):
+                g.create_dataset(n, data=np.asarray(w.numpy()))
+
+
 def save_all(model, out_dir, name, size, rng, formats="all"):
     from keras.src.legacy.saving import legacy_h5_format
     import h5py
@@ -55,6 +77,7 @@ def save_all(model, out_dir, name, size, rng, formats="all"):
     with h5py.File(os.path.join(out_dir, name + ".h5"), "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
     if formats == "all":
+        save_keras2_layout(model, os.path.join(out_dir, name + ".keras2.h5"))
         legacy_h5_format.save_model_to_hdf5(model, os.path.join(out_dir, name + ".full.h5"))
         model.save_weights(os.path.join(out_dir, name + ".weights.h5"))
         model.save(os.path.join(out_dir, name + ".keras"))
@@ -94,6 +117,19 @@ def cmd_tutorial(args):
     save_all(model, args.dir, "tutorial", args.size, rng)
 
 
+def cmd_predict(args):
+    """Keras' load_weights on a file tlearn wrote, then Keras' prediction on tlearn's input."""
+    import keras
+    kwargs = dict(weights=None, include_top=args.top, input_shape=(args.size, args.size, 3))
+    if args.top:
+        kwargs["classes"] = args.classes
+    model = getattr(keras.applications, args.model)(**kwargs)
+    model.load_weights(args.weights)
+    x = read_raw(args.input)["input"].transpose(0, 2, 3, 1)
+    y = np.asarray(model(x, training=False))
+    write_safetensors({"output": y.transpose(0, 3, 1, 2) if y.ndim == 4 else y}, args.output)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -107,8 +143,16 @@ def main():
     t = sub.add_parser("tutorial")
     t.add_argument("dir")
     t.add_argument("--size", type=int, default=64)
+    r = sub.add_parser("predict")
+    r.add_argument("model")
+    r.add_argument("weights")
+    r.add_argument("input")
+    r.add_argument("output")
+    r.add_argument("--size", type=int, default=64)
+    r.add_argument("--top", action="store_true")
+    r.add_argument("--classes", type=int, default=1000)
     args = p.parse_args()
-    {"export": cmd_export, "tutorial": cmd_tutorial}[args.cmd](args)
+    {"export": cmd_export, "tutorial": cmd_tutorial, "predict": cmd_predict}[args.cmd](args)
 
 
 if __name__ == "__main__":

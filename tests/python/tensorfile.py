@@ -60,3 +60,21 @@ def read_safetensors(path):
             t = torch.frombuffer(bytearray(data[a:b]), dtype=dtype) if b > a else torch.empty(0, dtype=dtype)
         out[name] = t.reshape(info["shape"])
     return out
+
+
+def read_raw(path):
+    """A float32 safetensors file as numpy arrays; needs no torch."""
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise SystemExit(f"read_raw: {name} is {info['dtype']}, only F32 is supported")
+        a, b = info["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype=np.float32).reshape(info["shape"])
+    return out

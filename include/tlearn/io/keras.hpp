@@ -12,7 +12,7 @@
 /// - Keras 3 `.keras` archives: the `model.weights.h5` inside them.
 ///
 /// Tensors keep Keras' layouts (HWIO kernels, (in, out) Dense kernels): converting
-/// them into a model is models/keras_weights.hpp's job.
+/// them into a model, and a model back into them, is models/keras_weights.hpp's job.
 ///
 ///     for (const auto& layer : tlearn::io::load_keras_weights("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"))
 ///       std::cout << layer.name << ": " << layer.weights.size() << " weights\n";
@@ -39,6 +39,8 @@ struct KerasWeight {
 struct KerasLayer {
   std::string name;  ///< the layer's name in the Keras model ("block1_conv1")
   std::vector<KerasWeight> weights;
+  /// Keras 3 files: the layer's group, named after its class ("layers/conv2d_3").
+  std::string path;
 };
 
 /// True when the file is HDF5 (by its signature) or a zip archive holding
@@ -49,5 +51,11 @@ bool is_keras_file(const std::filesystem::path& path);
 /// Every layer with weights, in the file's layer order (legacy files) or the
 /// order of the groups (Keras 3, whose files do not record one).
 std::vector<KerasLayer> load_keras_weights(const std::filesystem::path& path);
+
+/// Writes a Keras 3 .weights.h5: for each layer the group `<layer.path>/vars` with its
+/// weights as datasets "0", "1", ... in order and the layer's name as an attribute,
+/// as Keras 3's save_weights lays them out. The file is built in memory and renamed
+/// into place: an existing file is replaced only when the write succeeded.
+void save_keras_weights(const std::vector<KerasLayer>& layers, const std::filesystem::path& path);
 
 }  // namespace tlearn::io

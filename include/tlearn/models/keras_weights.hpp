@@ -13,10 +13,13 @@
 ///   bias / running_mean / running_var (a layer without gamma, scale=False, keeps
 ///   a weight of ones); LayerNormalization gamma / beta to weight / bias.
 ///
-/// `load_pretrained` calls it for any weights file that is_keras_file() accepts,
+/// save_keras_weights() writes a model back the other way, for Keras' load_weights.
+///
+/// `load_pretrained` calls keras_state_dict() for any weights file that is_keras_file() accepts,
 /// so `BackboneOptions().weights("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")`
 /// loads Keras' own file.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,5 +34,15 @@ namespace tlearn {
 /// `skip_unknown` (a file with a top loaded into a model built without one).
 /// Every weight's shape is checked against the module it fills.
 io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& layers, bool skip_unknown);
+
+/// The inverse: every Keras-named row with weights as a Keras layer in Keras' layouts,
+/// with its Keras 3 path ("layers/conv2d_3": the Keras class in snake case, numbered
+/// in model order, as Keras 3 names a model's layers in its files).
+std::vector<io::KerasLayer> keras_layers(BackboneImpl& model);
+
+/// Saves `model` as a Keras 3 .weights.h5 that Keras' `load_weights` accepts for the
+/// same Keras Applications model (same include_top and classes):
+/// `keras.applications.VGG16(weights=None, include_top=False).load_weights(path)`.
+void save_keras_weights(BackboneImpl& model, const std::filesystem::path& path);
 
 }  // namespace tlearn

@@ -1,4 +1,5 @@
 // Implementation of tlearn/io/keras.hpp.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -55,6 +56,12 @@ bool is_keras_file(const std::filesystem::path& path) {
 std::vector<KerasLayer> load_keras_weights(const std::filesystem::path& path) {
   throw Error(path.string() +
               ": reading Keras weight files needs HDF5, and this tlearn was built without it; install libhdf5-dev "
+              "(Debian) or hdf5 (vcpkg) and rebuild");
+}
+
+void save_keras_weights(const std::vector<KerasLayer>&, const std::filesystem::path& path) {
+  throw Error(path.string() +
+              ": writing Keras weight files needs HDF5, and this tlearn was built without it; install libhdf5-dev "
               "(Debian) or hdf5 (vcpkg) and rebuild");
 }
 
@@ -191,10 +198,8 @@ class Reader {
     Handle space(H5Aget_space(attr.get()), H5Sclose);
     const hssize_t count = H5Sget_simple_extent_npoints(space.get());
     if (!type.ok() || !space.ok() || count < 0) fail(where, "cannot read attribute '" + attribute + "'");
-    if (H5Tget_class(type.get()) != H5T_STRING) {
-      if (count == 0) return {};  // h5py writes an empty list as an empty float array
-      fail(where, "attribute '" + attribute + "' is not a list of strings");
-    }
+    if (count == 0) return {};  // h5py writes an empty list as an empty float (or string) array
+    if (H5Tget_class(type.get()) != H5T_STRING) fail(where, "attribute '" + attribute + "' is not a list of strings");
     std::vector<std::string> out;
     if (H5Tis_variable_str(type.get()) > 0) {
       Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -207,8 +212,7 @@ class Reader {
     } else {
       const size_t width = H5Tget_size(type.get());
       if (width == 0 || width > (1u << 20)) fail(where, "attribute '" + attribute + "' has an invalid string size");
-      Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-      H5Tset_size(memory.get(), width);
+      Handle memory(H5Tcopy(type.get()), H5Tclose);  // the file's padding: h5py's "S" strings fill every byte
       std::vector<char> buffer(width * static_cast<size_t>(count));
       if (H5Aread(attr.get(), memory.get(), buffer.data()) < 0)
         fail(where, "cannot read attribute '" + attribute + "' (" + hdf5_message() + ")");
@@ -294,6 +298,7 @@ class Reader {
         auto names = children(vars.get(), sub_path + "/vars");
         if (!names.empty()) {
           KerasLayer layer;
+          layer.path = sub_path;
           layer.name = has_attribute(vars.get(), "name") ? strings(vars.get(), "name", sub_path).at(0) : child;
           for (size_t i = 0; i < names.size(); ++i) {
             const std::string index = std::to_string(i);
@@ -341,6 +346,68 @@ std::vector<KerasLayer> load_keras_weights(const std::filesystem::path& path) {
   Handle file(H5Fopen(image.empty() ? path.c_str() : kKerasArchiveWeights, H5F_ACC_RDONLY, access.get()), H5Fclose);
   if (!file.ok()) throw Error(name + ": cannot open the HDF5 file (" + hdf5_message() + "); is it complete?");
   return Reader(name, file.get()).read();
+}
+
+namespace {
+
+/// Creates every missing group along `path` ("layers/conv2d/vars") under `root`.
+hid_t create_groups(hid_t root, const std::string& path, const std::string& file) {
+  Handle props(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(props.get(), 1);
+  if (H5Lexists(root, path.c_str(), H5P_DEFAULT) > 0) return H5Gopen2(root, path.c_str(), H5P_DEFAULT);
+  hid_t g = H5Gcreate2(root, path.c_str(), props.get(), H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) throw Error(file + ": cannot create the group " + path + " (" + hdf5_message() + ")");
+  return g;
+}
+
+void write_name(hid_t group, const std::string& value, const std::string& file) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(group, "name", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  if (!attr.ok() || H5Awrite(attr.get(), type.get(), padded.data()) < 0)
+    throw Error(file + ": cannot write the name of layer " + value + " (" + hdf5_message() + ")");
+}
+
+}  // namespace
+
+void save_keras_weights(const std::vector<KerasLayer>& layers, const std::filesystem::path& path) {
+  std::vector<char> image;
+  {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    QuietErrors quiet;
+    const std::string file_name = path.string();
+    Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fapl_core(access.get(), 1 << 20, /*backing_store=*/0);  // in memory until it is complete
+    Handle file(H5Fcreate(path.filename().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), H5Fclose);
+    if (!file.ok()) throw Error(file_name + ": cannot create an HDF5 image (" + hdf5_message() + ")");
+    Handle root_vars(create_groups(file.get(), "vars", file_name), H5Gclose);
+    for (const auto& layer : layers) {
+      if (layer.path.empty())
+        throw Error(file_name + ": layer " + layer.name + " has no Keras 3 path (such as layers/conv2d)");
+      Handle vars(create_groups(file.get(), layer.path + "/vars", file_name), H5Gclose);
+      write_name(vars.get(), layer.name, file_name);
+      for (size_t i = 0; i < layer.weights.size(); ++i) {
+        const auto value = layer.weights[i].value.detach().to(torch::kCPU, torch::kFloat).contiguous();
+        std::vector<hsize_t> dims(value.sizes().begin(), value.sizes().end());
+        Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+        const std::string index = std::to_string(i);
+        Handle set(H5Dcreate2(vars.get(), index.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                              H5P_DEFAULT),
+                   H5Dclose);
+        if (!set.ok() || H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, value.data_ptr()) < 0)
+          throw Error(file_name + ": cannot write weight " + index + " of layer " + layer.name + " (" +
+                      hdf5_message() + ")");
+      }
+    }
+    H5Fflush(file.get(), H5F_SCOPE_GLOBAL);
+    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+    if (size <= 0) throw Error(file_name + ": cannot serialise the HDF5 image (" + hdf5_message() + ")");
+    image.resize(static_cast<size_t>(size));
+    H5Fget_file_image(file.get(), image.data(), image.size());
+  }
+  detail::write_atomically(path, [&](std::ofstream& out) { out.write(image.data(), std::streamsize(image.size())); });
 }
 
 #endif

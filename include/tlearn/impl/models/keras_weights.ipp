@@ -1,4 +1,5 @@
 // Implementation of tlearn/models/keras_weights.hpp.
+#include <array>
 #include <cmath>
 #include <map>
 #include <regex>
@@ -42,6 +43,19 @@ class KerasWeights {
   const io::KerasLayer& layer_;
   bool named_ = false;
 };
+
+/// C, H, W of the map a Flatten before a Dense of `in_features` inputs flattened
+/// (square, as Keras' fixed-size tops are).
+std::array<int64_t, 3> flattened_map(const BackboneImpl& model, int64_t in_features, const std::string& layer) {
+  const int64_t channels = model.output_channels();
+  const auto cells = channels > 0 && in_features % channels == 0 ? in_features / channels : 0;
+  const auto side = static_cast<int64_t>(std::llround(std::sqrt(double(cells))));
+  if (cells == 0 || side * side != cells)
+    throw Error("Keras layer '" + layer + "' follows a Flatten of " + std::to_string(in_features) +
+                " values that tlearn cannot split into a square map of " + std::to_string(channels) +
+                " channels; build the model at Keras' (square) input size");
+  return {channels, side, side};
+}
 
 class Converter {
  public:
@@ -158,15 +172,9 @@ class Converter {
 
   /// Keras flattens (H, W, C) maps, PyTorch (C, H, W): reorders a Dense's inputs.
   torch::Tensor from_keras_flatten(const KerasWeights& w, const torch::Tensor& weight, int64_t in_features) const {
-    const int64_t channels = model_.output_channels();
-    const auto cells = channels > 0 && in_features % channels == 0 ? in_features / channels : 0;
-    const auto side = static_cast<int64_t>(std::llround(std::sqrt(double(cells))));
-    if (cells == 0 || side * side != cells)
-      throw Error("Keras layer '" + w.name() + "' follows a Flatten of " + std::to_string(in_features) +
-                  " values that tlearn cannot split into a square map of " + std::to_string(channels) +
-                  " channels; build the model at Keras' (square) input size");
-    if (cells == 1) return weight;
-    return weight.reshape({weight.size(0), side, side, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
+    const auto [channels, h, wd] = flattened_map(model_, in_features, w.name());
+    if (h * wd == 1) return weight;
+    return weight.reshape({weight.size(0), h, wd, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
   }
 
   bool is_classifier(const std::string& key) const {
@@ -181,6 +189,72 @@ class Converter {
 };
 
 }  // namespace
+
+std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
+  const auto& table = model.layer_table();
+  std::map<std::string, int> seen;  // Keras numbers each class's layers: conv2d, conv2d_1, ...
+  auto path_for = [&](const std::string& keras_class) {
+    const int n = seen[keras_class]++;
+    return "layers/" + keras_class + (n == 0 ? "" : "_" + std::to_string(n));
+  };
+  std::vector<io::KerasLayer> out;
+  for (size_t i = 0; i < table.size(); ++i) {
+    const auto& row = table[i];
+    if (row.alias.empty()) continue;
+    std::shared_ptr<torch::nn::Module> target;
+    for (const auto& m : row.modules)
+      if (!m->parameters().empty()) target = m;
+    if (!target) continue;
+    io::KerasLayer layer;
+    layer.name = row.alias;
+    auto add = [&](const torch::Tensor& t) {
+      layer.weights.push_back({std::to_string(layer.weights.size()), t.detach().cpu().contiguous()});
+    };
+    if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
+      const auto& w = conv->weight;
+      const int64_t groups = conv->options.groups(), in = conv->options.in_channels();
+      if (groups == 1) {
+        layer.path = path_for("conv2d");
+        add(w.permute({2, 3, 1, 0}));
+      } else if (groups == in) {
+        layer.path = path_for("depthwise_conv2d");
+        add(w.reshape({in, w.size(0) / in, w.size(2), w.size(3)}).permute({2, 3, 0, 1}));
+      } else {
+        throw Error("save_keras_weights: the grouped convolution " + row.name + " has no Keras layer to match");
+      }
+      if (conv->bias.defined()) add(conv->bias);
+    } else if (auto* linear = target->as<torch::nn::LinearImpl>()) {
+      layer.path = path_for("dense");
+      auto w = linear->weight;
+      if (i > 0 && table[i - 1].kind == "Flatten") {
+        const auto [c, h, wd] = flattened_map(model, linear->options.in_features(), row.alias);
+        if (h * wd > 1) w = w.reshape({w.size(0), c, h, wd}).permute({0, 2, 3, 1}).reshape({w.size(0), -1});
+      }
+      add(w.t());
+      if (linear->bias.defined()) add(linear->bias);
+    } else if (auto* norm = target->as<torch::nn::LayerNormImpl>()) {
+      layer.path = path_for("layer_normalization");
+      add(norm->weight);
+      add(norm->bias);
+    } else {
+      const auto params = target->named_parameters(false);
+      const auto buffers = target->named_buffers(false);
+      if (!buffers.contains("running_mean"))
+        throw Error("save_keras_weights: tlearn cannot write the " + row.kind + " row " + row.name + " for Keras");
+      layer.path = path_for("batch_normalization");
+      add(params["weight"]);
+      add(params["bias"]);
+      add(buffers["running_mean"]);
+      add(buffers["running_var"]);
+    }
+    out.push_back(std::move(layer));
+  }
+  return out;
+}
+
+void save_keras_weights(BackboneImpl& model, const std::filesystem::path& path) {
+  io::save_keras_weights(keras_layers(model), path);
+}
 
 io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& layers, bool skip_unknown) {
   std::map<std::string, size_t> row_of;
