@@ -77,6 +77,13 @@ TEST_CASE("Keras files: VGG16 without top loads from every format and agrees wit
   CHECK(keras3[0].weights[0].name == "0");
   CHECK(tl::io::load_keras_weights(e.file(".keras")).size() == 13);
   CHECK_FALSE(tl::io::is_keras_file(e.file(".io.safetensors")));
+
+  KerasExport e19("VGG19");  // block3_conv4 .. block5_conv4: Keras' names for vgg19's extra convs
+  REQUIRE(export_keras(e19, {"--size", "64", "--formats", "h5"}));
+  auto vgg19 = tl::make_backbone("vgg19", tl::BackboneOptions().include_top(false).weights(e19.file(".h5").string()));
+  vgg19->eval();
+  torch::NoGradGuard no_grad;
+  CHECK(relative_error(vgg19->forward(e19.io["input"]), e19.io["output"]) < 1e-4);
 }
 
 TEST_CASE("Keras files: VGG16 with its top at 224, the first Dense after Flatten reordered", "[keras]") {
