@@ -36,6 +36,17 @@ inline void run_python(const std::string& script, const std::vector<std::string>
   REQUIRE(std::system(cmd.c_str()) == 0);
 }
 
+/// Sets (or unsets, for nullptr) an environment variable for one scope.
+struct EnvVar {
+  EnvVar(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    value ? ::setenv(name, value, 1) : ::unsetenv(name);
+  }
+  ~EnvVar() { had_ ? ::setenv(name_.c_str(), old_.c_str(), 1) : ::unsetenv(name_.c_str()); }
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 /// Runs tests/python/<script> with the Keras environment's Python (keras, jax, h5py;
 /// cmake/bootstrap.sh makes it). Returns false, after printing "SKIPPED: why" (ctest
 /// then reports the test skipped), when the build was configured without one.

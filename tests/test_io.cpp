@@ -413,16 +413,7 @@ TEST_CASE("load_state_dict renames and ignores keys", "[io][state_dict]") {
 // ---------------------------------------------------------------- hub
 
 namespace {
-/// Sets (or unsets, for nullptr) an environment variable for one scope.
-struct EnvVar {
-  EnvVar(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    value ? ::setenv(name, value, 1) : ::unsetenv(name);
-  }
-  ~EnvVar() { had_ ? ::setenv(name_.c_str(), old_.c_str(), 1) : ::unsetenv(name_.c_str()); }
-  std::string name_, old_;
-  bool had_ = false;
-};
+using tlearn::test::EnvVar;
 
 /// tests/python/http_server.py on a free port of 127.0.0.1, killed at scope end.
 struct HttpServer {

@@ -170,3 +170,45 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
+
+TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe preprocessing; offline advice",
+          "[keras]") {
+  const auto& w = tl::model_spec("keras.VGG16").weights.at(0);
+  CHECK(w.tag == "imagenet");
+  CHECK(w.url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5");
+  CHECK(w.md5 == "64373286793e3c8b2b4e3219cbf3544b");
+  CHECK(w.notop_url == "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+                       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  CHECK(w.preprocessing == tl::Preprocessing::Caffe);
+  CHECK(tl::model_spec("keras.VGG19").weights.at(0).notop_md5 == "253f8cb515780f3b799900260a226db6");
+  CHECK(tl::make_backbone("keras.VGG19")->layer_table().index_of("block5_conv4") > 0);
+
+  // Keras' cache: $KERAS_HOME/models, else ~/.keras/models.
+  const auto home = scratch_dir("keras_home");
+  EnvVar keras_home("KERAS_HOME", home.c_str());
+  CHECK(tl::io::keras_cache_dir() == home / "models");
+  {
+    EnvVar unset("KERAS_HOME", nullptr);
+    EnvVar user("HOME", "/home/someone");
+    CHECK(tl::io::keras_cache_dir() == fs::path("/home/someone/.keras/models"));
+  }
+
+  // A file already in the cache is checked against its MD5 ("abc" hashes to 900150...).
+  fs::create_directories(home / "models");
+  std::ofstream(home / "models" / "tiny.h5") << "abc";
+  CHECK(tl::io::fetch_keras_weights("http://127.0.0.1:1/tiny.h5", "900150983cd24fb0d6963f7d28e17f72") ==
+        home / "models" / "tiny.h5");
+  CHECK_THAT(error_of([&] { tl::io::fetch_keras_weights("http://127.0.0.1:1/tiny.h5", "0123456789abcdef"); }),
+             Catch::Matchers::Contains("MD5") && Catch::Matchers::Contains("tiny.h5"));
+  // The official name in the cache, but another file: refused, not loaded.
+  std::ofstream(home / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5") << "not the weights";
+  CHECK_THAT(error_of([&] {
+               tl::make_backbone("keras.VGG16", tl::BackboneOptions().include_top(false).weights("imagenet"));
+             }),
+             Catch::Matchers::Contains("6d6bbae143d832006294945121d1f1fc"));
+  // Missing and unreachable: the error says exactly where to put the file.
+  CHECK_THAT(error_of([&] { tl::io::fetch_keras_weights("http://127.0.0.1:1/absent.h5", "00"); }),
+             Catch::Matchers::Contains((home / "models" / "absent.h5").string()) &&
+                 Catch::Matchers::Contains("KERAS_HOME"));
+}

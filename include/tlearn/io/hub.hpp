@@ -37,14 +37,20 @@ inline std::string url_file_name(const std::string& url) {
   return name;
 }
 
+/// torchvision names its files by SHA-256 prefix; Keras publishes MD5s.
+enum class FileHash { Sha256, Md5 };
+
 /// Hashes a file already in the cache against the hash its name (or the caller)
 /// gives, once per version of the file (a "<file>.verified" stamp remembers it);
 /// a mismatch is an Error that says to delete the file.
-void check_cached_file(const std::filesystem::path& target, const std::string& expected_prefix);
+void check_cached_file(const std::filesystem::path& target, const std::string& expected_prefix,
+                       FileHash kind = FileHash::Sha256);
 
 /// The end of every download error: the exact path to copy the file to by hand,
 /// and the variable that moves the cache.
 std::string offline_hint(const std::string& url);
+/// The same for a file cached in `dir`, whose folder `variable` moves.
+std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable);
 
 /// torchvision's convention: name-<hex hash prefix>.ext carries the SHA-256 prefix.
 std::string hash_from_file_name(const std::string& name);
@@ -63,5 +69,14 @@ inline std::string lower(std::string s) {
 /// resnet50-0676ba61.pth) and only then renamed into place: a failed or
 /// corrupt download never leaves a file behind.
 std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix = "");
+
+/// Keras' cache: $KERAS_HOME/models if set, else ~/.keras/models, where
+/// keras.utils.get_file keeps Keras Applications weights (so files a Keras user
+/// already downloaded are found, and Keras finds ours).
+std::filesystem::path keras_cache_dir();
+
+/// fetch_weights for a Keras Applications file: cached in keras_cache_dir() and
+/// checked against the MD5 Keras publishes for it (as keras.utils.get_file checks).
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5);
 
 }  // namespace tlearn::io

@@ -18,6 +18,9 @@ struct WeightSpec {
   std::string tag;     ///< torchvision's enum name, e.g. "IMAGENET1K_V1"
   std::string url;     ///< official download URL; the file name carries the SHA-256 prefix
   std::string sha256;  ///< expected SHA-256 prefix of the file ("" = take it from the file name)
+  /// Keras Applications files: the MD5 Keras checks (set: the file lives in Keras'
+  /// cache, io::keras_cache_dir()), and the file without the top, for include_top(false).
+  std::string md5, notop_url, notop_md5;
   Preprocessing preprocessing = Preprocessing::Torch;
   EvalTransformSpec transform;  ///< resize, crop, interpolation
   int64_t num_classes = 1000;
@@ -30,6 +33,13 @@ struct WeightSpec {
 /// One set of torchvision's weights: `file` under download.pytorch.org/models/ (its
 /// name carries the hash prefix), evaluated with `transform`.
 WeightSpec torchvision_weights(std::string tag, const std::string& file, EvalTransformSpec transform = {});
+
+/// Keras Applications' "imagenet" weights: `file` and `notop_file` under
+/// storage.googleapis.com/tensorflow/keras-applications/<folder>/, each with the MD5
+/// Keras checks, evaluated with Keras' preprocess_input `mode` at `size`.
+WeightSpec keras_weights(const std::string& folder, const std::string& file, const std::string& md5,
+                         const std::string& notop_file, const std::string& notop_md5, Preprocessing mode,
+                         int64_t size = 224);
 
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {

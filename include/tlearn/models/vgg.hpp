@@ -53,6 +53,16 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }
+/// Keras Applications' VGG16 / VGG19 ("keras.VGG16"): the same network with Keras'
+/// own weight files, "caffe" preprocessing and Keras' layer names.
+inline ModelSpec keras_vgg_spec(const std::string& name, const std::string& folder, const std::string& md5,
+                                const std::string& notop_md5) {
+  ModelSpec s = vgg_spec(name, "");
+  s.weights = {keras_weights(folder, folder + "_weights_tf_dim_ordering_tf_kernels.h5", md5,
+                             folder + "_weights_tf_dim_ordering_tf_kernels_notop.h5", notop_md5,
+                             Preprocessing::Caffe)};
+  return s;
+}
 }  // namespace detail
 
 namespace arch {
@@ -78,6 +88,12 @@ inline std::vector<RegisteredModel> vgg_variants() {
       variant<VGGImpl>(vgg_spec("vgg13_bn", "vgg13_bn-abd245e5.pth"), VGGConfig{{2, 2, 2, 2, 2}, true}),
       variant<VGGImpl>(vgg_spec("vgg16_bn", "vgg16_bn-6c64b313.pth"), VGGConfig{{2, 2, 3, 3, 3}, true}),
       variant<VGGImpl>(vgg_spec("vgg19_bn", "vgg19_bn-c79401a0.pth"), VGGConfig{{2, 2, 4, 4, 4}, true}),
+      variant<VGGImpl>(keras_vgg_spec("keras.VGG16", "vgg16", "64373286793e3c8b2b4e3219cbf3544b",
+                                      "6d6bbae143d832006294945121d1f1fc"),
+                       VGGConfig{{2, 2, 3, 3, 3}, false}),
+      variant<VGGImpl>(keras_vgg_spec("keras.VGG19", "vgg19", "cbe5617147190e668d6c5d5026f83318",
+                                      "253f8cb515780f3b799900260a226db6"),
+                       VGGConfig{{2, 2, 4, 4, 4}, false}),
   };
 }
 }  // namespace detail

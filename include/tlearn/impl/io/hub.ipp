@@ -6,6 +6,7 @@
 #include <regex>
 #include <system_error>
 
+#include "tlearn/detail/md5.hpp"
 #include "tlearn/io/hub.hpp"
 
 #ifdef TLEARN_HAVE_CURL
@@ -30,7 +31,7 @@ inline std::size_t curl_write(char* data, std::size_t size, std::size_t count, v
 
 /// Downloads url into `tmp`; returns the SHA-256 of what arrived. Throws on any
 /// HTTP or transfer error.
-inline std::string curl_download(const std::string& url, const std::filesystem::path& tmp) {
+inline std::string curl_download(const std::string& url, const std::filesystem::path& tmp, const std::string& hint) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -56,17 +57,17 @@ inline std::string curl_download(const std::string& url, const std::filesystem::
   out.close();
   if (rc != CURLE_OK)
     throw Error("fetch_weights: downloading " + url +
-                " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))) +
-                detail::offline_hint(url));
+                " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))) + hint);
   if (!out) throw Error("fetch_weights: writing " + tmp.string() + " failed (disk full?)");
   return hash.hex_digest();
 }
 #endif
 
-std::string file_sha256(const std::filesystem::path& path) {
+template <class Hash>
+std::string file_digest(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("fetch_weights: cannot read " + path.string());
-  tlearn::detail::Sha256 hash;
+  Hash hash;
   std::vector<char> buffer(1 << 20);
   while (in) {
     in.read(buffer.data(), std::streamsize(buffer.size()));
@@ -75,29 +76,40 @@ std::string file_sha256(const std::filesystem::path& path) {
   return hash.hex_digest();
 }
 
-void check_cached_file(const std::filesystem::path& target, const std::string& expected) {
+std::string file_sha256(const std::filesystem::path& path) { return file_digest<tlearn::detail::Sha256>(path); }
+
+std::string file_md5(const std::filesystem::path& path) { return file_digest<tlearn::detail::Md5>(path); }
+
+void check_cached_file(const std::filesystem::path& target, const std::string& expected, FileHash kind) {
   namespace fs = std::filesystem;
   if (expected.empty()) return;
-  // "<size> <mtime>" of the file last verified, so a big file is hashed once,
-  // not at every load; a replaced or rewritten file is hashed again.
+  // "<size> <mtime> <hash>" of the file last verified, so a big file is hashed once,
+  // not at every load; a replaced or rewritten file, or another expected hash, is hashed again.
   std::error_code ec;
   const auto stamp_path = fs::path(target.string() + ".verified");
   const auto size = fs::file_size(target, ec);
   const auto mtime = fs::last_write_time(target, ec).time_since_epoch().count();
-  const std::string stamp = std::to_string(size) + " " + std::to_string(mtime);
+  const std::string stamp = std::to_string(size) + " " + std::to_string(mtime) + " " + expected;
   {
     std::ifstream in(stamp_path);
     std::string line;
     if (in && std::getline(in, line) && line == stamp) return;
   }
-  const std::string actual = file_sha256(target);
+  const bool md5 = kind == FileHash::Md5;
+  const std::string actual = md5 ? file_md5(target) : file_sha256(target);
   if (actual.compare(0, expected.size(), expected) != 0)
-    throw Error("fetch_weights: the cached file " + target.string() + " has SHA-256 " + actual.substr(0, 16) +
-                "..., but its name says it starts with " + expected +
+    throw Error("fetch_weights: the cached file " + target.string() + " has " + (md5 ? "MD5 " : "SHA-256 ") +
+                actual.substr(0, 16) + "..., but " +
+                (md5 ? "Keras publishes " + expected + " for it" : "its name says it starts with " + expected) +
                 ": a damaged or different file. Delete it and load again to download it afresh, or copy the "
                 "right file there");
   std::ofstream out(stamp_path);  // a read-only cache only means hashing again next time
   out << stamp << "\n";
+}
+
+std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable) {
+  return " Offline? Download " + url + " on another machine and copy it to " + (dir / url_file_name(url)).string() +
+         " (set " + variable + " to keep the weights cache in another folder).";
 }
 
 std::string offline_hint(const std::string& url) {
@@ -138,7 +150,7 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
   std::random_device rd;
   const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
   try {
-    const std::string actual = detail::curl_download(url, tmp);
+    const std::string actual = detail::curl_download(url, tmp, detail::offline_hint(url));
     if (actual.compare(0, expected.size(), expected) != 0)
       throw Error("fetch_weights: " + url + " has the wrong SHA-256: expected " + expected + "..., got " + actual +
                   "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
@@ -152,6 +164,47 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
 #else
   throw Error("fetch_weights: cannot download " + url + ": tlearn was built without libcurl." + detail::offline_hint(url));
 #endif
+}
+
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5) {
+  namespace fs = std::filesystem;
+  const std::string name = detail::url_file_name(url);
+  const fs::path dir = keras_cache_dir();
+  const fs::path target = dir / name;
+  const std::string expected = detail::lower(md5);
+  const std::string hint = detail::offline_hint(url, dir, "KERAS_HOME");
+  std::error_code ec;
+  if (fs::is_regular_file(target, ec)) {
+    detail::check_cached_file(target, expected, detail::FileHash::Md5);
+    return target;
+  }
+#ifdef TLEARN_HAVE_CURL
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("fetch_keras_weights: cannot create the cache folder " + dir.string() + ": " + ec.message());
+  std::random_device rd;
+  const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
+  try {
+    detail::curl_download(url, tmp, hint);
+    const std::string actual = detail::file_md5(tmp);
+    if (!expected.empty() && actual != expected)
+      throw Error("fetch_keras_weights: " + url + " has the wrong MD5: expected " + expected + ", got " + actual +
+                  "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
+    fs::rename(tmp, target, ec);
+    if (ec) throw Error("fetch_keras_weights: cannot move the download into " + target.string() + ": " + ec.message());
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  return target;
+#else
+  throw Error("fetch_keras_weights: cannot download " + url + ": tlearn was built without libcurl." + hint);
+#endif
+}
+
+std::filesystem::path keras_cache_dir() {
+  if (const char* v = std::getenv("KERAS_HOME"); v && *v) return std::filesystem::path(v) / "models";
+  if (const char* v = std::getenv("HOME"); v && *v) return std::filesystem::path(v) / ".keras" / "models";
+  throw Error("keras_cache_dir: neither KERAS_HOME nor HOME is set; set KERAS_HOME to the folder that holds models/");
 }
 
 std::filesystem::path cache_dir() {

@@ -36,6 +36,10 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
   if (is_tag) {
     if (spec.weights.empty()) throw Error(spec.name + " has no pretrained weights; pass a file path or \"\"");
     const WeightSpec& w = *model.weight_spec();
+    if (!w.md5.empty()) {  // a Keras Applications file, in Keras' cache
+      const bool notop = !model.options().include_top() && !w.notop_url.empty();
+      return io::fetch_keras_weights(notop ? w.notop_url : w.url, notop ? w.notop_md5 : w.md5);
+    }
     return io::fetch_weights(w.url, w.sha256);
   }
   std::filesystem::path file(weights);
