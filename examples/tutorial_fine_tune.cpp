@@ -24,25 +24,9 @@
 #include <iostream>
 #include <string>
 
+#include "fashion_folders.hpp"
+
 namespace tl = tlearn;
-
-namespace {
-
-/// `count` images of each of `classes` from `source`, from index `skip` on.
-tl::data::Subset pick(const tl::data::FashionMNIST& source, const std::vector<int64_t>& classes, size_t count,
-                      size_t skip) {
-  std::vector<size_t> indices;
-  std::vector<size_t> seen(classes.size(), 0);
-  for (size_t i = skip; i < source.size(); ++i)
-    for (size_t c = 0; c < classes.size(); ++c)
-      if (source.label(i) == classes[c] && seen[c] < count) {
-        ++seen[c];
-        indices.push_back(i);
-      }
-  return tl::data::Subset(tl::data::share(source), indices);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) try {
   std::string train_dir, val_dir, weights, out = "tutorial_fine_tune_out";
@@ -76,13 +60,10 @@ int main(int argc, char** argv) try {
     else
       throw tl::Error("unexpected argument '" + a + "'");
   }
-  if (fashion) {  // two classes written as image folders, as a user's photos would be
-    tl::data::FashionMNIST fm;
+  if (fashion) {
     train_dir = out + "/data/train";
     val_dir = out + "/data/validation";
-    std::filesystem::remove_all(out + "/data");
-    tl::data::export_image_folder(pick(fm, {7, 9}, 40, 0), train_dir);
-    tl::data::export_image_folder(pick(fm, {7, 9}, 40, 20000), val_dir);
+    examples::write_fashion_folders(out, train_dir, val_dir);
   }
   if (train_dir.empty() || val_dir.empty()) {
     std::cerr

@@ -24,9 +24,10 @@ struct KerasExport {
   fs::path file(const std::string& suffix) const { return dir / (name + suffix); }
 };
 
-/// Runs `keras_reference.py export MODEL DIR args...`.
-bool export_keras(KerasExport& e, const std::vector<std::string>& args) {
-  e.dir = scratch_dir("keras_" + e.name);
+/// Runs `keras_reference.py export MODEL DIR args...` into a folder of its own per `test`
+/// (test cases run in parallel under ctest).
+bool export_keras(KerasExport& e, const std::string& test, const std::vector<std::string>& args) {
+  e.dir = scratch_dir("keras_" + e.name + "_" + test);
   std::vector<std::string> all = {"export", e.name, e.dir.string()};
   all.insert(all.end(), args.begin(), args.end());
   if (!run_keras_python("keras_reference.py", all)) return false;
@@ -47,7 +48,7 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST_CASE("Keras files: VGG16 without top loads from every format and agrees with Keras", "[keras]") {
   KerasExport e("VGG16");
-  if (!export_keras(e, {"--size", "64"})) return;
+  if (!export_keras(e, "formats", {"--size", "64"})) return;
   for (const char* suffix : {".h5", ".keras2.h5", ".full.h5", ".weights.h5", ".keras"}) {
     INFO("VGG16" << suffix);
     CHECK(tl::io::is_keras_file(e.file(suffix)));
@@ -79,7 +80,7 @@ TEST_CASE("Keras files: VGG16 without top loads from every format and agrees wit
   CHECK_FALSE(tl::io::is_keras_file(e.file(".io.safetensors")));
 
   KerasExport e19("VGG19");  // block3_conv4 .. block5_conv4: Keras' names for vgg19's extra convs
-  REQUIRE(export_keras(e19, {"--size", "64", "--formats", "h5"}));
+  REQUIRE(export_keras(e19, "vgg19", {"--size", "64", "--formats", "h5"}));
   auto vgg19 = tl::make_backbone("vgg19", tl::BackboneOptions().include_top(false).weights(e19.file(".h5").string()));
   vgg19->eval();
   torch::NoGradGuard no_grad;
@@ -88,7 +89,7 @@ TEST_CASE("Keras files: VGG16 without top loads from every format and agrees wit
 
 TEST_CASE("Keras files: VGG16 with its top at 224, the first Dense after Flatten reordered", "[keras]") {
   KerasExport e("VGG16");
-  if (!export_keras(e, {"--size", "224", "--top", "--classes", "10", "--formats", "h5"})) return;
+  if (!export_keras(e, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"})) return;
   auto model = tl::make_backbone(
       "vgg16",
       tl::BackboneOptions().classes(10).classifier_activation(tl::Activation::Softmax).weights(e.file(".h5").string()));
@@ -99,7 +100,7 @@ TEST_CASE("Keras files: VGG16 with its top at 224, the first Dense after Flatten
 
 TEST_CASE("Keras files for another model, and files that are not Keras', give errors that say so", "[keras]") {
   KerasExport e("VGG16");
-  if (!export_keras(e, {"--size", "64", "--formats", "h5"})) return;
+  if (!export_keras(e, "errors", {"--size", "64", "--formats", "h5"})) return;
   const auto file = e.file(".h5").string();
   auto wrong_model = error_of([&] { tl::make_backbone("resnet18", tl::BackboneOptions().weights(file)); });
   CHECK_THAT(wrong_model,
@@ -144,7 +145,7 @@ TEST_CASE("Keras files for another model, and files that are not Keras', give er
 TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Keras loads and predicts alike",
           "[keras]") {
   KerasExport e("VGG16");
-  if (!export_keras(e, {"--size", "64", "--formats", "h5"})) return;
+  if (!export_keras(e, "back", {"--size", "64", "--formats", "h5"})) return;
   auto model = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
   {
     torch::NoGradGuard no_grad;  // stands for fine-tuning: every weight moves
@@ -163,9 +164,9 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   tl::io::StateDict input;
   input.insert("input", e.io["input"]);
   tl::io::save_safetensors(input, e.dir / "input.safetensors");
-  REQUIRE(run_keras_python("keras_reference.py", {"predict", "VGG16", saved.string(),
-                                                  (e.dir / "input.safetensors").string(),
-                                                  (e.dir / "keras.safetensors").string(), "--size", "64"}));
+  REQUIRE(run_keras_python("keras_reference.py",
+                           {"predict", "VGG16", saved.string(), (e.dir / "input.safetensors").string(),
+                            (e.dir / "keras.safetensors").string(), "--size", "64"}));
   torch::NoGradGuard no_grad;
   const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
@@ -175,11 +176,13 @@ TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe 
           "[keras]") {
   const auto& w = tl::model_spec("keras.VGG16").weights.at(0);
   CHECK(w.tag == "imagenet");
-  CHECK(w.url ==
-        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5");
+  CHECK(
+      w.url ==
+      "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5");
   CHECK(w.md5 == "64373286793e3c8b2b4e3219cbf3544b");
-  CHECK(w.notop_url == "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-                       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  CHECK(w.notop_url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
   CHECK(w.preprocessing == tl::Preprocessing::Caffe);
   CHECK(tl::model_spec("keras.VGG19").weights.at(0).notop_md5 == "253f8cb515780f3b799900260a226db6");
   CHECK(tl::make_backbone("keras.VGG19")->layer_table().index_of("block5_conv4") > 0);
@@ -203,12 +206,11 @@ TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe 
              Catch::Matchers::Contains("MD5") && Catch::Matchers::Contains("tiny.h5"));
   // The official name in the cache, but another file: refused, not loaded.
   std::ofstream(home / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5") << "not the weights";
-  CHECK_THAT(error_of([&] {
-               tl::make_backbone("keras.VGG16", tl::BackboneOptions().include_top(false).weights("imagenet"));
-             }),
-             Catch::Matchers::Contains("6d6bbae143d832006294945121d1f1fc"));
+  CHECK_THAT(
+      error_of([&] { tl::make_backbone("keras.VGG16", tl::BackboneOptions().include_top(false).weights("imagenet")); }),
+      Catch::Matchers::Contains("6d6bbae143d832006294945121d1f1fc"));
   // Missing and unreachable: the error says exactly where to put the file.
-  CHECK_THAT(error_of([&] { tl::io::fetch_keras_weights("http://127.0.0.1:1/absent.h5", "00"); }),
-             Catch::Matchers::Contains((home / "models" / "absent.h5").string()) &&
-                 Catch::Matchers::Contains("KERAS_HOME"));
+  CHECK_THAT(
+      error_of([&] { tl::io::fetch_keras_weights("http://127.0.0.1:1/absent.h5", "00"); }),
+      Catch::Matchers::Contains((home / "models" / "absent.h5").string()) && Catch::Matchers::Contains("KERAS_HOME"));
 }

@@ -46,20 +46,45 @@ double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
 }
 
-/// A leaf module of the layer table and the row that holds it.
+/// A leaf module of the layer table, the row that holds it, and the module whose
+/// child it is (nullptr for a module the row lists itself).
 struct LeafInRow {
   size_t row;
   std::shared_ptr<torch::nn::Module> module;
+  const torch::nn::Module* parent = nullptr;
 };
 
 /// Every leaf module of the table in forward order.
 std::vector<LeafInRow> table_leaves(const LayerTable& table) {
   std::vector<LeafInRow> leaves;
+  std::function<void(size_t, const std::shared_ptr<torch::nn::Module>&, const torch::nn::Module*)> visit =
+      [&](size_t row, const std::shared_ptr<torch::nn::Module>& m, const torch::nn::Module* parent) {
+        const auto children = m->children();
+        if (children.empty()) leaves.push_back({row, m, parent});
+        for (const auto& child : children) visit(row, child, m.get());
+      };
   for (size_t r = 0; r < table.size(); ++r)
-    for (const auto& m : table[r].modules)
-      for (const auto& leaf : m->modules(/*include_self=*/true))
-        if (leaf->children().empty()) leaves.push_back({r, leaf});
+    for (const auto& m : table[r].modules) visit(r, m, nullptr);
   return leaves;
+}
+
+/// A conv's weights before a BatchNorm was folded into it, to undo the fold.
+struct FoldBackup {
+  torch::nn::Conv2dImpl* conv;
+  nn::BatchNorm2dImpl* bn;
+  torch::Tensor weight, bias;  ///< bias undefined: the conv had none
+};
+
+void undo_fold(const FoldBackup& b) {
+  torch::NoGradGuard no_grad;
+  b.conv->weight.copy_(b.weight);
+  if (b.bias.defined()) {
+    b.conv->bias.copy_(b.bias);
+  } else {
+    if (auto* slot = ParameterSlots::of(*b.conv).find("bias")) *slot = torch::Tensor();
+    b.conv->bias = torch::Tensor();
+  }
+  b.bn->set_folded(false);
 }
 
 /// Marks conv -> [folded BatchNorm] -> ReLU runs for fusion: the conv applies the
@@ -119,6 +144,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
       module_options(model));
   torch::Tensor reference;
   int folded = 0;
+  std::vector<detail::FoldBackup> backups;
   std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;
   {
     // One probe pass records every row's output, to confirm cross-row pairs.
@@ -135,6 +161,9 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
       auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
       auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
       if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+      // In one row, only siblings are sequential: a row holding a whole block (maxvit's
+      // MBconv) may end one branch with a conv and start the next with a BatchNorm.
+      if (leaves[i].row == leaves[i + 1].row && leaves[i].parent != leaves[i + 1].parent) continue;
       if (leaves[i].row != leaves[i + 1].row) {
         // Separate rows: the rows must hold just the conv and just the BN, and the
         // BN's recorded output must be BN(the conv's recorded output).
@@ -144,8 +173,20 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
         torch::NoGradGuard no_grad;
         if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
       }
+      backups.push_back({conv, bn, conv->weight.detach().clone(),
+                         conv->bias.defined() ? conv->bias.detach().clone() : torch::Tensor()});
       detail::fold_batchnorm_into_conv(*conv, *bn);
       ++folded;
+    }
+    // A fold the rows could not rule out (a conv and a BatchNorm on different paths)
+    // would change the output: then none is kept, and the rows are recorded afresh.
+    if (folded > 0) {
+      torch::NoGradGuard no_grad;
+      if (detail::max_relative_difference(model.forward(probe), reference) >= 1e-4) {
+        for (const auto& b : backups) detail::undo_fold(b);
+        folded = 0;
+        model.forward(probe);
+      }
     }
     if (options.fuse_relu()) fused = detail::fuse_conv_relu(table, leaves, recorded);
   }
