@@ -43,11 +43,16 @@ def write_raw(entries, path, metadata=None):
             f.write(entry[3])
 
 
-def read_safetensors(path):
+def _read(path):
+    """The JSON header and the data section of a safetensors file."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-        data = f.read()
+        return header, f.read()
+
+
+def read_safetensors(path):
+    header, data = _read(path)
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -65,10 +70,7 @@ def read_safetensors(path):
 def read_raw(path):
     """A float32 safetensors file as numpy arrays; needs no torch."""
     import numpy as np
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    header, data = _read(path)
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
