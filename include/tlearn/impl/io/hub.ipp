@@ -133,72 +133,60 @@ std::string hash_from_file_name(const std::string& name) {
 
 namespace tlearn::io {
 
-std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix) {
+namespace detail {
+
+/// The one download path of both caches: a file already in `dir` is checked
+/// against `expected`; otherwise it is downloaded to a temporary file there,
+/// checked, and only then renamed into place. `who` starts the error messages.
+std::filesystem::path fetch_into(const std::string& url, const std::filesystem::path& dir,
+                                 const std::string& expected, FileHash kind, const std::string& hint,
+                                 const std::string& who) {
   namespace fs = std::filesystem;
-  const std::string name = detail::url_file_name(url);
-  const fs::path dir = cache_dir();
+  const std::string name = url_file_name(url);
   const fs::path target = dir / name;
-  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
   std::error_code ec;
   if (fs::is_regular_file(target, ec)) {
-    detail::check_cached_file(target, expected);
+    check_cached_file(target, expected, kind);
     return target;
   }
 #ifdef TLEARN_HAVE_CURL
   fs::create_directories(dir, ec);
-  if (ec) throw Error("fetch_weights: cannot create the cache folder " + dir.string() + ": " + ec.message());
+  if (ec) throw Error(who + ": cannot create the cache folder " + dir.string() + ": " + ec.message());
   std::random_device rd;
   const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
   try {
-    const std::string actual = detail::curl_download(url, tmp, detail::offline_hint(url));
+    const std::string sha256 = curl_download(url, tmp, hint);
+    const bool md5 = kind == FileHash::Md5;
+    const std::string actual = md5 ? file_md5(tmp) : sha256;
     if (actual.compare(0, expected.size(), expected) != 0)
-      throw Error("fetch_weights: " + url + " has the wrong SHA-256: expected " + expected + "..., got " + actual +
+      throw Error(who + ": " + url + " has the wrong " + (md5 ? "MD5" : "SHA-256") + ": expected " + expected +
+                  "..., got " + actual +
                   "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
     fs::rename(tmp, target, ec);
-    if (ec) throw Error("fetch_weights: cannot move the download into " + target.string() + ": " + ec.message());
+    if (ec) throw Error(who + ": cannot move the download into " + target.string() + ": " + ec.message());
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
   }
   return target;
 #else
-  throw Error("fetch_weights: cannot download " + url + ": tlearn was built without libcurl." + detail::offline_hint(url));
+  throw Error(who + ": cannot download " + url + ": tlearn was built without libcurl." + hint);
 #endif
 }
 
-std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5) {
-  namespace fs = std::filesystem;
+}  // namespace detail
+
+std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix) {
   const std::string name = detail::url_file_name(url);
-  const fs::path dir = keras_cache_dir();
-  const fs::path target = dir / name;
-  const std::string expected = detail::lower(md5);
-  const std::string hint = detail::offline_hint(url, dir, "KERAS_HOME");
-  std::error_code ec;
-  if (fs::is_regular_file(target, ec)) {
-    detail::check_cached_file(target, expected, detail::FileHash::Md5);
-    return target;
-  }
-#ifdef TLEARN_HAVE_CURL
-  fs::create_directories(dir, ec);
-  if (ec) throw Error("fetch_keras_weights: cannot create the cache folder " + dir.string() + ": " + ec.message());
-  std::random_device rd;
-  const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
-  try {
-    detail::curl_download(url, tmp, hint);
-    const std::string actual = detail::file_md5(tmp);
-    if (!expected.empty() && actual != expected)
-      throw Error("fetch_keras_weights: " + url + " has the wrong MD5: expected " + expected + ", got " + actual +
-                  "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
-    fs::rename(tmp, target, ec);
-    if (ec) throw Error("fetch_keras_weights: cannot move the download into " + target.string() + ": " + ec.message());
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-  return target;
-#else
-  throw Error("fetch_keras_weights: cannot download " + url + ": tlearn was built without libcurl." + hint);
-#endif
+  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
+  return detail::fetch_into(url, cache_dir(), expected, detail::FileHash::Sha256, detail::offline_hint(url),
+                            "fetch_weights");
+}
+
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5) {
+  const auto dir = keras_cache_dir();
+  return detail::fetch_into(url, dir, detail::lower(md5), detail::FileHash::Md5,
+                            detail::offline_hint(url, dir, "KERAS_HOME"), "fetch_keras_weights");
 }
 
 std::filesystem::path keras_cache_dir() {

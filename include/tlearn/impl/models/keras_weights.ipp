@@ -57,6 +57,20 @@ std::array<int64_t, 3> flattened_map(const BackboneImpl& model, int64_t in_featu
   return {channels, side, side};
 }
 
+/// The one module of a Keras-named row that holds weights (vgg's row also holds
+/// its ReLU), or nullptr; two such modules leave no way to match one Keras layer.
+std::shared_ptr<torch::nn::Module> weighted_module(const Layer& row, const std::string& keras_layer) {
+  std::shared_ptr<torch::nn::Module> target;
+  for (const auto& m : row.modules)
+    if (!m->parameters().empty()) {
+      if (target)
+        throw Error("Keras layer '" + keras_layer + "': the row " + row.name +
+                    " holds several modules with weights; tlearn cannot tell which one the Keras weights fill");
+      target = m;
+    }
+  return target;
+}
+
 class Converter {
  public:
   Converter(BackboneImpl& model) : model_(model) {
@@ -67,14 +81,7 @@ class Converter {
 
   void convert(const io::KerasLayer& layer, size_t row_index) {
     const auto& row = model_.layer_table()[row_index];
-    std::shared_ptr<torch::nn::Module> target;
-    for (const auto& m : row.modules)
-      if (!m->parameters().empty()) {
-        if (target)
-          throw Error("Keras layer '" + layer.name + "': the row " + row.name +
-                      " holds several modules with weights; tlearn cannot tell which one the Keras weights fill");
-        target = m;
-      }
+    const auto target = weighted_module(row, layer.name);
     if (!target)
       throw Error("Keras layer '" + layer.name + "' has weights but the row " + row.name + " (" + row.kind +
                   ") has none; the file is for another architecture");
@@ -201,9 +208,7 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
   for (size_t i = 0; i < table.size(); ++i) {
     const auto& row = table[i];
     if (row.alias.empty()) continue;
-    std::shared_ptr<torch::nn::Module> target;
-    for (const auto& m : row.modules)
-      if (!m->parameters().empty()) target = m;
+    const auto target = weighted_module(row, row.alias);
     if (!target) continue;
     io::KerasLayer layer;
     layer.name = row.alias;
