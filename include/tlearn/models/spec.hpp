@@ -41,6 +41,12 @@ WeightSpec keras_weights(const std::string& folder, const std::string& file, con
                          const std::string& notop_file, const std::string& notop_md5, Preprocessing mode,
                          int64_t size = 224);
 
+namespace detail {
+/// Whether `key` matches (regex_match, whole key) one of `patterns`: a spec's
+/// top_keys, classifier_keys, ignore_keys.
+bool matches_any(const std::string& key, const std::vector<std::string>& patterns);
+}  // namespace detail
+
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {
   std::string name;

@@ -2,7 +2,6 @@
 #include <array>
 #include <cmath>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "tlearn/core/error.hpp"
@@ -184,11 +183,7 @@ class Converter {
     return weight.reshape({weight.size(0), h, wd, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
   }
 
-  bool is_classifier(const std::string& key) const {
-    for (const auto& pattern : model_.spec().classifier_keys)
-      if (std::regex_match(key, std::regex(pattern))) return true;
-    return false;
-  }
+  bool is_classifier(const std::string& key) const { return detail::matches_any(key, model_.spec().classifier_keys); }
 
   BackboneImpl& model_;
   std::map<const torch::nn::Module*, std::string> path_of_;

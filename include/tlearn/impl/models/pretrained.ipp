@@ -12,11 +12,6 @@
 namespace tlearn {
 
 namespace detail {
-inline bool matches_any(const std::string& key, const std::vector<std::string>& patterns) {
-  for (const auto& p : patterns)
-    if (std::regex_match(key, std::regex(p))) return true;
-  return false;
-}
 
 /// timm's adapt_input_conv: 1 channel sums the RGB kernels; other counts repeat
 /// them and rescale so activations keep their magnitude.

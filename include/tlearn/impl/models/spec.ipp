@@ -1,7 +1,17 @@
 // Implementation of tlearn/models/spec.hpp.
+#include <regex>
+
 #include "tlearn/models/spec.hpp"
 
 namespace tlearn {
+
+namespace detail {
+bool matches_any(const std::string& key, const std::vector<std::string>& patterns) {
+  for (const auto& p : patterns)
+    if (std::regex_match(key, std::regex(p))) return true;
+  return false;
+}
+}  // namespace detail
 
 WeightSpec torchvision_weights(std::string tag, const std::string& file, EvalTransformSpec transform) {
   WeightSpec w;
