@@ -514,37 +514,117 @@ TEST_CASE("TensorBoard: CRC32C vectors; event file parsed back in Python", "[tra
   tl::test::run_python("train_check.py", args);
 }
 
-TEST_CASE("Checkpoint and resume: a run resumed at epoch 2 repeats the uninterrupted run", "[train][resume]") {
+namespace {
+// Callbacks whose state decides the run: the learning rate falls on a plateau
+// (the wait count and cooldown carry across epochs), the scheduler scales the
+// current rate, and EarlyStopping keeps the weights of its "best" (here the
+// highest-loss, so the first) epoch to put back at the end.
+std::vector<tl::CallbackPtr> stateful_callbacks(const std::filesystem::path& checkpoint) {
+  std::vector<tl::CallbackPtr> cbs;
+  // First in the list: the checkpoint is written after the others have finished the epoch.
+  if (!checkpoint.empty())
+    cbs.push_back(std::make_shared<tl::ModelCheckpoint>(checkpoint, tl::ModelCheckpointOptions().full_state(true)));
+  cbs.push_back(std::make_shared<tl::ReduceLROnPlateau>(
+      tl::ReduceLROnPlateauOptions().monitor("loss").min_delta(10).patience(2).cooldown(1).factor(0.5)));
+  cbs.push_back(std::make_shared<tl::LearningRateScheduler>([](int64_t, double lr) { return lr * 0.9; }));
+  cbs.push_back(std::make_shared<tl::EarlyStopping>(
+      tl::EarlyStoppingOptions().monitor("loss").mode("max").patience(100).restore_best_weights(true)));
+  return cbs;
+}
+}  // namespace
+
+TEST_CASE("Checkpoint and resume: a run resumed at epoch 2 repeats the uninterrupted run, learning-rate changes included",
+          "[train][resume]") {
   auto dir = tl::test::scratch_dir("train_resume");
   auto dataset = tl::data::TensorDataset(torch::randn({96, 1, 8, 8}), torch::randint(3, {96}, torch::kLong));
   auto make = [&] {
     return tl::data::loader(dataset, {}, tl::data::LoaderOptions().batch_size(16).shuffle(true).seed(7).workers(0));
   };
-  auto opt = tl::optim::SGD(0.05).momentum(0.9);
-  auto a = small_head(3, 0.3);
-  auto init_copy = tl::detail::clone_state(*a);
-  torch::manual_seed(3);
-  tl::Trainer ta(a, quiet(opt));
-  auto full = ta.fit(make(), tl::FitOptions().epochs(4));
+  for (auto opt : {tl::optim::SGD(0.05).momentum(0.9).nesterov(true), tl::optim::Adam(0.01),
+                   tl::optim::AdamW(0.01), tl::optim::RMSprop(0.005).momentum(0.5)}) {
+    INFO(opt.name());
+    const auto ckpt = dir / (opt.name() + ".ckpt");
+    auto a = small_head(3, 0.3);  // dropout: the random state matters too
+    auto init_copy = tl::detail::clone_state(*a);
+    torch::manual_seed(3);
+    tl::Trainer ta(a, quiet(opt));
+    auto full = ta.fit(make(), tl::FitOptions().epochs(5).callbacks(stateful_callbacks({})));
 
-  auto b = small_head(3, 0.3);
-  tl::io::load_state_dict(*b, init_copy);
-  torch::manual_seed(3);
-  tl::Trainer tb(b, quiet(opt));
-  auto ckpt = std::make_shared<tl::ModelCheckpoint>(dir / "state.ckpt", tl::ModelCheckpointOptions().full_state(true));
-  auto first = tb.fit(make(), tl::FitOptions().epochs(2).callbacks({ckpt}));
-  CHECK(first["loss"] == std::vector<double>{full["loss"][0], full["loss"][1]});
-  torch::manual_seed(999);  // the resumed process starts from a different random state and weights
-  auto c = small_head(3, 0.3);
-  tl::Trainer tc(c, quiet(opt));
-  const auto epoch = tc.load_checkpoint(dir / "state.ckpt");
-  CHECK(epoch == 2);
-  auto rest = tc.fit(make(), tl::FitOptions().epochs(4).initial_epoch(epoch));
-  REQUIRE(rest.size() == 2);
-  CHECK(rest["loss"][0] == full["loss"][2]);
-  CHECK(rest["loss"][1] == full["loss"][3]);
-  for (const auto& item : tl::io::state_dict(*a)) CHECK(torch::equal(item.value(), tl::io::state_dict(*c)[item.key()]));
-  CHECK_THROWS_WITH(tc.load_checkpoint(dir / "missing.ckpt"), Catch::Matchers::Contains("does not exist"));
+    auto b = small_head(3, 0.3);
+    tl::io::load_state_dict(*b, init_copy);
+    torch::manual_seed(3);
+    tl::Trainer tb(b, quiet(opt));
+    tb.fit(make(), tl::FitOptions().epochs(2).callbacks(stateful_callbacks(ckpt)));
+
+    // What the file holds: the epoch and the rate the plateau and the scheduler left.
+    const auto state = tl::load_training_state(ckpt);
+    CHECK(state.epoch == 2);
+    CHECK(state.optimizer == opt.name());
+    REQUIRE(state.groups.size() == 1);
+    CHECK(state.groups[0].options.at("lr") == full["lr"][1]);
+    CHECK(state.callbacks.at("ReduceLROnPlateau").numbers.at("wait") == 1);
+    CHECK(state.callbacks.at("EarlyStopping").tensors.contains("fc.weight"));
+
+    torch::manual_seed(999);  // the resumed process starts from other random state and weights
+    auto c = small_head(3, 0.3);
+    tl::Trainer tc(c, quiet(opt));
+    const auto epoch = tc.load_checkpoint(ckpt);
+    CHECK(epoch == 2);
+    auto rest = tc.fit(make(), tl::FitOptions().epochs(5).initial_epoch(epoch).callbacks(stateful_callbacks({})));
+    REQUIRE(rest.size() == 3);
+    for (int e = 0; e < 3; ++e) {
+      CHECK(rest["loss"][e] == full["loss"][e + 2]);
+      CHECK(rest["lr"][e] == full["lr"][e + 2]);
+    }
+    CHECK(full["lr"][4] < full["lr"][0] * 0.9 * 0.9 * 0.9 * 0.9 * 0.6);  // the plateau did cut the rate
+    for (const auto& item : tl::io::state_dict(*a)) CHECK(torch::equal(item.value(), tl::io::state_dict(*c)[item.key()]));
+  }
+}
+
+TEST_CASE("Training checkpoints hold data only: code archives, weight files and mismatches are refused by name",
+          "[train][resume][bad]") {
+  auto dir = tl::test::scratch_dir("train_resume_bad");
+  auto data = blobs(64, 3, 16, 5);
+  auto make_trainer = [](tl::Head model, tl::optim::Spec opt) { return tl::Trainer(model, quiet(opt)); };
+  auto head = small_head(3);
+  auto t = make_trainer(head, tl::optim::SGD(0.05).momentum(0.9));
+  t.fit(data, tl::FitOptions().epochs(1));
+  t.save_checkpoint(dir / "state.ckpt");
+
+  // The TorchScript archive earlier versions wrote: loading it would compile the code inside.
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("epoch", torch::tensor(int64_t(1)), true);
+    archive.save_to((dir / "old.ckpt").string());
+    CHECK_THROWS_WITH(t.load_checkpoint(dir / "old.ckpt"), Catch::Matchers::Contains("runs the code stored inside"));
+  }
+  // A weights file.
+  tl::io::save_safetensors(tl::io::state_dict(*head), dir / "weights.safetensors");
+  CHECK_THROWS_WITH(t.load_checkpoint(dir / "weights.safetensors"), Catch::Matchers::Contains("without a training state"));
+  // Not a checkpoint at all, and a missing file.
+  { std::ofstream(dir / "text.ckpt") << "hello"; }
+  CHECK_THROWS_WITH(t.load_checkpoint(dir / "text.ckpt"), Catch::Matchers::Contains("text.ckpt"));
+  CHECK_THROWS_WITH(t.load_checkpoint(dir / "missing.ckpt"), Catch::Matchers::Contains("does not exist"));
+  // A description of the wrong shape: damaged or foreign, named.
+  {
+    auto tensors = tl::io::load_safetensors(dir / "state.ckpt");
+    tl::io::save_safetensors(tensors, dir / "damaged.ckpt",
+                             {{"tlearn.training_state", R"({"version": 1, "epoch": "two"})"}});
+    CHECK_THROWS_WITH(t.load_checkpoint(dir / "damaged.ckpt"), Catch::Matchers::Contains("epoch has the wrong type"));
+    tl::io::save_safetensors(tensors, dir / "truncated.ckpt", {{"tlearn.training_state", R"({"version": 1, "epo)"}});
+    CHECK_THROWS_WITH(t.load_checkpoint(dir / "truncated.ckpt"), Catch::Matchers::Contains("not valid JSON"));
+  }
+  // Another optimizer, other frozen layers: refused before anything changes.
+  auto other = make_trainer(small_head(3), tl::optim::Adam(0.01));
+  CHECK_THROWS_WITH(other.load_checkpoint(dir / "state.ckpt"),
+                    Catch::Matchers::Contains("saved with SGD") && Catch::Matchers::Contains("uses Adam"));
+  auto partly_frozen = small_head(3);
+  for (auto& p : partly_frozen->named_parameters())
+    if (p.key().find("fc") != std::string::npos) p.value().set_requires_grad(false);
+  auto frozen = make_trainer(partly_frozen, tl::optim::SGD(0.05).momentum(0.9));
+  CHECK_THROWS_WITH(frozen.load_checkpoint(dir / "state.ckpt"), Catch::Matchers::Contains("freeze the same layers"));
+  // A sound file still loads after all that.
+  CHECK(t.load_checkpoint(dir / "state.ckpt") == 1);
 }
 
 TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", "[train][features]") {

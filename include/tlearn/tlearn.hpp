@@ -81,6 +81,7 @@
 #include "tlearn/train/precision.hpp"
 #include "tlearn/train/recipes.hpp"
 #include "tlearn/train/trainer.hpp"
+#include "tlearn/train/training_state.hpp"
 
 #ifdef TLEARN_IMPLEMENTATION
 #include "tlearn/impl/all.ipp"

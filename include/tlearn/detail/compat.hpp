@@ -10,6 +10,9 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <sstream>
+#include <string>
+#include <type_traits>
 #include <variant>
 
 namespace tlearn::detail::compat {
@@ -80,5 +83,18 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
 
 /// Whether CPU autocast can run float16 (LibTorch 1.13's CPU autocast knows only bfloat16).
 inline constexpr bool kCpuAutocastFloat16 = kDeviceGenericAutocast;
+
+/// Optimizer::state() is keyed by the parameter's TensorImpl: its address printed
+/// as a string in 1.13, the pointer itself in 2.x.
+template <class StateMap>
+typename StateMap::key_type optimizer_state_key(const StateMap&, const at::Tensor& parameter) {
+  if constexpr (std::is_same_v<typename StateMap::key_type, std::string>) {
+    std::ostringstream key;
+    key << parameter.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
+}
 
 }  // namespace tlearn::detail::compat

@@ -62,6 +62,7 @@
 #include "tlearn/impl/nn/squeeze_excitation.ipp"
 #include "tlearn/impl/nn/zero_padding.ipp"
 #include "tlearn/impl/train/trainer.ipp"
+#include "tlearn/impl/train/training_state.ipp"
 #include "tlearn/impl/heads/head.ipp"
 #include "tlearn/impl/heads/segmentation.ipp"
 #include "tlearn/impl/explain/activations.ipp"

@@ -21,6 +21,7 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,13 +46,29 @@ class TrainingContext {
   /// Ends fit() after the current batch.
   virtual void stop_training() = 0;
   virtual torch::nn::Module& model() = 0;
-  /// Writes model, optimizer, epoch and random state (see Trainer::save_checkpoint).
+  /// Writes the training state (see Trainer::save_checkpoint). During on_epoch_end
+  /// the file is written once every callback has finished the epoch, so it holds
+  /// their state after it.
   virtual void save_checkpoint(const std::filesystem::path& path) = 0;
+};
+
+/// What a callback carries from one epoch to the next (a best value, a wait
+/// count, best weights). Training checkpoints save it, so a resumed run goes on
+/// as the uninterrupted one would.
+struct CallbackState {
+  std::map<std::string, double> numbers;
+  io::StateDict tensors;
 };
 
 class Callback {
  public:
   virtual ~Callback() = default;
+  /// The name a training checkpoint files this callback's state under; empty for
+  /// a callback that keeps nothing between epochs.
+  virtual std::string state_name() const { return ""; }
+  virtual CallbackState state() const { return CallbackState(); }
+  /// Called by fit() after on_train_begin when the Trainer resumes from a checkpoint.
+  virtual void load_state(const CallbackState& /*state*/) {}
   virtual void on_train_begin(TrainingContext&) {}
   virtual void on_epoch_begin(TrainingContext&, int64_t /*epoch*/) {}
   virtual void on_batch_end(TrainingContext&, int64_t /*batch*/, double /*loss*/) {}
@@ -109,6 +126,9 @@ class ReduceLROnPlateau : public Callback {
   }
   void on_train_begin(TrainingContext&) override { m_.best = NAN, wait_ = 0, cooldown_ = 0; }
   void on_epoch_end(TrainingContext& ctx, int64_t, const Logs& logs) override;
+  std::string state_name() const override { return "ReduceLROnPlateau"; }
+  CallbackState state() const override;
+  void load_state(const CallbackState& state) override;
 
  private:
   ReduceLROnPlateauOptions o_;
@@ -134,6 +154,9 @@ class EarlyStopping : public Callback {
   void on_train_end(TrainingContext& ctx) override {
     if (o_.restore_best_weights() && !best_.is_empty()) io::load_state_dict(ctx.model(), best_);
   }
+  std::string state_name() const override { return "EarlyStopping"; }
+  CallbackState state() const override;
+  void load_state(const CallbackState& state) override;
   /// The epoch (0-based) training stopped at, or -1.
   int64_t stopped_epoch() const { return stopped_epoch_; }
   int64_t best_epoch() const { return best_epoch_; }
@@ -165,6 +188,9 @@ class ModelCheckpoint : public Callback {
       : path_(std::move(path)), o_(std::move(o)), m_(o_.monitor(), o_.mode(), 0) {}
   void on_train_begin(TrainingContext&) override { m_.best = NAN; }
   void on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) override;
+  std::string state_name() const override { return "ModelCheckpoint"; }
+  CallbackState state() const override { return {{{"best", m_.best}}, io::StateDict()}; }
+  void load_state(const CallbackState& state) override;
   /// The files written so far, in order.
   const std::vector<std::string>& saved() const { return saved_; }
 

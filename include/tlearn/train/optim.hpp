@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -82,5 +83,25 @@ struct GroupInfo {
 /// lr_multiplier rule's (the first that matches) times its layer decay.
 std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn::Module& module,
                                                std::vector<GroupInfo>* info = nullptr);
+
+// ---- what training checkpoints save of an optimizer ----
+
+/// A parameter group's options by torch's names (lr, momentum, dampening,
+/// weight_decay, nesterov, beta1, beta2, eps, amsgrad, alpha, centered), booleans as 0 / 1.
+std::map<std::string, double> group_options(const torch::optim::OptimizerOptions& options);
+
+/// Sets every option group_options() returns; an Error naming the option that
+/// is missing or that this kind of optimizer does not have.
+void set_group_options(torch::optim::OptimizerOptions& options, const std::map<std::string, double>& values);
+
+/// The optimizer's buffers for parameter `p` (momentum_buffer, exp_avg,
+/// exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, and step as a 0-d int64
+/// tensor); empty before its first step.
+std::map<std::string, torch::Tensor> parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p);
+
+/// Puts back what parameter_state() returned, on p's device and in its memory
+/// format; `name` is p's name for errors (a buffer of another shape, a missing one).
+void set_parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p,
+                         const std::map<std::string, torch::Tensor>& state, const std::string& name);
 
 }  // namespace tlearn::optim

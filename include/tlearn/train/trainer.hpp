@@ -12,8 +12,9 @@
 /// epoch otherwise). The optimizer sees the parameters that require gradients
 /// only, so freeze layers before building the Trainer. A Loader's shuffle is
 /// seeded with the epoch number, and Trainer::save_checkpoint stores model,
-/// optimizer, epoch and random state: a run resumed at epoch k repeats the
-/// uninterrupted run exactly (on the CPU).
+/// optimizer (buffers and every group's options), loss scaler, callbacks' state,
+/// epoch and random state: a run resumed at epoch k repeats the uninterrupted
+/// run exactly (on the CPU), learning-rate changes included.
 
 #include <torch/torch.h>
 
@@ -24,6 +25,7 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -47,6 +49,7 @@
 #include "tlearn/train/metrics.hpp"
 #include "tlearn/train/optim.hpp"
 #include "tlearn/train/precision.hpp"
+#include "tlearn/train/training_state.hpp"
 
 namespace tlearn {
 
@@ -278,13 +281,19 @@ class Trainer : public TrainingContext {
   void stop_training() override { stop_ = true; }
   torch::nn::Module& model() override { return *module_; }
 
-  /// Writes the training state after the last finished epoch: model tensors,
-  /// optimizer state, the epoch count and the CPU random generator's state (one
-  /// file, torch's C++ archive format, written to a temporary file and renamed).
+  /// Writes the training state after the last finished epoch (train/training_state.hpp:
+  /// safetensors with a JSON description, written to a temporary file and renamed).
+  /// Called from a callback's on_epoch_end, it writes once every callback has
+  /// finished the epoch, so their state after it is saved.
   void save_checkpoint(const std::filesystem::path& path) override;
 
-  /// Restores what save_checkpoint wrote; returns the epoch to resume from
-  /// (pass it as FitOptions().initial_epoch(...)).
+  /// The training state as save_checkpoint would write it now.
+  TrainingState training_state() const;
+
+  /// Restores what save_checkpoint wrote: weights, optimizer (each group's options
+  /// and buffers; the groups must be the same, so freeze the same layers first),
+  /// loss scaler, random state. Callbacks get their state back at the start of
+  /// the next fit(). Returns the epoch to resume from (FitOptions().initial_epoch(...)).
   int64_t load_checkpoint(const std::filesystem::path& path);
 
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
@@ -330,6 +339,12 @@ class Trainer : public TrainingContext {
   std::vector<optim::GroupInfo> groups_;
   int64_t epoch_ = 0;
   bool stop_ = false;
+  // While fit() runs: its callbacks, and the checkpoints asked for during on_epoch_end.
+  const std::vector<CallbackPtr>* callbacks_ = nullptr;
+  bool defer_checkpoints_ = false;
+  std::vector<std::filesystem::path> deferred_checkpoints_;
+  // Callback states from load_checkpoint, handed over at the start of the next fit().
+  std::map<std::string, CallbackState> restored_callbacks_;
 };
 
 }  // namespace tlearn

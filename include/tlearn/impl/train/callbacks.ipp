@@ -20,6 +20,15 @@ bool Monitor::improved(double v) const {
   return max ? v > best + min_delta : v < best - min_delta;
 }
 
+/// `key` of a callback's saved state; an Error naming the callback when it is missing.
+double state_number(const CallbackState& state, const std::string& key, const char* who) {
+  const auto it = state.numbers.find(key);
+  if (it == state.numbers.end())
+    throw Error(std::string(who) + ": the training checkpoint's state for it has no '" + key +
+                "' (written by another tlearn version?)");
+  return it->second;
+}
+
 }  // namespace tlearn::detail
 
 namespace tlearn {
@@ -42,6 +51,32 @@ void ReduceLROnPlateau::on_epoch_end(TrainingContext& ctx, int64_t, const Logs& 
     if (lr > o_.min_lr()) ctx.set_learning_rate(std::max(lr * o_.factor(), o_.min_lr()));
     cooldown_ = o_.cooldown(), wait_ = 0;
   }
+}
+
+CallbackState ReduceLROnPlateau::state() const {
+  return {{{"best", m_.best}, {"wait", double(wait_)}, {"cooldown", double(cooldown_)}}, io::StateDict()};
+}
+
+void ReduceLROnPlateau::load_state(const CallbackState& state) {
+  m_.best = detail::state_number(state, "best", "ReduceLROnPlateau");
+  wait_ = int64_t(detail::state_number(state, "wait", "ReduceLROnPlateau"));
+  cooldown_ = int64_t(detail::state_number(state, "cooldown", "ReduceLROnPlateau"));
+}
+
+CallbackState EarlyStopping::state() const {
+  return {{{"best", m_.best}, {"wait", double(wait_)}, {"best_epoch", double(best_epoch_)}}, best_};
+}
+
+void EarlyStopping::load_state(const CallbackState& state) {
+  m_.best = detail::state_number(state, "best", "EarlyStopping");
+  wait_ = int64_t(detail::state_number(state, "wait", "EarlyStopping"));
+  best_epoch_ = int64_t(detail::state_number(state, "best_epoch", "EarlyStopping"));
+  best_ = io::StateDict();
+  for (const auto& item : state.tensors) best_.insert(item.key(), item.value().clone());
+}
+
+void ModelCheckpoint::load_state(const CallbackState& state) {
+  m_.best = detail::state_number(state, "best", "ModelCheckpoint");
 }
 
 void EarlyStopping::on_epoch_end(TrainingContext& ctx, int64_t epoch, const Logs& logs) {

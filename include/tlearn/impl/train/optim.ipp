@@ -1,8 +1,10 @@
 // Implementation of tlearn/train/optim.hpp.
 #include <cmath>
 #include <regex>
+#include <set>
 #include <unordered_map>
 
+#include "tlearn/detail/compat.hpp"
 #include "tlearn/models/layer_decay.hpp"
 #include "tlearn/train/optim.hpp"
 
@@ -139,6 +141,205 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
     return nullptr;
   };
   return defaults();
+}
+
+// ---- what training checkpoints save of an optimizer ----
+
+namespace {
+
+/// Reads a saved group's options: each one asked for must be there, and no other.
+class OptionReader {
+ public:
+  OptionReader(const std::map<std::string, double>& values, const char* kind) : values_(values), kind_(kind) {}
+  double operator()(const std::string& key) {
+    const auto it = values_.find(key);
+    if (it == values_.end())
+      throw Error(std::string("optimizer state: the saved ") + kind_ + " parameter group has no option '" + key +
+                  "' (saved for another optimizer?)");
+    seen_.insert(key);
+    return it->second;
+  }
+  bool flag(const std::string& key) { return (*this)(key) != 0; }
+  void finish() const {
+    for (const auto& [key, value] : values_)
+      if (!seen_.count(key))
+        throw Error(std::string("optimizer state: '") + key + "' is not an option of " + kind_ +
+                    " (the checkpoint was saved for another optimizer)");
+  }
+
+ private:
+  const std::map<std::string, double>& values_;
+  const char* kind_;
+  std::set<std::string> seen_;
+};
+
+template <class AdamLike>
+std::map<std::string, double> adam_options(const AdamLike& o) {
+  return {{"lr", o.lr()},   {"beta1", std::get<0>(o.betas())},      {"beta2", std::get<1>(o.betas())},
+          {"eps", o.eps()}, {"weight_decay", o.weight_decay()}, {"amsgrad", o.amsgrad() ? 1.0 : 0.0}};
+}
+
+template <class AdamLike>
+void set_adam_options(AdamLike& o, OptionReader read) {
+  o.lr(read("lr")).betas({read("beta1"), read("beta2")}).eps(read("eps")).weight_decay(read("weight_decay"));
+  o.amsgrad(read.flag("amsgrad"));
+  read.finish();
+}
+
+template <class ParamState>
+ParamState& new_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p) {
+  auto& states = optimizer.state();
+  auto state = std::make_unique<ParamState>();
+  auto& ref = *state;
+  states[tlearn::detail::compat::optimizer_state_key(states, p)] = std::move(state);
+  return ref;
+}
+
+/// Reads the buffers of one parameter's saved state: each taken buffer is moved
+/// to p's device and memory format; what is left untaken at the end is an error.
+class BufferReader {
+ public:
+  BufferReader(const std::map<std::string, torch::Tensor>& state, const torch::Tensor& p, const std::string& name)
+      : state_(state), p_(p), name_(name) {}
+  torch::Tensor tensor(const std::string& key, bool required = true) {
+    const auto it = state_.find(key);
+    if (it == state_.end()) {
+      if (required) fail("has no '" + key + "'");
+      return {};
+    }
+    seen_.insert(key);
+    const auto& t = it->second;
+    if (t.sizes() != p_.sizes())
+      fail("has '" + key + "' of shape " + c10::str(t.sizes()) + ", the parameter's is " + c10::str(p_.sizes()));
+    if (!t.is_floating_point()) fail("has '" + key + "' of type " + std::string(c10::toString(t.scalar_type())));
+    return torch::empty_like(p_, p_.options().dtype(t.scalar_type())).copy_(t);
+  }
+  int64_t step() {
+    const auto it = state_.find("step");
+    if (it == state_.end()) fail("has no 'step'");
+    seen_.insert("step");
+    const auto& t = it->second;
+    if (t.numel() != 1 || t.scalar_type() != torch::kLong || t.item<int64_t>() < 0)
+      fail("has a 'step' that is not one non-negative int64");
+    return t.item<int64_t>();
+  }
+  void finish() const {
+    for (const auto& [key, value] : state_)
+      if (!seen_.count(key)) fail("has '" + key + "', which this optimizer does not keep");
+  }
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error("optimizer state: parameter '" + name_ + "' " + why + " (saved for another optimizer or model?)");
+  }
+
+ private:
+  const std::map<std::string, torch::Tensor>& state_;
+  const torch::Tensor& p_;
+  const std::string& name_;
+  std::set<std::string> seen_;
+};
+
+template <class ParamState>
+void set_adam_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p, BufferReader read) {
+  auto& s = new_state<ParamState>(optimizer, p);
+  s.step(read.step());
+  s.exp_avg(read.tensor("exp_avg"));
+  s.exp_avg_sq(read.tensor("exp_avg_sq"));
+  if (auto t = read.tensor("max_exp_avg_sq", false); t.defined()) s.max_exp_avg_sq(t);
+  read.finish();
+}
+
+}  // namespace
+
+std::map<std::string, double> group_options(const torch::optim::OptimizerOptions& options) {
+  if (const auto* o = dynamic_cast<const torch::optim::SGDOptions*>(&options))
+    return {{"lr", o->lr()},
+            {"momentum", o->momentum()},
+            {"dampening", o->dampening()},
+            {"weight_decay", o->weight_decay()},
+            {"nesterov", o->nesterov() ? 1.0 : 0.0}};
+  if (const auto* o = dynamic_cast<const torch::optim::AdamOptions*>(&options)) return adam_options(*o);
+  if (const auto* o = dynamic_cast<const torch::optim::AdamWOptions*>(&options)) return adam_options(*o);
+  if (const auto* o = dynamic_cast<const torch::optim::RMSpropOptions*>(&options))
+    return {{"lr", o->lr()},
+            {"alpha", o->alpha()},
+            {"eps", o->eps()},
+            {"weight_decay", o->weight_decay()},
+            {"momentum", o->momentum()},
+            {"centered", o->centered() ? 1.0 : 0.0}};
+  throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
+}
+
+void set_group_options(torch::optim::OptimizerOptions& options, const std::map<std::string, double>& values) {
+  if (auto* o = dynamic_cast<torch::optim::SGDOptions*>(&options)) {
+    OptionReader read(values, "SGD");
+    o->lr(read("lr")).momentum(read("momentum")).dampening(read("dampening")).weight_decay(read("weight_decay"));
+    o->nesterov(read.flag("nesterov"));
+    read.finish();
+  } else if (auto* o = dynamic_cast<torch::optim::AdamOptions*>(&options)) {
+    set_adam_options(*o, OptionReader(values, "Adam"));
+  } else if (auto* o = dynamic_cast<torch::optim::AdamWOptions*>(&options)) {
+    set_adam_options(*o, OptionReader(values, "AdamW"));
+  } else if (auto* o = dynamic_cast<torch::optim::RMSpropOptions*>(&options)) {
+    OptionReader read(values, "RMSprop");
+    o->lr(read("lr")).alpha(read("alpha")).eps(read("eps")).weight_decay(read("weight_decay"));
+    o->momentum(read("momentum")).centered(read.flag("centered"));
+    read.finish();
+  } else {
+    throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
+  }
+}
+
+std::map<std::string, torch::Tensor> parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p) {
+  auto& states = optimizer.state();
+  const auto it = states.find(tlearn::detail::compat::optimizer_state_key(states, p));
+  std::map<std::string, torch::Tensor> out;
+  if (it == states.end()) return out;
+  auto put = [&](const char* key, const torch::Tensor& t) {
+    if (t.defined()) out[key] = t;
+  };
+  auto step = [&](int64_t n) { out["step"] = torch::tensor(n, torch::kLong); };
+  const auto* state = it->second.get();
+  if (const auto* s = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
+    put("momentum_buffer", s->momentum_buffer());
+  } else if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
+    step(s->step()), put("exp_avg", s->exp_avg()), put("exp_avg_sq", s->exp_avg_sq());
+    put("max_exp_avg_sq", s->max_exp_avg_sq());
+  } else if (const auto* s = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
+    step(s->step()), put("exp_avg", s->exp_avg()), put("exp_avg_sq", s->exp_avg_sq());
+    put("max_exp_avg_sq", s->max_exp_avg_sq());
+  } else if (const auto* s = dynamic_cast<const torch::optim::RMSpropParamState*>(state)) {
+    step(s->step()), put("square_avg", s->square_avg()), put("momentum_buffer", s->momentum_buffer());
+    put("grad_avg", s->grad_avg());
+  } else {
+    throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
+  }
+  return out;
+}
+
+void set_parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p,
+                         const std::map<std::string, torch::Tensor>& state, const std::string& name) {
+  auto& states = optimizer.state();
+  states.erase(tlearn::detail::compat::optimizer_state_key(states, p));
+  if (state.empty()) return;  // saved before the parameter's first step
+  torch::NoGradGuard no_grad;
+  BufferReader read(state, p, name);
+  if (dynamic_cast<torch::optim::SGD*>(&optimizer)) {
+    new_state<torch::optim::SGDParamState>(optimizer, p).momentum_buffer(read.tensor("momentum_buffer"));
+    read.finish();
+  } else if (dynamic_cast<torch::optim::Adam*>(&optimizer)) {
+    set_adam_state<torch::optim::AdamParamState>(optimizer, p, read);
+  } else if (dynamic_cast<torch::optim::AdamW*>(&optimizer)) {
+    set_adam_state<torch::optim::AdamWParamState>(optimizer, p, read);
+  } else if (dynamic_cast<torch::optim::RMSprop*>(&optimizer)) {
+    auto& s = new_state<torch::optim::RMSpropParamState>(optimizer, p);
+    s.step(read.step());
+    s.square_avg(read.tensor("square_avg"));
+    if (auto t = read.tensor("momentum_buffer", false); t.defined()) s.momentum_buffer(t);
+    if (auto t = read.tensor("grad_avg", false); t.defined()) s.grad_avg(t);
+    read.finish();
+  } else {
+    throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
+  }
 }
 
 }  // namespace tlearn::optim

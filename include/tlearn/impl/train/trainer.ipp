@@ -11,6 +11,24 @@ Progress::Progress(std::ostream& out, int64_t steps)
 
 namespace tlearn {
 
+namespace {
+
+/// The checkpoint names of fit()'s stateful callbacks: their state_name(), then
+/// ".1", ".2", ... for the second and later of one kind.
+std::vector<std::pair<std::string, Callback*>> stateful_callbacks(const std::vector<CallbackPtr>& callbacks) {
+  std::vector<std::pair<std::string, Callback*>> out;
+  std::map<std::string, int> seen;
+  for (const auto& cb : callbacks) {
+    const auto name = cb->state_name();
+    if (name.empty()) continue;
+    const int n = seen[name]++;
+    out.emplace_back(n == 0 ? name : name + "." + std::to_string(n), cb.get());
+  }
+  return out;
+}
+
+}  // namespace
+
 History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
   if (fit.epochs() < fit.initial_epoch())
     throw Error("fit: epochs (" + std::to_string(fit.epochs()) + ") is below initial_epoch (" +
@@ -18,7 +36,16 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
   if (!optimizer_) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);  // throws: nothing trainable
   History history;
   stop_ = false;
+  callbacks_ = &fit.callbacks();
+  struct Reset {
+    Trainer& t;
+    ~Reset() { t.callbacks_ = nullptr, t.defer_checkpoints_ = false, t.deferred_checkpoints_.clear(); }
+  } reset{*this};
   for (auto& cb : fit.callbacks()) cb->on_train_begin(*this);
+  // Resuming: callbacks go on from the state the checkpoint saved.
+  for (const auto& [name, cb] : stateful_callbacks(fit.callbacks()))
+    if (const auto it = restored_callbacks_.find(name); it != restored_callbacks_.end()) cb->load_state(it->second);
+  restored_callbacks_.clear();
   auto& out = *options_.out();
   for (int64_t epoch = fit.initial_epoch(); epoch < fit.epochs() && !stop_; ++epoch) {
     for (auto& cb : fit.callbacks()) cb->on_epoch_begin(*this, epoch);
@@ -58,7 +85,11 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
     epoch_ = epoch + 1;
     if (options_.verbose()) progress.update(step, logs, true);
     history.add(epoch, logs);
+    defer_checkpoints_ = true;
     for (auto& cb : fit.callbacks()) cb->on_epoch_end(*this, epoch, logs);
+    defer_checkpoints_ = false;
+    for (const auto& path : deferred_checkpoints_) save_checkpoint(path);
+    deferred_checkpoints_.clear();
   }
   for (auto& cb : fit.callbacks()) cb->on_train_end(*this);
   return history;
@@ -93,74 +124,112 @@ void Trainer::set_learning_rate(double lr) {
   for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * groups_[g].multiplier);
 }
 
-void Trainer::save_checkpoint(const std::filesystem::path& path) {
-  torch::serialize::OutputArchive archive;
-  const auto sd = io::state_dict(*module_);
-  std::string names;
-  int64_t i = 0;
-  for (const auto& item : sd) {
-    archive.write("model_" + std::to_string(i++), item.value().detach().cpu(), /*is_buffer=*/true);
-    names += item.key() + "\n";
-  }
-  archive.write("model_names", c10::IValue(names));
+TrainingState Trainer::training_state() const {
+  TrainingState state;
+  state.epoch = epoch_;
+  for (const auto& item : io::state_dict(*module_)) state.model.insert(item.key(), item.value().detach());
   if (optimizer_) {
-    torch::serialize::OutputArchive opt;
-    optimizer_->save(opt);
-    archive.write("optimizer", opt);
+    state.optimizer = options_.optimizer().name();
+    const auto& pg = optimizer_->param_groups();
+    for (size_t g = 0; g < pg.size(); ++g) {
+      OptimizerGroupState group{optim::group_options(pg[g].options()), groups_[g].names};
+      for (size_t i = 0; i < pg[g].params().size(); ++i)
+        for (const auto& [buffer, t] : optim::parameter_state(*optimizer_, pg[g].params()[i]))
+          state.optimizer_state.insert(groups_[g].names[i] + "." + buffer, t.detach());
+      state.groups.push_back(std::move(group));
+    }
   }
-  for (const auto& [key, value] : scaler_.state_dict())
-    archive.write("grad_scaler." + key, torch::tensor(value, torch::kDouble), true);
-  archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
+  state.grad_scaler = scaler_.state_dict();
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    archive.write("cpu_rng", gen.get_state(), true);
+    state.rng.insert("cpu", gen.get_state());
   }
-  tlearn::detail::write_atomically(path, [&](std::ofstream& out) { archive.save_to(out); });
+  if (torch::cuda::is_available())
+    for (int i = 0; i < int(torch::cuda::device_count()); ++i) {
+      auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, c10::DeviceIndex(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state.rng.insert("cuda:" + std::to_string(i), gen.get_state());
+    }
+  if (callbacks_)
+    for (const auto& [name, cb] : stateful_callbacks(*callbacks_)) state.callbacks[name] = cb->state();
+  return state;
+}
+
+void Trainer::save_checkpoint(const std::filesystem::path& path) {
+  if (defer_checkpoints_) {
+    deferred_checkpoints_.push_back(path);
+    return;
+  }
+  save_training_state(training_state(), path);
 }
 
 int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path))
-    throw Error("load_checkpoint: '" + path.string() +
-                "' does not exist (written by Trainer::save_checkpoint or "
-                "ModelCheckpoint with full_state(true))");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path.string());
-  } catch (const c10::Error& e) {
-    throw Error("load_checkpoint: '" + path.string() + "' is not a training checkpoint: " + e.what_without_backtrace());
-  }
-  c10::IValue names_value;
-  archive.read("model_names", names_value);
-  std::istringstream names(names_value.toStringRef());
-  io::StateDict sd;
-  std::string name;
-  int64_t i = 0;
-  while (std::getline(names, name)) {
-    torch::Tensor t;
-    archive.read("model_" + std::to_string(i++), t, true);
-    sd.insert(name, t);
-  }
-  io::load_state_dict(*module_, sd);  // strict: names the keys that differ
-  torch::serialize::InputArchive opt;
-  if (optimizer_ && archive.try_read("optimizer", opt)) optimizer_->load(opt);
-  if (scaler_.enabled()) {
-    std::map<std::string, double> scaler_state;
-    for (const char* key : {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}) {
-      torch::Tensor value;
-      if (archive.try_read(std::string("grad_scaler.") + key, value, true)) scaler_state[key] = value.item<double>();
+  auto state = load_training_state(path);
+  const std::string where = "load_checkpoint: " + path.string() + ": ";
+  if (!optimizer_ && !state.groups.empty()) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
+  if (optimizer_) {
+    if (state.optimizer != options_.optimizer().name())
+      throw Error(where + "the checkpoint was saved with " + (state.optimizer.empty() ? "no optimizer" : state.optimizer) +
+                  ", this Trainer uses " + options_.optimizer().name() + "; resume with the same optimizer");
+    auto& pg = optimizer_->param_groups();
+    if (state.groups.size() != pg.size())
+      throw Error(where + "the checkpoint has " + std::to_string(state.groups.size()) +
+                  " parameter groups, this Trainer has " + std::to_string(pg.size()) +
+                  "; freeze the same layers and use the same lr_multiplier / layer_decay as the saved run");
+    // Check everything before changing anything.
+    for (size_t g = 0; g < pg.size(); ++g)
+      if (state.groups[g].parameters != groups_[g].names) {
+        const auto& saved = state.groups[g].parameters;
+        const auto& mine = groups_[g].names;
+        size_t i = 0;
+        while (i < saved.size() && i < mine.size() && saved[i] == mine[i]) ++i;
+        throw Error(where + "parameter group " + std::to_string(g) + " differs from this Trainer's: " +
+                    (i < saved.size() ? "the checkpoint trains '" + saved[i] + "'" : "the checkpoint ends") +
+                    " where this Trainer " + (i < mine.size() ? "trains '" + mine[i] + "'" : "ends") +
+                    "; freeze the same layers as the saved run before building the Trainer");
+      }
+    io::load_state_dict(*module_, state.model);  // strict: names the keys that differ
+    std::map<std::string, std::map<std::string, torch::Tensor>> buffers;
+    for (const auto& item : state.optimizer_state) {
+      const auto dot = item.key().rfind('.');
+      if (dot == std::string::npos) throw Error(where + "optimizer buffer '" + item.key() + "' names no parameter");
+      buffers[item.key().substr(0, dot)][item.key().substr(dot + 1)] = item.value();
     }
-    if (!scaler_state.empty()) scaler_.load_state_dict(scaler_state);
+    for (size_t g = 0; g < pg.size(); ++g) {
+      optim::set_group_options(pg[g].options(), state.groups[g].options);
+      for (size_t i = 0; i < pg[g].params().size(); ++i) {
+        const auto& name = groups_[g].names[i];
+        static const std::map<std::string, torch::Tensor> never_stepped;
+        const auto it = buffers.find(name);
+        optim::set_parameter_state(*optimizer_, pg[g].params()[i], it == buffers.end() ? never_stepped : it->second, name);
+        if (it != buffers.end()) buffers.erase(it);
+      }
+    }
+    if (!buffers.empty())
+      throw Error(where + "the checkpoint has optimizer state for '" + buffers.begin()->first +
+                  "', which this Trainer does not train");
+  } else {
+    io::load_state_dict(*module_, state.model);
   }
-  torch::Tensor epoch, rng;
-  archive.read("epoch", epoch, true);
-  archive.read("cpu_rng", rng, true);
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
+  if (scaler_.enabled() && !state.grad_scaler.empty()) scaler_.load_state_dict(state.grad_scaler);
+  for (const auto& item : state.rng) {
+    const auto& key = item.key();
+    if (key == "cpu") {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(item.value());
+    } else if (key.rfind("cuda:", 0) == 0 && torch::cuda::is_available()) {
+      const int index = std::stoi(key.substr(5));
+      if (index < int(torch::cuda::device_count())) {
+        auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, c10::DeviceIndex(index)));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(item.value());
+      }
+    }
   }
-  epoch_ = epoch.item<int64_t>();
+  restored_callbacks_ = std::move(state.callbacks);
+  epoch_ = state.epoch;
   return epoch_;
 }
 
