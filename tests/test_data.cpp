@@ -144,7 +144,7 @@ TEST_CASE("CMYK JPEG is decoded to RGB as PIL converts it", "[data][decode]") {
     o.turbojpeg = turbo;
     auto ours = tl::io::read_image(ref / "cmyk.jpg", o);
     REQUIRE(ours.sizes() == pil.sizes());
-    // stb_image decodes it (libjpeg-turbo has no CMYK-to-RGB conversion): its IDCT differs slightly.
+    // libjpeg-turbo decodes it to CMYK and tlearn converts as PIL does; stb_image's IDCT differs slightly.
     CHECK((ours.to(torch::kFloat) - pil.to(torch::kFloat)).abs().mean().item<double>() < 1.5);
     CHECK(fraction_over(ours, pil, 8) < 0.01);
   }
@@ -222,6 +222,124 @@ TEST_CASE("bad image files raise errors naming the file and the reason", "[data]
   cmyk[sof + 9] = 4;
   spit(dir / "cmyk.jpg", cmyk);
   expect_error(dir / "cmyk.jpg", "cannot decode");
+}
+
+namespace {
+/// Offset of the first marker `m` (0xFF m) after the start-of-image marker.
+size_t marker_offset(const std::vector<uint8_t>& j, uint8_t m) {
+  for (size_t i = 2; i + 1 < j.size(); ++i)
+    if (j[i] == 0xFF && j[i + 1] == m) return i;
+  FAIL("no marker " << int(m));
+  return 0;
+}
+
+/// A PNG chunk: length, type, data, CRC.
+void png_chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_t>& data) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(data.size() >> s));
+  const size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data.begin(), data.end());
+  const uLong crc = crc32(0, out.data() + start, uInt(out.size() - start));
+  for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(crc >> s));
+}
+
+std::vector<uint8_t> cut(std::vector<uint8_t> bytes, double fraction) {
+  bytes.resize(size_t(double(bytes.size()) * fraction));
+  return bytes;
+}
+}  // namespace
+
+TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bombs never reach a decoder",
+          "[data][decode][bad]") {
+  auto ref = reference("images");
+  auto dir = tl::test::scratch_dir("hostile_images");
+  auto expect_error = [](const fs::path& p, const std::string& reason, tl::io::ImageReadOptions o = {}) {
+    INFO(p << " (libjpeg-turbo: " << o.turbojpeg << ")");
+    try {
+      tl::io::read_image(p, o);
+      FAIL("no error for " << p);
+    } catch (const tl::Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(p.string()) && Catch::Matchers::Contains(reason));
+    }
+  };
+  tl::io::ImageReadOptions stb;
+  stb.turbojpeg = false;
+  const auto jpg = slurp(kSkimage / "rocket.jpg");
+
+  // A leading fill byte: stb_image skips it, so tlearn does too, and decodes the JPEG as JPEG.
+  auto filled = jpg;
+  filled.insert(filled.begin(), 0xFF);
+  spit(dir / "fill.jpg", filled);
+  CHECK(tl::io::read_image(dir / "fill.jpg").equal(tl::io::read_image(kSkimage / "rocket.jpg")));
+  CHECK(tl::io::read_image(dir / "fill.jpg", stb).equal(tl::io::read_image(kSkimage / "rocket.jpg", stb)));
+  CHECK(tl::io::read_image_info(dir / "fill.jpg").format == "jpeg");
+
+  // A Huffman table with more codes than its lengths allow (stb_image 2.27 writes out of bounds).
+  auto huffman = filled;
+  const size_t dht = marker_offset(huffman, 0xC4);
+  huffman[dht + 5] = 3;  // three 1-bit codes
+  spit(dir / "huffman.jpg", huffman);
+  // A scan that uses a table never defined (stb_image reads uninitialised tables).
+  auto undefined = jpg;
+  const size_t sos = marker_offset(undefined, 0xDA);
+  undefined[sos + 6] = 0x33;  // the first component's DC and AC tables: 3 and 3
+  spit(dir / "undefined.jpg", undefined);
+  for (const auto& o : {tl::io::ImageReadOptions(), stb}) {
+    expect_error(dir / "huffman.jpg", "Huffman table with more codes", o);
+    expect_error(dir / "undefined.jpg", "never defined", o);
+    expect_error(ref / "progressive.jpg", "more than 3 JPEG scans", tl::io::ImageReadOptions(o).jpeg_scan_limit(3));
+  }
+  CHECK(tl::io::read_image(ref / "progressive.jpg").size(2) == 3);
+
+  // Truncated files whose decoders would leave rows unwritten.
+  spit(dir / "cut.bmp", cut(slurp(ref / "chelsea.bmp"), 0.6));
+  expect_error(dir / "cut.bmp", "truncated BMP");
+  spit(dir / "cut.tga", cut(slurp(ref / "chelsea.tga"), 0.6));
+  expect_error(dir / "cut.tga", "truncated TGA");
+  spit(dir / "cut_rle.tga", cut(slurp(ref / "chelsea_rle.tga"), 0.6));
+  expect_error(dir / "cut_rle.tga", "truncated TGA");
+  spit(dir / "cut.gif", cut(slurp(kSkimage / "no_time_for_that_tiny.gif"), 0.2));  // in the first frame
+  expect_error(dir / "cut.gif", "truncated GIF");
+  // PNM, written here from chelsea's pixels: whole, it decodes to them; cut, it is refused.
+  const auto chelsea = tl::io::read_image(kSkimage / "chelsea.png");
+  const std::string header = "P6\n# chelsea\n" + std::to_string(chelsea.size(1)) + " " +
+                             std::to_string(chelsea.size(0)) + "\n255\n";
+  std::vector<uint8_t> ppm(header.begin(), header.end());
+  ppm.insert(ppm.end(), chelsea.data_ptr<uint8_t>(), chelsea.data_ptr<uint8_t>() + chelsea.numel());
+  spit(dir / "chelsea.ppm", ppm);
+  CHECK(tl::io::read_image(dir / "chelsea.ppm").equal(chelsea));
+  CHECK(tl::io::read_image_info(dir / "chelsea.ppm").format == "pnm");
+  spit(dir / "cut.ppm", cut(ppm, 0.6));
+  expect_error(dir / "cut.ppm", "truncated PNM");
+  const std::string tiny = "P6 10000 10000 255\n" + std::string(100, '\x80');  // 100 megapixels in 119 bytes
+  spit(dir / "tiny.ppm", std::vector<uint8_t>(tiny.begin(), tiny.end()));
+  expect_error(dir / "tiny.ppm", "truncated PNM");
+
+  // PNG: a flipped bit fails the chunk's CRC, which stb_image never checks.
+  std::vector<uint8_t> flipped = slurp(kSkimage / "chelsea.png");
+  const size_t idat = std::search(flipped.begin(), flipped.end(), "IDAT", "IDAT" + 4) - flipped.begin();
+  flipped[idat + 100] ^= 0x10;
+  spit(dir / "flipped.png", flipped);
+  expect_error(dir / "flipped.png", "fails its CRC check");
+  // A decompression bomb: 100x100 declared, 64 MiB of zeros deflated into 64 KB.
+  std::vector<uint8_t> zeros(64 << 20), packed(compressBound(uLong(zeros.size())));
+  uLongf packed_size = uLongf(packed.size());
+  REQUIRE(compress2(packed.data(), &packed_size, zeros.data(), uLong(zeros.size()), 9) == Z_OK);
+  packed.resize(packed_size);
+  std::vector<uint8_t> bomb = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  png_chunk(bomb, "IHDR", {0, 0, 0, 100, 0, 0, 0, 100, 8, 2, 0, 0, 0});
+  png_chunk(bomb, "IDAT", packed);
+  png_chunk(bomb, "IEND", {});
+  spit(dir / "bomb.png", bomb);
+  expect_error(dir / "bomb.png", "inflates beyond the 30100 bytes");
+
+  // A 3 GiB file (sparse) is refused from its size, before it is read.
+  { std::ofstream(dir / "huge.png") << "x"; }
+  fs::resize_file(dir / "huge.png", uintmax_t(3) << 30);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_error(dir / "huge.png", "over 2 GiB");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+  fs::remove(dir / "huge.png");
 }
 
 TEST_CASE("PNG and JPEG writing round-trips", "[data][decode]") {

@@ -17,6 +17,7 @@
 #include "tlearn/impl/train/optim.ipp"
 #include "tlearn/impl/core/selector.ipp"
 #include "tlearn/impl/io/image.ipp"
+#include "tlearn/impl/io/image_structure.ipp"
 #include "tlearn/impl/data/fashion_mnist.ipp"
 #include "tlearn/impl/models/alexnet.ipp"
 #include "tlearn/impl/models/convnext.ipp"

@@ -51,15 +51,19 @@ struct ImageReadOptions {
   int64_t min_shorter_side = 0;
   /// Use libjpeg-turbo for JPEGs when available (false forces stb_image).
   bool turbojpeg = true;
+  /// Refuse JPEGs with more scans than this: each progressive scan re-reads the whole
+  /// image, so thousands of tiny scans take minutes of CPU. Ordinary files have up to ~12.
+  int max_jpeg_scans = 100;
 
   ImageReadOptions& alpha_mode(Alpha a) { alpha = a; return *this; }
   ImageReadOptions& background_color(uint8_t r, uint8_t g, uint8_t b) { background = {r, g, b}; return *this; }
   ImageReadOptions& pixel_limit(int64_t n) { max_pixels = n; return *this; }
+  ImageReadOptions& jpeg_scan_limit(int n) { max_jpeg_scans = n; return *this; }
 };
 
 struct ImageInfo {
   int64_t height = 0, width = 0, channels = 0;
-  std::string format;  // "jpeg", "png", "gif", "bmp", "other"
+  std::string format;  // "jpeg", "png", "gif", "bmp", "pnm", "tga", "other"
 };
 
 namespace detail {
@@ -68,18 +72,31 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path);
 
 std::string sniff(const uint8_t* d, size_t n);
 
+/// Where a JPEG's start-of-image marker is (after any 0xFF fill bytes, which
+/// decoders skip), or n when the data is not a JPEG.
+size_t jpeg_start(const uint8_t* d, size_t n);
+
 /// What the JPEG marker walk found.
 struct JpegScan {
-  int precision = 0, components = 0;
+  size_t start = 0;  ///< offset of the start-of-image marker
+  int precision = 0, components = 0, scans = 0;
   int64_t height = 0, width = 0;
-  bool adobe_cmyk = false;
+  int adobe_transform = -1;  ///< the Adobe marker's colour transform (0 CMYK, 2 YCCK), -1 without
 };
 
 /// Walks the JPEG markers to the end-of-image marker. Catches what decoders
-/// forgive silently (a file cut short decodes to grey) and what they cannot do.
-JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name);
+/// forgive silently (a file cut short decodes to grey), what they cannot do, and
+/// what they would mishandle: inconsistent frame and scan headers, Huffman
+/// tables that over-subscribe their code space, scans that use undefined tables,
+/// more scans than ImageReadOptions::max_jpeg_scans.
+JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o);
 
-/// Width and height from PNG, GIF and BMP headers (stb refuses huge ones with a vague
+/// Checks that a PNG, GIF, BMP, PNM or TGA file holds all the data its header
+/// declares (PNG: every chunk's CRC, and pixel data that inflates to exactly
+/// the declared size, never beyond). Refuses with an Error naming the file.
+void check_structure(const uint8_t* d, size_t n, const std::string& format, const std::string& name);
+
+/// Width and height from PNG, GIF, BMP, PNM and TGA headers (stb refuses huge ones with a vague
 /// message; reading them here lets the pixel-limit error say what is wrong). {0, 0} if unknown.
 std::pair<int64_t, int64_t> header_size(const uint8_t* d, size_t n, const std::string& format);
 

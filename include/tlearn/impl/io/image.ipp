@@ -6,7 +6,8 @@
 namespace tlearn::io::detail {
 
 #ifdef TLEARN_HAVE_TURBOJPEG
-torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o) {
+torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o,
+                               const JpegScan& scan) {
   tjhandle h = tlearn::detail::turbojpeg_decompressor();
   if (!h) throw Error("cannot decode image '" + name + "': libjpeg-turbo failed to initialise");
   int w = 0, hgt = 0, subsamp = 0, colorspace = 0;
@@ -26,16 +27,27 @@ torch::Tensor decode_turbojpeg(const uint8_t* d, size_t n, const std::string& na
       }
     }
   }
-  auto out = torch::empty({sh, sw, 3}, torch::kUInt8);
-  if (tjDecompress2(h, d, static_cast<unsigned long>(n), out.data_ptr<uint8_t>(), sw, 0, sh, TJPF_RGB, 0) != 0)
+  // CMYK and YCCK (print workflows, Photoshop) come out as CMYK, converted below.
+  const bool cmyk = scan.components == 4;
+  auto out = torch::empty({sh, sw, cmyk ? 4 : 3}, torch::kUInt8);
+  if (tjDecompress2(h, d, static_cast<unsigned long>(n), out.data_ptr<uint8_t>(), sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB,
+                    0) != 0)
     throw Error("cannot decode image '" + name + "': " + tlearn::detail::turbojpeg_error(h));
-  return out;
+  if (!cmyk) return out;
+  // Adobe's CMYK is stored inverted: R = C * K / 255 (as PIL's and stb_image's conversions).
+  auto rgb = torch::empty({sh, sw, 3}, torch::kUInt8);
+  const uint8_t* src = out.data_ptr<uint8_t>();
+  uint8_t* dst = rgb.data_ptr<uint8_t>();
+  for (int64_t i = 0, pixels = int64_t(sh) * sw; i < pixels; ++i, src += 4, dst += 3)
+    for (int ch = 0; ch < 3; ++ch) {
+      const unsigned t = unsigned(src[ch]) * src[3] + 128;
+      dst[ch] = uint8_t((t + (t >> 8)) >> 8);
+    }
+  return rgb;
 }
 #endif
 
 torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, const ImageReadOptions& o) {
-  auto [hh, hw] = header_size(d, n, sniff(d, n));
-  if (hh > 0 && hw > 0) check_pixels(hh, hw, o, name);
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(d, static_cast<int>(n), &w, &h, &comp))
     throw Error("cannot decode image '" + name + "': not a supported image (" + stbi_failure_reason() +
@@ -74,14 +86,19 @@ namespace tlearn::io {
 torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, const ImageReadOptions& options) {
   if (size == 0) throw Error("cannot decode image '" + name + "': the file is empty");
   if (size > size_t(INT32_MAX)) throw Error("cannot decode image '" + name + "': files over 2 GiB are not supported");
-  if (detail::sniff(data, size) == "jpeg") {
-    detail::JpegScan s = detail::scan_jpeg(data, size, name);
-    detail::check_pixels(s.height, s.width, options, name);
+  const std::string format = detail::sniff(data, size);
+  if (format == "jpeg") {
+    const detail::JpegScan scan = detail::scan_jpeg(data, size, name, options);
+    detail::check_pixels(scan.height, scan.width, options, name);
+    const uint8_t* jpeg = data + scan.start;  // decoders get the file from its start-of-image marker
 #ifdef TLEARN_HAVE_TURBOJPEG
-    // CMYK / YCCK (print workflows, Photoshop): stb_image converts them to RGB as PIL does.
-    if (options.turbojpeg && s.components != 4) return detail::decode_turbojpeg(data, size, name, options);
+    if (options.turbojpeg) return detail::decode_turbojpeg(jpeg, size - scan.start, name, options, scan);
 #endif
+    return detail::decode_stb(jpeg, size - scan.start, name, options);
   }
+  const auto [height, width] = detail::header_size(data, size, format);
+  if (height > 0 && width > 0) detail::check_pixels(height, width, options, name);
+  detail::check_structure(data, size, format, name);
   return detail::decode_stb(data, size, name, options);
 }
 
@@ -137,92 +154,16 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path) {
     throw Error("cannot read image '" + path.string() + "': no such file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open image '" + path.string() + "': check its permissions");
-  std::vector<uint8_t> bytes(std::filesystem::file_size(path, ec));
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error("cannot read image '" + path.string() + "': " + ec.message());
+  // Checked before anything is read: a huge file in an image folder costs nothing.
+  if (size > uintmax_t(INT32_MAX))
+    throw Error("cannot read image '" + path.string() + "': " + std::to_string(size >> 20) +
+                " MiB; image files over 2 GiB are not supported");
+  std::vector<uint8_t> bytes(size);
   if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
     throw Error("cannot read image '" + path.string() + "': read error");
   return bytes;
-}
-
-std::string sniff(const uint8_t* d, size_t n) {
-  if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return "jpeg";
-  if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return "png";
-  if (n >= 4 && std::memcmp(d, "GIF8", 4) == 0) return "gif";
-  if (n >= 2 && d[0] == 'B' && d[1] == 'M') return "bmp";
-  return "other";
-}
-
-JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name) {
-  auto truncated = [&]() {
-    return Error("cannot decode image '" + name +
-                 "': truncated JPEG (the file ends before the end-of-image marker; "
-                 "re-download or re-export it)");
-  };
-  JpegScan s;
-  size_t i = 2;
-  while (true) {
-    if (i + 1 >= n) throw truncated();
-    if (d[i] != 0xFF)
-      throw Error("cannot decode image '" + name + "': corrupt JPEG (bad marker at byte " + std::to_string(i) + ")");
-    const uint8_t m = d[i + 1];
-    if (m == 0xFF) {
-      ++i;
-      continue;
-    }
-    if (m == 0xD9) break;  // EOI
-    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
-      i += 2;
-      continue;
-    }
-    if (i + 3 >= n) throw truncated();
-    const size_t len = (size_t(d[i + 2]) << 8) | d[i + 3];
-    if (i + 2 + len > n) throw truncated();
-    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-    if (sof && len >= 8 && s.components == 0) {
-      s.precision = d[i + 4];
-      s.height = (int64_t(d[i + 5]) << 8) | d[i + 6];
-      s.width = (int64_t(d[i + 7]) << 8) | d[i + 8];
-      s.components = d[i + 9];
-    }
-    i += 2 + len;
-    if (m == 0xDA) {  // entropy-coded data follows: skip to the next real marker
-      while (true) {
-        const void* ff = std::memchr(d + i, 0xFF, n - i);
-        if (!ff) throw truncated();
-        i = static_cast<size_t>(static_cast<const uint8_t*>(ff) - d);
-        if (i + 1 >= n) throw truncated();
-        const uint8_t b = d[i + 1];
-        if (b == 0x00 || (b >= 0xD0 && b <= 0xD7)) {
-          i += 2;
-          continue;
-        }
-        if (b == 0xFF) {
-          ++i;
-          continue;
-        }
-        break;
-      }
-    }
-  }
-  if (s.components == 0) throw Error("cannot decode image '" + name + "': JPEG without a frame header (corrupt file)");
-  if (s.precision != 8)
-    throw Error("cannot decode image '" + name + "': unsupported " + std::to_string(s.precision) +
-                "-bit JPEG (only 8-bit JPEGs are supported; convert it to 8-bit or PNG)");
-  if (s.components != 1 && s.components != 3 && s.components != 4)
-    throw Error("cannot decode image '" + name + "': unsupported JPEG with " + std::to_string(s.components) +
-                " components");
-  return s;
-}
-
-std::pair<int64_t, int64_t> header_size(const uint8_t* d, size_t n, const std::string& format) {
-  auto be = [&](size_t i) {
-    return (int64_t(d[i]) << 24) | (int64_t(d[i + 1]) << 16) | (int64_t(d[i + 2]) << 8) | d[i + 3];
-  };
-  auto le16 = [&](size_t i) { return int64_t(d[i]) | (int64_t(d[i + 1]) << 8); };
-  auto le32 = [&](size_t i) { return int64_t(int32_t(uint32_t(le16(i)) | (uint32_t(le16(i + 2)) << 16))); };
-  if (format == "png" && n >= 24 && std::memcmp(d + 12, "IHDR", 4) == 0) return {be(20), be(16)};
-  if (format == "gif" && n >= 10) return {le16(8), le16(6)};
-  if (format == "bmp" && n >= 26) return {std::abs(le32(22)), std::abs(le32(18))};
-  return {0, 0};
 }
 
 void check_pixels(int64_t h, int64_t w, const ImageReadOptions& o, const std::string& name) {
