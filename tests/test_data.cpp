@@ -620,6 +620,39 @@ TEST_CASE("split is stratified, disjoint and seeded", "[data][dataset]") {
   CHECK(td::split(by_value, 0.5, 1).second.size() == 2);
 }
 
+TEST_CASE("IDX files: never more memory than the header declares; overflowing and foreign headers refused",
+          "[data][dataset][bad]") {
+  auto dir = tl::test::scratch_dir("idx_hostile");
+  // Writes train-images (header dims, then `values` bytes of `fill`) and 10 matching labels.
+  auto write = [&](const std::string& case_name, std::vector<uint32_t> dims, uint64_t values, uint8_t fill = 0) {
+    const auto root = dir / case_name;
+    fs::create_directories(root);
+    auto gz = [](const fs::path& p, std::vector<uint32_t> d, uint64_t n, uint8_t v) {
+      gzFile f = gzopen(p.string().c_str(), "wb");
+      std::vector<uint8_t> head = {0, 0, 8, uint8_t(d.size())};
+      for (uint32_t x : d)
+        for (int s = 24; s >= 0; s -= 8) head.push_back(uint8_t(x >> s));
+      gzwrite(f, head.data(), unsigned(head.size()));
+      std::vector<uint8_t> block(1 << 20, v);
+      for (uint64_t done = 0; done < n; done += block.size())
+        gzwrite(f, block.data(), unsigned(std::min<uint64_t>(block.size(), n - done)));
+      gzclose(f);
+    };
+    gz(root / "train-images-idx3-ubyte.gz", dims, values, fill);
+    gz(root / "train-labels-idx1-ubyte.gz", {10}, 10, 1);
+    return td::FashionMNISTOptions().root(root);
+  };
+  const auto sound = write("sound", {10, 28, 28}, 7840, 7);
+  CHECK(td::FashionMNIST(sound).image(3).max().item<int>() == 7);
+  // 64 MiB of zeros behind a header that declares 7840 values: refused without holding them.
+  CHECK_THROWS_WITH(td::FashionMNIST(write("bomb", {10, 28, 28}, 64 << 20)),
+                    Catch::Matchers::Contains("more data than the 7840 values"));
+  CHECK_THROWS_WITH(td::FashionMNIST(write("overflow", {0x80000000u, 0x80000000u, 0x80000000u}, 16)),
+                    Catch::Matchers::Contains("more than 4 GiB"));
+  CHECK_THROWS_WITH(td::FashionMNIST(write("short", {10, 28, 28}, 1000)),
+                    Catch::Matchers::Contains("truncated IDX file"));
+}
+
 TEST_CASE("Fashion-MNIST reads 60000 + 10000 images like Python's gzip", "[data][dataset]") {
   auto ref = reference("fmnist");
   td::FashionMNIST train;

@@ -12,34 +12,26 @@
 #include <string>
 #include <vector>
 
+#include <torch/torch.h>
+
 #include "tlearn/data/dataset.hpp"
 
 namespace tlearn::data {
 
 namespace detail {
-/// Reads a whole gzip file.
-std::vector<uint8_t> read_gzip(const std::filesystem::path& path);
-
-inline uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
-
-/// Parses an IDX file of unsigned bytes: returns the dimensions, `data` points at the values.
-inline std::vector<int64_t> parse_idx(const std::vector<uint8_t>& bytes, const std::string& name, size_t& offset) {
-  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08)
-    throw Error("'" + name + "' is not an IDX file of unsigned bytes (bad magic number)");
-  const int nd = bytes[3];
-  if (nd < 1 || bytes.size() < size_t(4 + 4 * nd)) throw Error("'" + name + "': truncated IDX header");
+/// An IDX file of unsigned bytes: its dimensions and its values.
+struct Idx {
   std::vector<int64_t> dims;
-  int64_t total = 1;
-  for (int d = 0; d < nd; ++d) {
-    dims.push_back(be32(bytes.data() + 4 + 4 * d));
-    total *= dims.back();
-  }
-  offset = size_t(4 + 4 * nd);
-  if (bytes.size() - offset < size_t(total))
-    throw Error("'" + name + "': truncated IDX file (" + std::to_string(bytes.size() - offset) + " bytes of data, " +
-                std::to_string(total) + " expected)");
-  return dims;
-}
+  torch::Tensor values;  ///< uint8, dims' product elements
+};
+
+/// IDX files larger than this (declared by their header) are refused before reading.
+inline constexpr uint64_t kMaxIdxBytes = uint64_t(1) << 32;
+
+/// Reads a gzipped IDX file: the header first, then exactly the bytes it
+/// declares (at most kMaxIdxBytes), so a small file that inflates without end
+/// costs no more memory than its header claims. Data beyond that is an error.
+Idx read_idx_gzip(const std::filesystem::path& path);
 }  // namespace detail
 
 struct FashionMNISTOptions {
@@ -60,15 +52,12 @@ class FashionMNIST : public Dataset {
     const std::string prefix = options.train_ ? "train" : "t10k";
     const auto img_path = options.root_ / (prefix + "-images-idx3-ubyte.gz");
     const auto lbl_path = options.root_ / (prefix + "-labels-idx1-ubyte.gz");
-    auto ib = detail::read_gzip(img_path);
-    auto lb = detail::read_gzip(lbl_path);
-    size_t io = 0, lo = 0;
-    auto idims = detail::parse_idx(ib, img_path.string(), io);
-    auto ldims = detail::parse_idx(lb, lbl_path.string(), lo);
-    if (idims.size() != 3 || ldims.size() != 1 || idims[0] != ldims[0])
+    auto images = detail::read_idx_gzip(img_path);
+    auto labels = detail::read_idx_gzip(lbl_path);
+    if (images.dims.size() != 3 || labels.dims.size() != 1 || images.dims[0] != labels.dims[0])
       throw Error("'" + img_path.string() + "' and '" + lbl_path.string() + "' do not hold N images and N labels");
-    images_ = torch::from_blob(ib.data() + io, {idims[0], idims[1], idims[2]}, torch::kUInt8).clone();
-    labels_ = torch::from_blob(lb.data() + lo, {ldims[0]}, torch::kUInt8).to(torch::kLong);
+    images_ = images.values.view(images.dims);
+    labels_ = labels.values.to(torch::kLong);
     for (int64_t i = 0; i < labels_.size(0); ++i)
       if (labels_.data_ptr<int64_t>()[i] > 9) throw Error("'" + lbl_path.string() + "': label above 9 at index " + std::to_string(i));
   }

@@ -88,6 +88,11 @@ inline T read_le(const unsigned char* p) {
   return v;
 }
 
+/// A big-endian 32-bit value (PNG and JPEG headers, IDX files).
+inline std::uint32_t read_be32(const unsigned char* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
 template <class T>
 inline void append_le(std::string& out, T v) {
   char b[sizeof(T)];

@@ -11,15 +11,12 @@
 #include <map>
 #include <optional>
 
+#include "tlearn/detail/file.hpp"
 #include "tlearn/io/image.hpp"
 
 namespace tlearn::io::detail {
 
 namespace {
-
-uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
-uint32_t le16(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8; }
-uint32_t le32(const uint8_t* p) { return le16(p) | le16(p + 2) << 16; }
 
 Error truncated(const std::string& name, const char* format) {
   return Error("cannot decode image '" + name + "': truncated " + format +
@@ -54,12 +51,12 @@ void check_png(const uint8_t* d, size_t n, const std::string& name) {
   std::vector<std::pair<size_t, size_t>> data;  // IDAT payloads
   while (true) {
     if (i + 12 > n) throw truncated(name, "PNG");
-    const uint32_t len = be32(d + i);
+    const uint32_t len = tlearn::detail::read_be32(d + i);
     if (len > 0x7FFFFFFFu) throw corrupt(name, "PNG chunk length over 2^31 at byte " + std::to_string(i));
     if (i + 12 + uint64_t(len) > n) throw truncated(name, "PNG");
     const std::string type(reinterpret_cast<const char*>(d + i + 4), 4);
     const uLong crc = crc32(crc32(0L, Z_NULL, 0), d + i + 4, uInt(len + 4));
-    if (crc != be32(d + i + 8 + len))
+    if (crc != tlearn::detail::read_be32(d + i + 8 + len))
       throw corrupt(name, "PNG chunk '" + type + "' at byte " + std::to_string(i) + " fails its CRC check");
     const uint8_t* p = d + i + 8;
     if (type == "CgBI") apple = true;  // Apple's PNG: raw deflate, no zlib header
@@ -68,7 +65,8 @@ void check_png(const uint8_t* d, size_t n, const std::string& name) {
       static const std::map<int, int> channels{{0, 1}, {2, 3}, {3, 1}, {4, 2}, {6, 4}};
       const auto c = channels.find(p[9]);
       if (c == channels.end()) throw corrupt(name, "PNG colour type " + std::to_string(p[9]));
-      raw_size = png_raw_size(be32(p), be32(p + 4), uint64_t(c->second) * p[8], p[12] == 1);
+      raw_size = png_raw_size(tlearn::detail::read_be32(p), tlearn::detail::read_be32(p + 4),
+                              uint64_t(c->second) * p[8], p[12] == 1);
       header = true;
     }
     if (type == "IDAT") data.emplace_back(i + 8, len);
@@ -145,14 +143,16 @@ void check_gif(const uint8_t* d, size_t n, const std::string& name) {
 
 void check_bmp(const uint8_t* d, size_t n, const std::string& name) {
   if (n < 30) throw truncated(name, "BMP");
-  const uint64_t offset = le32(d + 10), header = le32(d + 14);
+  const uint64_t offset = tlearn::detail::read_le<uint32_t>(d + 10), header = tlearn::detail::read_le<uint32_t>(d + 14);
   uint64_t w = 0, h = 0, bits = 0, compression = 0;
   if (header == 12) {
-    w = le16(d + 18), h = le16(d + 20), bits = le16(d + 24);
+    w = tlearn::detail::read_le<uint16_t>(d + 18), h = tlearn::detail::read_le<uint16_t>(d + 20),
+    bits = tlearn::detail::read_le<uint16_t>(d + 24);
   } else {
     if (n < 34) throw truncated(name, "BMP");
-    w = uint64_t(std::abs(int64_t(int32_t(le32(d + 18))))), h = uint64_t(std::abs(int64_t(int32_t(le32(d + 22)))));
-    bits = le16(d + 28), compression = le32(d + 30);
+    w = uint64_t(std::abs(int64_t(int32_t(tlearn::detail::read_le<uint32_t>(d + 18))))),
+    h = uint64_t(std::abs(int64_t(int32_t(tlearn::detail::read_le<uint32_t>(d + 22)))));
+    bits = tlearn::detail::read_le<uint16_t>(d + 28), compression = tlearn::detail::read_le<uint32_t>(d + 30);
   }
   if (compression == 0 || compression == 3 || compression == 6) {  // uncompressed rows (bit fields)
     const uint64_t row = (bits * w + 31) / 32 * 4;
@@ -203,16 +203,17 @@ bool looks_like_tga(const uint8_t* d, size_t n) {
   } else if (type != 2 && type != 3 && type != 10 && type != 11) {
     return false;
   }
-  if (le16(d + 12) < 1 || le16(d + 14) < 1) return false;
+  if (tlearn::detail::read_le<uint16_t>(d + 12) < 1 || tlearn::detail::read_le<uint16_t>(d + 14) < 1) return false;
   const int bits = d[16];
   if (d[1] == 1 && bits != 8 && bits != 16) return false;
   return bits == 8 || bits == 15 || bits == 16 || bits == 24 || bits == 32;
 }
 
 void check_tga(const uint8_t* d, size_t n, const std::string& name) {
-  const uint64_t w = le16(d + 12), h = le16(d + 14), bytes = (uint64_t(d[16]) + 7) / 8;
+  const uint64_t w = tlearn::detail::read_le<uint16_t>(d + 12), h = tlearn::detail::read_le<uint16_t>(d + 14),
+                 bytes = (uint64_t(d[16]) + 7) / 8;
   uint64_t i = 18 + uint64_t(d[0]);
-  if (d[1] == 1) i += uint64_t(le16(d + 5)) * ((uint64_t(d[7]) + 7) / 8);  // colour map
+  if (d[1] == 1) i += uint64_t(tlearn::detail::read_le<uint16_t>(d + 5)) * ((uint64_t(d[7]) + 7) / 8);  // colour map
   if (d[2] < 8) {
     if (i + w * h * bytes > n) throw truncated(name, "TGA");
     return;
@@ -367,13 +368,17 @@ void check_structure(const uint8_t* d, size_t n, const std::string& format, cons
 }
 
 std::pair<int64_t, int64_t> header_size(const uint8_t* d, size_t n, const std::string& format) {
-  if (format == "png" && n >= 24 && std::memcmp(d + 12, "IHDR", 4) == 0) return {be32(d + 20), be32(d + 16)};
-  if (format == "gif" && n >= 10) return {le16(d + 8), le16(d + 6)};
+  if (format == "png" && n >= 24 && std::memcmp(d + 12, "IHDR", 4) == 0)
+    return {tlearn::detail::read_be32(d + 20), tlearn::detail::read_be32(d + 16)};
+  if (format == "gif" && n >= 10)
+    return {tlearn::detail::read_le<uint16_t>(d + 8), tlearn::detail::read_le<uint16_t>(d + 6)};
   if (format == "bmp" && n >= 26)
-    return {std::abs(int64_t(int32_t(le32(d + 22)))), std::abs(int64_t(int32_t(le32(d + 18))))};
+    return {std::abs(int64_t(int32_t(tlearn::detail::read_le<uint32_t>(d + 22)))),
+            std::abs(int64_t(int32_t(tlearn::detail::read_le<uint32_t>(d + 18))))};
   if (format == "pnm")
     if (const auto h = parse_pnm(d, n)) return {int64_t(h->height), int64_t(h->width)};
-  if (format == "tga" && n >= 18) return {le16(d + 14), le16(d + 12)};
+  if (format == "tga" && n >= 18)
+    return {tlearn::detail::read_le<uint16_t>(d + 14), tlearn::detail::read_le<uint16_t>(d + 12)};
   return {0, 0};
 }
 
