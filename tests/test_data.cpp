@@ -573,6 +573,17 @@ TEST_CASE("ImageFolder: sorted class folders, extension filter, counts and weigh
     CHECK(said.str() == "Found 11 images belonging to 3 classes.\n");
   }
   CHECK_THROWS_WITH(td::ImageFolder(root / "nope"), Catch::Matchers::Contains("not a folder"));
+  {  // A symlink loop (a link to the class folder inside it) is skipped and reported, not followed forever.
+    fs::remove(root / "cat" / "more" / "loop");
+    fs::create_directory_symlink(root / "cat", root / "cat" / "more" / "loop");
+    std::ostringstream said;
+    auto* previous = std::cerr.rdbuf(said.rdbuf());
+    td::ImageFolder looped(root, td::ImageFolderOptions().verbose(false));
+    std::cerr.rdbuf(previous);
+    fs::remove(root / "cat" / "more" / "loop");
+    CHECK(looped.size() == 11);
+    CHECK_THAT(said.str(), Catch::Matchers::Contains("skipped 1 linked folder") && Catch::Matchers::Contains("loop"));
+  }
 }
 
 namespace {

@@ -202,7 +202,7 @@ TEST_CASE("bad checkpoint files give a tlearn::Error that names the file", "[io]
     CHECK_THAT(msg, Catch::Matchers::Contains(file.string()));
     ++count;
   }
-  CHECK(count == 25);
+  CHECK(count == 32);
   auto msg = [&](const char* name) { return error_of([&] { io::load_checkpoint(bad / name); }); };
   CHECK_THAT(msg("evil_zip.pth"), Catch::Matchers::Contains("refuses global posix.system") &&
                                       Catch::Matchers::Contains("may only hold tensors"));
@@ -219,11 +219,32 @@ TEST_CASE("bad checkpoint files give a tlearn::Error that names the file", "[io]
   CHECK_THAT(msg("st_overlap.safetensors"), Catch::Matchers::Contains("overlaps"));
   CHECK_THAT(msg("st_shape_mismatch.safetensors"), Catch::Matchers::Contains("byte length"));
   CHECK_THAT(msg("st_bad_dtype.safetensors"), Catch::Matchers::Contains("C64"));
+  // Hostile structure: each refused before it costs memory, and never by another library's exception.
+  CHECK_THAT(msg("zero_stride_bomb.pth"), Catch::Matchers::Contains("zero strides"));
+  CHECK_THAT(msg("overflow_sizes.pth"), Catch::Matchers::Contains("tensor sizes overflow"));
+  CHECK_THAT(msg("duplicate_entry.pth"), Catch::Matchers::Contains("appears twice"));
+  CHECK_THAT(msg("pickle_bomb.pth"), Catch::Matchers::Contains("more than 1048576 values"));
+  CHECK_THAT(msg("st_duplicate_key.safetensors"), Catch::Matchers::Contains("\"a\" appears twice"));
+  CHECK_THAT(msg("st_overflow_shape.safetensors"), Catch::Matchers::Contains("overflows int64"));
+  CHECK_THAT(msg("st_many_keys.safetensors"), Catch::Matchers::Contains("more than 1048576 keys"));
   CHECK(error_of([&] { io::load_checkpoint(bad / "missing.pth"); }).find("no such file") != std::string::npos);
   // The format comes from the bytes: each reader refuses the other format.
   const auto dir = fixtures();
   CHECK_THROWS_AS(io::load_safetensors(dir / "misc.pth"), tl::Error);
   CHECK_THROWS_AS(io::load_pth(dir / "misc_expected.safetensors"), tl::Error);
+}
+
+TEST_CASE("a safetensors header with 200,000 metadata keys reads in linear time", "[io][bad]") {
+  // The header used to be parsed into an insertion-ordered map: quadratic, 17 s at 100,000 keys.
+  const auto dir = tl::test::scratch_dir(kExe + "_many_keys");
+  std::map<std::string, std::string> metadata;
+  for (int i = 0; i < 200000; ++i) metadata[std::to_string(i)] = "v";
+  io::StateDict one;
+  one.insert("x", torch::ones({2}));
+  io::save_safetensors(one, dir / "many.safetensors", metadata);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(io::safetensors_metadata(dir / "many.safetensors").size() == 200000);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
 }
 
 TEST_CASE("truncated and corrupted checkpoints never crash", "[io][bad]") {

@@ -8,6 +8,7 @@ import pickle
 import re
 import struct
 import sys
+import warnings
 import zipfile
 
 import torch
@@ -137,6 +138,22 @@ bad("view_past_storage.pth", torch_like_zip(pkl.replace(b"K\x04\x85", b"K\x09\x8
 # The central directory offset points past the end of the file.
 eocd = good.rfind(b"PK\x05\x06")
 bad("bad_central_directory.pth", good[: eocd + 16] + struct.pack("<I", len(good) * 4) + good[eocd + 20:])
+# A broadcast view of 2^40 elements over 12 stored ones (zero stride): torch.load accepts it,
+# and the first copy of it would need 4 TiB.
+bcast = io.BytesIO()
+torch.save({"x": torch.zeros(12).as_strided((2 ** 40,), (0,))}, bcast)
+bad("zero_stride_bomb.pth", bcast.getvalue())
+# Sizes whose product overflows int64 (one of them zero): torch's own numel check would throw.
+assert pkl.count(b"K\x01\x85") == 1
+big = b"\x8a\x08" + (2 ** 62).to_bytes(8, "little")
+overflow = pkl.replace(b"K\x04\x85", big + big + b"K\x00\x87").replace(b"K\x01\x85", b"K\x00K\x00K\x01\x87")
+bad("overflow_sizes.pth", torch_like_zip(overflow, [("archive/data/0", b"\0" * 16)]))
+# Two entries with one name: torch.load takes the first, other readers the last.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    bad("duplicate_entry.pth", torch_like_zip(pkl, [("archive/data/0", b"\0" * 16), ("archive/data/0", b"\1" * 16)]))
+# A pickle of a million and more one-byte values: gigabytes of objects without a budget.
+bad("pickle_bomb.pth", torch_like_zip(b"\x80\x02" + b"N" * 1200000 + b"."))
 # Re-zipped with compression.
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zz, zipfile.ZipFile(path("misc.pth")) as src:
@@ -168,6 +185,11 @@ bad("st_shape_mismatch.safetensors", st('{"a": {"dtype": "F32", "shape": [3], "d
 bad("st_bad_json.safetensors", st('{"a": {"dtype": "F32", ', b"\0" * 16))
 bad("st_bad_dtype.safetensors", st('{"a": {"dtype": "C64", "shape": [2], "data_offsets": [0, 16]}}', b"\0" * 16))
 bad("st_negative_shape.safetensors", st('{"a": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}', b"\0" * 16))
+bad("st_duplicate_key.safetensors", st('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},'
+                                       ' "a": {"dtype": "I32", "shape": [4], "data_offsets": [0, 16]}}', b"\0" * 16))
+bad("st_overflow_shape.safetensors", st('{"a": {"dtype": "F32", "shape": [4294967296, 2147483648, 0], '
+                                        '"data_offsets": [0, 0]}}', b""))
+bad("st_many_keys.safetensors", st('{"__metadata__": {' + ", ".join('"%d": ""' % i for i in range(1100000)) + '}}', b""))
 bad("st_huge_shape.safetensors", st('{"a": {"dtype": "F32", "shape": [4611686018427387904, 4], '
                                      '"data_offsets": [0, 16]}}', b"\0" * 16))
 

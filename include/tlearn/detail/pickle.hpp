@@ -188,7 +188,20 @@ inline void check_view(const std::string& where, std::int64_t numel, std::int64_
     if (sizes[d] < 0 || strides[d] < 0) throw Error(where + ": negative size or stride (corrupt checkpoint)");
     if (sizes[d] == 0) empty = true;
   }
+  // torch counts the elements with overflow checks of its own (and throws its own
+  // error): count them here first, zero sizes aside.
+  std::int64_t elements = 1;
+  for (const std::int64_t size : sizes)
+    if (size != 0) {
+      if (elements > max / size) throw Error(where + ": tensor sizes overflow (corrupt checkpoint)");
+      elements *= size;
+    }
   if (empty) return;
+  // Zero strides repeat storage elements; fine for a broadcast buffer, not for 2^40 of them.
+  if (elements > numel && elements > (std::int64_t(1) << 30))
+    throw Error(where + ": a view of " + std::to_string(elements) + " elements over a storage of " +
+                std::to_string(numel) + " (zero strides); refusing it, as using it would need " +
+                "that many elements of memory (corrupt or hostile checkpoint?)");
   for (std::size_t d = 0; d < sizes.size(); ++d) {
     const std::int64_t span = sizes[d] - 1;
     if (strides[d] != 0 && span > (max - last) / strides[d])
@@ -216,7 +229,7 @@ class Unpickler {
         case 0x80: in_.byte(); break;                                     // PROTO
         case 0x95: in_.le<std::uint64_t>(); break;                        // FRAME (protocol 4)
         case '.': return pop();                                           // STOP
-        case '(': marks_.push_back(stack_.size()); break;                 // MARK
+        case '(': count(), marks_.push_back(stack_.size()); break;        // MARK
         case 'N': push(py_make(PyValue::Kind::None)); break;
         case 0x88: push(boolean(true)); break;                            // NEWTRUE
         case 0x89: push(boolean(false)); break;                           // NEWFALSE
@@ -247,9 +260,9 @@ class Unpickler {
                     auto d = dict(top());
                     for (std::size_t k = 0; k < vs.size(); k += 2) d->dict.emplace_back(vs[k], vs[k + 1]);
                     break; }
-        case 'q': memo_[in_.byte()] = top(); break;                       // BINPUT
-        case 'r': memo_[in_.le<std::uint32_t>()] = top(); break;          // LONG_BINPUT
-        case 0x94: memo_[static_cast<std::uint32_t>(memo_.size())] = top(); break;  // MEMOIZE
+        case 'q': count(), memo_[in_.byte()] = top(); break;              // BINPUT
+        case 'r': count(), memo_[in_.le<std::uint32_t>()] = top(); break; // LONG_BINPUT
+        case 0x94: count(), memo_[static_cast<std::uint32_t>(memo_.size())] = top(); break;  // MEMOIZE
         case 'h': push(get(in_.byte())); break;                           // BINGET
         case 'j': push(get(in_.le<std::uint32_t>())); break;              // LONG_BINGET
         case '0': pop(); break;                                           // POP
@@ -280,7 +293,17 @@ class Unpickler {
     throw Error(in_.name() + ": " + what);
   }
 
+  /// Every value pushed, mark set and memo entry counts against a budget far
+  /// above any checkpoint's (about 25 per tensor): megabytes of one-byte opcodes
+  /// would otherwise become gigabytes of values.
+  static constexpr std::size_t kMaxValues = std::size_t(1) << 20;
+  void count() {
+    if (++values_ > kMaxValues)
+      fail("the pickle builds more than " + std::to_string(kMaxValues) +
+           " values, far more than any checkpoint needs (a memory bomb?); refusing it");
+  }
   void push(PyRef v) {
+    count();
     stack_.push_back(std::move(v));
   }
   PyRef pop() {
@@ -435,6 +458,7 @@ class Unpickler {
   PersistentLoad persistent_load_;
   std::vector<PyRef> stack_;
   std::vector<std::size_t> marks_;
+  std::size_t values_ = 0;
   std::unordered_map<std::uint32_t, PyRef> memo_;
 };
 

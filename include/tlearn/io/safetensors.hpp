@@ -39,11 +39,15 @@ inline const std::vector<SafetensorsDtype>& safetensors_dtypes() {
 
 /// A header larger than this is refused before it is read (the reference reader uses 100 MB).
 inline constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;
+/// Keys in a header (tensors' and their fields', metadata's): four per tensor, so
+/// room for 250,000 tensors; a 100 MB header of tiny keys would otherwise hold millions.
+inline constexpr std::size_t kMaxSafetensorsKeys = std::size_t(1) << 20;
 
 struct SafetensorsEntry {
   std::string name;
   c10::ScalarType dtype;
   std::vector<std::int64_t> shape;
+  std::int64_t numel = 0;
   std::uint64_t begin, end;  // relative to the data section
 };
 

@@ -1,5 +1,8 @@
 // Implementation of tlearn/data/image_folder.hpp.
+#include <sys/stat.h>
+
 #include <iostream>
+#include <set>
 
 #include "tlearn/data/image_folder.hpp"
 
@@ -19,15 +22,42 @@ ImageFolder::ImageFolder(const std::filesystem::path& root, const ImageFolderOpt
   if (classes_.empty())
     throw Error("ImageFolder: '" + root.string() +
                 "' has no subfolders; put each class's images in root/<class name>/");
+  // Symlinked folders are followed, each real folder once: a link back to a parent
+  // (a loop) or a second link to one folder is skipped, and reported.
+  std::set<std::pair<dev_t, ino_t>> visited;
+  auto first_visit = [&](const fs::path& dir) {
+    struct stat st {};
+    return ::stat(dir.c_str(), &st) != 0 || visited.emplace(st.st_dev, st.st_ino).second;
+  };
+  std::vector<fs::path> skipped;
   for (size_t c = 0; c < classes_.size(); ++c) {
+    const fs::path dir = root / classes_[c];
+    auto fail = [&](const std::error_code& e) {
+      return Error("ImageFolder: cannot list '" + dir.string() + "': " + e.message());
+    };
     std::vector<fs::path> files;
-    for (auto it =
-             fs::recursive_directory_iterator(root / classes_[c], fs::directory_options::follow_directory_symlink);
-         it != fs::recursive_directory_iterator(); ++it)
-      if (it->is_regular_file() && ext.count(lower(it->path().extension().string()))) files.push_back(it->path());
+    first_visit(dir);
+    fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec);
+    if (ec) throw fail(ec);
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) throw fail(ec);
+      std::error_code type_ec;
+      if (it->is_directory(type_ec)) {
+        if (!first_visit(it->path())) {
+          it.disable_recursion_pending();
+          skipped.push_back(it->path());
+        }
+      } else if (it->is_regular_file(type_ec) && ext.count(lower(it->path().extension().string()))) {
+        files.push_back(it->path());
+      }
+    }
+    if (ec) throw fail(ec);
     std::sort(files.begin(), files.end());
     for (auto& f : files) samples_.emplace_back(std::move(f), int64_t(c));
   }
+  if (!skipped.empty())
+    std::cerr << "ImageFolder: skipped " << skipped.size() << " linked folder(s) already listed (a symlink loop?), "
+              << "first '" << skipped.front().string() << "'\n";
   if (samples_.empty())
     throw Error("ImageFolder: no image files under '" + root.string() + "' (looked for " + join(options.extensions()) +
                 " in its class subfolders)");

@@ -98,7 +98,10 @@ void ZipReader::read_central_directory() {
     e.data_offset = local + 30 + read_le<std::uint16_t>(lh + 26) + read_le<std::uint16_t>(lh + 28);
     e.size = usize;
     file_.check_range(e.data_offset, e.size, "zip entry " + e.name);
-    index_[e.name] = entries_.size();
+    // torch.load takes the first of two entries with one name, other zip readers the
+    // last: a file that means different things to different readers is refused.
+    if (!index_.emplace(e.name, entries_.size()).second)
+      fail("entry " + e.name + " appears twice (a tampered file?)");
     entries_.push_back(std::move(e));
     p = end;
   }

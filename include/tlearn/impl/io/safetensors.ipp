@@ -1,6 +1,8 @@
 // Implementation of tlearn/io/safetensors.hpp.
 #include <nlohmann/json.hpp>
 
+#include <unordered_set>
+
 #include "tlearn/io/safetensors.hpp"
 
 namespace tlearn::io::detail {
@@ -16,9 +18,28 @@ SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
               " bytes); the file is truncated");
   if (n > kMaxSafetensorsHeader) throw bad("header of " + std::to_string(n) + " bytes is too large");
   const std::string text = file.read_string(8, n, "safetensors header");
-  nlohmann::ordered_json header;
+  // nlohmann::json (a std::map) rather than ordered_json, whose inserts are linear:
+  // tensors are put in data order below anyway. The callback refuses a key that
+  // appears twice in one object (JSON readers differ on which copy wins) and
+  // bounds the number of keys.
+  std::vector<std::unordered_set<std::string>> open_objects;
+  std::size_t keys = 0;
+  const nlohmann::json::parser_callback_t check_keys = [&](int, nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) open_objects.emplace_back();
+    if (event == Event::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == Event::key) {
+      if (++keys > kMaxSafetensorsKeys)
+        throw bad("header has more than " + std::to_string(kMaxSafetensorsKeys) + " keys");
+      if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
+        throw bad("key \"" + parsed.get<std::string>() + "\" appears twice in one object");
+    }
+    return true;
+  };
+  nlohmann::json header;
   try {
-    header = nlohmann::ordered_json::parse(text);
+    header = nlohmann::json::parse(text, check_keys);
   } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("header is not valid JSON: ") + e.what());
   }
@@ -48,16 +69,20 @@ SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
     e.dtype = t->dtype;
     const auto& shape = value["shape"];
     if (!shape.is_array()) throw bad_key("shape is not an array");
-    std::uint64_t numel = 1;
-    bool overflow = false;
+    // The element count, as torch will compute it: the product of the non-zero
+    // sizes must fit in int64 even when another size is zero.
+    std::uint64_t nonzero = 1;
+    bool has_zero = false;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad_key("shape holds something other than a non-negative integer");
       const std::uint64_t v = d.get<std::uint64_t>();
-      if (v > static_cast<std::uint64_t>(INT64_MAX)) throw bad_key("shape entry too large");
-      if (v != 0 && numel > UINT64_MAX / v) overflow = true;
-      numel *= v;
+      if (v == 0) has_zero = true;
+      else if (nonzero > std::uint64_t(INT64_MAX) / v) throw bad_key("shape's element count overflows int64");
+      else nonzero *= v;
       e.shape.push_back(static_cast<std::int64_t>(v));
     }
+    const std::uint64_t numel = has_zero ? 0 : nonzero;
+    e.numel = static_cast<std::int64_t>(numel);
     const auto& off = value["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw bad_key("data_offsets is not [begin, end]");
@@ -67,7 +92,7 @@ SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
       throw bad_key("data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                     "] lie outside the data section of " + std::to_string(data_size) + " bytes");
     const std::uint64_t es = c10::elementSize(e.dtype);
-    if (overflow || (numel != 0 && numel > UINT64_MAX / es) || numel * es != e.end - e.begin)
+    if ((numel != 0 && numel > UINT64_MAX / es) || numel * es != e.end - e.begin)
       throw bad_key("shape and dtype need a different byte length than data_offsets give (" +
                     std::to_string(e.end - e.begin) + " bytes)");
     out.entries.push_back(std::move(e));
@@ -103,9 +128,7 @@ StateDict load_safetensors(const std::filesystem::path& path) {
   const auto header = detail::read_safetensors_header(file);
   StateDict out;
   for (const auto& e : header.entries) {
-    int64_t numel = 1;
-    for (auto d : e.shape) numel *= d;
-    out.insert(e.name, file.tensor_at(header.data_start + e.begin, numel, e.dtype, "tensor " + e.name).view(e.shape));
+    out.insert(e.name, file.tensor_at(header.data_start + e.begin, e.numel, e.dtype, "tensor " + e.name).view(e.shape));
   }
   return out;
 }
@@ -118,7 +141,7 @@ std::map<std::string, std::string> safetensors_metadata(const std::filesystem::p
 void save_safetensors(const StateDict& state, const std::filesystem::path& path,
                       const std::map<std::string, std::string>& metadata) {
   tlearn::detail::require_little_endian();
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  nlohmann::json header = nlohmann::json::object();  // a std::map: linear inserts would make big headers quadratic
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<torch::Tensor> data;
   std::uint64_t offset = 0;
