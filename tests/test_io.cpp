@@ -279,6 +279,23 @@ TEST_CASE("truncated and corrupted checkpoints never crash", "[io][bad]") {
 
 // ---------------------------------------------------------------- writing
 
+TEST_CASE("saves clean up after writers that were killed, never after live ones", "[io][save]") {
+  const auto dir = tl::test::scratch_dir(kExe + "_stale");
+  const auto target = dir / "w.safetensors";
+  const std::string live = "w.safetensors.tmp-" + std::to_string(::getpid()) + "-7";
+  for (const std::string name : {std::string("w.safetensors.tmp-999999999-1"), std::string("w.safetensors.tmp-999999998-2"),
+                                 live, std::string("other.safetensors.tmp-999999999-1")})
+    write_file(dir / name, "partial");
+  io::StateDict one;
+  one.insert("x", torch::ones({3}));
+  io::save_safetensors(one, target);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"other.safetensors.tmp-999999999-1", "w.safetensors", live});
+  CHECK(torch::equal(io::load_safetensors(target)["x"], torch::ones({3})));
+}
+
 TEST_CASE("save_pth and save_safetensors round-trip through C++ and Python torch", "[io][save]") {
   const auto dir = fixtures();
   const auto out = tl::test::scratch_dir(kExe + "_save");
@@ -466,11 +483,12 @@ struct HttpServer {
   fs::path log;
 };
 
-// Files in the cache, less the "<file>.verified" stamps of hashed files.
+// Files in the cache (by-url/ included), less the "<file>.verified" stamps of hashed files.
 std::size_t files_in(const fs::path& dir) {
   if (!fs::exists(dir)) return 0;
   std::size_t n = 0;
-  for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() != ".verified";
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    n += e.is_regular_file() && e.path().extension() != ".verified";
   return n;
 }
 }  // namespace
@@ -529,9 +547,17 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   CHECK(server.requests() == 1);
   fs::remove(cache / bad_name);
 
-  // An explicit prefix, right and wrong.
-  CHECK(read_file(io::fetch_weights(server.url("/plain.bin?x=1"), hash.substr(0, 10))) == payload);
-  fs::remove(cache / "plain.bin");
+  // A name without a hash: an explicit prefix, right and wrong, or an explicit opt-out. Such
+  // files are cached by URL, so two URLs ending in one name never share a file.
+  const auto plain = io::fetch_weights(server.url("/plain.bin?x=1"), hash.substr(0, 10));
+  CHECK(read_file(plain) == payload);
+  CHECK(plain.parent_path().parent_path() == cache / "by-url");
+  CHECK_THAT(error_of([&] { io::fetch_weights(server.url("/plain.bin")); }),
+             Catch::Matchers::Contains("no hash in its file name") && Catch::Matchers::Contains("allow_unverified"));
+  const auto unverified = io::fetch_weights(server.url("/plain.bin"), "", /*allow_unverified=*/true);
+  CHECK(unverified != plain);
+  CHECK(read_file(unverified) == payload);
+  fs::remove_all(cache / "by-url");
   auto msg = error_of([&] { io::fetch_weights(server.url("/plain.bin"), "0123abcd"); });
   CHECK_THAT(msg, Catch::Matchers::Contains(server.url("/plain.bin")) && Catch::Matchers::Contains("0123abcd") &&
                       Catch::Matchers::Contains(hash));
@@ -548,6 +574,36 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   msg = error_of([&] { io::fetch_weights(server.url("/drop/cut-00000000.pth")); });
   CHECK_THAT(msg, Catch::Matchers::Contains(server.url("/drop/cut-00000000.pth")));
   CHECK(files_in(cache) == 1);
+
+  // Limits: a redirect loop, a server that trickles, a body without end. Each is cut off
+  // with an error that names the limit, and leaves nothing behind.
+  const auto defaults = io::download_limits();
+  auto tight = defaults;
+  tight.max_bytes = 100000;
+  tight.stall_seconds = 2;
+  tight.timeout_seconds = 10;
+  io::set_download_limits(tight);
+  CHECK_THAT(error_of([&] { io::fetch_weights(server.url("/loop/a-00000000.pth")); }),
+             Catch::Matchers::Contains("redirects more than 10 times"));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_THAT(error_of([&] { io::fetch_weights(server.url("/trickle/b-00000000.pth")); }),
+             Catch::Matchers::Contains("timed out") && Catch::Matchers::Contains("1024 bytes/s"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(8));
+  CHECK_THAT(error_of([&] { io::fetch_weights(server.url("/endless/c-00000000.pth")); }),
+             Catch::Matchers::Contains("more than 100000 bytes"));
+  io::set_download_limits(defaults);
+  CHECK(files_in(cache) == 1);
+  // A partial download of a killed process is removed by the next download; a live one's is not.
+  const std::string mine = good_name + ".partial-" + std::to_string(::getpid()) + "-1";
+  const std::string dead = good_name + ".partial-999999999-1";
+  write_file(cache / mine, "x");
+  write_file(cache / dead, "x");
+  fs::remove(cache / good_name);
+  write_file(served / good_name, payload);
+  CHECK(read_file(io::fetch_weights(server.url("/" + good_name))) == payload);
+  CHECK(fs::exists(cache / mine));
+  CHECK(!fs::exists(cache / dead));
+  fs::remove(cache / mine);
 
   // Nothing listens: a clear error naming the URL.
   CHECK_THAT(error_of([&] { io::fetch_weights("http://127.0.0.1:1/x-00000000.pth"); }),

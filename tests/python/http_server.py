@@ -4,11 +4,15 @@ usage: http_server.py <root> <port_file> <log_file>
 Serves files from <root> on 127.0.0.1 (a free port, written to <port_file>
 once it accepts connections), appends each request path to <log_file>, and
 for /drop/<anything> promises 100000 bytes, sends 1000 and closes the
-connection. Stops by itself after 120 seconds."""
+connection; /loop/<anything> redirects to itself; /trickle/<anything> sends
+2 bytes a second; /endless/<anything> sends a body without a length that
+never ends. The last two stop after 60 seconds at most. Stops by itself
+after 120 seconds."""
 import http.server
 import os
 import sys
 import threading
+import time
 
 root, port_file, log_file = sys.argv[1:4]
 
@@ -27,6 +31,29 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(b"x" * 1000)
             self.wfile.flush()
             self.close_connection = True
+            return
+        if self.path.startswith("/loop/"):
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/trickle/") or self.path.startswith("/endless/"):
+            trickle = self.path.startswith("/trickle/")
+            self.send_response(200)
+            if trickle:
+                self.send_header("Content-Length", "50000")
+            self.end_headers()
+            self.close_connection = True
+            deadline = time.time() + 60
+            try:
+                while time.time() < deadline:
+                    self.wfile.write(b"xx" if trickle else b"x" * 65536)
+                    self.wfile.flush()
+                    if trickle:
+                        time.sleep(1)
+            except OSError:  # the client gave up: what the tests want
+                pass
             return
         super().do_GET()
 

@@ -100,9 +100,22 @@ inline void append_le(std::string& out, T v) {
   out.append(b, sizeof(T));
 }
 
-/// Writes `path` by calling write(stream) on a temporary file in the same folder
-/// and renaming it over `path` only when everything succeeded; an existing file
-/// is never left half-written.
+/// A temporary file beside `target` to write it through: "<name>.<tag>-<pid>-<random>".
+/// The pid tells a later writer a dead process's leftovers from a live one's.
+std::filesystem::path temporary_beside(const std::filesystem::path& target, const char* tag);
+
+/// Removes `target`'s temporaries (of this tag) whose writing process no longer
+/// runs: what a process killed mid-save or mid-download left behind.
+void remove_stale_temporaries(const std::filesystem::path& target, const char* tag);
+
+/// Flushes a file's data, then its folder's entry, to the disk (fsync), so a
+/// rename into place survives a power cut as well as a crash.
+void sync_to_disk(const std::filesystem::path& file);
+
+/// Writes `path` by calling write(stream) on a temporary file in the same folder,
+/// syncing it and renaming it over `path` only when everything succeeded; an
+/// existing file is never left half-written, and the temporaries of earlier
+/// writers that were killed are removed first.
 void write_atomically(const std::filesystem::path& path, const std::function<void(std::ofstream&)>& write);
 
 }  // namespace tlearn::detail

@@ -9,6 +9,7 @@
 /// cache_dir() by hand.
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -62,13 +63,33 @@ inline std::string lower(std::string s) {
 
 }  // namespace detail
 
+/// What every download may cost (fetch_weights, fetch_keras_weights); process-wide.
+struct DownloadLimits {
+  int64_t max_redirects = 10;
+  /// A larger body is cut off and refused (torchvision's largest file is 2.6 GB).
+  int64_t max_bytes = int64_t(8) << 30;
+  /// The whole transfer, connecting included.
+  int64_t timeout_seconds = 4 * 3600;
+  /// A transfer slower than this for `stall_seconds` in a row is abandoned.
+  int64_t min_bytes_per_second = 1024;
+  int64_t stall_seconds = 60;
+};
+DownloadLimits download_limits();
+void set_download_limits(const DownloadLimits& limits);
+
 /// The local path of the weights at `url`, downloading them into cache_dir()
-/// first if the file (named as the URL's last segment) is not there yet.
+/// first if the file is not there yet. A file whose name carries its hash
+/// (torchvision's resnet50-0676ba61.pth) is cached under its name, so weights
+/// Python downloaded are found; any other under by-url/<hash of the URL>/, so
+/// two URLs that end in one name never share a file.
 /// A download goes to a temporary file in the cache folder, is checked against
-/// `sha256_prefix` (or the hash in a torchvision-style name such as
-/// resnet50-0676ba61.pth) and only then renamed into place: a failed or
-/// corrupt download never leaves a file behind.
-std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix = "");
+/// `sha256_prefix` (or the hash in the name) and only then renamed into place:
+/// a failed or corrupt download never leaves a file behind, and the leftovers of
+/// a killed process are removed by the next download of that file. A URL with
+/// no hash in its name needs `sha256_prefix`, unless `allow_unverified` says
+/// that any file from it will do.
+std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix = "",
+                                    bool allow_unverified = false);
 
 /// Keras' cache: $KERAS_HOME/models if set, else ~/.keras/models, where
 /// keras.utils.get_file keeps Keras Applications weights (so files a Keras user

@@ -1,4 +1,12 @@
 // Implementation of tlearn/detail/file.hpp.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <random>
+
 #include "tlearn/detail/file.hpp"
 
 namespace tlearn::detail {
@@ -100,13 +108,50 @@ std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::ui
 #endif
 }
 
+std::filesystem::path temporary_beside(const std::filesystem::path& target, const char* tag) {
+  static thread_local std::mt19937_64 random(std::random_device{}());
+  const auto dir = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+  return dir / (target.filename().string() + "." + tag + "-" + std::to_string(::getpid()) + "-" +
+                std::to_string(random()));
+}
+
+void remove_stale_temporaries(const std::filesystem::path& target, const char* tag) {
+  namespace fs = std::filesystem;
+  const auto dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const std::string prefix = target.filename().string() + "." + tag + "-";
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    const auto dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) continue;
+    const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+    if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code remove_ec;
+      fs::remove(it->path(), remove_ec);
+    }
+  }
+}
+
+void sync_to_disk(const std::filesystem::path& file) {
+  auto sync = [](const std::filesystem::path& p, int flags) {
+    const int fd = ::open(p.c_str(), flags);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+  };
+  sync(file, O_RDONLY);
+  sync(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path(), O_RDONLY | O_DIRECTORY);
+}
+
 void write_atomically(const std::filesystem::path& path, const std::function<void(std::ofstream&)>& write) {
   namespace fs = std::filesystem;
   const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::random_device rd;
-  const fs::path tmp = dir / (path.filename().string() + ".tmp-" + std::to_string(rd()));
+  remove_stale_temporaries(path, "tmp");
+  const fs::path tmp = temporary_beside(path, "tmp");
   try {
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -115,8 +160,10 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
       out.flush();
       if (!out) throw Error(tmp.string() + ": write failed (disk full?); " + path.string() + " was not changed");
     }
+    sync_to_disk(tmp);
     fs::rename(tmp, path, ec);
     if (ec) throw Error(path.string() + ": cannot rename the temporary file into place: " + ec.message());
+    sync_to_disk(path);
   } catch (...) {
     fs::remove(tmp, ec);
     throw;

@@ -6,6 +6,7 @@
 #include <regex>
 #include <system_error>
 
+#include "tlearn/detail/file.hpp"
 #include "tlearn/detail/md5.hpp"
 #include "tlearn/io/hub.hpp"
 
@@ -15,39 +16,51 @@
 
 namespace tlearn::io::detail {
 
+namespace {
+std::mutex limits_mutex;
+DownloadLimits limits;
+}  // namespace
+
 #ifdef TLEARN_HAVE_CURL
 struct Download {
   std::ofstream* out;
   tlearn::detail::Sha256* hash;
+  int64_t received = 0, max_bytes = 0;
 };
 
 inline std::size_t curl_write(char* data, std::size_t size, std::size_t count, void* user) {
   auto* d = static_cast<Download*>(user);
   const std::size_t n = size * count;
+  d->received += int64_t(n);
+  if (d->received > d->max_bytes) return 0;  // aborts the transfer
   d->hash->update(data, n);
   d->out->write(data, static_cast<std::streamsize>(n));
   return *d->out ? n : 0;
 }
 
-/// Downloads url into `tmp`; returns the SHA-256 of what arrived. Throws on any
-/// HTTP or transfer error.
+/// Downloads url into `tmp` within download_limits(); returns the SHA-256 of what
+/// arrived. Throws on any HTTP or transfer error, and on a limit reached.
 inline std::string curl_download(const std::string& url, const std::filesystem::path& tmp, const std::string& hint) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  const DownloadLimits lim = download_limits();
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("fetch_weights: cannot create " + tmp.string() + " (is the cache folder writable?)");
   tlearn::detail::Sha256 hash;
-  Download d{&out, &hash};
+  Download d{&out, &hash, 0, lim.max_bytes};
   CURL* curl = curl_easy_init();
   if (!curl) throw Error("fetch_weights: curl_easy_init failed for " + url);
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, long(lim.max_redirects));
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);  // abort a transfer stalled
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);  // for a minute
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, long(lim.timeout_seconds));
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, long(lim.min_bytes_per_second));
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, long(lim.stall_seconds));
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(lim.max_bytes));  // from Content-Length
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, curl_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
@@ -55,6 +68,17 @@ inline std::string curl_download(const std::string& url, const std::filesystem::
   const CURLcode rc = curl_easy_perform(curl);
   curl_easy_cleanup(curl);
   out.close();
+  const std::string limits_hint = " (io::set_download_limits changes the limits)";
+  if (d.received > lim.max_bytes || rc == CURLE_FILESIZE_EXCEEDED)
+    throw Error("fetch_weights: " + url + " sends more than " + std::to_string(lim.max_bytes) +
+                " bytes; refused" + limits_hint + "." + hint);
+  if (rc == CURLE_TOO_MANY_REDIRECTS)
+    throw Error("fetch_weights: " + url + " redirects more than " + std::to_string(lim.max_redirects) +
+                " times (a redirect loop?)" + limits_hint + "." + hint);
+  if (rc == CURLE_OPERATION_TIMEDOUT)
+    throw Error("fetch_weights: downloading " + url + " timed out: " + errbuf + " (at most " +
+                std::to_string(lim.timeout_seconds) + " s in all, or " + std::to_string(lim.stall_seconds) +
+                " s below " + std::to_string(lim.min_bytes_per_second) + " bytes/s)" + limits_hint + "." + hint);
   if (rc != CURLE_OK)
     throw Error("fetch_weights: downloading " + url +
                 " failed: " + (errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc))) + hint);
@@ -152,8 +176,8 @@ std::filesystem::path fetch_into(const std::string& url, const std::filesystem::
 #ifdef TLEARN_HAVE_CURL
   fs::create_directories(dir, ec);
   if (ec) throw Error(who + ": cannot create the cache folder " + dir.string() + ": " + ec.message());
-  std::random_device rd;
-  const fs::path tmp = dir / (name + ".partial-" + std::to_string(rd()));
+  tlearn::detail::remove_stale_temporaries(target, "partial");
+  const fs::path tmp = tlearn::detail::temporary_beside(target, "partial");
   try {
     const std::string sha256 = curl_download(url, tmp, hint);
     const bool md5 = kind == FileHash::Md5;
@@ -162,8 +186,10 @@ std::filesystem::path fetch_into(const std::string& url, const std::filesystem::
       throw Error(who + ": " + url + " has the wrong " + (md5 ? "MD5" : "SHA-256") + ": expected " + expected +
                   "..., got " + actual +
                   "; the download was deleted (a corrupt transfer or a changed file; check the URL)");
+    tlearn::detail::sync_to_disk(tmp);
     fs::rename(tmp, target, ec);
     if (ec) throw Error(who + ": cannot move the download into " + target.string() + ": " + ec.message());
+    tlearn::detail::sync_to_disk(target);
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
@@ -176,11 +202,32 @@ std::filesystem::path fetch_into(const std::string& url, const std::filesystem::
 
 }  // namespace detail
 
-std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix) {
+DownloadLimits download_limits() {
+  std::lock_guard<std::mutex> lock(detail::limits_mutex);
+  return detail::limits;
+}
+
+void set_download_limits(const DownloadLimits& limits) {
+  if (limits.max_redirects < 0 || limits.max_bytes <= 0 || limits.timeout_seconds <= 0 ||
+      limits.min_bytes_per_second < 0 || limits.stall_seconds <= 0)
+    throw Error("set_download_limits: every limit must be positive (max_redirects and min_bytes_per_second may be 0)");
+  std::lock_guard<std::mutex> lock(detail::limits_mutex);
+  detail::limits = limits;
+}
+
+std::filesystem::path fetch_weights(const std::string& url, const std::string& sha256_prefix, bool allow_unverified) {
   const std::string name = detail::url_file_name(url);
-  const std::string expected = detail::lower(sha256_prefix.empty() ? detail::hash_from_file_name(name) : sha256_prefix);
-  return detail::fetch_into(url, cache_dir(), expected, detail::FileHash::Sha256, detail::offline_hint(url),
-                            "fetch_weights");
+  const std::string named = detail::hash_from_file_name(name);
+  const std::string expected = detail::lower(sha256_prefix.empty() ? named : sha256_prefix);
+  if (expected.empty() && !allow_unverified)
+    throw Error("fetch_weights: " + url +
+                " has no hash in its file name, so a download could not be checked; pass its SHA-256 "
+                "(fetch_weights(url, \"<sha256 or its first 8+ hex digits>\")), or allow_unverified = true "
+                "if any file from that URL will do");
+  // Named by hash: shared with torch.hub's cache. Otherwise keyed by the whole URL.
+  const auto dir = named.empty() ? cache_dir() / "by-url" / tlearn::detail::sha256_hex(url).substr(0, 16) : cache_dir();
+  return detail::fetch_into(url, dir, expected, detail::FileHash::Sha256,
+                            detail::offline_hint(url, dir, "TLEARN_HOME"), "fetch_weights");
 }
 
 std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5) {
