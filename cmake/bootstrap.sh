@@ -7,14 +7,25 @@
 #   pypi              the current torch wheel from PyPI (CUDA-enabled), in a virtual
 #                     environment $TLEARN_BUILD/venv; builds in ./build-torch2. Needs a
 #                     CUDA toolkit (nvcc) on the machine: the wheel's CMake config asks for it.
+#
+# TLEARN_COMPILER picks the compiler: gcc (default) or clang (Debian's clang 14 with
+# its libFuzzer and sanitizer runtimes; builds in ./build-clang, Debian's LibTorch).
 set -euo pipefail
 
 TLEARN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TLEARN_TORCH=${TLEARN_TORCH:-debian}
+TLEARN_COMPILER=${TLEARN_COMPILER:-gcc}
 case $TLEARN_TORCH in
   debian) TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build} ;;
   pypi) TLEARN_BUILD=${TLEARN_BUILD:-$TLEARN_ROOT/build-torch2} ;;
   *) echo "tlearn: TLEARN_TORCH is debian or pypi, not '$TLEARN_TORCH'" >&2; return 1 ;;
+esac
+case $TLEARN_COMPILER in
+  gcc) ;;
+  clang)
+    [ "$TLEARN_TORCH" = debian ] || { echo "tlearn: the clang lane uses Debian's LibTorch (TLEARN_TORCH=debian)" >&2; return 1; }
+    [ "$TLEARN_BUILD" = "$TLEARN_ROOT/build" ] && TLEARN_BUILD=$TLEARN_ROOT/build-clang ;;
+  *) echo "tlearn: TLEARN_COMPILER is gcc or clang, not '$TLEARN_COMPILER'" >&2; return 1 ;;
 esac
 
 # libopenblas0-pthread is not optional: without it LibTorch falls back to the
@@ -28,6 +39,7 @@ TLEARN_DEBIAN_PACKAGES=(
   opencv-doc
   dataset-fashion-mnist
 )
+[ "$TLEARN_COMPILER" = clang ] && TLEARN_DEBIAN_PACKAGES+=(clang libclang-rt-14-dev)
 if [ "$TLEARN_TORCH" = debian ]; then
   TLEARN_DEBIAN_PACKAGES+=(libtorch-dev python3 python3-venv python3-torch python3-torchvision
                            python3-pil python3-skimage python3-numpy)
@@ -49,7 +61,8 @@ tlearn_install_dependencies() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  tlearn_install_keras_reference
+  # The clang lane runs no Keras reference test.
+  [ "$TLEARN_COMPILER" = clang ] || tlearn_install_keras_reference
   [ "$TLEARN_TORCH" = pypi ] || return 0
   "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy' 2>/dev/null && return 0
   echo "tlearn: installing torch torchvision numpy pillow scikit-image in $TLEARN_VENV"
@@ -87,8 +100,10 @@ tlearn_configure() {
                 # tlearn uses no API this LibTorch deprecates (detail/compat.hpp).
                 "-DCMAKE_CXX_FLAGS=-Werror=deprecated-declarations")
   fi
+  local compiler_args=()
+  [ "$TLEARN_COMPILER" = clang ] && compiler_args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang)
   cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" \
-    "-DTLEARN_TEST_KERAS_PYTHON=$TLEARN_KERAS_VENV/bin/python" "$@" >/dev/null
+    "${compiler_args[@]}" "-DTLEARN_TEST_KERAS_PYTHON=$TLEARN_KERAS_VENV/bin/python" "$@" >/dev/null
 }
 
 tlearn_build() {
