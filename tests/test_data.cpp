@@ -314,6 +314,10 @@ TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bom
   const std::string tiny = "P6 10000 10000 255\n" + std::string(100, '\x80');  // 100 megapixels in 119 bytes
   spit(dir / "tiny.ppm", std::vector<uint8_t>(tiny.begin(), tiny.end()));
   expect_error(dir / "tiny.ppm", "truncated PNM");
+  // A width of ten digits overflows stb_image's int (found by the fuzzer): refused, never parsed by stb.
+  const std::string wide = "P6 5555555555 1 255\n" + std::string(64, '\x80');
+  spit(dir / "wide.ppm", std::vector<uint8_t>(wide.begin(), wide.end()));
+  expect_error(dir / "wide.ppm", "corrupt file (PNM header)");
 
   // PNG: a flipped bit fails the chunk's CRC, which stb_image never checks.
   std::vector<uint8_t> flipped = slurp(kSkimage / "chelsea.png");

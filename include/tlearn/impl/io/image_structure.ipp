@@ -166,8 +166,11 @@ struct PnmHeader {
   size_t data = 0;
 };
 
+/// stb_image's test for PNM: the magic alone ("P5" grey, "P6" colour).
+bool looks_like_pnm(const uint8_t* d, size_t n) { return n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6'); }
+
 std::optional<PnmHeader> parse_pnm(const uint8_t* d, size_t n) {
-  if (n < 3 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return std::nullopt;
+  if (!looks_like_pnm(d, n)) return std::nullopt;
   PnmHeader h;
   h.channels = d[1] == '6' ? 3 : 1;
   size_t i = 2;
@@ -180,7 +183,12 @@ std::optional<PnmHeader> parse_pnm(const uint8_t* d, size_t n) {
         ++i;
     }
     if (i >= n || !std::isdigit(d[i])) return std::nullopt;
-    while (i < n && std::isdigit(d[i]) && *field < (uint64_t(1) << 32)) *field = *field * 10 + (d[i++] - '0');
+    int digits = 0;
+    while (i < n && std::isdigit(d[i])) {
+      // stb_image reads these into an int: more than 9 digits would overflow it.
+      if (++digits > 9) return std::nullopt;
+      *field = *field * 10 + uint64_t(d[i++] - '0');
+    }
   }
   h.data = i + 1;  // one whitespace byte ends the header
   return h;
@@ -235,7 +243,7 @@ std::string sniff(const uint8_t* d, size_t n) {
   if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return "png";
   if (n >= 4 && std::memcmp(d, "GIF8", 4) == 0) return "gif";
   if (n >= 2 && d[0] == 'B' && d[1] == 'M') return "bmp";
-  if (parse_pnm(d, n)) return "pnm";
+  if (looks_like_pnm(d, n)) return "pnm";
   if (looks_like_tga(d, n)) return "tga";
   return "other";
 }

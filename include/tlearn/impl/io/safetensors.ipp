@@ -47,7 +47,9 @@ SafetensorsHeader read_safetensors_header(tlearn::detail::BinaryFile& file) {
   SafetensorsHeader out;
   out.data_start = 8 + n;
   const std::uint64_t data_size = file.size() - out.data_start;
-  for (const auto& [key, value] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& key = item.key();  // not a structured binding: lambdas below capture it (C++17)
+    const auto& value = item.value();
     if (key == "__metadata__") {
       if (!value.is_object()) throw bad("__metadata__ is not an object");
       for (const auto& [mk, mv] : value.items()) {
