@@ -81,6 +81,8 @@ int main(int argc, char** argv) try {
       throw tl::Error("unexpected argument '" + a + "'");
     }
   }
+  // The new layers' initial weights and dropout masks: one seed, so a run can be repeated.
+  torch::manual_seed(1);
   if (fashion) {
     train_dir = out + "/data/train";
     val_dir = out + "/data/validation";
