@@ -609,8 +609,8 @@ TEST_CASE("Training checkpoints hold data only: code archives, weight files and 
   {
     auto tensors = tl::io::load_safetensors(dir / "state.ckpt");
     tl::io::save_safetensors(tensors, dir / "damaged.ckpt",
-                             {{"tlearn.training_state", R"({"version": 1, "epoch": "two"})"}});
-    CHECK_THROWS_WITH(t.load_checkpoint(dir / "damaged.ckpt"), Catch::Matchers::Contains("epoch has the wrong type"));
+                             {{"tlearn.training_state", R"({"format": "tlearn.training_state", "version": 1, "epoch": "two"})"}});
+    CHECK_THROWS_WITH(t.load_checkpoint(dir / "damaged.ckpt"), Catch::Matchers::Contains("'epoch' of the wrong type"));
     tl::io::save_safetensors(tensors, dir / "truncated.ckpt", {{"tlearn.training_state", R"({"version": 1, "epo)"}});
     CHECK_THROWS_WITH(t.load_checkpoint(dir / "truncated.ckpt"), Catch::Matchers::Contains("not valid JSON"));
   }

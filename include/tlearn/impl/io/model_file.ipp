@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "tlearn/detail/strict_json.hpp"
 #include "tlearn/io/model_file.hpp"
 #include "tlearn/io/safetensors.hpp"
 #include "tlearn/models/registry.hpp"
@@ -12,16 +13,12 @@ namespace tlearn {
 
 namespace detail {
 
-using Json = nlohmann::ordered_json;
-
 constexpr const char* kModelMetadataKey = "tlearn.model";
 constexpr const char* kModelFormat = "tlearn.model";
 constexpr int kModelFormatVersion = 1;
 
 // ---- enums as the words a reader of the JSON expects ----
 
-template <class E>
-struct EnumNames;
 template <>
 struct EnumNames<Pooling> {
   static constexpr std::pair<Pooling, const char*> table[] = {
@@ -47,66 +44,12 @@ std::string enum_name(E value) {
   throw Error("save_model: an enum value has no name; this is a tlearn bug");
 }
 
-/// Reads one JSON object strictly: every key the reader asks for must be there,
-/// and no other key may be. A file written with other options fails here with
-/// the option's name, instead of building a different model.
-class StrictObject {
- public:
-  StrictObject(Json object, std::string what, std::string path)
-      : object_(std::move(object)), what_(std::move(what)), path_(std::move(path)) {
-    if (!object_.is_object()) fail("is not a JSON object");
-  }
-
-  template <class T>
-  T get(const std::string& key) {
-    auto it = object_.find(key);
-    if (it == object_.end())
-      fail("has no '" + key +
-           "' (written by an older tlearn?); rebuild the model in code and load the weights "
-           "with io::load_state_dict(*model, io::load_safetensors(path), LoadOptions().strict(false))");
-    seen_.insert(key);
-    try {
-      return it->template get<T>();
-    } catch (const nlohmann::json::exception&) {
-      fail("has '" + key + "' of the wrong type: " + it->dump());
-    }
-    return T{};
-  }
-
-  /// `key`'s value, or `fallback` for a file written before tlearn had that option.
-  template <class T>
-  T get_or(const std::string& key, T fallback) {
-    return object_.contains(key) ? get<T>(key) : fallback;
-  }
-
-  template <class E>
-  E get_enum(const std::string& key) {
-    const auto word = get<std::string>(key);
-    for (const auto& [v, name] : EnumNames<E>::table)
-      if (word == name) return v;
-    fail("has an unknown value '" + word + "' for '" + key + "' (written by a newer tlearn?)");
-    return E{};
-  }
-
-  StrictObject object(const std::string& key) { return StrictObject(get<Json>(key), what_ + "." + key, path_); }
-
-  /// Every key was read; anything else is an option this tlearn does not know.
-  void finish() const {
-    for (const auto& item : object_.items())
-      if (!seen_.count(item.key()))
-        fail("has an option this tlearn does not know: '" + item.key() +
-             "' (written by a newer tlearn?); update tlearn to load it");
-  }
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error("load_model: " + path_ + ": the model description's " + what_ + " " + why);
-  }
-
- private:
-  Json object_;
-  std::string what_, path_;
-  std::set<std::string> seen_;
-};
+/// load_model's errors: a missing entry means an older file, which the weights alone can still rebuild.
+StrictContext model_context() {
+  return {"load_model", "the model description's",
+          "(written by an older tlearn?); rebuild the model in code and load the weights "
+          "with io::load_state_dict(*model, io::load_safetensors(path), LoadOptions().strict(false))"};
+}
 
 // ---- the parts of a model ----
 
@@ -265,7 +208,7 @@ void load_weights(torch::nn::Module& model, const BackboneImpl& backbone, Strict
 }
 
 StrictObject top_level(const Json& description, const std::string& kind, const std::filesystem::path& path) {
-  StrictObject json(description, "top level", path.string());
+  StrictObject json(description, "top level", path.string(), model_context());
   (void)json.get<std::string>("format");
   (void)json.get<int>("version");
   const auto saved = json.get<std::string>("kind");
@@ -309,7 +252,7 @@ SavedModelInfo read_model_info(const std::filesystem::path& path) {
     info.architecture = d.at("backbone").at("architecture").get<std::string>();
     info.class_names = d.at("class_names").get<std::vector<std::string>>();
     info.preprocessing = preprocessing_from_string(d.at("preprocessing").get<std::string>());
-    detail::StrictObject t(d.at("eval_transform"), "eval_transform", path.string());
+    detail::StrictObject t(d.at("eval_transform"), "eval_transform", path.string(), detail::model_context());
     info.eval_transform.resize_size = t.get<int64_t>("resize_size");
     info.eval_transform.crop_size = t.get<int64_t>("crop_size");
     info.eval_transform.interpolation = t.get_enum<Interpolation>("interpolation");

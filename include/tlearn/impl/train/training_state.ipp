@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "tlearn/detail/strict_json.hpp"
 #include "tlearn/io/safetensors.hpp"
 #include "tlearn/train/training_state.hpp"
 
@@ -12,7 +13,7 @@ namespace tlearn {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
+using tlearn::detail::Json;
 
 constexpr const char* kStateMetadataKey = "tlearn.training_state";
 constexpr int kStateFormatVersion = 1;
@@ -36,45 +37,27 @@ Json numbers_json(const std::map<std::string, double>& numbers) {
   return out;
 }
 
-/// Reads the JSON description, every step checked: a damaged or foreign file is
-/// an Error naming the file and the entry, never a JSON library exception.
-class Reader {
- public:
-  explicit Reader(std::string path) : path_(std::move(path)) {}
+using tlearn::detail::StrictObject;
 
-  const Json& at(const Json& object, const std::string& key, const std::string& where) const {
-    if (!object.is_object() || !object.contains(key)) fail(where + " has no '" + key + "'");
-    return object.at(key);
+/// A JSON object of numbers (a group's options, a callback's state), null and
+/// "inf" / "-inf" standing for what JSON cannot write.
+std::map<std::string, double> read_numbers(StrictObject object) {
+  std::map<std::string, double> out;
+  for (const auto& item : object.json().items()) {
+    const auto& v = item.value();
+    if (v.is_null())
+      out[item.key()] = NAN;
+    else if (v == "inf")
+      out[item.key()] = INFINITY;
+    else if (v == "-inf")
+      out[item.key()] = -INFINITY;
+    else if (v.is_number())
+      out[item.key()] = v.get<double>();
+    else
+      object.fail("has '" + item.key() + "', which is not a number: " + v.dump().substr(0, 200));
   }
-  template <class T>
-  T get(const Json& value, const std::string& where) const {
-    try {
-      return value.get<T>();
-    } catch (const nlohmann::json::exception&) {
-      fail(where + " has the wrong type: " + value.dump().substr(0, 200));
-    }
-  }
-  double number(const Json& value, const std::string& where) const {
-    if (value.is_null()) return NAN;
-    if (value == "inf") return INFINITY;
-    if (value == "-inf") return -INFINITY;
-    if (!value.is_number()) fail(where + " is not a number: " + value.dump().substr(0, 200));
-    return value.get<double>();
-  }
-  std::map<std::string, double> numbers(const Json& object, const std::string& where) const {
-    if (!object.is_object()) fail(where + " is not a JSON object");
-    std::map<std::string, double> out;
-    for (const auto& item : object.items()) out[item.key()] = number(item.value(), where + "." + item.key());
-    return out;
-  }
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error("load_training_state: " + path_ + ": the training state's " + why +
-                " (damaged, or written by another tlearn version?)");
-  }
-
- private:
-  std::string path_;
-};
+  return out;
+}
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -132,37 +115,39 @@ TrainingState load_training_state(const std::filesystem::path& path) {
     throw Error("load_training_state: '" + name +
                 "' is a safetensors file without a training state (no \"tlearn.training_state\" metadata): "
                 "a weights file? Load weights with io::load_state_dict(model, io::load_safetensors(path))");
-  Reader read(name);
+  const tlearn::detail::StrictContext context{"load_training_state", "the training state's",
+                                              "(damaged, or written by another tlearn version?)"};
   Json json;
   try {
     json = Json::parse(text->second);
   } catch (const nlohmann::json::exception& e) {
-    read.fail(std::string("description is not valid JSON (") + e.what() + ")");
+    throw Error("load_training_state: " + name + ": the training state's description is not valid JSON (" + e.what() +
+                ")");
   }
-  const auto version = read.get<int64_t>(read.at(json, "version", "description"), "version");
+  StrictObject read(json, "description", name, context);
+  if (read.get<std::string>("format") != kStateMetadataKey)
+    read.fail("'format' is not " + std::string(kStateMetadataKey));
+  const auto version = read.get<int64_t>("version");
   if (version != kStateFormatVersion)
-    read.fail("format version is " + std::to_string(version) + "; this tlearn reads version " +
+    read.fail("has format version " + std::to_string(version) + "; this tlearn reads version " +
               std::to_string(kStateFormatVersion));
 
   TrainingState state;
-  state.epoch = read.get<int64_t>(read.at(json, "epoch", "description"), "epoch");
-  if (state.epoch < 0) read.fail("epoch is negative");
-  state.optimizer = read.get<std::string>(read.at(json, "optimizer", "description"), "optimizer");
-  const auto& groups = read.at(json, "groups", "description");
-  if (!groups.is_array()) read.fail("'groups' is not a list");
+  state.epoch = read.get<int64_t>("epoch");
+  if (state.epoch < 0) read.fail("has a negative epoch");
+  state.optimizer = read.get<std::string>("optimizer");
+  const auto groups = read.get<Json>("groups");
+  if (!groups.is_array()) read.fail("has 'groups' that is not a list");
   for (size_t g = 0; g < groups.size(); ++g) {
-    const std::string where = "group " + std::to_string(g);
-    OptimizerGroupState group;
-    group.options = read.numbers(read.at(groups[g], "options", where), where + " options");
-    group.parameters =
-        read.get<std::vector<std::string>>(read.at(groups[g], "parameters", where), where + " parameters");
-    state.groups.push_back(std::move(group));
+    StrictObject group(groups[g], "group " + std::to_string(g), name, context);
+    state.groups.push_back({read_numbers(group.object("options")), group.get<std::vector<std::string>>("parameters")});
+    group.finish();
   }
-  state.grad_scaler = read.numbers(read.at(json, "grad_scaler", "description"), "grad_scaler");
-  const auto& callbacks = read.at(json, "callbacks", "description");
-  if (!callbacks.is_object()) read.fail("'callbacks' is not a JSON object");
-  for (const auto& item : callbacks.items())
-    state.callbacks[item.key()].numbers = read.numbers(item.value(), "callback " + item.key());
+  state.grad_scaler = read_numbers(read.object("grad_scaler"));
+  auto callbacks = read.object("callbacks");
+  for (const auto& item : callbacks.json().items())
+    state.callbacks[item.key()].numbers = read_numbers(callbacks.object(item.key()));
+  read.finish();
 
   for (const auto& item : io::load_safetensors(path)) {
     const std::string& key = item.key();
@@ -177,10 +162,10 @@ TrainingState load_training_state(const std::filesystem::path& path) {
       const auto slash = rest.find('/');
       const auto owner = rest.substr(0, slash);
       if (slash == std::string::npos || !state.callbacks.count(owner))
-        read.fail("tensor '" + key + "' belongs to no saved callback");
+        read.fail("has no callback that tensor '" + key + "' belongs to");
       state.callbacks[owner].tensors.insert(rest.substr(slash + 1), item.value());
     } else {
-      read.fail("tensor '" + key + "' is in no section (model/, optimizer/, rng/, callbacks/)");
+      read.fail("cannot place tensor '" + key + "' (no section model/, optimizer/, rng/ or callbacks/)");
     }
   }
   return state;
