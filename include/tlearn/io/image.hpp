@@ -52,7 +52,8 @@ struct ImageReadOptions {
   /// Use libjpeg-turbo for JPEGs when available (false forces stb_image).
   bool turbojpeg = true;
   /// Refuse JPEGs with more scans than this: each progressive scan re-reads the whole
-  /// image, so thousands of tiny scans take minutes of CPU. Ordinary files have up to ~12.
+  /// image, so thousands of tiny scans take minutes of CPU. Progressive files from
+  /// libjpeg's default script (PIL's, for one) have 10.
   int max_jpeg_scans = 100;
 
   ImageReadOptions& alpha_mode(Alpha a) { alpha = a; return *this; }
