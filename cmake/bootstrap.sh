@@ -42,12 +42,15 @@ TLEARN_DEBIAN_PACKAGES=(
 [ "$TLEARN_COMPILER" = clang ] && TLEARN_DEBIAN_PACKAGES+=(clang libclang-rt-14-dev)
 if [ "$TLEARN_TORCH" = debian ]; then
   TLEARN_DEBIAN_PACKAGES+=(libtorch-dev python3 python3-venv python3-torch python3-torchvision
-                           python3-pil python3-skimage python3-numpy)
+                           python3-pil python3-skimage python3-numpy python3-sklearn)
 else
   TLEARN_DEBIAN_PACKAGES+=(python3 python3-venv)
 fi
-# The Python that runs the reference tests: the one whose torch matches the LibTorch.
+# The Python that runs the reference tests: the one whose torch matches the LibTorch,
+# with timm (the training recipe's reference) added. With Debian's LibTorch it sees
+# Debian's packages and adds timm alone; timm 1.0.31 runs on torch 1.13.
 TLEARN_VENV=$TLEARN_BUILD/venv
+TLEARN_TIMM_VERSION=1.0.31
 
 tlearn_install_dependencies() {
   local missing=()
@@ -61,13 +64,19 @@ tlearn_install_dependencies() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # The clang lane runs no Keras reference test.
-  [ "$TLEARN_COMPILER" = clang ] || tlearn_install_keras_reference
-  [ "$TLEARN_TORCH" = pypi ] || return 0
-  "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy' 2>/dev/null && return 0
-  echo "tlearn: installing torch torchvision numpy pillow scikit-image in $TLEARN_VENV"
+  # The clang lane runs no Keras or training reference test.
+  [ "$TLEARN_COMPILER" = clang ] && return 0
+  tlearn_install_keras_reference
+  "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy, sklearn, timm' 2>/dev/null && return 0
+  if [ "$TLEARN_TORCH" = debian ]; then
+    echo "tlearn: installing timm $TLEARN_TIMM_VERSION in $TLEARN_VENV (on Debian's torch)"
+    /usr/bin/python3 -m venv --system-site-packages "$TLEARN_VENV"
+    "$TLEARN_VENV/bin/pip" install -q --no-deps "timm==$TLEARN_TIMM_VERSION"
+    return 0
+  fi
+  echo "tlearn: installing torch torchvision numpy pillow scikit-image scikit-learn timm in $TLEARN_VENV"
   /usr/bin/python3 -m venv "$TLEARN_VENV"  # Debian's python3, never the system site-packages
-  "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image
+  "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image scikit-learn "timm==$TLEARN_TIMM_VERSION"
 }
 
 # Keras (JAX backend) and h5py, the reference of the Keras weight-file tests, in a
@@ -100,6 +109,7 @@ tlearn_configure() {
                 # tlearn uses no API this LibTorch deprecates (detail/compat.hpp).
                 "-DCMAKE_CXX_FLAGS=-Werror=deprecated-declarations")
   fi
+  [ "$TLEARN_TORCH" = debian ] && [ "$TLEARN_COMPILER" = gcc ] && torch_args=("-DTLEARN_TEST_PYTHON=$TLEARN_VENV/bin/python")
   local compiler_args=()
   [ "$TLEARN_COMPILER" = clang ] && compiler_args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang)
   cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" \

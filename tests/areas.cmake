@@ -13,6 +13,6 @@ tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp LABELS io)
 tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
 tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)
-tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp test_devices.cpp LABELS train)
+tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp test_devices.cpp train/test_recipe.cpp LABELS train)
 # The same public-path sweep on a CUDA device; skipped where there is none.
 tlearn_add_tests(tlearn_tests_cuda SOURCES test_cuda.cpp LABELS cuda)

@@ -20,6 +20,7 @@
 #include "catch.hpp"
 #include "support.hpp"
 #include "toy_vit.hpp"
+#include "fashion_subset.hpp"
 
 namespace tl = tlearn;
 
@@ -72,25 +73,6 @@ std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
-// A few hundred Fashion-MNIST images of classes {lo..lo+k}, relabelled 0..k-1, as 1x32x32 floats 0..1.
-tl::data::TensorDataset fashion_subset(bool train, int64_t per_class, std::vector<int64_t> classes) {
-  tl::data::FashionMNIST f(tl::data::FashionMNISTOptions().train(train).rgb(false));
-  std::vector<torch::Tensor> imgs;
-  std::vector<int64_t> labels;
-  std::vector<int64_t> seen(classes.size(), 0);
-  for (size_t i = 0; i < f.size(); ++i) {
-    auto it = std::find(classes.begin(), classes.end(), f.label(i));
-    if (it == classes.end()) continue;
-    const auto c = size_t(it - classes.begin());
-    if (seen[c]++ >= per_class) continue;
-    imgs.push_back(f.images()[int64_t(i)]);
-    labels.push_back(int64_t(c));
-  }
-  auto x = torch::stack(imgs).to(torch::kFloat).div(255).unsqueeze(1);
-  x = torch::constant_pad_nd(x, {2, 2, 2, 2});  // 28 -> 32
-  return tl::data::TensorDataset(x, torch::tensor(labels));
-}
-
 }  // namespace
 
 TEST_CASE("Head: pooling, flatten, hidden layers, output activation, errors", "[train][head]") {
@@ -133,7 +115,7 @@ TEST_CASE("Classifier: prefixed torchvision names, flatten sizing, frozen BatchN
 
 TEST_CASE("predict: probabilities in eval mode, batched, each module's mode restored, loader in data-set order",
           "[train][predict]") {
-  auto data = fashion_subset(false, 20, {0, 1, 7});
+  auto data = tl::test::fashion_subset(false, 20, {0, 1, 7});
   auto x = data.images();
   auto base = toy_base();
   torch::manual_seed(3);
@@ -188,7 +170,7 @@ TEST_CASE("predict: probabilities in eval mode, batched, each module's mode rest
 
 TEST_CASE("set_batchnorm_frozen: Keras' training=False after unfreezing, released again on request",
           "[train][head]") {
-  auto data = fashion_subset(true, 10, {0, 1});
+  auto data = tl::test::fashion_subset(true, 10, {0, 1});
   auto base = toy_base();
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(2)));
   base->set_trainable(tl::all(), true);
@@ -213,7 +195,7 @@ TEST_CASE("set_batchnorm_frozen: Keras' training=False after unfreezing, release
 
 TEST_CASE("save_model / load_model: a trained Classifier and a segmentation model come back ready to predict",
           "[train][save_model]") {
-  auto data = fashion_subset(true, 30, {0, 1, 7});
+  auto data = tl::test::fashion_subset(true, 30, {0, 1, 7});
   auto base = toy_base();
   torch::manual_seed(4);
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).flatten(true).hidden({16}).dropout(0.2)
@@ -628,8 +610,8 @@ TEST_CASE("Training checkpoints hold data only: code archives, weight files and 
 }
 
 TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", "[train][features]") {
-  auto data = fashion_subset(true, 40, {0, 1, 2, 3, 4});  // 200 real images
-  auto val = fashion_subset(false, 20, {0, 1, 2, 3, 4});
+  auto data = tl::test::fashion_subset(true, 40, {0, 1, 2, 3, 4});  // 200 real images
+  auto val = tl::test::fashion_subset(false, 20, {0, 1, 2, 3, 4});
   auto lo = tl::data::LoaderOptions().batch_size(25).shuffle(true).seed(11).workers(0);
   auto base = toy_base();
   auto head_opts = tl::HeadOptions(base->output_channels()).hidden({16}).dropout(0.2).classes(5);
@@ -732,8 +714,8 @@ TEST_CASE("a vision transformer fine-tunes on Fashion-MNIST with layer-wise deca
   static const bool registered =
       tl::test::register_toy_vit("vit_fmnist", tl::VisionTransformerConfig{4, 4, 4, 64, 128}, 32);
   (void)registered;
-  auto train = fashion_subset(true, 100, {0, 1, 7});
-  auto test = fashion_subset(false, 50, {0, 1, 7});
+  auto train = tl::test::fashion_subset(true, 100, {0, 1, 7});
+  auto test = tl::test::fashion_subset(false, 50, {0, 1, 7});
   auto base = tl::make_backbone("vit_fmnist", tl::BackboneOptions().include_top(false).in_chans(1).pooling(tl::Pooling::Token));
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
   auto opt = tl::optim::AdamW(2e-3).weight_decay(0.05).layer_decay(0.75);
@@ -748,7 +730,7 @@ TEST_CASE("a vision transformer fine-tunes on Fashion-MNIST with layer-wise deca
 }
 
 TEST_CASE("fine_tune on Fashion-MNIST: warm-up frozen, then unfrozen with BatchNorm kept frozen", "[train][recipes]") {
-  auto data = fashion_subset(true, 60, {5, 7, 9});
+  auto data = tl::test::fashion_subset(true, 60, {5, 7, 9});
   auto base = toy_base();
   torch::manual_seed(1);
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
@@ -944,8 +926,8 @@ TEST_CASE("GradScaler: the same sequence as Python's torch.amp.GradScaler", "[tr
 
 TEST_CASE("Precision: bf16 autocast trains to the accuracy of fp32 on Fashion-MNIST", "[train][amp]") {
   const std::vector<int64_t> classes = {0, 1, 8};  // T-shirt, trouser, bag
-  auto train = fashion_subset(true, 200, classes);
-  auto test = fashion_subset(false, 300, classes);
+  auto train = tl::test::fashion_subset(true, 200, classes);
+  auto test = tl::test::fashion_subset(false, 300, classes);
   auto accuracy_with = [&](tl::Precision precision) {
     torch::manual_seed(3);
     auto base = toy_base();

@@ -42,6 +42,9 @@ struct Spec {
   /// norm and the new head at lr; biases, norms, class tokens and position embeddings
   /// then take no weight decay. The model given to build() is a backbone or holds one.
   TORCH_ARG(double, layer_decay) = 1.0;
+  /// No weight decay on biases and normalization weights (every parameter of at
+  /// most one dimension): timm's param_groups_weight_decay, the usual fine-tuning rule.
+  TORCH_ARG(bool, no_decay_on_bias_and_norm) = false;
 
  public:
 

@@ -10,6 +10,13 @@
 ///     auto h = tlearn::feature_extraction(model, train, tlearn::FeatureExtractionOptions()
 ///                  .epochs(10).validation(val).cache("features.safetensors"));
 ///
+/// The modern fine-tuning recipe (timm's and torchvision's references) in one
+/// call: AdamW without weight decay on biases and norms, a cosine schedule after
+/// a warm-up, MixUp / CutMix with label smoothing, gradient clipping and an EMA
+/// of the weights. Every part stays an option to change:
+///
+///     tlearn::Trainer trainer(model, tlearn::recipes::timm_finetune(5e-4).metrics({tlearn::metrics::accuracy()}));
+///
 /// Warm-up then fine-tune (Keras' guide): freeze the whole base and train the
 /// head; then unfreeze the base from a named layer and continue at a low
 /// learning rate. The base's BatchNorm layers stay in inference mode even after
@@ -185,5 +192,22 @@ History fine_tune(Classifier model, R&& train, const FineTuneOptions& options) {
   history.mark(options.warmup_epochs(), "fine-tuning");
   return history;
 }
+
+namespace recipes {
+
+/// TrainerOptions for fine-tuning a pretrained backbone with timm's recipe:
+/// AdamW(lr, weight decay 0.05, none on biases and norms); cosine to lr / 1000
+/// after one warm-up epoch; MixUp 0.8 / CutMix 1.0 with label smoothing 0.1;
+/// gradient norm clipped at 1; EMA of the weights (decay 0.9998, warmed up).
+inline TrainerOptions timm_finetune(double lr = 1e-3) {
+  return TrainerOptions()
+      .optimizer(optim::AdamW(lr).weight_decay(0.05).no_decay_on_bias_and_norm(true))
+      .schedule(schedule::Cosine().warmup_epochs(1).min_lr(lr * 1e-3))
+      .clip_grad_norm(1.0)
+      .mixup(MixupOptions().mixup_alpha(0.8).cutmix_alpha(1.0).label_smoothing(0.1))
+      .ema(EmaOptions().decay(0.9998).warmup(true));
+}
+
+}  // namespace recipes
 
 }  // namespace tlearn

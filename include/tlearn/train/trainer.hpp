@@ -43,12 +43,15 @@
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/train/callbacks.hpp"
+#include "tlearn/train/ema.hpp"
 #include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/history.hpp"
 #include "tlearn/train/loss.hpp"
 #include "tlearn/train/metrics.hpp"
+#include "tlearn/train/mixup.hpp"
 #include "tlearn/train/optim.hpp"
 #include "tlearn/train/precision.hpp"
+#include "tlearn/train/schedule.hpp"
 #include "tlearn/train/training_state.hpp"
 
 namespace tlearn {
@@ -109,7 +112,18 @@ BatchSource batch_source(R range) {
 
 struct TrainerOptions {
   TORCH_ARG(optim::Spec, optimizer) = optim::Adam();
+  /// The learning rate over the run, stepped after every optimizer update
+  /// (train/schedule.hpp); the optimizer's lr is its peak.
+  TORCH_ARG(schedule::Spec, schedule) = schedule::Constant();
   TORCH_ARG(loss::Spec, loss) = loss::CrossEntropy();
+  /// Rescale the gradients when their global L2 norm exceeds this (torch's
+  /// clip_grad_norm_, Keras' global_clipnorm); 0: off.
+  TORCH_ARG(double, clip_grad_norm) = 0;
+  /// Clamp every gradient to [-v, v] (torch's clip_grad_value_, Keras' clipvalue); 0: off.
+  TORCH_ARG(double, clip_grad_value) = 0;
+  /// Sum the gradients of this many batches before each optimizer update (Keras'
+  /// gradient_accumulation_steps): the update equals one on a batch k times larger.
+  TORCH_ARG(int64_t, gradient_accumulation_steps) = 1;
   TORCH_ARG(std::vector<metrics::Metric>, metrics) = {metrics::accuracy()};
   /// 0 silent, 1 a progress line per epoch.
   TORCH_ARG(int, verbose) = 1;
@@ -141,9 +155,24 @@ struct TrainerOptions {
   torch::Device device() const {
     return device_ ? *device_ : (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
   }
+  /// Keep a moving average of the weights (train/ema.hpp); validation then also
+  /// logs val_ema_* for it.
+  TrainerOptions& ema(EmaOptions o) {
+    ema_ = o;
+    return *this;
+  }
+  const std::optional<EmaOptions>& ema() const { return ema_; }
+  /// Mix each training batch (train/mixup.hpp); needs loss::CrossEntropy on class indices.
+  TrainerOptions& mixup(MixupOptions o) {
+    mixup_ = o;
+    return *this;
+  }
+  const std::optional<MixupOptions>& mixup() const { return mixup_; }
 
  private:
   std::optional<torch::Device> device_;
+  std::optional<EmaOptions> ema_;
+  std::optional<MixupOptions> mixup_;
   std::ostream* out_ = &std::cout;
 };
 
@@ -172,7 +201,8 @@ namespace detail {
 /// Keras' Progbar, verbose = 1.
 class Progress {
  public:
-  Progress(std::ostream& out, int64_t steps);
+  /// `show_lr`: print the logs' "lr" too (when a schedule moves it within the epoch).
+  Progress(std::ostream& out, int64_t steps, bool show_lr = false);
 
   void update(int64_t step, const Logs& logs, bool final) {
     if (!tty_ && !final) return;
@@ -190,7 +220,7 @@ class Progress {
     else if (per >= 1e-3) line << int64_t(per * 1e3) << "ms/step";
     else line << int64_t(per * 1e6) << "us/step";
     for (const auto& [k, v] : logs) {
-      if (k == "lr") continue;
+      if (k == "lr" && !show_lr_) continue;
       line << " - " << k << ": ";
       if (std::abs(v) >= 1e-3 || v == 0) line << std::fixed << std::setprecision(4) << v;
       else line << std::scientific << std::setprecision(4) << v;
@@ -213,6 +243,7 @@ class Progress {
   std::ostream& out_;
   int64_t steps_;
   bool tty_;
+  bool show_lr_;
   clock::time_point t0_;
   size_t last_width_ = 0;
 };
@@ -241,6 +272,12 @@ class Trainer : public TrainingContext {
     }
     // A model with nothing to train can still evaluate and predict; fit() says what is wrong.
     if (!tlearn::trainable_parameters(*module_).empty()) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
+    if (options_.gradient_accumulation_steps() < 1)
+      throw Error("TrainerOptions: gradient_accumulation_steps must be at least 1, got " +
+                  std::to_string(options_.gradient_accumulation_steps()));
+    if (options_.clip_grad_norm() < 0 || options_.clip_grad_value() < 0)
+      throw Error("TrainerOptions: clip_grad_norm and clip_grad_value must be >= 0 (0 turns them off)");
+    if (options_.ema()) ema_ = std::make_unique<ModelEma>(*module_, *options_.ema());
   }
 
   /// Trains for epochs [initial_epoch, epochs); returns the per-epoch numbers.
@@ -258,6 +295,24 @@ class Trainer : public TrainingContext {
   }
 
   Logs evaluate_source(const BatchSource& data, const std::vector<double>& class_weights = {});
+
+  /// scikit-learn's classification report and the confusion matrix over `data`
+  /// (a single-label classifier; `names` label the classes).
+  template <class R>
+  metrics::ClassificationReport report(R&& data, std::vector<std::string> names = {}) {
+    torch::NoGradGuard no_grad;
+    EvalGuard eval(*module_);
+    std::vector<torch::Tensor> logits, labels;
+    batch_source(std::forward<R>(data))
+        .run(0, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>*) {
+          detail::AutocastGuard autocast(device_, options_.precision());
+          logits.push_back(logits_(to_device(images)).to(torch::kFloat).cpu());
+          labels.push_back(y.cpu());
+          return true;
+        });
+    if (logits.empty()) throw Error("report: the data gave no batch (empty data set?)");
+    return metrics::classification_report(torch::cat(logits), torch::cat(labels), std::move(names));
+  }
 
   /// The model's outputs (forward(), with the head's activation) for every batch, on the CPU.
   template <class R>
@@ -302,6 +357,10 @@ class Trainer : public TrainingContext {
   const torch::Device& device() const { return device_; }
   /// Epochs finished so far (by fit or a loaded checkpoint).
   int64_t epoch() const { return epoch_; }
+  /// Optimizer updates made so far.
+  int64_t updates() const { return updates_; }
+  /// The weights' moving average (TrainerOptions::ema); nullptr without one.
+  ModelEma* ema() { return ema_.get(); }
   const TrainerOptions& options() const { return options_; }
 
  private:
@@ -317,7 +376,8 @@ class Trainer : public TrainingContext {
       count += n;
       for (size_t i = 0; i < metrics.size(); ++i) {
         auto s = metrics[i].sums(logits, labels);
-        sums[i] = sums[i].defined() ? sums[i] + s : s;
+        if (!sums[i].defined()) sums[i] = s;
+        else sums[i] = metrics[i].concatenate ? torch::cat({sums[i], s}) : sums[i] + s;
       }
     }
     Logs logs(const std::string& prefix) const {
@@ -329,6 +389,15 @@ class Trainer : public TrainingContext {
   };
 
   torch::Tensor to_device(const torch::Tensor& images) const;
+  /// The learning rate of update `t` of `total` (`per_epoch` a epoch), times lr_scale_, into every group.
+  void apply_schedule(int64_t t, int64_t total, int64_t per_epoch);
+  bool scheduled() const {
+    return options_.schedule().kind != schedule::Kind::Constant || options_.schedule().warmup_epochs() > 0;
+  }
+  /// The optimizer update after the accumulated batches of `samples` samples.
+  void update_weights(int64_t batches, int64_t samples);
+  /// evaluate() with the moving average's weights in the model, which is then restored.
+  Logs evaluate_ema(const BatchSource& data, const std::vector<double>& class_weights);
 
   TrainerOptions options_;
   torch::Device device_;
@@ -338,6 +407,10 @@ class Trainer : public TrainingContext {
   GradScaler scaler_{GradScalerOptions().enabled(false)};
   std::vector<optim::GroupInfo> groups_;
   int64_t epoch_ = 0;
+  int64_t updates_ = 0;
+  // What callbacks that set the learning rate scaled the schedule by.
+  double lr_scale_ = 1.0;
+  std::unique_ptr<ModelEma> ema_;
   bool stop_ = false;
   // While fit() runs: its callbacks, and the checkpoints asked for during on_epoch_end.
   const std::vector<CallbackPtr>* callbacks_ = nullptr;

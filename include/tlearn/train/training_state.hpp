@@ -5,8 +5,8 @@
 /// and Trainer::load_checkpoint reads it; read one yourself to look inside.
 ///
 /// The file is safetensors: the tensors (model state, optimizer buffers, random
-/// generator states, callbacks' tensors) and, in its "__metadata__", a JSON
-/// description (epoch, the optimizer's kind and each parameter group's options,
+/// generator states, the weights' moving average, callbacks' tensors) and, in its "__metadata__", a JSON
+/// description (epoch, optimizer updates, the optimizer's kind and each parameter group's options,
 /// the loss scaler, callbacks' numbers). It is read by the same bounded reader
 /// as weight files; nothing in it is ever run. Python reads it with
 /// `safetensors.torch.load_file` and `json.loads(metadata["tlearn.training_state"])`.
@@ -49,6 +49,12 @@ struct TrainingState {
   io::StateDict optimizer_state;
   /// GradScaler::state_dict() (empty without FP16 loss scaling).
   std::map<std::string, double> grad_scaler;
+  /// Optimizer updates made so far (the EMA's warm-up counts them).
+  int64_t updates = 0;
+  /// What callbacks that changed the learning rate scaled the schedule by.
+  double lr_scale = 1.0;
+  /// The weights' moving average (TrainerOptions::ema), by the model's names; empty without.
+  io::StateDict ema;
   /// Random generators: "cpu", and "cuda:<index>" for each CUDA device.
   io::StateDict rng;
   /// Each stateful callback's state, under its state_name() and, when a run has

@@ -72,6 +72,7 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
       m *= std::pow(spec.layer_decay(), double(max_depth - depth));
       if (p.dim() <= 1 || (it != depths.end() && exempt_from_weight_decay(*backbone, p))) wd = 0.0;
     }
+    if (spec.no_decay_on_bias_and_norm() && p.dim() <= 1) wd = 0.0;
     std::pair<double, double> key{m, wd};
     auto g = size_t(std::find(keys.begin(), keys.end(), key) - keys.begin());
     if (g == keys.size()) {

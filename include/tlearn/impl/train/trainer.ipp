@@ -4,8 +4,8 @@
 
 namespace tlearn::detail {
 
-Progress::Progress(std::ostream& out, int64_t steps)
-    : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), t0_(clock::now()) {}
+Progress::Progress(std::ostream& out, int64_t steps, bool show_lr)
+    : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), show_lr_(show_lr), t0_(clock::now()) {}
 
 }  // namespace tlearn::detail
 
@@ -25,6 +25,14 @@ std::vector<std::pair<std::string, Callback*>> stateful_callbacks(const std::vec
     out.emplace_back(n == 0 ? name : name + "." + std::to_string(n), cb.get());
   }
   return out;
+}
+
+/// SplitMix64's finalizer: independent seeds from (seed, epoch, step).
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 }  // namespace
@@ -47,39 +55,75 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
     if (const auto it = restored_callbacks_.find(name); it != restored_callbacks_.end()) cb->load_state(it->second);
   restored_callbacks_.clear();
   auto& out = *options_.out();
+  const auto& mixup = options_.mixup();
+  if (mixup && options_.loss().kind != loss::Kind::CrossEntropy)
+    throw Error("fit: MixUp / CutMix make soft targets, which need loss::CrossEntropy(), not " + options_.loss().name());
+  // The schedule counts optimizer updates; a source of unknown length is stepped per epoch.
+  const int64_t k = options_.gradient_accumulation_steps();
+  const int64_t per_epoch = train.steps > 0 ? (train.steps + k - 1) / k : 1;
+  const double schedule_epochs = options_.schedule().epochs() > 0 ? options_.schedule().epochs() : double(fit.epochs());
+  const int64_t total_updates = std::max<int64_t>(1, std::llround(schedule_epochs * double(per_epoch)));
   for (int64_t epoch = fit.initial_epoch(); epoch < fit.epochs() && !stop_; ++epoch) {
     for (auto& cb : fit.callbacks()) cb->on_epoch_begin(*this, epoch);
     if (options_.verbose()) out << "Epoch " << epoch + 1 << '/' << fit.epochs() << '\n';
-    detail::Progress progress(out, train.steps);
+    detail::Progress progress(out, train.steps, scheduled());
     module_->train();
     Accumulator acc(options_.metrics());
-    int64_t step = 0;
+    int64_t step = 0, in_group = 0, group_samples = 0, update_in_epoch = 0;
+    auto update = [&] {
+      if (scheduled())
+        apply_schedule(epoch * per_epoch + (train.steps > 0 ? update_in_epoch : 0), total_updates, per_epoch);
+      update_weights(in_group, group_samples);
+      ++update_in_epoch, in_group = 0, group_samples = 0;
+    };
     train.run(epoch, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
       auto x = to_device(images);
       auto y = labels.to(device_, /*non_blocking=*/labels.is_pinned());
-      optimizer_->zero_grad();
+      MixParams mix;
+      if (mixup) {
+        if (x.dim() != 4) throw Error("fit: MixUp / CutMix need image batches (N, C, H, W)");
+        mix = sample_mix(*mixup, x.size(2), x.size(3), mix64(mixup->seed() ^ mix64(uint64_t(epoch) * 1000003ULL + uint64_t(step))));
+        x = mix_images(x, mix);
+      }
+      if (in_group == 0) optimizer_->zero_grad();
       torch::Tensor logits;
       {
         detail::AutocastGuard autocast(device_, options_.precision());
         logits = logits_(x);
       }
-      auto loss = options_.loss()(logits.to(torch::kFloat), y, fit.class_weights());
-      scaler_.scale(loss).backward();  // the loss itself unless FP16
-      scaler_.step(*optimizer_);       // skipped when FP16 gradients overflowed
-      scaler_.update();
+      logits = logits.to(torch::kFloat);
+      torch::Tensor target = y, metric_labels = y;
+      if (mixup) {
+        if (logits.dim() != 2 || logits.size(1) < 2 || y.dim() != 1)
+          throw Error("fit: MixUp / CutMix need class indices (N) and a model with one output per class");
+        target = mix_targets(y, logits.size(1), mix.lam, mixup->label_smoothing());
+        metric_labels = target.argmax(1);  // metrics on mixed batches count against the mixed target's argmax
+      }
+      auto loss = options_.loss()(logits, target, fit.class_weights());
+      const int64_t n = y.size(0);
+      // Accumulating: each batch adds its summed loss; update_weights divides by the samples seen.
+      scaler_.scale(k > 1 ? loss * double(n) : loss).backward();  // scaled only with FP16
+      ++in_group, group_samples += n;
+      if (in_group == k) update();
       const double l = loss.item<double>();
-      acc.add(l, logits.detach().to(torch::kFloat), y);
+      acc.add(l, logits.detach(), metric_labels);
       ++step;
-      if (options_.verbose()) progress.update(step, acc.logs(""), false);
+      if (options_.verbose()) {
+        auto logs = acc.logs("");
+        if (scheduled()) logs.emplace_back("lr", learning_rate());
+        progress.update(step, logs, false);
+      }
       for (auto& cb : fit.callbacks()) cb->on_batch_end(*this, step - 1, l);
       return !stop_;
     });
+    if (in_group > 0 && !stop_) update();  // the epoch's last, shorter group
     if (step == 0)
       throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
     Logs logs = acc.logs("");
     if (fit.validation()) {
-      auto val = evaluate_source(*fit.validation(), fit.class_weights());
-      for (const auto& [k, v] : val) logs.emplace_back("val_" + k, v);
+      for (const auto& [key, v] : evaluate_source(*fit.validation(), fit.class_weights())) logs.emplace_back("val_" + key, v);
+      if (ema_)
+        for (const auto& [key, v] : evaluate_ema(*fit.validation(), fit.class_weights())) logs.emplace_back("val_ema_" + key, v);
     }
     logs.emplace_back("lr", learning_rate());
     epoch_ = epoch + 1;
@@ -113,6 +157,47 @@ Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>
   return acc.logs("");
 }
 
+void Trainer::apply_schedule(int64_t t, int64_t total, int64_t per_epoch) {
+  const double lr = options_.optimizer().lr() * options_.schedule().factor(t, total, per_epoch, options_.optimizer().lr());
+  auto& pg = optimizer_->param_groups();
+  for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * lr_scale_ * groups_[g].multiplier);
+}
+
+void Trainer::update_weights(int64_t batches, int64_t samples) {
+  std::vector<torch::Tensor> params;
+  for (auto& group : optimizer_->param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined()) params.push_back(p);
+  if (batches > 1 || options_.gradient_accumulation_steps() > 1) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) p.mutable_grad().div_(double(samples));
+  }
+  if (options_.clip_grad_norm() > 0 || options_.clip_grad_value() > 0) {
+    scaler_.unscale_(*optimizer_);  // clip the true gradients
+    if (options_.clip_grad_value() > 0) torch::nn::utils::clip_grad_value_(params, options_.clip_grad_value());
+    if (options_.clip_grad_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_grad_norm());
+  }
+  scaler_.step(*optimizer_);  // skipped when FP16 gradients overflowed
+  scaler_.update();
+  ++updates_;
+  if (ema_) ema_->update(*module_, updates_);
+}
+
+Logs Trainer::evaluate_ema(const BatchSource& data, const std::vector<double>& class_weights) {
+  io::StateDict current;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : io::state_dict(*module_)) current.insert(item.key(), item.value().clone());
+  }
+  ema_->copy_to(*module_);
+  struct Restore {
+    torch::nn::Module& m;
+    const io::StateDict& s;
+    ~Restore() { io::load_state_dict(m, s); }
+  } restore{*module_, current};
+  return evaluate_source(data, class_weights);
+}
+
 double Trainer::learning_rate() const {
   if (!optimizer_) return options_.optimizer().lr();
   return optimizer_->param_groups().front().options().get_lr() / groups_.front().multiplier;
@@ -120,6 +205,8 @@ double Trainer::learning_rate() const {
 
 void Trainer::set_learning_rate(double lr) {
   if (!optimizer_) throw Error("set_learning_rate: the model has no trainable parameters, so no optimizer");
+  // Under a schedule the change scales the schedule from now on.
+  if (scheduled() && learning_rate() > 0) lr_scale_ *= lr / learning_rate();
   auto& pg = optimizer_->param_groups();
   for (size_t g = 0; g < pg.size(); ++g) pg[g].options().set_lr(lr * groups_[g].multiplier);
 }
@@ -127,6 +214,10 @@ void Trainer::set_learning_rate(double lr) {
 TrainingState Trainer::training_state() const {
   TrainingState state;
   state.epoch = epoch_;
+  state.updates = updates_;
+  state.lr_scale = lr_scale_;
+  if (ema_)
+    for (const auto& item : ema_->state()) state.ema.insert(item.key(), item.value().detach());
   for (const auto& item : io::state_dict(*module_)) state.model.insert(item.key(), item.value().detach());
   if (optimizer_) {
     state.optimizer = options_.optimizer().name();
@@ -168,6 +259,11 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
   auto state = load_training_state(path);
   const std::string where = "load_checkpoint: " + path.string() + ": ";
   if (!optimizer_ && !state.groups.empty()) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);
+  if (ema_ && state.ema.is_empty())
+    throw Error(where + "the checkpoint has no moving average of the weights, this Trainer keeps one "
+                        "(TrainerOptions::ema); resume with the options of the saved run");
+  if (!ema_ && !state.ema.is_empty())
+    throw Error(where + "the checkpoint has a moving average of the weights; set TrainerOptions::ema to resume it");
   if (optimizer_) {
     if (state.optimizer != options_.optimizer().name())
       throw Error(where + "the checkpoint was saved with " + (state.optimizer.empty() ? "no optimizer" : state.optimizer) +
@@ -228,7 +324,10 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
       }
     }
   }
+  if (ema_) ema_->load(state.ema);  // checked above
   restored_callbacks_ = std::move(state.callbacks);
+  updates_ = state.updates;
+  lr_scale_ = state.lr_scale;
   epoch_ = state.epoch;
   return epoch_;
 }

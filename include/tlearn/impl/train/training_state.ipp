@@ -23,6 +23,7 @@ constexpr const char* kModel = "model/";
 constexpr const char* kOptimizer = "optimizer/";
 constexpr const char* kRng = "rng/";
 constexpr const char* kCallbacks = "callbacks/";
+constexpr const char* kEma = "ema/";
 
 // JSON has no NaN or infinity; a monitor's "best" is NaN before the first epoch.
 Json number_json(double v) {
@@ -77,10 +78,13 @@ void save_training_state(const TrainingState& state, const std::filesystem::path
   for (const auto& item : state.model) tensors.insert(kModel + item.key(), item.value());
   for (const auto& item : state.optimizer_state) tensors.insert(kOptimizer + item.key(), item.value());
   for (const auto& item : state.rng) tensors.insert(kRng + item.key(), item.value());
+  for (const auto& item : state.ema) tensors.insert(kEma + item.key(), item.value());
   Json json = {{"format", kStateMetadataKey},
                {"version", kStateFormatVersion},
                {"epoch", state.epoch},
-               {"optimizer", state.optimizer}};
+               {"optimizer", state.optimizer},
+               {"updates", state.updates},
+               {"lr_scale", state.lr_scale}};
   Json groups = Json::array();
   for (const auto& g : state.groups)
     groups.push_back({{"options", numbers_json(g.options)}, {"parameters", g.parameters}});
@@ -136,6 +140,10 @@ TrainingState load_training_state(const std::filesystem::path& path) {
   state.epoch = read.get<int64_t>("epoch");
   if (state.epoch < 0) read.fail("has a negative epoch");
   state.optimizer = read.get<std::string>("optimizer");
+  // Absent in checkpoints written before schedules and EMA existed.
+  state.updates = read.get_or<int64_t>("updates", 0);
+  state.lr_scale = read.get_or<double>("lr_scale", 1.0);
+  if (state.updates < 0 || !(state.lr_scale >= 0)) read.fail("has a negative 'updates' or 'lr_scale'");
   const auto groups = read.get<Json>("groups");
   if (!groups.is_array()) read.fail("has 'groups' that is not a list");
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -157,6 +165,8 @@ TrainingState load_training_state(const std::filesystem::path& path) {
       state.optimizer_state.insert(key.substr(std::strlen(kOptimizer)), item.value());
     } else if (starts_with(key, kRng)) {
       state.rng.insert(key.substr(std::strlen(kRng)), item.value());
+    } else if (starts_with(key, kEma)) {
+      state.ema.insert(key.substr(std::strlen(kEma)), item.value());
     } else if (starts_with(key, kCallbacks)) {
       const auto rest = key.substr(std::strlen(kCallbacks));
       const auto slash = rest.find('/');
@@ -165,7 +175,7 @@ TrainingState load_training_state(const std::filesystem::path& path) {
         read.fail("has no callback that tensor '" + key + "' belongs to");
       state.callbacks[owner].tensors.insert(rest.substr(slash + 1), item.value());
     } else {
-      read.fail("cannot place tensor '" + key + "' (no section model/, optimizer/, rng/ or callbacks/)");
+      read.fail("cannot place tensor '" + key + "' (no section model/, optimizer/, rng/, ema/ or callbacks/)");
     }
   }
   return state;
