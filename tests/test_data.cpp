@@ -4,6 +4,8 @@
 
 #include <tlearn/tlearn.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -522,6 +524,167 @@ TEST_CASE("fill modes follow Keras: nearest, constant, reflect, wrap", "[data][a
   CHECK(row(tl::FillMode::Wrap) == std::vector<float>{20, 30, 0, 10});
 }
 
+namespace {
+/// torchvision's outputs of the augmentation operations on two photos (tests/python/augment_reference.py).
+const fs::path& augment_reference() {
+  static const fs::path dir = [] {
+    auto d = tl::test::scratch_dir("augment_reference");
+    tl::test::run_python("augment_reference.py", {d.string()});
+    return d;
+  }();
+  return dir;
+}
+
+td::AugmentOp op_named(const std::string& name) {
+  for (int i = 0; i <= int(td::AugmentOp::Invert); ++i)
+    if (td::op_name(td::AugmentOp(i)) == name) return td::AugmentOp(i);
+  FAIL("no operation " << name);
+  return td::AugmentOp::Identity;
+}
+}  // namespace
+
+TEST_CASE("augmentation operations equal torchvision's on real photos, bit for bit", "[data][augment][policy]") {
+  const auto tensors = tl::io::load_safetensors(augment_reference() / "ops.safetensors");
+  std::ifstream in(augment_reference() / "ops.json");
+  const auto ref = nlohmann::json::parse(in);
+  for (const std::string photo : {"chelsea", "coffee"}) {
+    const auto img = tensors["input/" + photo];
+    const auto& cases = ref["cases"];
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const std::string name = cases[i][0];
+      const double magnitude = cases[i][1];
+      const auto fill = cases[i][2].is_null() ? std::vector<double>{} : cases[i][2].get<std::vector<double>>();
+      INFO(photo << ": " << name << " " << magnitude << (fill.empty() ? "" : " with fill"));
+      const auto out = td::apply_step(img, {op_named(name), magnitude}, fill);
+      const auto& expected = tensors[photo + "/" + std::to_string(i)];
+      REQUIRE(out.sizes() == expected.sizes());
+      CAPTURE((out != expected).sum().item<int64_t>());
+      CHECK(torch::equal(out, expected));
+    }
+    // AugMix's blend of a given draw.
+    td::PolicySample sample;
+    const auto& augmix = ref["augmix"];
+    sample.original_weight = augmix["original_weight"];
+    sample.chain_weights = augmix["chain_weights"].get<std::vector<double>>();
+    for (const auto& chain : augmix["chains"]) {
+      auto& steps = sample.chains.emplace_back();
+      for (const auto& step : chain) steps.push_back({op_named(step[0]), step[1].get<double>()});
+    }
+    const auto mixed = td::apply_policy(img, td::AugMix(), sample);
+    CAPTURE(photo, (mixed != tensors[photo + "/augmix"]).sum().item<int64_t>());
+    CHECK(torch::equal(mixed, tensors[photo + "/augmix"]));
+  }
+  CHECK_THROWS_WITH(td::ops::rotate(torch::zeros({3, 4, 4}), 10), Catch::Matchers::Contains("uint8"));
+  CHECK_THROWS_WITH(td::ops::posterize(torch::zeros({3, 4, 4}, torch::kUInt8), 9), Catch::Matchers::Contains("bits"));
+}
+
+TEST_CASE("augmentation policies draw as torchvision's do: uniform operations, signs, bins, sub-policies",
+          "[data][augment][policy]") {
+  const int images = 14000;
+  auto draw = [&](const td::AugmentPolicy& policy) {
+    std::map<std::string, int> count;
+    std::map<double, int> shear_magnitudes;
+    tl::detail::Rng rng(5);
+    std::vector<td::PolicySample> samples;
+    for (int i = 0; i < images; ++i) {
+      samples.push_back(td::sample_policy(policy, 224, 224, rng));
+      for (const auto& chain : samples.back().chains)
+        for (const auto& s : chain) {
+          ++count[td::op_name(s.op)];
+          if (s.op == td::AugmentOp::ShearX) ++shear_magnitudes[s.magnitude];
+        }
+    }
+    return std::make_tuple(count, shear_magnitudes, samples);
+  };
+  // A count's expected value and 5 standard deviations of a binomial.
+  auto near = [](int count, double n, double p) { return std::abs(count - n * p) < 5 * std::sqrt(n * p * (1 - p)) + 1; };
+  {
+    INFO("RandAugment(2, 9): 14 operations, uniform, the magnitude of bin 9 with either sign");
+    auto [count, shear, samples] = draw(td::RandAugment(2, 9));
+    CHECK(count.size() == 14);
+    for (const auto& [op, n] : count) CHECK((op + ": " + std::to_string(n), near(n, 2.0 * images, 1.0 / 14)));
+    REQUIRE(shear.size() == 2);  // +-linspace(0, 0.3, 31)[9]
+    CHECK(shear.begin()->first == Approx(-0.3 * 9 / 30).epsilon(1e-6));
+    CHECK(near(shear.begin()->second, count["ShearX"], 0.5));
+  }
+  {
+    INFO("TrivialAugmentWide: one operation, its bin uniform among 31");
+    auto [count, shear, samples] = draw(td::TrivialAugmentWide());
+    CHECK(count.size() == 14);
+    for (const auto& [op, n] : count) CHECK(near(n, images, 1.0 / 14));
+    CHECK(shear.size() > 50);  // 31 bins, two signs (bin 0 is +-0)
+    CHECK(shear.rbegin()->first == Approx(0.99).epsilon(1e-6));
+  }
+  {
+    INFO("AutoAugment (ImageNet): sub-policies' probabilities");
+    auto [count, shear, samples] = draw(td::AutoAugment());
+    CHECK(near(count["Invert"], images, 3 * 0.6 / 25));             // three sub-policies hold Invert at 0.6
+    CHECK(near(count["Posterize"], images, (0.4 + 1.2 + 0.8 + 0.4) / 25));
+    CHECK(near(count["ShearX"], images, 0.6 / 25));
+    CHECK(count.count("Identity") == 0);
+  }
+  {
+    INFO("AugMix: weights sum to one, chains of 1 to 3 operations");
+    auto [count, shear, samples] = draw(td::AugMix());
+    double original = 0;
+    std::map<size_t, int> depths;
+    for (const auto& s : samples) {
+      double total = s.original_weight;
+      for (double w : s.chain_weights) total += w;
+      CHECK(total == Approx(1.0));
+      original += s.original_weight;
+      for (const auto& chain : s.chains) ++depths[chain.size()];
+    }
+    CHECK(original / images == Approx(0.5).margin(0.01));  // Beta(1, 1)
+    CHECK(depths.size() == 3);
+    CHECK(near(depths[2], 3.0 * images, 1.0 / 3));
+    CHECK(count.count("Invert") == 0);
+  }
+  {
+    INFO("RandomErasing: rate and sizes as torchvision's get_params");
+    std::ifstream in(augment_reference() / "stats.json");
+    const auto stats = nlohmann::json::parse(in);
+    tl::detail::Rng rng(9);
+    const int draws = 20000;
+    int erased = 0;
+    double area = 0, height = 0;
+    for (int i = 0; i < draws; ++i) {
+      const auto box = td::sample_erase(td::RandomErasingOptions(), 224, 224, rng);
+      if (box.height == 0) continue;
+      ++erased;
+      area += double(box.height * box.width) / (224.0 * 224.0);
+      height += double(box.height);
+    }
+    CHECK(double(erased) / draws == Approx(stats["erased"].get<double>()).margin(0.02));
+    CHECK(area / erased == Approx(stats["area_mean"].get<double>()).margin(0.005));
+    CHECK(height / erased == Approx(stats["height_mean"].get<double>()).margin(2.0));
+    auto img = torch::ones({3, 20, 30});
+    td::EraseBox box{2, 3, 5, 7, 1};
+    auto out = td::apply_erase(img, td::RandomErasingOptions().value({0.5}), box);
+    CHECK(out.sum().item<double>() == Approx(3 * (600 - 35) + 3 * 35 * 0.5));
+    auto noisy = td::apply_erase(img, td::RandomErasingOptions().random_value(true), box);
+    CHECK(noisy.narrow(1, 2, 5).narrow(2, 3, 7).std().item<double>() == Approx(1.0).margin(0.3));
+    CHECK(torch::equal(noisy, td::apply_erase(img, td::RandomErasingOptions().random_value(true), box)));
+  }
+}
+
+TEST_CASE("TrainTransform with RandAugment and random erasing: photos a person can look at", "[data][augment][policy]") {
+  auto img = tl::io::read_image(kSkimage / "astronaut.png");
+  auto t = td::TrainTransform().random_resized_crop({96, 96}, {0.35, 1.0}).flip()
+               .auto_augment(td::RandAugment(2, 9)).random_erasing(td::RandomErasingOptions().p(0.5).value({0.0}));
+  std::vector<torch::Tensor> out;
+  for (uint64_t seed = 0; seed < 16; ++seed) out.push_back(t(img, seed));
+  CHECK(torch::equal(out[3], t(img, 3)));  // seeded
+  const double mean = torch::stack(out).mean().item<double>();
+  CHECK((mean > 40 && mean < 200));  // photos, not blank tiles
+  const auto params = t.sample(512, 512, 3);
+  CHECK(params.policy.chains.size() == 1);
+  CHECK(params.policy.chains[0].size() == 2);
+  const auto dir = tl::test::scratch_dir("rand_augment");
+  td::save_grid(torch::stack(out), dir / "rand_augment.png", 4);
+  CHECK(fs::file_size(dir / "rand_augment.png") > 10000);
+}
+
 TEST_CASE("save_grid writes a PNG grid", "[data][grid]") {
   auto dir = tl::test::scratch_dir("grid");
   auto batch = torch::rand({5, 3, 10, 12}) * 255;
@@ -759,24 +922,29 @@ TEST_CASE("loader batches do not depend on the number of workers", "[data][loade
   auto img = tl::io::read_image(kSkimage / "astronaut.png");
   auto photos = std::make_shared<td::TensorDataset>(img.unsqueeze(0).expand({24, -1, -1, -1}).contiguous(),
                                                     torch::arange(24) % 2);
-  td::Transform t = td::TrainTransform().size({64, 64}).flip().rotate(20).zoom(0.1).brightness(0.2);
-  auto run = [&](int workers) {
-    td::LoaderOptions o;
-    o.batch_size(5);
-    o.seed(11);
-    o.workers(workers);
-    auto l = td::loader(photos, t, o);
-    std::vector<torch::Tensor> out;
-    for (int e = 0; e < 2; ++e)
-      for (auto& b : l) out.push_back(b.images);
-    return out;
-  };
-  auto one = run(1), four = run(4), zero = run(0);
-  REQUIRE(one.size() == 10);
-  REQUIRE(four.size() == one.size());
-  for (size_t i = 0; i < one.size(); ++i) {
-    CHECK(one[i].equal(four[i]));
-    CHECK(one[i].equal(zero[i]));
+  td::Transform keras = td::TrainTransform().size({64, 64}).flip().rotate(20).zoom(0.1).brightness(0.2);
+  // torchvision's recipe: crop, flip, RandAugment, normalize, random erasing.
+  td::Transform policies = td::TrainTransform().random_resized_crop({48, 48}).flip().auto_augment(td::RandAugment())
+                               .preprocessing(tl::Preprocessing::Torch).random_erasing();
+  for (const auto& t : {keras, policies}) {
+    auto run = [&](int workers) {
+      td::LoaderOptions o;
+      o.batch_size(5);
+      o.seed(11);
+      o.workers(workers);
+      auto l = td::loader(photos, t, o);
+      std::vector<torch::Tensor> out;
+      for (int e = 0; e < 2; ++e)
+        for (auto& b : l) out.push_back(b.images);
+      return out;
+    };
+    auto one = run(1), four = run(4), zero = run(0);
+    REQUIRE(one.size() == 10);
+    REQUIRE(four.size() == one.size());
+    for (size_t i = 0; i < one.size(); ++i) {
+      CHECK(one[i].equal(four[i]));
+      CHECK(one[i].equal(zero[i]));
+    }
   }
 }
 

@@ -16,6 +16,8 @@
 #include "tlearn/core/tap.hpp"
 #include "tlearn/core/tensor_options.hpp"
 #include "tlearn/data/augment.hpp"
+#include "tlearn/data/augment_ops.hpp"
+#include "tlearn/data/auto_augment.hpp"
 #include "tlearn/data/dataset.hpp"
 #include "tlearn/data/fashion_mnist.hpp"
 #include "tlearn/data/grid.hpp"

@@ -16,7 +16,9 @@
 #include <optional>
 #include <random>
 
+#include "tlearn/data/auto_augment.hpp"
 #include "tlearn/data/transforms.hpp"
+#include "tlearn/detail/random.hpp"
 
 namespace tlearn::data {
 
@@ -32,6 +34,8 @@ struct AugmentParams {
   double saturation = 1, hue = 0;          // factor; shift in turns of the colour wheel
   double channel_shift = 0;                // added to every channel (0..255 units)
   std::array<int64_t, 4> crop{0, 0, 0, 0};  // random resized crop box: top, left, height, width
+  PolicySample policy;                      // auto_augment's steps
+  EraseBox erase;                           // random_erasing's rectangle
 };
 
 class TrainTransform {
@@ -108,8 +112,14 @@ class TrainTransform {
   TrainTransform& fill_mode(FillMode mode, float value = 0.f) { fill_ = mode; cval_ = value; return *this; }
   /// The filter of the antialiasing resize (default bilinear).
   TrainTransform& interpolation(Interpolation f) { interp_ = f; return *this; }
-  /// A `preprocess_input` policy applied last.
+  /// A `preprocess_input` policy applied after augmenting.
   TrainTransform& preprocessing(Preprocessing p) { policy_ = p; return *this; }
+  /// An augmentation policy (RandAugment, TrivialAugmentWide, AutoAugment, AugMix;
+  /// auto_augment.hpp) applied to the 8-bit image after the geometric and colour
+  /// steps, as torchvision applies it after cropping and flipping.
+  TrainTransform& auto_augment(AugmentPolicy p) { augment_ = std::move(p); return *this; }
+  /// Random erasing of the finished (normalized) image, as torchvision's recipes do.
+  TrainTransform& random_erasing(RandomErasingOptions o = {}) { erasing_ = std::move(o); erase_ = true; return *this; }
 
   /// The parameters drawn for an input of `h` x `w` pixels and a seed.
   AugmentParams sample(int64_t h, int64_t w, uint64_t seed) const;
@@ -138,15 +148,8 @@ class TrainTransform {
   }
 
  private:
-  /// Seeded uniforms from mt19937_64 (fully specified by the standard, so the
-  /// same on every platform).
-  struct Rng {
-    std::mt19937_64 g;
-    explicit Rng(uint64_t seed) : g(seed) {}
-    double uniform() { return double(g() >> 11) * (1.0 / 9007199254740992.0); }
-    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-    int64_t integer(int64_t lo, int64_t hi) { return lo + int64_t(g() % uint64_t(hi - lo + 1)); }  // [lo, hi]
-  };
+  /// Seeded numbers that are the same on every platform.
+  using Rng = tlearn::detail::Rng;
 
   static std::vector<int64_t> check(std::vector<int64_t> hw, const char* what) {
     if (hw.size() == 1) hw.push_back(hw[0]);
@@ -180,6 +183,9 @@ class TrainTransform {
   float cval_ = 0.f;
   Interpolation interp_ = Interpolation::Bilinear;
   Preprocessing policy_ = Preprocessing::Identity;
+  AugmentPolicy augment_;
+  RandomErasingOptions erasing_;
+  bool erase_ = false;
 };
 
 /// Shorthand for `TrainTransform()`.

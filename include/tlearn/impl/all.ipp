@@ -9,6 +9,8 @@
 #include "tlearn/impl/models/registry.ipp"
 #include "tlearn/impl/models/spec.ipp"
 #include "tlearn/impl/data/augment.ipp"
+#include "tlearn/impl/data/augment_ops.ipp"
+#include "tlearn/impl/data/auto_augment.ipp"
 #include "tlearn/impl/io/hub.ipp"
 #include "tlearn/impl/io/keras.ipp"
 #include "tlearn/impl/io/safetensors.ipp"

@@ -30,6 +30,8 @@ AugmentParams TrainTransform::sample(int64_t h, int64_t w, uint64_t seed) const 
   if (saturation_ > 0) p.saturation = rng.uniform(std::max(0.0, 1 - saturation_), 1 + saturation_);
   if (hue_ > 0) p.hue = rng.uniform(-hue_, hue_);
   if (channel_shift_ > 0) p.channel_shift = rng.uniform(-channel_shift_, channel_shift_);
+  p.policy = sample_policy(augment_, oh, ow, rng);
+  if (erase_) p.erase = sample_erase(erasing_, oh, ow, rng);
   return p;
 }
 
@@ -106,7 +108,13 @@ torch::Tensor TrainTransform::apply(const torch::Tensor& image, const AugmentPar
     out = tlearn::detail::affine(src, a, oh, ow, fill_, cval_);
   }
   color(out, p);
-  return standardize(std::move(out));
+  if (augment_.kind != PolicyKind::None) {
+    auto u8 = out.round().clamp(0, 255).to(torch::kUInt8);
+    out = apply_policy(u8, augment_, p.policy).to(torch::kFloat);
+  }
+  out = standardize(std::move(out));
+  if (erase_) out = apply_erase(out, erasing_, p.erase);
+  return out;
 }
 
 torch::Tensor TrainTransform::standardize(torch::Tensor x) const {

@@ -1,57 +1,29 @@
 // Implementation of tlearn/train/mixup.hpp.
 #include <cmath>
-#include <random>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/detail/random.hpp"
 #include "tlearn/train/mixup.hpp"
 
 namespace tlearn {
-
-namespace {
-/// Uniform in [0, 1) from 53 bits (mt19937_64 is specified exactly by the standard).
-double uniform(std::mt19937_64& g) { return double(g() >> 11) * (1.0 / 9007199254740992.0); }
-
-/// Beta(a, a) as X / (X + Y) of two Gamma(a) draws (Marsaglia and Tsang), written
-/// out because std::gamma_distribution's algorithm differs between libraries.
-double gamma(std::mt19937_64& g, double a) {
-  if (a < 1) return gamma(g, a + 1) * std::pow(std::max(uniform(g), 1e-300), 1.0 / a);
-  const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
-  while (true) {
-    double x, v;
-    do {
-      // Box-Muller normal from two uniforms.
-      const double u1 = std::max(uniform(g), 1e-300), u2 = uniform(g);
-      x = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-      v = 1.0 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const double u = uniform(g);
-    if (u < 1 - 0.0331 * x * x * x * x || std::log(std::max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
-  }
-}
-
-double beta(std::mt19937_64& g, double a) {
-  const double x = gamma(g, a), y = gamma(g, a);
-  return x / (x + y);
-}
-}  // namespace
 
 MixParams sample_mix(const MixupOptions& o, int64_t height, int64_t width, uint64_t seed) {
   if (!(o.mixup_alpha() >= 0 && o.cutmix_alpha() >= 0) || !(o.prob() >= 0 && o.prob() <= 1) ||
       !(o.switch_prob() >= 0 && o.switch_prob() <= 1) || !(o.label_smoothing() >= 0 && o.label_smoothing() < 1))
     throw Error("MixupOptions: need alphas >= 0, prob and switch_prob in [0, 1], label_smoothing in [0, 1)");
   MixParams p;
-  std::mt19937_64 g(seed);
+  tlearn::detail::Rng g(seed);
   const bool any = o.mixup_alpha() > 0 || o.cutmix_alpha() > 0;
-  if (!any || uniform(g) >= o.prob()) return p;
-  if (o.mixup_alpha() > 0 && o.cutmix_alpha() > 0) p.cutmix = uniform(g) < o.switch_prob();
+  if (!any || g.uniform() >= o.prob()) return p;
+  if (o.mixup_alpha() > 0 && o.cutmix_alpha() > 0) p.cutmix = g.uniform() < o.switch_prob();
   else p.cutmix = o.cutmix_alpha() > 0;
-  p.lam = beta(g, p.cutmix ? o.cutmix_alpha() : o.mixup_alpha());
+  const double alpha = p.cutmix ? o.cutmix_alpha() : o.mixup_alpha();
+  p.lam = g.beta(alpha, alpha);
   if (!p.cutmix) return p;
   // timm's rand_bbox: a box of sqrt(1 - lam) of each side around a uniform centre, clipped.
   const double ratio = std::sqrt(1.0 - p.lam);
   const int64_t cut_h = int64_t(double(height) * ratio), cut_w = int64_t(double(width) * ratio);
-  const int64_t cy = int64_t(g() % uint64_t(height)), cx = int64_t(g() % uint64_t(width));
+  const int64_t cy = g.integer(0, height - 1), cx = g.integer(0, width - 1);
   const auto clip = [](int64_t v, int64_t hi) { return std::min(std::max<int64_t>(v, 0), hi); };
   p.box = {clip(cy - cut_h / 2, height), clip(cy + cut_h / 2, height), clip(cx - cut_w / 2, width), clip(cx + cut_w / 2, width)};
   if (o.correct_lam())

@@ -1,5 +1,6 @@
 // Implementation of tlearn/train/trainer.hpp.
 #include "tlearn/core/tensor_options.hpp"
+#include "tlearn/detail/random.hpp"
 #include "tlearn/train/trainer.hpp"
 
 namespace tlearn::detail {
@@ -27,13 +28,6 @@ std::vector<std::pair<std::string, Callback*>> stateful_callbacks(const std::vec
   return out;
 }
 
-/// SplitMix64's finalizer: independent seeds from (seed, epoch, step).
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
@@ -82,7 +76,7 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
       MixParams mix;
       if (mixup) {
         if (x.dim() != 4) throw Error("fit: MixUp / CutMix need image batches (N, C, H, W)");
-        mix = sample_mix(*mixup, x.size(2), x.size(3), mix64(mixup->seed() ^ mix64(uint64_t(epoch) * 1000003ULL + uint64_t(step))));
+        mix = sample_mix(*mixup, x.size(2), x.size(3), detail::mix64(mixup->seed() ^ detail::mix64(uint64_t(epoch) * 1000003ULL + uint64_t(step))));
         x = mix_images(x, mix);
       }
       if (in_group == 0) optimizer_->zero_grad();
