@@ -7,12 +7,12 @@
 // registered, else vgg11_bn with its five stage outputs (BatchNorm trains from scratch).
 // With pretrained weights the encoder is frozen (TensorFlow's segmentation tutorial);
 // with random weights (the default here: nothing is downloaded) it is trained too
-// unless --freeze-encoder. Writes OUT/val_<i>.png (photo | true mask | prediction)
+// unless --freeze-encoder. Trains with Trainer::fit (cross-entropy + Dice, mean IoU
+// logged). Writes OUT/val_<i>.png (photo | true mask | prediction), OUT/history.png
 // and reports the validation mean IoU.
 #include <tlearn/tlearn.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -102,31 +102,24 @@ int main(int argc, char** argv) try {
 
   auto [train_images, train_masks] = draw_shapes(256, size, 1);
   auto [val_images, val_masks] = draw_shapes(48, size, 2);
-  td::SegmentationTensors train(train_images, train_masks);
-  auto augment = td::SegmentationTransform(td::TrainTransform().flip(true, true).rotate(15).zoom(0.1));
+  // The encoder's preprocessing is part of the transform, so batches go straight into the model.
+  const auto preprocessing = base->preprocessing();
+  auto train = td::segmentation_loader(
+      td::SegmentationTensors(train_images, train_masks),
+      td::SegmentationTransform(td::TrainTransform().flip(true, true).rotate(15).zoom(0.1).preprocessing(preprocessing)),
+      td::LoaderOptions().batch_size(16).seed(1).workers(2));
+  auto val = td::segmentation_loader(td::SegmentationTensors(val_images, val_masks),
+                                     td::SegmentationTransform(td::TrainTransform().preprocessing(preprocessing)),
+                                     td::LoaderOptions().batch_size(16).shuffle(false).workers(0));
 
-  torch::optim::Adam opt(model->trainable_parameters(), torch::optim::AdamOptions(2e-3));
-  const auto start = std::chrono::steady_clock::now();
-  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    model->train();
-    double total = 0;
-    int batches = 0;
-    for (const auto& idx : td::batch_indices(train.size(), 16, uint64_t(epoch))) {
-      auto batch = td::make_batch(train, idx, augment, uint64_t(epoch));
-      opt.zero_grad();
-      auto logits = model->forward(base->preprocess(batch.images));
-      auto loss = tl::seg::cross_entropy(logits, batch.masks) + tl::seg::dice_loss(logits, batch.masks);
-      loss.backward();
-      opt.step();
-      total += loss.item<double>();
-      ++batches;
-    }
-    tl::seg::ConfusionMatrix cm(4);
-    cm.update(model->predict(base->preprocess(val_images)), val_masks);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "epoch " << epoch + 1 << "/" << epochs << "  loss " << std::fixed << std::setprecision(4)
-              << total / batches << "  val mean IoU " << cm.mean_iou() << "  (" << std::setprecision(1) << secs << " s)\n";
-  }
+  // Pixel-wise cross-entropy plus Dice, mean IoU logged for training and validation.
+  tl::Trainer trainer(model, tl::TrainerOptions()
+                                 .optimizer(tl::optim::Adam(2e-3))
+                                 .loss(tl::loss::CrossEntropy().dice_weight(1.0))
+                                 .metrics({tl::metrics::accuracy(), tl::metrics::mean_iou()}));
+  auto history = trainer.fit(train, tl::FitOptions().epochs(epochs).validation(val));
+  std::filesystem::create_directories(out_dir);
+  history.plot(std::filesystem::path(out_dir) / "history.png");
 
   tl::seg::ConfusionMatrix cm(4);
   auto predicted = model->predict(base->preprocess(val_images)).argmax(1);  // class per pixel
@@ -137,12 +130,12 @@ int main(int argc, char** argv) try {
   for (int k = 0; k < 4; ++k) std::cout << "IoU " << names[k] << ": " << iou[size_t(k)] << "\n";
   std::cout << "validation mean IoU: " << cm.mean_iou() << ", pixel accuracy: " << cm.pixel_accuracy() << "\n";
 
-  std::filesystem::create_directories(out_dir);
   for (int64_t i = 0; i < 8; ++i) {
     auto row = torch::stack({val_images[i], colour(val_masks[i]), colour(predicted[i])});
     td::save_grid(row, std::filesystem::path(out_dir) / ("val_" + std::to_string(i) + ".png"), 3);
   }
-  std::cout << "wrote " << out_dir << "/val_0..7.png (photo | truth | prediction)\n";
+  std::cout << "wrote " << out_dir << "/val_0..7.png (photo | truth | prediction) and " << out_dir
+            << "/history.png\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "segmentation: " << e.what() << "\n";

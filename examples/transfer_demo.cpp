@@ -16,7 +16,12 @@
 //    the full test set of those classes), write learning curves, save the
 //    fine-tuned model with save_model and check that load_model gives it back.
 //
-//     transfer_demo [output folder (default: transfer_demo_out)] [images per class (20)] [seeds (3)]
+//     transfer_demo [output folder (default: transfer_demo_out)] [images per class (20)] [seeds (3)] [--recipe timm]
+//
+// --recipe timm adds a fourth method: the same warm-up + fine-tune with
+// recipes::timm_finetune()'s training options (AdamW without decay on biases and
+// norms, cosine schedule after a warm-up, MixUp / CutMix with label smoothing,
+// gradient clipping, EMA of the weights) in both stages.
 #include <tlearn/tlearn.hpp>
 
 #include <array>
@@ -77,7 +82,9 @@ tl::Head head() {
       {kTargetNames[0], kTargetNames[1], kTargetNames[2], kTargetNames[3], kTargetNames[4]}));
 }
 
-std::string arg(int argc, char** argv, int i, const char* fallback) { return argc > i ? argv[i] : fallback; }
+std::string arg(const std::vector<std::string>& args, size_t i, const char* fallback) {
+  return args.size() > i ? args[i] : fallback;
+}
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -107,9 +114,20 @@ struct Run {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const std::filesystem::path out = argc > 1 ? argv[1] : "transfer_demo_out";
+  std::vector<std::string> args{argv[0]};  // the positional ones
+  bool timm_recipe = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--recipe") {
+      if (i + 1 >= argc || std::string(argv[i + 1]) != "timm") throw tl::Error("--recipe takes 'timm'");
+      timm_recipe = true, ++i;
+    } else {
+      args.push_back(a);
+    }
+  }
+  const std::filesystem::path out = arg(args, 1, "transfer_demo_out");
   std::filesystem::create_directories(out);
-  const int64_t per_class = std::stoll(arg(argc, argv, 2, "20")), seeds = std::stoll(arg(argc, argv, 3, "3"));
+  const int64_t per_class = std::stoll(arg(args, 2, "20")), seeds = std::stoll(arg(args, 3, "3"));
   torch::manual_seed(0);
   const auto t_start = clock_type::now();
   tl::data::FashionMNIST train_set(tl::data::FashionMNISTOptions().train(true).rgb(false));
@@ -142,7 +160,8 @@ int main(int argc, char** argv) try {
   const auto quiet = tl::TrainerOptions().verbose(0);
   const int64_t epochs = 10;  // every recipe's default length (fine_tune: 5 warm-up + 5 fine-tuning)
   std::map<std::string, std::vector<Run>> runs;
-  const std::vector<std::string> methods{"scratch", "feature_extraction", "fine_tune"};
+  std::vector<std::string> methods{"scratch", "feature_extraction", "fine_tune"};
+  if (timm_recipe) methods.push_back("fine_tune_timm");
   std::optional<tl::Classifier> kept;  // seed 0's fine-tuned model, saved below
 
   std::cout << "\n== Transfer to " << per_class << " images per class of Trouser, Dress, Shirt, Bag, Ankle boot; "
@@ -186,6 +205,20 @@ int main(int argc, char** argv) try {
                                  .fit(tl::FitOptions().validation(val_loader())));
       finish("fine_tune", model, h, t0);
       if (seed == 0) kept = model;
+    }
+    if (timm_recipe) {  // the same two stages with timm's training options; AdamW at fine_tune's rates
+      torch::manual_seed(seed + 1);
+      const auto t0 = clock_type::now();
+      tl::Classifier model(base(pretrained.string()), head());
+      auto adamw = [](double lr) { return tl::optim::AdamW(lr).weight_decay(0.05).no_decay_on_bias_and_norm(true); };
+      auto h = tl::fine_tune(model, train_loader(),
+                             tl::FineTuneOptions()
+                                 .unfreeze_from("block1_conv1")
+                                 .warmup_optimizer(adamw(1e-3))
+                                 .finetune_optimizer(adamw(1e-4))
+                                 .trainer(tl::recipes::timm_finetune().verbose(0))
+                                 .fit(tl::FitOptions().validation(val_loader())));
+      finish("fine_tune_timm", model, h, t0);
     }
   }
 

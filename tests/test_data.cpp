@@ -12,6 +12,7 @@
 #include <iterator>
 #include <numeric>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support.hpp"
@@ -573,6 +574,24 @@ TEST_CASE("augmentation operations equal torchvision's on real photos, bit for b
     const auto mixed = td::apply_policy(img, td::AugMix(), sample);
     CAPTURE(photo, (mixed != tensors[photo + "/augmix"]).sum().item<int64_t>());
     CHECK(torch::equal(mixed, tensors[photo + "/augmix"]));
+  }
+  // ColorJitter's steps (TrainTransform's brightness, contrast, saturation, hue) against torchvision's functional ones.
+  for (const std::string photo : {"chelsea", "coffee"}) {
+    const auto img = tensors["input/" + photo].to(torch::kFloat);
+    for (const auto& step : ref["jitter"]) {
+      const std::string name = step[0];
+      const double factor = step[1];
+      INFO(photo << ": " << name << " " << factor);
+      td::AugmentParams p;
+      if (name == "brightness") p.brightness = factor;
+      if (name == "contrast") p.contrast = factor;
+      if (name == "saturation") p.saturation = factor;
+      if (name == "hue") p.hue = factor;
+      std::ostringstream key;
+      key << photo << "/" << name << "_" << factor;
+      const auto& expected = tensors[key.str()];
+      CHECK((td::TrainTransform().apply(img, p) - expected).abs().max().item<double>() < 0.01);
+    }
   }
   CHECK_THROWS_WITH(td::ops::rotate(torch::zeros({3, 4, 4}), 10), Catch::Matchers::Contains("uint8"));
   CHECK_THROWS_WITH(td::ops::posterize(torch::zeros({3, 4, 4}, torch::kUInt8), 9), Catch::Matchers::Contains("bits"));

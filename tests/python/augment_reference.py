@@ -2,8 +2,8 @@
 
   augment_reference.py OUT_DIR
 
-Writes OUT_DIR/ops.safetensors (each input photo, (3, H, W) uint8, and each operation's
-output on it), OUT_DIR/ops.json (the list of cases) and OUT_DIR/stats.json (RandomErasing's
+Writes OUT_DIR/ops.safetensors (each input photo, (3, H, W) uint8, each operation's
+output on it, and ColorJitter's steps on it as floats), OUT_DIR/ops.json (the list of cases) and OUT_DIR/stats.json (RandomErasing's
 sampling statistics). Operations run through torchvision.transforms.autoaugment._apply_op,
 the function RandAugment, TrivialAugmentWide, AutoAugment and AugMix call, with nearest
 interpolation as they use it.
@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import torch
 from PIL import Image
+import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode, RandomErasing
 from torchvision.transforms.autoaugment import _apply_op
 
@@ -38,6 +39,12 @@ CASES = [
 AUGMIX = {"original_weight": 0.3, "chain_weights": [0.2, 0.3, 0.2],
           "chains": [[["Rotate", 12.0], ["Solarize", 100.0]], [["Equalize", 0.0]],
                      [["ShearX", -0.2], ["Contrast", 0.5], ["Posterize", 3.0]]]}
+
+
+# ColorJitter's functional steps and the factors tested.
+JITTER = [("brightness", F.adjust_brightness, 1.3), ("contrast", F.adjust_contrast, 0.6),
+          ("saturation", F.adjust_saturation, 1.7), ("saturation", F.adjust_saturation, 0.3),
+          ("hue", F.adjust_hue, 0.2), ("hue", F.adjust_hue, -0.35)]
 
 
 def photo(name, step):
@@ -67,9 +74,14 @@ def main():
         for i, (name, magnitude, fill) in enumerate(CASES):
             tensors[f"{pname}/{i}"] = _apply_op(img, name, magnitude, interpolation=InterpolationMode.NEAREST, fill=fill)
         tensors[f"{pname}/augmix"] = augmix(img)
+        # ColorJitter's steps on the float image, in 0..255 units.
+        x = img.float() / 255
+        for name, fn, factor in JITTER:
+            tensors[f"{pname}/{name}_{factor}"] = fn(x, factor) * 255
     write_safetensors(tensors, os.path.join(out, "ops.safetensors"))
     with open(os.path.join(out, "ops.json"), "w") as f:
-        json.dump({"cases": [[n, m, f] for n, m, f in CASES], "augmix": AUGMIX}, f)
+        json.dump({"cases": [[n, m, f] for n, m, f in CASES], "augmix": AUGMIX,
+                   "jitter": [[n, f] for n, _, f in JITTER]}, f)
     # RandomErasing's draws on a 3x224x224 image: how often, and how large.
     torch.manual_seed(0)
     img = torch.zeros(3, 224, 224)

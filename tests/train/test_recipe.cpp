@@ -1,7 +1,10 @@
 // The modern fine-tuning recipe: schedules, EMA, MixUp / CutMix, losses and
 // metrics against torch, timm and scikit-learn; accumulation, clipping and the
 // preset on Fashion-MNIST.
+#include <tlearn/data/segmentation.hpp>
 #include <tlearn/heads/head.hpp>
+#include <tlearn/heads/segmentation.hpp>
+#include <tlearn/io/image.hpp>
 #include <tlearn/io/safetensors.hpp>
 #include <tlearn/models/create.hpp>
 #include <tlearn/train/recipes.hpp>
@@ -405,4 +408,73 @@ TEST_CASE("The timm_finetune preset trains on Fashion-MNIST with MixUp, CutMix, 
   // MixUp needs cross-entropy.
   tl::Trainer wrong(image_head(1), quiet(tl::optim::SGD()).loss(tl::loss::BinaryCrossEntropy()).mixup(tl::MixupOptions()));
   CHECK_THROWS_WITH(wrong.fit(fashion_loader(train, 16)), Catch::Matchers::Contains("CrossEntropy"));
+}
+
+TEST_CASE("Segmentation through fit(): CE + Dice on a real photo's mask, mean IoU, callbacks, TensorBoard, workers",
+          "[train][segmentation]") {
+  namespace td = tl::data;
+  torch::manual_seed(5);
+  // skimage's coins: bright coins on a dark background; a threshold gives the mask.
+  auto photo = tl::load_image("/usr/lib/python3/dist-packages/skimage/data/coins.png", {64, 80});
+  auto mask = (photo[0] > 110).to(torch::kLong);
+  REQUIRE(mask.sum().item<int64_t>() > 500);
+  td::SegmentationTensors data(photo.unsqueeze(0).expand({8, -1, -1, -1}).contiguous(),
+                               mask.unsqueeze(0).expand({8, -1, -1}).contiguous());
+  auto vgg = tl::make_backbone("vgg11", tl::BackboneOptions().include_top(false));
+  tl::SegmentationModel model(vgg, {"block1_conv1", "block2_conv1", "block3_conv2"}, 2,
+                              tl::SegmentationModelOptions().widths({32, 16}));
+  const auto augment =
+      td::SegmentationTransform(td::TrainTransform().flip().rotate(10).preprocessing(vgg->preprocessing()));
+  auto loader = [&](int workers) {
+    return td::segmentation_loader(data, augment, td::LoaderOptions().batch_size(4).seed(1).workers(workers));
+  };
+  {
+    INFO("batches of (image, mask) do not depend on the worker count");
+    auto a = loader(0), b = loader(2);
+    auto ia = a.begin(), ib = b.begin();
+    for (; ia != a.end() && ib != b.end(); ++ia, ++ib) {
+      CHECK(torch::equal(ia->images, ib->images));
+      CHECK(torch::equal(ia->labels, ib->labels));
+      CHECK(ia->labels.sizes() == torch::IntArrayRef{4, 64, 80});
+    }
+    CHECK((ia == a.end() && ib == b.end()));
+  }
+  td::SegmentationTensors val_data(photo.unsqueeze(0), mask.unsqueeze(0));
+  auto val = td::segmentation_loader(val_data, td::SegmentationTransform(td::TrainTransform().preprocessing(vgg->preprocessing())),
+                                     td::LoaderOptions().batch_size(1).shuffle(false).workers(0));
+  const auto dir = tl::test::scratch_dir("segmentation_fit");
+  tl::Trainer trainer(model, quiet(tl::optim::Adam(1e-2))
+                                 .loss(tl::loss::CrossEntropy().dice_weight(1.0))
+                                 .metrics({tl::metrics::accuracy(), tl::metrics::mean_iou()}));
+  auto history = trainer.fit(loader(2), tl::FitOptions().epochs(12).validation(val).callbacks(
+                                            {std::make_shared<tl::CSVLogger>(dir / "log.csv"),
+                                             std::make_shared<tl::TensorBoard>(dir / "tensorboard")}));
+  CAPTURE(history["loss"], history["val_mean_iou"], history["val_accuracy"]);
+  CHECK(history["loss"].back() < 0.6 * history["loss"].front());
+  CHECK(history["val_mean_iou"].back() > 0.6);
+  CHECK(history["val_accuracy"].back() > 0.8);
+  // The metric is seg::mean_iou of the model's prediction.
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    auto logits = model->forward(vgg->preprocess(photo.unsqueeze(0)));
+    CHECK(history["val_mean_iou"].back() == Approx(tl::seg::mean_iou(logits, mask.unsqueeze(0), 2)).epsilon(1e-6));
+    CHECK(history["val_loss"].back() ==
+          Approx((tl::seg::cross_entropy(logits, mask.unsqueeze(0)) + tl::seg::dice_loss(logits, mask.unsqueeze(0))).item<double>())
+              .epsilon(1e-4));
+  }
+  std::ifstream csv(dir / "log.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK_THAT(header, Catch::Matchers::Contains("val_mean_iou"));
+  bool events = false;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir / "tensorboard"))
+    events |= f.path().filename().string().rfind("events.out.tfevents", 0) == 0 && f.file_size() > 100;
+  CHECK(events);
+  // An ignored pixel counts nowhere; classification losses refuse masks.
+  auto masks = mask.unsqueeze(0).clone();
+  masks[0][0][0] = -100;
+  auto logits = torch::randn({1, 2, 64, 80});
+  CHECK(tl::loss::CrossEntropy()(logits, masks).item<double>() == Approx(tl::seg::cross_entropy(logits, masks).item<double>()));
+  CHECK_THROWS_WITH(tl::loss::BinaryCrossEntropy()(logits, masks), Catch::Matchers::Contains("segmentation masks"));
 }

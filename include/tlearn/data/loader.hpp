@@ -31,10 +31,13 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tlearn/data/dataset.hpp"
 #include "tlearn/data/transforms.hpp"
+#include "tlearn/detail/random.hpp"
 
 namespace tlearn::data {
 
@@ -68,24 +71,32 @@ struct LoaderOptions {
 
 struct Batch {
   torch::Tensor images;         ///< (N, C, H, W) float, contiguous
-  torch::Tensor labels;         ///< (N) int64
+  torch::Tensor labels;         ///< (N) int64; a SampleFn's targets stacked, e.g. masks (N, H, W)
   std::vector<size_t> indices;  ///< data set indices of the N samples
   size_t size() const { return indices.size(); }
 };
 
 namespace detail {
-uint64_t splitmix64(uint64_t x);
+using tlearn::detail::mix64;
 /// The augmentation seed of one sample in one epoch.
 inline uint64_t sample_seed(uint64_t seed, int64_t epoch, size_t index) {
-  return splitmix64(splitmix64(splitmix64(seed) ^ uint64_t(epoch)) ^ uint64_t(index));
+  return mix64(mix64(mix64(seed) ^ uint64_t(epoch)) ^ uint64_t(index));
 }
 }  // namespace detail
+
+/// Makes sample `index` with the randomness of `seed`: the model's input and its
+/// target (a mask, a box list made dense, ...). For data that is not an image with
+/// a class label; segmentation_loader (data/segmentation.hpp) is one.
+using SampleFn = std::function<std::pair<torch::Tensor, torch::Tensor>(size_t index, uint64_t seed)>;
 
 class Loader {
   struct Impl;
 
  public:
   Loader(DatasetPtr dataset, Transform transform, LoaderOptions options);
+  /// `size` samples made by `sample` (called from the worker threads, so it must be
+  /// thread-safe); batches hold the inputs and the targets stacked.
+  Loader(size_t size, SampleFn sample, LoaderOptions options);
 
   class Iterator {
    public:
@@ -132,6 +143,8 @@ class Loader {
   struct Impl {
     DatasetPtr dataset;
     Transform transform;
+    SampleFn sample_fn;  // instead of dataset and transform
+    size_t sample_count = 0;
     LoaderOptions options;
     int64_t next_epoch = 0;
     bool pin = false;  // page-locked batches
@@ -152,8 +165,9 @@ class Loader {
     bool stopping = false;
     std::vector<std::thread> threads;
 
-    Impl(DatasetPtr d, Transform t, LoaderOptions o) : dataset(std::move(d)), transform(std::move(t)), options(std::move(o)) {
-      if (!dataset) throw Error("loader: the data set is null");
+    Impl(DatasetPtr d, Transform t, SampleFn f, size_t count, LoaderOptions o)
+        : dataset(std::move(d)), transform(std::move(t)), sample_fn(std::move(f)), sample_count(count), options(std::move(o)) {
+      if (!dataset && !sample_fn) throw Error("loader: the data set is null");
       if (options.batch_size() <= 0) throw Error("loader: LoaderOptions::batch_size must be positive");
       if (options.workers() < 0) throw Error("loader: LoaderOptions::workers must be >= 0");
       if (options.prefetch() < 1) options.prefetch(1);
@@ -165,8 +179,11 @@ class Loader {
     }
     ~Impl() { stop(); }
 
+    size_t samples() const { return dataset ? dataset->size() : sample_count; }
+    std::string describe(size_t i) const { return dataset ? dataset->describe(i) : "sample " + std::to_string(i); }
+
     size_t num_batches() const {
-      const size_t n = dataset->size(), b = size_t(options.batch_size());
+      const size_t n = samples(), b = size_t(options.batch_size());
       return options.drop_last() ? n / b : (n + b - 1) / b;
     }
 
@@ -183,10 +200,10 @@ class Loader {
     void start() {
       stop();
       epoch = next_epoch++;
-      std::vector<size_t> order(dataset->size());
+      std::vector<size_t> order(samples());
       for (size_t i = 0; i < order.size(); ++i) order[i] = i;
       if (options.shuffle()) {
-        std::mt19937_64 rng(detail::splitmix64(options.seed() ^ detail::splitmix64(uint64_t(epoch))));
+        std::mt19937_64 rng(detail::mix64(options.seed() ^ detail::mix64(uint64_t(epoch))));
         for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
       }
       plan.assign(num_batches(), {});
@@ -261,22 +278,25 @@ class Loader {
     Batch build(const std::vector<size_t>& indices) const {
       Batch batch;
       std::vector<int64_t> labels;
+      std::vector<torch::Tensor> targets;  // a SampleFn's
       float* dst = nullptr;
       int64_t sample_numel = 0;
       for (size_t i : indices) {
-        torch::Tensor raw;
+        const uint64_t seed = detail::sample_seed(options.seed(), epoch, i);
+        torch::Tensor raw, target;
         try {
-          raw = dataset->image(i, transform.read_options());
+          if (sample_fn) std::tie(raw, target) = sample_fn(i, seed);
+          else raw = dataset->image(i, transform.read_options());
         } catch (const std::exception& e) {
           if (options.on_error() == OnError::Throw)
-            throw Error("loader: cannot load sample " + std::to_string(i) + " ('" + dataset->describe(i) + "'): " + e.what());
-          SkippedSample s{epoch, i, dataset->describe(i), e.what()};
+            throw Error("loader: cannot load sample " + std::to_string(i) + " ('" + describe(i) + "'): " + e.what());
+          SkippedSample s{epoch, i, describe(i), e.what()};
           std::lock_guard<std::mutex> lock(skip_mutex);
           skipped.push_back(s);
           options.on_skip()(s);
           continue;
         }
-        torch::Tensor x = transform(raw, detail::sample_seed(options.seed(), epoch, i)).contiguous();
+        torch::Tensor x = (sample_fn ? raw : transform(raw, seed)).contiguous();
         if (!batch.images.defined()) {
           std::vector<int64_t> shape{int64_t(indices.size())};
           for (auto s : x.sizes()) shape.push_back(s);
@@ -287,7 +307,7 @@ class Loader {
           sample_numel = x.numel();
         } else if (x.sizes() != batch.images.sizes().slice(1)) {
           std::ostringstream msg;
-          msg << "loader: sample " << i << " ('" << dataset->describe(i) << "') came out of the transform with shape "
+          msg << "loader: sample " << i << " ('" << describe(i) << "') came out of the transform with shape "
               << x.sizes() << " but the batch holds " << batch.images.sizes().slice(1)
               << "; add a resize or crop to the transform so that every image has the same size";
           throw Error(msg.str());
@@ -295,11 +315,22 @@ class Loader {
         std::memcpy(dst + int64_t(batch.indices.size()) * sample_numel, x.to(torch::kFloat).data_ptr<float>(),
                     size_t(sample_numel) * sizeof(float));
         batch.indices.push_back(i);
-        labels.push_back(dataset->label(i));
+        if (sample_fn) {
+          if (!targets.empty() && target.sizes() != targets.front().sizes()) {
+            std::ostringstream msg;
+            msg << "loader: sample " << i << " has a target of shape " << target.sizes() << " but the batch holds "
+                << targets.front().sizes() << "; every sample's target must have the same shape";
+            throw Error(msg.str());
+          }
+          targets.push_back(target);
+        } else {
+          labels.push_back(dataset->label(i));
+        }
       }
       if (batch.images.defined() && batch.indices.size() < indices.size())
         batch.images = batch.images.narrow(0, 0, int64_t(batch.indices.size()));
-      batch.labels = torch::tensor(labels, torch::kLong);
+      if (!sample_fn) batch.labels = torch::tensor(labels, torch::kLong);
+      else if (!targets.empty()) batch.labels = torch::stack(targets);
       return batch;
     }
   };

@@ -21,10 +21,12 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/data/augment.hpp"
+#include "tlearn/data/loader.hpp"
 #include "tlearn/io/image.hpp"
 
 namespace tlearn::data {
@@ -121,6 +123,21 @@ class SegmentationTransform {
   FillMode fill_ = FillMode::Nearest;
   int64_t value_ = 0;
 };
+
+/// A multi-threaded loader of augmented (image, mask) batches for Trainer::fit:
+/// `.images` (N, C, H, W) float and `.labels` the masks (N, H, W) int64. Shuffling,
+/// seeding and worker-count independence as tlearn::data::loader.
+///
+///     auto train = tlearn::data::segmentation_loader(SegmentationFolder("pets"), augment,
+///                                                    tlearn::data::LoaderOptions().batch_size(16).workers(4));
+///     trainer.fit(train, tlearn::FitOptions().epochs(10));
+Loader segmentation_loader(std::shared_ptr<const SegmentationDataset> dataset,
+                           SegmentationTransform transform = SegmentationTransform(), LoaderOptions options = {});
+template <class D, class = std::enable_if_t<std::is_base_of_v<SegmentationDataset, D>>>
+Loader segmentation_loader(D dataset, SegmentationTransform transform = SegmentationTransform(),
+                           LoaderOptions options = {}) {
+  return segmentation_loader(std::make_shared<const D>(std::move(dataset)), std::move(transform), std::move(options));
+}
 
 /// Augmented samples `indices` of `dataset` stacked into a batch; sample i of the
 /// batch uses the seed (seed, indices[i]), so a batch is reproducible.

@@ -9,6 +9,12 @@
 ///     tlearn::loss::BinaryCrossEntropy().pos_weight({3.0, 1.0})  // multi-label: logits and 0/1 targets (N, K)
 ///     tlearn::loss::Focal().gamma(2).alpha(0.25)
 ///
+/// Segmentation: logits (N, classes, H, W) with masks (N, H, W) take the
+/// pixel-wise cross-entropy (averaged over the pixels not equal to ignore_index),
+/// plus dice_weight times the soft Dice loss; loss::Dice() is Dice alone.
+///
+///     tlearn::loss::CrossEntropy().dice_weight(1.0)   // Keras' segmentation tutorial uses CE; CE + Dice is common
+///
 /// Targets are class indices (N, int64) or, for cross-entropy, soft targets
 /// (N, classes) of probabilities (MixUp / CutMix make these; timm's
 /// SoftTargetCrossEntropy). Binary losses take (N, K) float targets of 0/1 for
@@ -21,7 +27,7 @@
 
 namespace tlearn::loss {
 
-enum class Kind { CrossEntropy, BinaryCrossEntropy, Focal };
+enum class Kind { CrossEntropy, BinaryCrossEntropy, Focal, Dice };
 
 struct Spec {
   Kind kind = Kind::CrossEntropy;
@@ -36,6 +42,10 @@ struct Spec {
   /// torchvision.ops.sigmoid_focal_loss.
   TORCH_ARG(double, gamma) = 2.0;
   TORCH_ARG(double, alpha) = 0.25;
+  /// Segmentation: mask pixels with this value count nowhere.
+  TORCH_ARG(int64_t, ignore_index) = -100;
+  /// Segmentation cross-entropy: add this times the soft Dice loss.
+  TORCH_ARG(double, dice_weight) = 0.0;
 
  public:
   std::string name() const;
@@ -57,5 +67,7 @@ inline Spec BinaryCrossEntropy() { Spec s; s.kind = Kind::BinaryCrossEntropy; re
 /// Sigmoid focal loss (Lin et al.; torchvision.ops.sigmoid_focal_loss, Keras'
 /// BinaryFocalCrossentropy): class indices become one-hot targets, one sigmoid per class.
 inline Spec Focal() { Spec s; s.kind = Kind::Focal; return s; }
+/// Soft Dice loss of segmentation logits (N, classes, H, W) and masks (N, H, W) (seg::dice_loss).
+inline Spec Dice() { Spec s; s.kind = Kind::Dice; return s; }
 
 }  // namespace tlearn::loss

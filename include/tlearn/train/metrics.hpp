@@ -30,8 +30,10 @@ struct Metric {
 
 namespace detail {
 inline bool binary(const torch::Tensor& logits) { return logits.dim() == 1 || logits.size(1) == 1; }
+/// The class of each sample (or pixel: segmentation logits (N, C, H, W) give (N, H, W)).
 inline torch::Tensor predicted(const torch::Tensor& logits) {
-  return binary(logits) ? (logits.reshape({-1}) > 0).to(torch::kLong) : logits.argmax(1);
+  if (!binary(logits)) return logits.argmax(1);
+  return ((logits.dim() == 1 ? logits : logits.squeeze(1)) > 0).to(torch::kLong);
 }
 inline bool multi_label(const torch::Tensor& labels) { return labels.dim() == 2; }
 double ratio(const torch::Tensor& t);
@@ -40,7 +42,8 @@ torch::Tensor class_counts(const torch::Tensor& logits, const torch::Tensor& lab
 }  // namespace detail
 
 /// Fraction of samples whose predicted class (argmax, or logit > 0 for one output)
-/// is the label; for multi-label targets, the fraction of right labels (Keras' binary_accuracy).
+/// is the label; for multi-label targets, the fraction of right labels (Keras'
+/// binary_accuracy); for segmentation masks, of right pixels (negative mask values left out).
 Metric accuracy();
 
 /// Fraction of samples whose label is among the k highest scores.
@@ -61,6 +64,12 @@ Metric f1(Average average = Average::Macro);
 /// softmax probabilities, macro-averaged; multi-label macro over labels. Classes
 /// without both positives and negatives in the epoch are left out.
 Metric auc();
+
+/// Segmentation: intersection over union per class of the argmax prediction,
+/// accumulated over the epoch, averaged over the classes that occur in the labels
+/// or predictions (seg::ConfusionMatrix::mean_iou). Negative mask values (an
+/// ignore_index) count nowhere. Keras' MeanIoU.
+Metric mean_iou();
 
 /// Per-class numbers of a single-label classifier, as scikit-learn's
 /// classification_report and confusion_matrix give them.

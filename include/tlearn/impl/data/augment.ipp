@@ -238,7 +238,7 @@ void TrainTransform::color(torch::Tensor& x, const AugmentParams& p) const {
   if (C == 3 && p.saturation != 1) {
     const float s = float(p.saturation);
     for (int64_t i = 0; i < n; ++i) {
-      const float grey = 0.299f * d[i] + 0.587f * d[n + i] + 0.114f * d[2 * n + i];
+      const float grey = 0.2989f * d[i] + 0.587f * d[n + i] + 0.114f * d[2 * n + i];  // torchvision's rgb_to_grayscale
       for (int64_t c = 0; c < 3; ++c) d[c * n + i] = std::clamp(grey + s * (d[c * n + i] - grey), 0.f, 255.f);
     }
   }
@@ -250,7 +250,7 @@ void TrainTransform::color(torch::Tensor& x, const AugmentParams& p) const {
   if (p.contrast == 1) return;
   double mean = 0;
   if (C == 3) {
-    for (int64_t i = 0; i < n; ++i) mean += 0.299 * d[i] + 0.587 * d[n + i] + 0.114 * d[2 * n + i];
+    for (int64_t i = 0; i < n; ++i) mean += 0.2989 * d[i] + 0.587 * d[n + i] + 0.114 * d[2 * n + i];
     mean /= double(n);
   } else {
     for (int64_t i = 0; i < C * n; ++i) mean += d[i];

@@ -127,6 +127,16 @@ SegmentationBatch make_batch(const SegmentationDataset& dataset, const std::vect
   return {torch::stack(images), torch::stack(masks)};
 }
 
+Loader segmentation_loader(std::shared_ptr<const SegmentationDataset> dataset, SegmentationTransform transform,
+                           LoaderOptions options) {
+  if (!dataset) throw Error("segmentation_loader: the data set is null");
+  const size_t n = dataset->size();
+  return Loader(n, [dataset, transform](size_t i, uint64_t seed) {
+    auto e = transform(dataset->get(i), seed);
+    return std::make_pair(e.image, e.mask);
+  }, std::move(options));
+}
+
 std::vector<std::vector<size_t>> batch_indices(size_t n, size_t batch_size, uint64_t seed, bool shuffle) {
   if (batch_size == 0) throw Error("batch_indices: batch_size must be at least 1");
   std::vector<size_t> order(n);

@@ -101,7 +101,17 @@ void History::line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64
 
 void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const {
   static const uint8_t palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}};
-  const int64_t h = img.size(0), px0 = x0 + 70, px1 = x0 + w - 16, py0 = 56, py1 = h - 50;
+  const int64_t h = img.size(0), px0 = x0 + 70, px1 = x0 + w - 16, py1 = h - 50;
+  // The legend's rows: as many names as fit across the axes each; the axes start below them.
+  std::vector<std::vector<std::string>> legend_rows;
+  int64_t row_width = 0;
+  for (const auto& k : keys) {
+    const int64_t item = detail::text_width(k, kText) + 34;
+    if (legend_rows.empty() || row_width + item > px1 - px0) legend_rows.emplace_back(), row_width = 0;
+    legend_rows.back().push_back(k);
+    row_width += item;
+  }
+  const int64_t py0 = 56 + 18 * (int64_t(legend_rows.size()) - 1);
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& k : keys)
     for (double v : (*this)[k])
@@ -151,7 +161,7 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
     detail::draw_text(img, x + 6 + tw <= px1 ? x + 6 : std::max(px0 + 2, x - 6 - tw), py1 - 20, label, kDark, kText);
   }
   std::map<std::string, size_t> colour;
-  std::vector<std::pair<std::string, std::array<uint8_t, 3>>> legend;
+  std::map<std::string, std::array<uint8_t, 3>> legend;
   for (const auto& k : keys) {
     const std::string base = k.rfind("val_", 0) == 0 ? k.substr(4) : k;
     if (!colour.count(base)) colour.emplace(base, colour.size() % 5);
@@ -161,7 +171,7 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
       const uint8_t p = palette[colour[base]][j];
       c[size_t(j)] = val ? uint8_t(p + (255 - p) / 2) : p;  // validation: lighter
     }
-    legend.emplace_back(k, c);
+    legend[k] = c;
     const auto v = (*this)[k];
     for (size_t i = 0; i < n; ++i) {
       if (!std::isfinite(v[i])) continue;
@@ -169,14 +179,17 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
       for (int a = -2; a <= 2; ++a) line(img, X(i) - 2, Y(v[i]) + a, X(i) + 2, Y(v[i]) + a, c.data(), 1);  // marker
     }
   }
-  // The legend, one row above the axes, right-aligned: a swatch and the series' name each.
-  int64_t lx = px1;
-  for (auto it = legend.rbegin(); it != legend.rend(); ++it) lx -= detail::text_width(it->first, kText) + 34;
-  const int64_t ly = py0 - 24;
-  for (const auto& [name, c] : legend) {
-    for (int a = 0; a < 12; ++a) line(img, lx + 6, ly + a, lx + 22, ly + a, c.data(), 1);
-    detail::draw_text(img, lx + 28, ly, name, kBlack, kText);
-    lx += detail::text_width(name, kText) + 34;
+  // The legend above the axes, each row right-aligned: a swatch and the series' name each.
+  for (size_t r = 0; r < legend_rows.size(); ++r) {
+    int64_t lx = px1;
+    for (const auto& name : legend_rows[r]) lx -= detail::text_width(name, kText) + 34;
+    const int64_t ly = 32 + 18 * int64_t(r);
+    for (const auto& name : legend_rows[r]) {
+      const auto& c = legend[name];
+      for (int a = 0; a < 12; ++a) line(img, lx + 6, ly + a, lx + 22, ly + a, c.data(), 1);
+      detail::draw_text(img, lx + 28, ly, name, kBlack, kText);
+      lx += detail::text_width(name, kText) + 34;
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/heads/segmentation.hpp"
 #include "tlearn/train/loss.hpp"
 
 namespace tlearn::loss {
@@ -11,6 +12,7 @@ std::string Spec::name() const {
     case Kind::CrossEntropy: return "categorical_crossentropy";
     case Kind::BinaryCrossEntropy: return "binary_crossentropy";
     case Kind::Focal: return "focal_loss";
+    case Kind::Dice: return "dice_loss";
   }
   return "?";
 }
@@ -53,9 +55,46 @@ torch::Tensor pos_weight_tensor(const std::vector<double>& w, int64_t k, const t
 }
 }  // namespace
 
+namespace {
+/// Pixel-wise losses of logits (N, C, H, W) and masks (N, H, W), per sample: each
+/// sample's pixel sum scaled so that their mean is the mean over the batch's valid pixels.
+torch::Tensor segmentation_per_sample(const Spec& spec, const torch::Tensor& logits, const torch::Tensor& masks,
+                                      const std::vector<double>& weights) {
+  seg::detail::check_pair(logits, masks, spec.name().c_str());
+  const auto z = logits.to(torch::kFloat);
+  const int64_t n = z.size(0);
+  auto total = torch::zeros({n}, z.options());
+  if (spec.kind == Kind::CrossEntropy) {
+    namespace F = torch::nn::functional;
+    auto pixels = F::cross_entropy(z, masks, F::CrossEntropyFuncOptions().reduction(torch::kNone)
+                                                   .ignore_index(spec.ignore_index()).label_smoothing(spec.label_smoothing()));
+    const auto valid = masks != spec.ignore_index();
+    if (!weights.empty()) {
+      if (int64_t(weights.size()) != z.size(1))
+        throw Error("class weights: " + std::to_string(weights.size()) + " weights for " + std::to_string(z.size(1)) +
+                    " classes; give one weight per class");
+      auto w = torch::tensor(weights, torch::kDouble).to(z.options());
+      pixels = pixels * w.index_select(0, masks.masked_fill(valid.logical_not(), 0).reshape({-1})).view_as(pixels);
+    }
+    const auto count = valid.sum().clamp_min(1).to(torch::kFloat);
+    total = pixels.sum({1, 2}) * (double(n) / count);
+  }
+  const double dice = spec.kind == Kind::Dice ? 1.0 : spec.dice_weight();
+  if (dice > 0) total = total + dice * seg::dice_loss(z, masks, 1.0, spec.ignore_index());
+  return total;
+}
+}  // namespace
+
 torch::Tensor Spec::per_sample(const torch::Tensor& logits, const torch::Tensor& targets,
                                const std::vector<double>& weights_override) const {
   const auto& weights = weights_override.empty() ? class_weights() : weights_override;
+  if (logits.dim() == 4 && targets.dim() == 3 && !targets.is_floating_point()) {
+    if (kind != Kind::CrossEntropy && kind != Kind::Dice)
+      throw Error(name() + ": segmentation masks take loss::CrossEntropy() (with dice_weight) or loss::Dice()");
+    return segmentation_per_sample(*this, logits, targets, weights);
+  }
+  if (kind == Kind::Dice)
+    throw Error("Dice: expected segmentation logits (N, classes, H, W) and masks (N, H, W), got " + shapes(logits, targets));
   const bool soft = targets.dim() == 2 && targets.is_floating_point();
   torch::Tensor loss;
   if (kind == Kind::CrossEntropy) {

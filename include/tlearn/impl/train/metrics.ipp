@@ -26,7 +26,9 @@ torch::Tensor class_counts(const torch::Tensor& logits, const torch::Tensor& lab
                        ones(1)});
   }
   const int64_t k = binary(logits) ? 2 : logits.size(1);
-  auto pred = predicted(logits).cpu(), y = labels.cpu().to(torch::kLong);
+  auto pred = predicted(logits).cpu().reshape({-1}), y = labels.cpu().to(torch::kLong).reshape({-1});
+  const auto valid = (y >= 0) & (y < k);  // segmentation's ignore_index
+  pred = pred.masked_select(valid), y = y.masked_select(valid);
   auto tp = torch::zeros({k}, torch::kDouble), pc = torch::zeros({k}, torch::kDouble), tc = torch::zeros({k}, torch::kDouble);
   tp.index_add_(0, y, (pred == y).to(torch::kDouble));
   pc.index_add_(0, pred, ones(y.size(0)));
@@ -95,10 +97,30 @@ Metric accuracy() {
           auto right = ((logits.reshape(labels.sizes()) > 0) == (labels > 0.5)).sum().to(torch::kDouble).cpu();
           return torch::stack(std::vector<torch::Tensor>{right, torch::tensor(double(labels.numel()), torch::kDouble)});
         }
-        auto correct = (detail::predicted(logits) == labels).sum().to(torch::kDouble).cpu();
-        return torch::stack(std::vector<torch::Tensor>{correct, torch::tensor(double(labels.size(0)), torch::kDouble)});
+        const auto valid = labels >= 0;  // segmentation's ignore_index
+        auto correct = ((detail::predicted(logits) == labels) & valid).sum().to(torch::kDouble).cpu();
+        return torch::stack(std::vector<torch::Tensor>{correct, valid.sum().to(torch::kDouble).cpu()});
       },
       detail::ratio};
+}
+
+Metric mean_iou() {
+  return {"mean_iou",
+          [](const torch::Tensor& logits, const torch::Tensor& labels) {
+            const int64_t k = detail::binary(logits) ? 2 : logits.size(1);
+            auto pred = detail::predicted(logits).cpu().reshape({-1}), y = labels.cpu().to(torch::kLong).reshape({-1});
+            const auto valid = (y >= 0) & (y < k);
+            pred = pred.masked_select(valid), y = y.masked_select(valid);
+            return torch::zeros({k * k}, torch::kDouble).index_add_(0, y * k + pred, torch::ones({y.size(0)}, torch::kDouble));
+          },
+          [](const torch::Tensor& t) {
+            const auto k = int64_t(std::llround(std::sqrt(double(t.size(0)))));
+            auto cm = t.reshape({k, k});
+            auto tp = cm.diagonal(), union_ = cm.sum(0) + cm.sum(1) - tp;
+            auto seen = union_ > 0;
+            if (!seen.any().item<bool>()) return double(NAN);
+            return (tp.masked_select(seen) / union_.masked_select(seen)).mean().item<double>();
+          }};
 }
 
 Metric top_k(int64_t k) {
