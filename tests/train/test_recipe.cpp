@@ -109,6 +109,21 @@ TEST_CASE("Schedules: each update's rate equals torch's schedulers and timm's co
   }
   // History's lr is the rate of each epoch's last update.
   for (int64_t e = 0; e < epochs; ++e) CHECK(history["lr"][size_t(e)] == Approx(recorder->rates[size_t((e + 1) * per_epoch - 1)]));
+
+  // ReduceLROnPlateau on a loss that never improves by 100: from epoch 2 on, each epoch halves the schedule.
+  auto plateau_model = image_head(4);
+  auto rates = std::make_shared<RecordRates>();
+  tl::Trainer plateau(plateau_model, quiet(tl::optim::SGD(lr)).schedule(tl::schedule::Cosine().warmup_epochs(1)
+                                                                           .warmup_start_factor(0.01).min_lr(1e-4)));
+  plateau.fit(fashion_loader(data, 6),
+              tl::FitOptions().epochs(epochs).callbacks(
+                  {rates, std::make_shared<tl::ReduceLROnPlateau>(
+                              tl::ReduceLROnPlateauOptions().monitor("loss").factor(0.5).patience(1).min_delta(100))}));
+  REQUIRE(rates->rates.size() == size_t(total));
+  for (int64_t t = 0; t < total; ++t) {
+    INFO("update " << t);
+    CHECK(rates->rates[size_t(t)] == Approx(expected[size_t(t)] * std::pow(0.5, std::max<int64_t>(0, t / per_epoch - 1))).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("EMA: the same averages as timm's ModelEmaV3, buffers copied or averaged", "[train][ema]") {
