@@ -369,7 +369,7 @@ TEST_CASE("PNG and JPEG writing round-trips", "[data][decode]") {
 
 // ---- transforms --------------------------------------------------------------------
 
-TEST_CASE("resize matches PIL (bilinear, bicubic, box; antialiased) exactly", "[data][transform]") {
+TEST_CASE("resize matches PIL (bilinear, bicubic, box, antialiased) exactly", "[data][transform]") {
   auto ref = reference("images");
   const std::vector<std::pair<std::string, tl::Interpolation>> filters = {
       {"bilinear", tl::Interpolation::Bilinear}, {"bicubic", tl::Interpolation::Bicubic}, {"area", tl::Interpolation::Area}};
@@ -817,7 +817,7 @@ TEST_CASE("split is stratified, disjoint and seeded", "[data][dataset]") {
   CHECK(td::split(by_value, 0.5, 1).second.size() == 2);
 }
 
-TEST_CASE("IDX files: never more memory than the header declares; overflowing and foreign headers refused",
+TEST_CASE("IDX files: never more memory than the header declares, overflowing and foreign headers refused",
           "[data][dataset][bad]") {
   auto dir = tl::test::scratch_dir("idx_hostile");
   // Writes train-images (header dims, then `values` bytes of `fill`) and 10 matching labels.

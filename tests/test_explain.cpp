@@ -188,7 +188,7 @@ TEST_CASE("Grad-CAM finds the class evidence where the synthetic task put it", "
 const bool vit_squares_registered =
     tlearn::test::register_toy_vit("vit_squares", tlearn::VisionTransformerConfig{4, 2, 4, 32, 64}, 32);
 
-TEST_CASE("Grad-CAM on a vision transformer finds the square; attention rollout is the product of the blocks",
+TEST_CASE("Grad-CAM on a vision transformer finds the square, attention rollout is the product of the blocks",
           "[explain][vit]") {
   (void)vit_squares_registered;
   torch::manual_seed(0);

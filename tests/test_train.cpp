@@ -364,7 +364,7 @@ TEST_CASE("Losses and metrics", "[train][metrics]") {
   CHECK(value(tl::metrics::accuracy(), z, yb) == Approx(2.0 / 3));
 }
 
-TEST_CASE("Trainer: every optimizer learns; parameter groups; progress line; history CSV and PNG", "[train][trainer]") {
+TEST_CASE("Trainer: every optimizer learns, parameter groups, progress line, history CSV and PNG", "[train][trainer]") {
   auto all = blobs(320, 3, 32, 1);
   std::vector<tl::data::Batch> data(all.begin(), all.begin() + 8), held_out(all.begin() + 8, all.end());
   for (auto opt : {tl::optim::SGD(0.05).momentum(0.9).nesterov(true).weight_decay(1e-4), tl::optim::Adam(1e-2),
@@ -475,7 +475,7 @@ TEST_CASE("Callbacks: scheduler, plateau, early stopping, checkpoint, CSV, NaN",
                     Catch::Matchers::Contains("monitor 'val_loss' is not logged"));
 }
 
-TEST_CASE("TensorBoard: CRC32C vectors; event file parsed back in Python", "[train][tensorboard]") {
+TEST_CASE("TensorBoard: CRC32C vectors, event file parsed back in Python", "[train][tensorboard]") {
   const std::string digits = "123456789";
   CHECK(tl::detail::crc32c(digits.data(), digits.size()) == 0xE3069283u);
   CHECK(tl::detail::crc32c("", 0) == 0u);

@@ -172,7 +172,7 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
-TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe preprocessing; offline advice",
+TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe preprocessing, offline advice",
           "[keras]") {
   const auto& w = tl::model_spec("keras.VGG16").weights.at(0);
   CHECK(w.tag == "imagenet");

@@ -36,7 +36,7 @@ Export export_vit(const std::string& name, int size, const std::vector<std::stri
 
 }  // namespace
 
-TEST_CASE("vit parity with torchvision: vit_b_16 with its top; the encoder's tokens, map and class token",
+TEST_CASE("vit parity with torchvision: vit_b_16 with its top, the encoder's tokens, map and class token",
           "[parity][vit]") {
   check_numeric_parity("vit_b_16", 64, /*include_top=*/true);
 
@@ -96,7 +96,7 @@ TEST_CASE("vit at other sizes: weights for 64 run at 96 as torchvision's interpo
                     Catch::Matchers::Contains("{96, 96}"));
 }
 
-TEST_CASE("vit layer table: a row per encoder block, frozen by Keras-style ranges; maps per block; attention",
+TEST_CASE("vit layer table: a row per encoder block, frozen by Keras-style ranges, maps per block, attention",
           "[layers][vit]") {
   auto model = tl::make_backbone("vit_b_16");
   const auto& table = model->layer_table();
@@ -147,7 +147,7 @@ TEST_CASE("vit layer table: a row per encoder block, frozen by Keras-style range
   CHECK_THROWS_WITH(vit->attention_weights(x, 2), Catch::Matchers::Contains("outside 0..1"));
 }
 
-TEST_CASE("vit weights: torchvision's tags, files and transforms; SWAG weights set the input size", "[vit]") {
+TEST_CASE("vit weights: torchvision's tags, files and transforms, SWAG weights set the input size", "[vit]") {
   const auto& b16 = tl::model_spec("vit_b_16").weights;
   REQUIRE(b16.size() == 3);
   CHECK(b16[0].tag == "IMAGENET1K_V1");
@@ -179,7 +179,7 @@ TEST_CASE("swin parity with torchvision: swin_t with its top, swin_v2_t without 
   check_numeric_parity("swin_v2_t", 72, /*include_top=*/false);  // 18x18 patches: padded windows, odd merges
 }
 
-TEST_CASE("swin layer table: a row per block and patch merging; stage maps channels-first", "[layers][swin]") {
+TEST_CASE("swin layer table: a row per block and patch merging, stage maps channels-first", "[layers][swin]") {
   auto model = tl::make_backbone("swin_t");
   const auto& table = model->layer_table();
   CHECK(table[1].name == "features.0.0");
@@ -225,7 +225,7 @@ TEST_CASE("maxvit parity with torchvision: maxvit_t with its top and without", "
   check_numeric_parity("maxvit_t", 224, /*include_top=*/false);
 }
 
-TEST_CASE("maxvit layer table: MBconv, window and grid attention rows; stage maps; sizes it cannot split",
+TEST_CASE("maxvit layer table: MBconv, window and grid attention rows, stage maps, sizes it cannot split",
           "[layers][maxvit]") {
   auto model = tl::make_backbone("maxvit_t");
   const auto& table = model->layer_table();

@@ -163,7 +163,7 @@ TEST_CASE("EMA: the same averages as timm's ModelEmaV3, buffers copied or averag
   CHECK_THROWS_WITH(ema.update(*other, 2), Catch::Matchers::Contains("build the average from the model"));
 }
 
-TEST_CASE("MixUp and CutMix: timm's batches and targets; sampling matches timm's statistics", "[train][mixup]") {
+TEST_CASE("MixUp and CutMix: timm's batches and targets, sampling matches timm's statistics", "[train][mixup]") {
   const auto tensors = read_tensors("mixup.safetensors");
   const auto info = read_json("mixup.json");
   const auto x = tensors["x"], y = tensors["y"];
@@ -315,7 +315,7 @@ TEST_CASE("No weight decay on biases and norms: timm's split of resnet18", "[tra
   CHECK(no_decay == ref["no_decay"].get<std::set<std::string>>());
 }
 
-TEST_CASE("Gradient accumulation over 4 batches of 8 equals batches of 32; clipping bounds the gradients",
+TEST_CASE("Gradient accumulation over 4 batches of 8 equals batches of 32, clipping bounds the gradients",
           "[train][accumulation]") {
   auto data = tl::test::fashion_subset(true, 25, {0, 1, 7, 9});  // 100 real images: groups of 32, 32, 32, 4
   for (auto opt : {tl::optim::SGD(0.05).momentum(0.9), tl::optim::AdamW(3e-3)}) {
@@ -360,7 +360,7 @@ TEST_CASE("Gradient accumulation over 4 batches of 8 equals batches of 32; clipp
                     Catch::Matchers::Contains("gradient_accumulation_steps"));
 }
 
-TEST_CASE("The timm_finetune preset trains on Fashion-MNIST with MixUp, CutMix, EMA and a cosine schedule; "
+TEST_CASE("The timm_finetune preset trains on Fashion-MNIST with MixUp, CutMix, EMA and a cosine schedule, "
           "a resumed run repeats it exactly",
           "[train][recipes][mixup][ema]") {
   auto train = tl::test::fashion_subset(true, 60, {0, 1, 7, 9});  // 240 real images
