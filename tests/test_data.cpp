@@ -371,6 +371,13 @@ TEST_CASE("PNG and JPEG writing round-trips", "[data][decode]") {
 
 TEST_CASE("resize matches PIL (bilinear, bicubic, box, antialiased) exactly", "[data][transform]") {
   auto ref = reference("images");
+  // tlearn reproduces Pillow 9.x (Debian's) exactly. Pillow 10 and later compute an
+  // upscaled axis differently (13.0 against 9.4 on astronaut at 480x640: 13% of the
+  // pixels, by up to 1 level bilinear, 8 bicubic): there upscaling is held to that.
+  std::ifstream version_file(ref / "pillow_version.txt");
+  std::string pillow;
+  version_file >> pillow;
+  const bool pillow9 = pillow.rfind("9.", 0) == 0;
   const std::vector<std::pair<std::string, tl::Interpolation>> filters = {
       {"bilinear", tl::Interpolation::Bilinear}, {"bicubic", tl::Interpolation::Bicubic}, {"area", tl::Interpolation::Area}};
   for (std::string photo : {"chelsea", "coffee", "astronaut", "rocket"}) {
@@ -380,7 +387,10 @@ TEST_CASE("resize matches PIL (bilinear, bicubic, box, antialiased) exactly", "[
         INFO(photo << " " << fname << " " << h << "x" << w);
         auto pil = as_chw(tl::io::read_image(ref / (photo + "_" + fname + "_" + std::to_string(h) + "x" + std::to_string(w) + ".png")));
         auto ours = td::resize({h, w}, f)(src);
-        CHECK(max_diff(ours, pil) == 0);  // PIL's fixed-point arithmetic, reproduced exactly
+        const bool upscaled = h > src.size(0) || w > src.size(1);
+        CAPTURE(pillow);
+        if (pillow9 || !upscaled) CHECK(max_diff(ours, pil) == 0);  // PIL's fixed-point arithmetic, reproduced exactly
+        else CHECK(max_diff(ours, pil) <= (f == tl::Interpolation::Bicubic ? 8 : 1));
       }
   }
 }

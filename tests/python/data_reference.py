@@ -21,6 +21,10 @@ def save(img, out, name):
 
 
 def images(out):
+    # The Pillow that made the references: resize is reproduced exactly against Debian's 9.x.
+    import PIL
+    with open(os.path.join(out, "pillow_version.txt"), "w") as f:
+        f.write(PIL.__version__)
     # Files PIL writes for the C++ decoder: a progressive and a grey JPEG, a 16-bit PNG.
     chelsea = Image.open(os.path.join(SKIMAGE, "chelsea.png")).convert("RGB")
     chelsea.save(os.path.join(out, "progressive.jpg"), quality=90, progressive=True)
