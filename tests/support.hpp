@@ -3,9 +3,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "catch.hpp"
 
@@ -34,6 +37,30 @@ inline void run_python(const std::string& script, const std::vector<std::string>
   for (const auto& a : args) cmd += " " + shell_quote(a);
   INFO("running: " << cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+/// The folder tests/python/<script> fills when run with `args` and the folder last:
+/// made once per build tree and script version, and safe under ctest --parallel (each
+/// process builds in a private folder and renames it into place).
+inline std::filesystem::path python_reference(const std::string& script, const std::vector<std::string>& args = {}) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(TLEARN_TEST_SCRIPTS) / script;
+  std::string key = fs::path(script).stem().string();
+  for (const auto& a : args) key += "_" + a;
+  key += "_" + std::to_string(fs::last_write_time(path).time_since_epoch().count());
+  const fs::path dir = fs::path(TLEARN_TEST_TMP) / key;
+  if (fs::exists(dir / "done")) return dir;
+  const fs::path tmp = fs::path(TLEARN_TEST_TMP) / (key + "_tmp_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  auto full = args;
+  full.push_back(tmp.string());
+  run_python(script, full);
+  std::ofstream(tmp / "done") << "ok\n";
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);  // another process may have finished first: then its folder is used
+  if (ec) fs::remove_all(tmp);
+  return dir;
 }
 
 /// Sets (or unsets, for nullptr) an environment variable for one scope.

@@ -27,22 +27,7 @@ const fs::path kSkimage = "/usr/lib/python3/dist-packages/skimage/data";
 const fs::path kOpencv = "/usr/share/doc/opencv-doc/examples/data";  // Debian's opencv-doc
 
 /// PIL's outputs for the photos, made once per build tree (tests/python/data_reference.py).
-fs::path reference(const std::string& what) {
-  const fs::path script = fs::path(TLEARN_TEST_SCRIPTS) / "data_reference.py";
-  const auto stamp = std::to_string(fs::last_write_time(script).time_since_epoch().count());
-  const fs::path dir = fs::path(TLEARN_TEST_TMP) / ("data_reference_" + what + "_" + stamp);
-  if (fs::exists(dir / "done")) return dir;
-  // Build in a private folder and rename it into place: safe under ctest --parallel.
-  const fs::path tmp = fs::path(TLEARN_TEST_TMP) / ("data_reference_tmp_" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  tl::test::run_python("data_reference.py", {what, tmp.string()});
-  std::ofstream(tmp / "done") << "ok\n";
-  std::error_code ec;
-  fs::rename(tmp, dir, ec);
-  if (ec) fs::remove_all(tmp);
-  return dir;
-}
+fs::path reference(const std::string& what) { return tl::test::python_reference("data_reference.py", {what}); }
 
 torch::Tensor as_chw(const torch::Tensor& hwc) { return hwc.permute({2, 0, 1}).to(torch::kFloat); }
 
@@ -538,11 +523,7 @@ TEST_CASE("fill modes follow Keras: nearest, constant, reflect, wrap", "[data][a
 namespace {
 /// torchvision's outputs of the augmentation operations on two photos (tests/python/augment_reference.py).
 const fs::path& augment_reference() {
-  static const fs::path dir = [] {
-    auto d = tl::test::scratch_dir("augment_reference");
-    tl::test::run_python("augment_reference.py", {d.string()});
-    return d;
-  }();
+  static const fs::path dir = tl::test::python_reference("augment_reference.py");
   return dir;
 }
 

@@ -27,11 +27,7 @@ namespace {
 
 /// timm's, torch's and scikit-learn's numbers, computed once per test process.
 const std::filesystem::path& reference_dir() {
-  static const std::filesystem::path dir = [] {
-    auto d = tl::test::scratch_dir("recipe_reference");
-    tl::test::run_python("recipe_reference.py", {d.string()});
-    return d;
-  }();
+  static const std::filesystem::path dir = tl::test::python_reference("recipe_reference.py");
   return dir;
 }
 
