@@ -258,6 +258,15 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
                         "(TrainerOptions::ema); resume with the options of the saved run");
   if (!ema_ && !state.ema.is_empty())
     throw Error(where + "the checkpoint has a moving average of the weights; set TrainerOptions::ema to resume it");
+  if (ema_) {
+    const auto& mine = ema_->state();
+    bool same = mine.size() == state.ema.size();
+    for (const auto& item : mine) {
+      const auto* saved = state.ema.find(item.key());
+      same = same && saved != nullptr && saved->sizes().equals(item.value().sizes());
+    }
+    if (!same) throw Error(where + "the checkpoint's moving average is of another model; resume the same model");
+  }
   if (optimizer_) {
     if (state.optimizer != options_.optimizer().name())
       throw Error(where + "the checkpoint was saved with " + (state.optimizer.empty() ? "no optimizer" : state.optimizer) +
@@ -318,7 +327,7 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
       }
     }
   }
-  if (ema_) ema_->load(state.ema);  // checked above
+  if (ema_) ema_->load(state.ema);  // checked above, before anything changed
   restored_callbacks_ = std::move(state.callbacks);
   updates_ = state.updates;
   lr_scale_ = state.lr_scale;
