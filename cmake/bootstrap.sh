@@ -47,10 +47,12 @@ else
   TLEARN_DEBIAN_PACKAGES+=(python3 python3-venv)
 fi
 # The Python that runs the reference tests: the one whose torch matches the LibTorch,
-# with timm (the training recipe's reference) added. With Debian's LibTorch it sees
-# Debian's packages and adds timm alone; timm 1.0.31 runs on torch 1.13.
+# with timm (the training recipe's and timm weights' reference) and huggingface_hub
+# (the Hub cache's) added. With Debian's LibTorch it sees Debian's packages and adds
+# those alone; timm 1.0.31 runs on torch 1.13.
 TLEARN_VENV=$TLEARN_BUILD/venv
 TLEARN_TIMM_VERSION=1.0.31
+TLEARN_HUB_PACKAGES=("huggingface_hub==2.4.0" "safetensors==0.8.0")
 
 tlearn_install_dependencies() {
   local missing=()
@@ -67,16 +69,19 @@ tlearn_install_dependencies() {
   # The clang lane runs no Keras or training reference test.
   [ "$TLEARN_COMPILER" = clang ] && return 0
   tlearn_install_keras_reference
-  "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy, sklearn, timm' 2>/dev/null && return 0
+  "$TLEARN_VENV/bin/python" -c 'import torch, torchvision, PIL, skimage, numpy, sklearn, timm, huggingface_hub, safetensors' \
+    2>/dev/null && return 0
   if [ "$TLEARN_TORCH" = debian ]; then
-    echo "tlearn: installing timm $TLEARN_TIMM_VERSION in $TLEARN_VENV (on Debian's torch)"
+    echo "tlearn: installing timm $TLEARN_TIMM_VERSION ${TLEARN_HUB_PACKAGES[*]} in $TLEARN_VENV (on Debian's torch)"
     /usr/bin/python3 -m venv --system-site-packages "$TLEARN_VENV"
     "$TLEARN_VENV/bin/pip" install -q --no-deps "timm==$TLEARN_TIMM_VERSION"
+    "$TLEARN_VENV/bin/pip" install -q "${TLEARN_HUB_PACKAGES[@]}"  # pure Python, and safetensors: no torch pulled in
     return 0
   fi
-  echo "tlearn: installing torch torchvision numpy pillow scikit-image scikit-learn timm in $TLEARN_VENV"
+  echo "tlearn: installing torch torchvision numpy pillow scikit-image scikit-learn timm ${TLEARN_HUB_PACKAGES[*]} in $TLEARN_VENV"
   /usr/bin/python3 -m venv "$TLEARN_VENV"  # Debian's python3, never the system site-packages
-  "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image scikit-learn "timm==$TLEARN_TIMM_VERSION"
+  "$TLEARN_VENV/bin/pip" install -q torch torchvision numpy pillow scikit-image scikit-learn "timm==$TLEARN_TIMM_VERSION" \
+    "${TLEARN_HUB_PACKAGES[@]}"
 }
 
 # Keras (JAX backend) and h5py, the reference of the Keras weight-file tests, in a

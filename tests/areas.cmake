@@ -7,8 +7,9 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_efficientnet_convnext.cpp
   models/test_inception_regnet.cpp
   models/test_transformers.cpp
-  models/test_keras.cpp)
-tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp LABELS io)
+  models/test_keras.cpp
+  models/test_timm.cpp)
+tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp io/test_hf_hub.cpp LABELS io)
 # The same checkpoint and bad-input tests under AddressSanitizer + UBSan.
 tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)

@@ -8,9 +8,22 @@
 #include <string>
 #include <vector>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include <functional>
+
+#include <tlearn/core/error.hpp>
+
 #include "catch.hpp"
+
+extern char** environ;
 
 namespace tlearn::test {
 
@@ -61,6 +74,65 @@ inline std::filesystem::path python_reference(const std::string& script, const s
   fs::rename(tmp, dir, ec);  // another process may have finished first: then its folder is used
   if (ec) fs::remove_all(tmp);
   return dir;
+}
+
+/// tests/python/<script> run as a local server on 127.0.0.1, as
+/// `script <root> <port file> <log file> <options...>`, stopped at scope end. The
+/// script writes the port file (whole, once it listens); `ports` is its text.
+struct PythonServer {
+  PythonServer(const std::string& script, const std::filesystem::path& root, std::vector<std::string> options = {})
+      : log(root.parent_path() / "requests.log") {
+    namespace fs = std::filesystem;
+    const fs::path port_file = root.parent_path() / "port";
+    fs::remove(port_file);
+    const std::string python = TLEARN_TEST_PYTHON;
+    std::vector<std::string> args = {python, std::string(TLEARN_TEST_SCRIPTS) + "/" + script, root.string(),
+                                     port_file.string(), log.string()};
+    args.insert(args.end(), options.begin(), options.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    REQUIRE(::posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
+    for (int i = 0; i < 400 && !fs::exists(port_file); ++i)  // at most 20 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(fs::exists(port_file));
+    ports = read(port_file);
+  }
+  ~PythonServer() { stop(); }
+  PythonServer(const PythonServer&) = delete;
+  PythonServer& operator=(const PythonServer&) = delete;
+
+  void stop() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    pid = 0;
+  }
+  /// The log the script appends one line per request to.
+  std::string requests() const { return read(log); }
+
+  static std::string read(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  pid_t pid = 0;
+  std::string ports;
+  std::filesystem::path log;
+};
+
+/// The message of the tlearn::Error `f` throws; the test fails when it throws none
+/// (any other exception escapes and fails it too).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tlearn::Error& e) {
+    return e.what();
+  }
+  FAIL("expected a tlearn::Error");
+  return "";
 }
 
 /// Sets (or unsets, for nullptr) an environment variable for one scope.

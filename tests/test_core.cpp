@@ -84,4 +84,15 @@ TEST_CASE("preprocess_input rejects what it cannot handle", "[preprocess]") {
   CHECK_THROWS_AS(tl::preprocess_input(torch::zeros({1, 4, 4}), tl::Preprocessing::Caffe), tl::Error);
   CHECK(tl::preprocessing_from_string("caffe") == tl::Preprocessing::Caffe);
   CHECK_THROWS_AS(tl::preprocessing_from_string("keras"), tl::Error);
+  // Any mean and std (timm's configs): numbers as torchvision's Normalize, and a name that reads back.
+  const auto clip = tl::Preprocessing::mean_std({0.48145466f, 0.4578275f, 0.40821073f}, {0.26862954f, 0.26130258f, 0.27577711f});
+  auto x = torch::rand({2, 3, 4, 5}) * 255;
+  auto expected = (x / 255 - torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({1, 3, 1, 1})) /
+                  torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({1, 3, 1, 1});
+  CHECK(torch::allclose(tl::preprocess_input(x, clip), expected, 1e-5, 1e-5));
+  CHECK(tl::preprocessing_from_string(tl::to_string(clip)) == clip);
+  CHECK(clip != tl::Preprocessing::Torch);
+  CHECK(tl::Preprocessing(tl::Preprocessing::Torch).mean()[0] == 0.485f);
+  CHECK_THROWS_AS(tl::preprocessing_from_string("mean_std(1, 2 / 3)"), tl::Error);
+  CHECK_THROWS_AS(tl::Preprocessing::mean_std({0, 0, 0}, {1, 0, 1}), tl::Error);
 }

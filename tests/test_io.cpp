@@ -4,9 +4,6 @@
 #include <tlearn/detail/sha256.hpp>
 #include <tlearn/tlearn.hpp>
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,11 +16,10 @@
 
 #include "support.hpp"
 
-extern char** environ;
-
 namespace tl = tlearn;
 namespace io = tlearn::io;
 namespace fs = std::filesystem;
+using tlearn::test::error_of;
 
 namespace {
 
@@ -90,16 +86,6 @@ void require_same_dicts(const io::StateDict& expected, const io::StateDict& actu
     INFO("key " << item.key());
     CHECK(same_bits(item.value(), actual[item.key()]));
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tl::Error& e) {
-    return e.what();
-  }
-  FAIL("expected a tlearn::Error");
-  return "";
 }
 
 }  // namespace
@@ -454,34 +440,15 @@ TEST_CASE("load_state_dict renames and ignores keys", "[io][state_dict]") {
 namespace {
 using tlearn::test::EnvVar;
 
-/// tests/python/http_server.py on a free port of 127.0.0.1, killed at scope end.
-struct HttpServer {
-  explicit HttpServer(const fs::path& root) : log(root.parent_path() / "requests.log") {
-    const fs::path port_file = root.parent_path() / "port";
-    const std::string python = TLEARN_TEST_PYTHON;
-    const std::string script = std::string(TLEARN_TEST_SCRIPTS) + "/http_server.py";
-    std::vector<std::string> args = {python, script, root.string(), port_file.string(), log.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    REQUIRE(::posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i)  // at most 20 s
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    REQUIRE(fs::exists(port_file));
-    port = std::stoi(read_file(port_file));
-  }
-  ~HttpServer() {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
-  }
+/// tests/python/http_server.py on a free port of 127.0.0.1, stopped at scope end.
+struct HttpServer : tlearn::test::PythonServer {
+  explicit HttpServer(const fs::path& root) : PythonServer("http_server.py", root), port(std::stoi(ports)) {}
   std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port) + path; }
-  std::size_t requests() const {
-    const std::string s = read_file(log);
+  std::size_t count_requests() const {
+    const std::string s = requests();
     return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
   }
-  pid_t pid = 0;
   int port = 0;
-  fs::path log;
 };
 
 // Files in the cache (by-url/ included), less the "<file>.verified" stamps of hashed files.
@@ -532,10 +499,10 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   const auto path = io::fetch_weights(server.url("/" + good_name));
   CHECK(path == cache / good_name);
   CHECK(read_file(path) == payload);
-  CHECK(server.requests() == 1);
+  CHECK(server.count_requests() == 1);
   fs::remove(served / good_name);
   CHECK(io::fetch_weights(server.url("/" + good_name)) == path);  // from the cache: no request
-  CHECK(server.requests() == 1);
+  CHECK(server.count_requests() == 1);
   CHECK(files_in(cache) == 1);
   CHECK(fs::exists(cache / (good_name + ".verified")));  // hashed once, not at every load
 
@@ -545,7 +512,7 @@ TEST_CASE("fetch_weights downloads once, checks the hash and never leaves a bad 
   auto damaged = error_of([&] { io::fetch_weights(server.url("/" + bad_name)); });
   CHECK_THAT(damaged, Catch::Matchers::Contains((cache / bad_name).string()) &&
                           Catch::Matchers::Contains("Delete it") && Catch::Matchers::Contains(hash.substr(0, 8)));
-  CHECK(server.requests() == 1);
+  CHECK(server.count_requests() == 1);
   fs::remove(cache / bad_name);
 
   // A name without a hash: an explicit prefix, right and wrong, or an explicit opt-out. Such

@@ -35,15 +35,6 @@ bool export_keras(KerasExport& e, const std::string& test, const std::vector<std
   return true;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tl::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("Keras files: VGG16 without top loads from every format and agrees with Keras", "[keras]") {

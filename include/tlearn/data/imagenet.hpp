@@ -38,4 +38,10 @@ std::string class_name(int64_t index);
 /// sorted by score, highest first.
 std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores, int64_t top = 5);
 
+/// The same for any class set, e.g. the ImageNet-21k names a timm model's weights
+/// bring (`weight_spec()->class_names`): (N, class_names.size()) scores; `wnid` is
+/// left empty.
+std::vector<std::vector<Prediction>> decode_predictions(const torch::Tensor& scores,
+                                                        const std::vector<std::string>& class_names, int64_t top = 5);
+
 }  // namespace tlearn::imagenet

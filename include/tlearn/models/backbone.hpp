@@ -42,8 +42,9 @@ struct BackboneOptions {
   /// Keep the ImageNet classifier (true) or end at the last feature map (false).
   TORCH_ARG(bool, include_top) = true;
   /// "" random initialisation; "imagenet" the default pretrained weights (downloaded
-  /// into the cache); a weights tag such as "IMAGENET1K_V2"; or a path to a .pth /
-  /// .safetensors file with torchvision's key names.
+  /// into the cache); a weights tag such as "IMAGENET1K_V2"; a path to a .pth /
+  /// .safetensors file with torchvision's (or timm's) key names, or a Keras file; or
+  /// timm's weights as "hf-hub:ORG/REPO" or "local-dir:FOLDER" (models/timm.hpp).
   TORCH_ARG(std::string, weights) = "";
   /// Output classes of the top; a count other than the weights' re-initialises the last layer.
   TORCH_ARG(int64_t, classes) = 1000;

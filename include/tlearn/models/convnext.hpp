@@ -114,6 +114,17 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.2\\..*"};
+  s.timm_name = name;
+  s.timm_keys = {{"^features\\.0\\.", "stem."},
+                 {"^features\\.1\\.", "stages.0.blocks."}, {"^features\\.2\\.", "stages.1.downsample."},
+                 {"^features\\.3\\.", "stages.1.blocks."}, {"^features\\.4\\.", "stages.2.downsample."},
+                 {"^features\\.5\\.", "stages.2.blocks."}, {"^features\\.6\\.", "stages.3.downsample."},
+                 {"^features\\.7\\.", "stages.3.blocks."},
+                 {"\\.block\\.0\\.", ".conv_dw."}, {"\\.block\\.2\\.", ".norm."},
+                 {"\\.block\\.3\\.", ".mlp.fc1."}, {"\\.block\\.5\\.", ".mlp.fc2."},
+                 {"\\.layer_scale$", ".gamma"},
+                 {"^classifier\\.0\\.", "head.norm."}, {"^classifier\\.2\\.", "head.fc."}};
+  s.timm_shapes = {{"\\.layer_scale$", {-1}}};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize_size, 224, Interpolation::Bilinear}));
   return s;
 }

@@ -124,6 +124,31 @@ inline WeightSpec efficientnet_weights(const std::string& tag, const std::string
   return w;
 }
 
+/// timm's names for EfficientNet B0-B4 (B5-B7 differ: torchvision's use BatchNorm eps 1e-3).
+/// Stage 1's blocks have no expansion conv, so their rows are named apart.
+inline std::vector<std::pair<std::string, std::string>> efficientnet_timm_keys() {
+  return {{"^features\\.0\\.0\\.", "conv_stem."},
+          {"^features\\.0\\.1\\.", "bn1."},
+          {"^features\\.8\\.0\\.", "conv_head."},
+          {"^features\\.8\\.1\\.", "bn2."},
+          {"^classifier\\.1\\.", "classifier."},
+          {"^features\\.1\\.(\\d+)\\.block\\.0\\.0\\.", "blocks.0.$1.conv_dw."},
+          {"^features\\.1\\.(\\d+)\\.block\\.0\\.1\\.", "blocks.0.$1.bn1."},
+          {"^features\\.1\\.(\\d+)\\.block\\.1\\.", "blocks.0.$1.se."},
+          {"^features\\.1\\.(\\d+)\\.block\\.2\\.0\\.", "blocks.0.$1.conv_pw."},
+          {"^features\\.1\\.(\\d+)\\.block\\.2\\.1\\.", "blocks.0.$1.bn2."},
+          {"^features\\.([2-7])\\.(\\d+)\\.block\\.", "blocks.${1-1}.$2.block."},
+          {"\\.block\\.0\\.0\\.", ".conv_pw."},
+          {"\\.block\\.0\\.1\\.", ".bn1."},
+          {"\\.block\\.1\\.0\\.", ".conv_dw."},
+          {"\\.block\\.1\\.1\\.", ".bn2."},
+          {"\\.block\\.2\\.", ".se."},
+          {"\\.block\\.3\\.0\\.", ".conv_pwl."},
+          {"\\.block\\.3\\.1\\.", ".bn3."},
+          {"\\.se\\.fc1\\.", ".se.conv_reduce."},
+          {"\\.se\\.fc2\\.", ".se.conv_expand."}};
+}
+
 /// `weights`: the first is torchvision's DEFAULT.
 inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSpec> weights) {
   ModelSpec s;
@@ -135,6 +160,10 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
+  if (name.size() == 15 && name.rfind("efficientnet_b", 0) == 0 && name[14] >= '0' && name[14] <= '4') {
+    s.timm_name = name;
+    s.timm_keys = efficientnet_timm_keys();
+  }
   s.weights = std::move(weights);
   return s;
 }

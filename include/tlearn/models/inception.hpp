@@ -196,13 +196,14 @@ inline torch::Tensor inception_transform_input(const torch::Tensor& x) {
   return torch::cat({c0, c1, c2}, 1);
 }
 
-/// True when options name the spec's pretrained weights ("imagenet" or a tag), where
+/// True when options name torchvision's pretrained weights ("imagenet" or a tag), where
 /// torchvision sets transform_input (RGB inputs only: it is a per-channel affine map).
+/// timm's weights expect Inception's own scaling from their eval transform instead.
 inline bool inception_transform_input_on(const ModelSpec& spec, const BackboneOptions& options) {
   if (options.in_chans() != 3) return false;
   if (options.weights() == "imagenet") return true;
   for (const auto& w : spec.weights)
-    if (w.tag == options.weights()) return true;
+    if (w.tag == options.weights()) return !w.timm_keys;
   return false;
 }
 
@@ -332,6 +333,7 @@ inline ModelSpec inception_v3_spec() {
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"AuxLogits\\..*"};
   s.has_aux_logits = true;
+  s.timm_name = "inception_v3";  // timm's has no auxiliary head; the rest has torchvision's names
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", {342, 299, Interpolation::Bilinear}));
   return s;

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -128,6 +129,28 @@ inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, con
   s.block_pattern = R"(^trunk_output\.block\d+\.block\d+-\d+)";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
+  // timm's RegNets with torchvision's numbers (the others differ in widths or groups).
+  static const std::map<std::string, std::string> timm_names = {
+      {"regnet_y_400mf", "regnety_004"}, {"regnet_y_1_6gf", "regnety_016"}, {"regnet_y_3_2gf", "regnety_032"},
+      {"regnet_y_16gf", "regnety_160"},  {"regnet_y_32gf", "regnety_320"},  {"regnet_x_800mf", "regnetx_008"},
+      {"regnet_x_1_6gf", "regnetx_016"}, {"regnet_x_3_2gf", "regnetx_032"}, {"regnet_x_8gf", "regnetx_080"},
+      {"regnet_x_16gf", "regnetx_160"},  {"regnet_x_32gf", "regnetx_320"}};
+  if (auto it = timm_names.find(name); it != timm_names.end()) {
+    s.timm_name = it->second;
+    s.timm_keys = {{"^stem\\.0\\.", "stem.conv."},
+                   {"^stem\\.1\\.", "stem.bn."},
+                   {"^trunk_output\\.block(\\d+)\\.block\\d+-(\\d+)\\.", "s$1.b${2+1}."},
+                   {"\\.proj\\.0\\.", ".downsample.conv."},
+                   {"\\.proj\\.1\\.", ".downsample.bn."},
+                   {"\\.f\\.a\\.0\\.", ".conv1.conv."},
+                   {"\\.f\\.a\\.1\\.", ".conv1.bn."},
+                   {"\\.f\\.b\\.0\\.", ".conv2.conv."},
+                   {"\\.f\\.b\\.1\\.", ".conv2.bn."},
+                   {"\\.f\\.se\\.", ".se."},
+                   {"\\.f\\.c\\.0\\.", ".conv3.conv."},
+                   {"\\.f\\.c\\.1\\.", ".conv3.bn."},
+                   {"^fc\\.", "head.fc."}};
+  }
   auto weights = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                      Interpolation interpolation) {
     s.weights.push_back(torchvision_weights(tag, file, {resize, crop, interpolation}));

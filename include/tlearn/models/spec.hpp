@@ -28,6 +28,14 @@ struct WeightSpec {
   /// Renames applied to checkpoint keys before loading (regex, replacement),
   /// e.g. densenet's old "norm.1" names.
   std::vector<std::pair<std::string, std::string>> key_rename;
+  /// The file holds timm's key names (ModelSpec::timm_keys turns them into tlearn's).
+  bool timm_keys = false;
+  /// The local file of these weights, when they were found before the model was
+  /// built (timm's weights from the Hub or a folder); else `url` says where.
+  std::string file;
+  /// The classes' names, when the weights bring their own (timm's label_names);
+  /// empty for "imagenet" (data/imagenet.hpp has those).
+  std::vector<std::string> class_names;
 };
 
 /// One set of torchvision's weights: `file` under download.pytorch.org/models/ (its
@@ -76,6 +84,21 @@ struct ModelSpec {
   std::string block_pattern;
   /// Whether BackboneOptions::aux_logits can build an auxiliary classifier (inception_v3).
   bool has_aux_logits = false;
+  /// timm's name of the same architecture (timm.create_model), when timm builds it
+  /// with the same modules and numbers, so timm's checkpoints load (models/timm.hpp).
+  std::string timm_name;
+  /// How this model's state_dict keys become timm's: (regex, replacement) pairs
+  /// applied in order, each to every match in the key. A replacement may use $N and
+  /// ${N+K} / ${N-K} (group N plus or minus K: "features.3" is timm's "blocks.2").
+  /// Empty: the keys are the same.
+  std::vector<std::pair<std::string, std::string>> timm_keys;
+  /// Weights timm stores in another shape: (regex over this model's key, timm's
+  /// shape), where 0 keeps that dimension of ours and -1 is inferred; e.g. a layer
+  /// scale (C,1,1) is timm's gamma {-1}. Loading reshapes to ours either way.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> timm_shapes;
+  /// Regexes of this model's buffers that timm does not save (a Swin block's
+  /// relative_position_index): filled from the model when loading, left out when saving.
+  std::vector<std::string> timm_unsaved;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 

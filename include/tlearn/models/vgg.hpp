@@ -50,6 +50,12 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.first_conv = "features.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.6\\..*"};
+  // timm runs the first two dense layers as 7x7 and 1x1 convolutions (the same weights, reshaped).
+  s.timm_name = name;
+  s.timm_keys = {{"^classifier\\.0\\.", "pre_logits.fc1."},
+                 {"^classifier\\.3\\.", "pre_logits.fc2."},
+                 {"^classifier\\.6\\.", "head.fc."}};
+  s.timm_shapes = {{"^classifier\\.0\\.weight$", {0, -1, 7, 7}}, {"^classifier\\.3\\.weight$", {0, -1, 1, 1}}};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }

@@ -122,9 +122,10 @@ class VisionTransformerImpl : public BackboneImpl {
 namespace detail {
 /// torchvision's weights for one ViT: IMAGENET1K_V1 (`v1` is the file's hash) and,
 /// where they exist, the SWAG end-to-end weights at `swag_size` and the SWAG
-/// linear-classifier weights at 224.
+/// linear-classifier weights at 224; `timm_name`: timm's name of the same network.
 ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::string& v1, int64_t v1_resize,
-                   const std::string& swag = "", int64_t swag_size = 0, const std::string& swag_linear = "");
+                   const std::string& swag = "", int64_t swag_size = 0, const std::string& swag_linear = "",
+                   const std::string& timm_name = "");
 }  // namespace detail
 
 namespace arch {
@@ -139,11 +140,13 @@ namespace detail {
 /// The vit variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> vit_variants() {
   return {
-      variant<VisionTransformerImpl>(vit_spec("vit_b_16", 16, "c867db91", 256, "9ac1b537", 384, "4e70ced5"),
+      variant<VisionTransformerImpl>(vit_spec("vit_b_16", 16, "c867db91", 256, "9ac1b537", 384, "4e70ced5",
+                                              "vit_base_patch16_224"),
                                      VisionTransformerConfig{16, 12, 12, 768, 3072}),
-      variant<VisionTransformerImpl>(vit_spec("vit_b_32", 32, "d86f8d99", 256),
+      variant<VisionTransformerImpl>(vit_spec("vit_b_32", 32, "d86f8d99", 256, "", 0, "", "vit_base_patch32_224"),
                                      VisionTransformerConfig{32, 12, 12, 768, 3072}),
-      variant<VisionTransformerImpl>(vit_spec("vit_l_16", 16, "852ce7e3", 242, "4f3808c9", 512, "4d563306"),
+      variant<VisionTransformerImpl>(vit_spec("vit_l_16", 16, "852ce7e3", 242, "4f3808c9", 512, "4d563306",
+                                              "vit_large_patch16_224"),
                                      VisionTransformerConfig{16, 24, 16, 1024, 4096}),
       variant<VisionTransformerImpl>(vit_spec("vit_l_32", 32, "c7638314", 256),
                                      VisionTransformerConfig{32, 24, 16, 1024, 4096}),

@@ -3,8 +3,35 @@
 
 namespace tlearn {
 
-std::string to_string(Preprocessing p) {
-  switch (p) {
+Preprocessing Preprocessing::mean_std(std::array<float, 3> mean, std::array<float, 3> stddev) {
+  for (float s : stddev)
+    if (!(s > 0)) throw Error("Preprocessing::mean_std: every std must be positive");
+  Preprocessing p(MeanStd);
+  p.mean_ = mean;
+  p.stddev_ = stddev;
+  return p;
+}
+
+std::array<float, 3> Preprocessing::mean() const {
+  switch (mode_) {
+    case Torch: return {0.485f, 0.456f, 0.406f};
+    case TF: return {0.5f, 0.5f, 0.5f};
+    case MeanStd: return mean_;
+    default: throw Error("Preprocessing: " + to_string(*this) + " is not a mean and std on 0..1 inputs");
+  }
+}
+
+std::array<float, 3> Preprocessing::stddev() const {
+  switch (mode_) {
+    case Torch: return {0.229f, 0.224f, 0.225f};
+    case TF: return {0.5f, 0.5f, 0.5f};
+    case MeanStd: return stddev_;
+    default: throw Error("Preprocessing: " + to_string(*this) + " is not a mean and std on 0..1 inputs");
+  }
+}
+
+std::string to_string(const Preprocessing& p) {
+  switch (p.mode()) {
     case Preprocessing::Identity:
       return "identity";
     case Preprocessing::Caffe:
@@ -13,6 +40,13 @@ std::string to_string(Preprocessing p) {
       return "tf";
     case Preprocessing::Torch:
       return "torch";
+    case Preprocessing::MeanStd: {
+      std::ostringstream s;
+      s.precision(9);
+      const auto m = p.mean(), d = p.stddev();
+      s << "mean_std(" << m[0] << ", " << m[1] << ", " << m[2] << " / " << d[0] << ", " << d[1] << ", " << d[2] << ")";
+      return s.str();
+    }
   }
   return "?";
 }
@@ -22,7 +56,17 @@ Preprocessing preprocessing_from_string(const std::string& name) {
   if (name == "caffe") return Preprocessing::Caffe;
   if (name == "tf") return Preprocessing::TF;
   if (name == "torch") return Preprocessing::Torch;
-  throw Error("unknown preprocessing mode '" + name + "'; use one of identity, caffe, tf, torch");
+  if (name.rfind("mean_std(", 0) == 0) {
+    std::istringstream in(name.substr(9));
+    std::array<float, 3> m{}, d{};
+    char c0 = 0, c1 = 0, slash = 0, c2 = 0, c3 = 0, close = 0;
+    in >> m[0] >> c0 >> m[1] >> c1 >> m[2] >> slash >> d[0] >> c2 >> d[1] >> c3 >> d[2] >> close;
+    if (in && c0 == ',' && c1 == ',' && slash == '/' && c2 == ',' && c3 == ',' && close == ')' &&
+        (in >> std::ws).eof())
+      return Preprocessing::mean_std(m, d);
+  }
+  throw Error("unknown preprocessing mode '" + name +
+              "'; use one of identity, caffe, tf, torch, or mean_std(m0, m1, m2 / s0, s1, s2)");
 }
 
 }  // namespace tlearn
@@ -48,12 +92,13 @@ torch::Tensor preprocess_input(const torch::Tensor& x, Preprocessing policy) {
   if (!x.is_floating_point())
     throw Error("preprocess_input expects a floating-point tensor holding 0..255; convert with .to(torch::kFloat)");
   const int64_t channel_dim = x.dim() - 3;
-  if (policy != Preprocessing::Identity && policy != Preprocessing::TF && x.size(channel_dim) != 3) {
+  const auto mode = policy.mode();
+  if (mode != Preprocessing::Identity && mode != Preprocessing::TF && x.size(channel_dim) != 3) {
     std::ostringstream msg;
     msg << "preprocess_input(" << to_string(policy) << ") needs 3 RGB channels, got shape " << x.sizes();
     throw Error(msg.str());
   }
-  switch (policy) {
+  switch (mode) {
     case Preprocessing::Identity:
       return x.clone();
     case Preprocessing::TF:
@@ -63,6 +108,10 @@ torch::Tensor preprocess_input(const torch::Tensor& x, Preprocessing policy) {
     case Preprocessing::Torch:
       return (x / 255.0 - detail::channel_vector(x, {0.485f, 0.456f, 0.406f})) /
              detail::channel_vector(x, {0.229f, 0.224f, 0.225f});
+    case Preprocessing::MeanStd: {
+      const auto m = policy.mean(), d = policy.stddev();
+      return (x / 255.0 - detail::channel_vector(x, {m[0], m[1], m[2]})) / detail::channel_vector(x, {d[0], d[1], d[2]});
+    }
   }
   throw Error("preprocess_input: unknown policy");
 }

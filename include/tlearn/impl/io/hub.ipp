@@ -22,6 +22,12 @@ DownloadLimits limits;
 }  // namespace
 
 #ifdef TLEARN_HAVE_CURL
+/// curl_global_init, once per process, before the first handle (not thread-safe itself).
+inline void ensure_curl_initialised() {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
 struct Download {
   std::ofstream* out;
   tlearn::detail::Sha256* hash;
@@ -41,8 +47,7 @@ inline std::size_t curl_write(char* data, std::size_t size, std::size_t count, v
 /// Downloads url into `tmp` within download_limits(); returns the SHA-256 of what
 /// arrived. Throws on any HTTP or transfer error, and on a limit reached.
 inline std::string curl_download(const std::string& url, const std::filesystem::path& tmp, const std::string& hint) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  ensure_curl_initialised();
   const DownloadLimits lim = download_limits();
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("fetch_weights: cannot create " + tmp.string() + " (is the cache folder writable?)");

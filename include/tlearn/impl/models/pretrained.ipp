@@ -8,6 +8,7 @@
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/models/keras_weights.hpp"
 #include "tlearn/models/pretrained.hpp"
+#include "tlearn/models/timm.hpp"
 
 namespace tlearn {
 
@@ -31,6 +32,7 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
   if (is_tag) {
     if (spec.weights.empty()) throw Error(spec.name + " has no pretrained weights; pass a file path or \"\"");
     const WeightSpec& w = *model.weight_spec();
+    if (!w.file.empty()) return w.file;  // found before the model was built (timm's, models/timm.hpp)
     if (!w.md5.empty()) {  // a Keras Applications file, in Keras' cache
       const bool notop = !model.options().include_top() && !w.notop_url.empty();
       return io::fetch_keras_weights(notop ? w.notop_url : w.url, notop ? w.notop_md5 : w.md5);
@@ -42,7 +44,8 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
     std::string tags;
     for (const auto& w : spec.weights) tags += ", \"" + w.tag + "\"";
     throw Error(spec.name + ": weights file '" + weights + "' does not exist; pass \"imagenet\"" + tags +
-                ", or the path of a .pth / .safetensors / Keras .h5 file");
+                ", the path of a .pth / .safetensors / Keras .h5 file, or timm's weights as \"hf-hub:ORG/REPO\" "
+                "or \"local-dir:FOLDER\"");
   }
   return file;
 }
@@ -65,6 +68,22 @@ void load_pretrained(BackboneImpl& model) {
   for (const auto& w : spec.weights)
     for (const auto& rename : w.key_rename) load.key_rename().push_back(rename);
   auto own = io::state_dict(model);
+  // timm's names: weights from the Hub or a timm folder, or a timm file passed by path
+  // (recognised by the first conv's timm name).
+  const WeightSpec* selected = model.weight_spec();
+  const bool timm_file = !spec.timm_keys.empty() && !spec.first_conv.empty() && !state.contains(spec.first_conv) &&
+                         state.contains(timm_key(spec, spec.first_conv));
+  if ((selected && selected->timm_keys && selected->tag == options.weights()) || timm_file) {
+    state = from_timm_state_dict(model, state);
+    // Without the top, timm's head has no counterpart here to be renamed to: every
+    // weight this model has must still come from the file (missing ones are errors).
+    if (!options.include_top()) {
+      io::StateDict kept;
+      for (const auto& item : state)
+        if (own.contains(item.key())) kept.insert(item.key(), item.value());
+      state = std::move(kept);
+    }
+  }
   for (const auto& p : spec.ignore_keys) {  // only where the model did not build that part
     bool built = false;
     for (const auto& item : own) built = built || detail::matches_any(item.key(), {p});

@@ -21,6 +21,7 @@
 #include "tlearn/models/shufflenet.hpp"
 #include "tlearn/models/squeezenet.hpp"
 #include "tlearn/models/swin.hpp"
+#include "tlearn/models/timm.hpp"
 #include "tlearn/models/vgg.hpp"
 #include "tlearn/models/vit.hpp"
 
@@ -92,6 +93,8 @@ const RegisteredModel& registered_model(const std::string& name) {
 }  // namespace detail
 
 std::shared_ptr<BackboneImpl> create_backbone(const std::string& name, const BackboneOptions& options) {
+  if (is_timm_source(name)) return detail::create_timm_backbone("", name, options);
+  if (is_timm_source(options.weights())) return detail::create_timm_backbone(name, options.weights(), options);
   const auto& entry = detail::registered_model(name);
   auto model = entry.build(entry.spec, options);
   if (!options.weights().empty()) load_pretrained(*model);

@@ -1,4 +1,6 @@
 // Implementation of tlearn/models/swin.hpp.
+#include <map>
+
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/convnext.hpp"  // nn::Permute
@@ -263,6 +265,23 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
   s.top_keys = {"head\\..*"};
   s.classifier_keys = {"head\\..*"};
   s.block_pattern = R"(^features\.([1357]\.\d+|[246])$)";  // blocks and patch mergings, not the stem
+  // timm's Swin (V1): a stage's patch merging opens the next stage there.
+  static const std::map<std::string, std::string> timm_names = {{"swin_t", "swin_tiny_patch4_window7_224"},
+                                                                {"swin_s", "swin_small_patch4_window7_224"},
+                                                                {"swin_b", "swin_base_patch4_window7_224"}};
+  if (auto it = timm_names.find(name); it != timm_names.end()) {
+    s.timm_name = it->second;
+    s.timm_keys = {{"^features\\.0\\.0\\.", "patch_embed.proj."},
+                   {"^features\\.0\\.2\\.", "patch_embed.norm."},
+                   {"^features\\.1\\.", "layers.0.blocks."}, {"^features\\.2\\.", "layers.1.downsample."},
+                   {"^features\\.3\\.", "layers.1.blocks."}, {"^features\\.4\\.", "layers.2.downsample."},
+                   {"^features\\.5\\.", "layers.2.blocks."}, {"^features\\.6\\.", "layers.3.downsample."},
+                   {"^features\\.7\\.", "layers.3.blocks."},
+                   {"\\.mlp\\.0\\.", ".mlp.fc1."},
+                   {"\\.mlp\\.3\\.", ".mlp.fc2."},
+                   {"^head\\.", "head.fc."}};
+    s.timm_unsaved = {"\\.relative_position_index$"};
+  }
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", name + "-" + hash + ".pth", {resize, crop, Interpolation::Bicubic}));
   return s;

@@ -202,7 +202,8 @@ void VisionTransformerImpl::adapt_checkpoint(torch::OrderedDict<std::string, tor
 namespace detail {
 
 ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::string& v1, int64_t v1_resize,
-                   const std::string& swag, int64_t swag_size, const std::string& swag_linear) {
+                   const std::string& swag, int64_t swag_size, const std::string& swag_linear,
+                   const std::string& timm_name) {
   ModelSpec s;
   s.name = name;
   s.family = "vit";
@@ -211,6 +212,20 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
   s.classifier_keys = {"heads\\.head\\..*"};
   s.block_pattern = R"(^encoder\.layers\.encoder_layer_\d+)";
   s.min_size = patch_size;  // one patch
+  s.timm_name = timm_name;
+  if (!timm_name.empty())
+    s.timm_keys = {{"^class_token$", "cls_token"},
+                   {"^conv_proj\\.", "patch_embed.proj."},
+                   {"^encoder\\.pos_embedding$", "pos_embed"},
+                   {"^encoder\\.layers\\.encoder_layer_(\\d+)\\.", "blocks.$1."},
+                   {"\\.ln_1\\.", ".norm1."},
+                   {"\\.ln_2\\.", ".norm2."},
+                   {"\\.self_attention\\.in_proj_(weight|bias)$", ".attn.qkv.$1"},
+                   {"\\.self_attention\\.out_proj\\.", ".attn.proj."},
+                   {"\\.mlp\\.0\\.", ".mlp.fc1."},
+                   {"\\.mlp\\.3\\.", ".mlp.fc2."},
+                   {"^encoder\\.ln\\.", "norm."},
+                   {"^heads\\.head\\.", "head."}};
   auto add = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                  Interpolation interpolation) {
     s.weights.push_back(torchvision_weights(tag, file, {resize, crop, interpolation}));
