@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,8 +55,9 @@ inline void run_python(const std::string& script, const std::vector<std::string>
 }
 
 /// The folder tests/python/<script> fills when run with `args` and the folder last:
-/// made once per build tree and script version, and safe under ctest --parallel (each
-/// process builds in a private folder and renames it into place).
+/// made once per build tree and script version, and safe under ctest --parallel (one
+/// process builds it, in a private folder renamed into place, while the others wait
+/// on a lock file instead of building it again).
 inline std::filesystem::path python_reference(const std::string& script, const std::vector<std::string>& args = {}) {
   namespace fs = std::filesystem;
   const fs::path path = fs::path(TLEARN_TEST_SCRIPTS) / script;
@@ -63,6 +66,17 @@ inline std::filesystem::path python_reference(const std::string& script, const s
   key += "_" + std::to_string(fs::last_write_time(path).time_since_epoch().count());
   const fs::path dir = fs::path(TLEARN_TEST_TMP) / key;
   if (fs::exists(dir / "done")) return dir;
+  fs::create_directories(TLEARN_TEST_TMP);
+  struct Lock {  // released when the process ends, however it ends
+    int fd;
+    explicit Lock(const fs::path& p) : fd(::open(p.c_str(), O_RDWR | O_CREAT, 0644)) {
+      if (fd >= 0) ::flock(fd, LOCK_EX);
+    }
+    ~Lock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock(fs::path(TLEARN_TEST_TMP) / (key + ".lock"));
+  if (fs::exists(dir / "done")) return dir;  // built while this process waited
   const fs::path tmp = fs::path(TLEARN_TEST_TMP) / (key + "_tmp_" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);

@@ -21,6 +21,7 @@ const std::vector<std::pair<std::string, std::string>> kTimmModels = {
     {"vgg11", "vgg11"},                 {"convnext_tiny", "convnext_tiny"},
     {"efficientnet_b0", "efficientnet_b0"}, {"inception_v3", "inception_v3"},
     {"regnety_004", "regnet_y_400mf"},  {"regnetx_008", "regnet_x_800mf"},
+    {"mobilenetv3_large_100", "mobilenet_v3_large"}, {"mobilenetv3_small_100", "mobilenet_v3_small"},
     {"vit_base_patch16_224", "vit_b_16"}, {"swin_tiny_patch4_window7_224", "swin_t"}};
 
 /// Largest difference, relative to the reference's scale (at least 1).
@@ -167,7 +168,7 @@ TEST_CASE("timm: the config drives the eval transform, checked against timm's on
 TEST_CASE("timm: a fine-tuned model goes back to timm (save_timm)", "[timm][parity]") {
   TimmHub hub("save");
   torch::NoGradGuard no_grad;
-  for (const char* timm_name : {"efficientnet_b0", "convnext_tiny"}) {
+  for (const char* timm_name : {"efficientnet_b0", "convnext_tiny", "mobilenetv3_small_100"}) {
     INFO(timm_name);
     // ImageNet weights with a new 10-class top, as a fine-tune starts.
     auto model = tl::make_backbone(std::string("hf-hub:timm/") + timm_name, tl::BackboneOptions().classes(10));
@@ -234,8 +235,14 @@ TEST_CASE("timm: clear errors for what does not fit", "[timm]") {
   CHECK(two->weight_spec()->class_names == std::vector<std::string>{"organism, being", "benthos"});
   CHECK_THAT(error_of([] { tl::imagenet::decode_predictions(torch::zeros({1, 3}), {"a", "b"}); }),
              Catch::Matchers::Contains("(N, 2)"));
-  // A model tlearn cannot hand to timm says why.
+  // Models tlearn cannot hand to timm say why.
   auto mnas = tl::make_backbone("mnasnet0_5");
   CHECK_THAT(error_of([&] { tl::save_timm(*mnas, hub.dir / "mnas"); }),
              Catch::Matchers::Contains("timm has no architecture that is tlearn's mnasnet0_5"));
+  auto torchvision_eps = tl::make_backbone("mobilenet_v3_small");  // BatchNorm eps 1e-3, timm's is 1e-5
+  CHECK_THAT(error_of([&] { tl::save_timm(*torchvision_eps, hub.dir / "mobilenet"); }),
+             Catch::Matchers::Contains("BatchNorm epsilon") && Catch::Matchers::Contains("timm would compute other numbers"));
+  auto headless = tl::make_backbone("resnet18", tl::BackboneOptions().include_top(false));
+  CHECK_THAT(error_of([&] { tl::save_timm(*headless, hub.dir / "headless"); }),
+             Catch::Matchers::Contains("without its top"));
 }

@@ -124,7 +124,7 @@ inline WeightSpec efficientnet_weights(const std::string& tag, const std::string
   return w;
 }
 
-/// timm's names for EfficientNet B0-B4 (B5-B7 differ: torchvision's use BatchNorm eps 1e-3).
+/// timm's names for EfficientNet B0-B7 (torchvision's B5-B7 use BatchNorm eps 1e-3, timm's 1e-5).
 /// Stage 1's blocks have no expansion conv, so their rows are named apart.
 inline std::vector<std::pair<std::string, std::string>> efficientnet_timm_keys() {
   return {{"^features\\.0\\.0\\.", "conv_stem."},
@@ -160,9 +160,10 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
-  if (name.size() == 15 && name.rfind("efficientnet_b", 0) == 0 && name[14] >= '0' && name[14] <= '4') {
+  if (name.size() == 15 && name.rfind("efficientnet_b", 0) == 0) {
     s.timm_name = name;
     s.timm_keys = efficientnet_timm_keys();
+    if (name[14] >= '5') s.timm_batch_norm_eps = 1e-5;
   }
   s.weights = std::move(weights);
   return s;

@@ -66,6 +66,44 @@ class MobileNetV3Impl : public BackboneImpl {
 };
 
 namespace detail {
+/// timm's names for MobileNetV3: each of torchvision's flat `features.N` rows is a
+/// block of a timm stage (`stages`: blocks per stage, the last a plain conv row); the
+/// first stage's blocks have no expansion conv. timm's BatchNorm epsilon is 1e-5
+/// where torchvision's is 1e-3.
+inline std::vector<std::pair<std::string, std::string>> mobilenet_v3_timm_keys(const std::vector<int>& stages) {
+  std::vector<std::pair<std::string, std::string>> keys = {{"^features\\.0\\.0\\.", "conv_stem."},
+                                                           {"^features\\.0\\.1\\.", "bn1."}};
+  int row = 1;
+  for (size_t stage = 0; stage < stages.size(); ++stage)
+    for (int block = 0; block < stages[stage]; ++block, ++row)
+      keys.push_back({"^features\\." + std::to_string(row) + "\\.",
+                      "blocks." + std::to_string(stage) + "." + std::to_string(block) + "."});
+  const std::string head = "^blocks\\." + std::to_string(stages.size() - 1) + "\\.0\\.";
+  std::vector<std::pair<std::string, std::string>> blocks = {
+      {head + "0\\.", "blocks." + std::to_string(stages.size() - 1) + ".0.conv."},
+      {head + "1\\.", "blocks." + std::to_string(stages.size() - 1) + ".0.bn1."},
+      // The first stage: depthwise, (squeeze-excitation,) projection.
+      {"^blocks\\.0\\.(\\d+)\\.block\\.0\\.0\\.", "blocks.0.$1.conv_dw."},
+      {"^blocks\\.0\\.(\\d+)\\.block\\.0\\.1\\.", "blocks.0.$1.bn1."},
+      {"^blocks\\.0\\.(\\d+)\\.block\\.1\\.fc", "blocks.0.$1.se.fc"},
+      {"^blocks\\.0\\.(\\d+)\\.block\\.\\d\\.0\\.", "blocks.0.$1.conv_pw."},
+      {"^blocks\\.0\\.(\\d+)\\.block\\.\\d\\.1\\.", "blocks.0.$1.bn2."},
+      // The others: expansion, depthwise, (squeeze-excitation,) projection.
+      {"\\.block\\.0\\.0\\.", ".conv_pw."},
+      {"\\.block\\.0\\.1\\.", ".bn1."},
+      {"\\.block\\.1\\.0\\.", ".conv_dw."},
+      {"\\.block\\.1\\.1\\.", ".bn2."},
+      {"\\.block\\.2\\.fc", ".se.fc"},
+      {"\\.block\\.[23]\\.0\\.", ".conv_pwl."},
+      {"\\.block\\.[23]\\.1\\.", ".bn3."},
+      {"\\.se\\.fc1\\.", ".se.conv_reduce."},
+      {"\\.se\\.fc2\\.", ".se.conv_expand."},
+      {"^classifier\\.0\\.", "conv_head."},
+      {"^classifier\\.3\\.", "classifier."}};
+  keys.insert(keys.end(), blocks.begin(), blocks.end());
+  return keys;
+}
+
 inline ModelSpec mobilenet_v3_spec(const std::string& name,
                                    const std::vector<std::pair<std::string, std::string>>& files) {
   ModelSpec s;
@@ -74,6 +112,11 @@ inline ModelSpec mobilenet_v3_spec(const std::string& name,
   s.first_conv = "features.0.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.3\\..*"};
+  const bool large = name == "mobilenet_v3_large";
+  s.timm_name = large ? "mobilenetv3_large_100" : "mobilenetv3_small_100";
+  s.timm_keys = mobilenet_v3_timm_keys(large ? std::vector<int>{1, 2, 3, 4, 2, 3, 1} : std::vector<int>{1, 2, 3, 2, 3, 1});
+  s.timm_shapes = {{"^classifier\\.0\\.weight$", {0, -1, 1, 1}}};  // timm's conv_head is a 1x1 conv
+  s.timm_batch_norm_eps = 1e-5;
   for (const auto& [tag, file] : files)
     s.weights.push_back(
         torchvision_weights(tag, file, {tag == "IMAGENET1K_V2" ? 232 : 256, 224, Interpolation::Bilinear}));

@@ -99,6 +99,9 @@ struct ModelSpec {
   /// Regexes of this model's buffers that timm does not save (a Swin block's
   /// relative_position_index): filled from the model when loading, left out when saving.
   std::vector<std::string> timm_unsaved;
+  /// timm's BatchNorm epsilon where it differs from this model's (0: the same): a
+  /// model loading timm's weights takes it, so it computes timm's numbers.
+  double timm_batch_norm_eps = 0;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 

@@ -69,6 +69,10 @@ void save_timm(const BackboneImpl& model, const std::filesystem::path& folder,
                const std::vector<std::string>& class_names = {});
 
 namespace detail {
+/// Gives every BatchNorm of `model` timm's epsilon (ModelSpec::timm_batch_norm_eps),
+/// when it differs: called when timm's weights are loaded.
+void use_timm_batch_norm_eps(BackboneImpl& model);
+
 /// make_backbone for timm weights named by `source` (is_timm_source): the model is
 /// timm's architecture from the config, which must be `model_name` when that is
 /// not empty. With include_top and the default 1000 classes, the top gets the

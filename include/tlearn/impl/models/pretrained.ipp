@@ -75,6 +75,7 @@ void load_pretrained(BackboneImpl& model) {
                          state.contains(timm_key(spec, spec.first_conv));
   if ((selected && selected->timm_keys && selected->tag == options.weights()) || timm_file) {
     state = from_timm_state_dict(model, state);
+    detail::use_timm_batch_norm_eps(model);
     // Without the top, timm's head has no counterpart here to be renamed to: every
     // weight this model has must still come from the file (missing ones are errors).
     if (!options.include_top()) {

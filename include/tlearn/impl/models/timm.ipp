@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 
+#include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/checkpoint.hpp"
@@ -194,6 +195,24 @@ std::shared_ptr<BackboneImpl> create_timm_backbone(const std::string& model_name
 
 }  // namespace detail
 
+namespace detail {
+
+/// Every tlearn BatchNorm in `model`.
+std::vector<nn::BatchNorm2dImpl*> batch_norms(const BackboneImpl& model) {
+  std::vector<nn::BatchNorm2dImpl*> out;
+  for (const auto& m : model.modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(m.get())) out.push_back(bn);
+  return out;
+}
+
+void use_timm_batch_norm_eps(BackboneImpl& model) {
+  const double eps = model.spec().timm_batch_norm_eps;
+  if (eps <= 0) return;
+  for (auto* bn : batch_norms(model)) bn->options.eps(eps);
+}
+
+}  // namespace detail
+
 TimmConfig read_timm_config(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) throw Error("read_timm_config: cannot open " + file.string());
@@ -330,6 +349,13 @@ void save_timm(const BackboneImpl& model, const std::filesystem::path& folder,
   if (!model.options().include_top())
     throw Error("save_timm: " + spec.name +
                 " was built without its top; timm's models have one: build it with include_top(true) and classes(N)");
+  if (const double eps = spec.timm_batch_norm_eps; eps > 0)
+    for (const auto* bn : detail::batch_norms(model))
+      if (bn->options.eps() != eps)
+        throw Error("save_timm: " + spec.name + "'s BatchNorm epsilon is " + std::to_string(bn->options.eps()) +
+                    " (torchvision's), timm's " + spec.timm_name + " uses " + std::to_string(eps) +
+                    ", so timm would compute other numbers; start from timm's weights (hf-hub:...) to fine-tune "
+                    "a model for timm");
   const int64_t classes = model.options().classes();
   if (!class_names.empty() && int64_t(class_names.size()) != classes)
     throw Error("save_timm: " + std::to_string(class_names.size()) + " class names for a top of " +
