@@ -19,7 +19,8 @@ namespace {
 const std::vector<std::pair<std::string, std::string>> kTimmModels = {
     {"resnet18", "resnet18"},           {"densenet121", "densenet121"},
     {"vgg11", "vgg11"},                 {"convnext_tiny", "convnext_tiny"},
-    {"efficientnet_b0", "efficientnet_b0"}, {"inception_v3", "inception_v3"},
+    {"efficientnet_b0", "efficientnet_b0"}, {"tf_efficientnet_b0", "efficientnet_b0"},
+    {"inception_v3", "inception_v3"},
     {"regnety_004", "regnet_y_400mf"},  {"regnetx_008", "regnet_x_800mf"},
     {"mobilenetv3_large_100", "mobilenet_v3_large"}, {"mobilenetv3_small_100", "mobilenet_v3_small"},
     {"vit_base_patch16_224", "vit_b_16"}, {"swin_tiny_patch4_window7_224", "swin_t"}};
@@ -168,7 +169,7 @@ TEST_CASE("timm: the config drives the eval transform, checked against timm's on
 TEST_CASE("timm: a fine-tuned model goes back to timm (save_timm)", "[timm][parity]") {
   TimmHub hub("save");
   torch::NoGradGuard no_grad;
-  for (const char* timm_name : {"efficientnet_b0", "convnext_tiny", "mobilenetv3_small_100"}) {
+  for (const char* timm_name : {"tf_efficientnet_b0", "convnext_tiny", "mobilenetv3_small_100"}) {
     INFO(timm_name);
     // ImageNet weights with a new 10-class top, as a fine-tune starts.
     auto model = tl::make_backbone(std::string("hf-hub:timm/") + timm_name, tl::BackboneOptions().classes(10));
@@ -195,6 +196,7 @@ TEST_CASE("timm: a fine-tuned model goes back to timm (save_timm)", "[timm][pari
     auto again = tl::make_backbone("local-dir:" + folder.string());
     again->eval();
     CHECK(again->options().classes() == 10);
+    CHECK(again->timm_architecture() == timm_name);
     CHECK(again->weight_spec()->class_names == names);
     CHECK(relative_error(again->forward(x), ours) < 1e-6);
     const auto decoded = tl::imagenet::decode_predictions(ours, names, 3);

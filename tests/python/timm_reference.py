@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 import tensorfile  # noqa: E402
 
-ARCHS = ["resnet18", "densenet121", "vgg11", "convnext_tiny", "efficientnet_b0", "inception_v3",
+ARCHS = ["resnet18", "densenet121", "vgg11", "convnext_tiny", "efficientnet_b0", "tf_efficientnet_b0", "inception_v3",
          "regnety_004", "regnetx_008", "mobilenetv3_large_100", "mobilenetv3_small_100", "vit_base_patch16_224",
          "swin_tiny_patch4_window7_224"]
 

@@ -28,6 +28,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -47,11 +48,24 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
   static constexpr size_t kMaxPackedCopies = 4;
 
   torch::Tensor forward(const torch::Tensor& input) {
+    const torch::Tensor x = tf_same_padding_ ? pad_tf_same(input) : input;
     const bool relu = fused_relu_ && !tap_recording();
-    if (auto output = run_prepacked(input, relu); output.defined()) return output;
-    auto output = torch::nn::Conv2dImpl::forward(input);
+    if (auto output = run_prepacked(x, relu); output.defined()) return output;
+    auto output = torch::nn::Conv2dImpl::forward(x);
     return relu ? output.relu_() : output;
   }
+
+  /// TensorFlow's "same" padding (timm's Conv2dSame, for weights trained in
+  /// TensorFlow): the input is padded by what its size and the stride need, the odd
+  /// row and column at the bottom and right, instead of by the fixed `padding`
+  /// (which this sets to 0).
+  void set_tf_same_padding(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    tf_same_padding_ = on;
+    if (on) options.padding(torch::ExpandingArray<2>(0));
+    packed_.clear();
+  }
+  bool tf_same_padding() const { return tf_same_padding_; }
 
   /// Applies the ReLU that follows this layer as part of it (see the file comment).
   void set_fused_relu(bool on) { fused_relu_ = on; }
@@ -114,6 +128,19 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
     return stack.back().toTensor();
   }
 
+  /// TensorFlow's rule: output size ceil(in / stride), total padding what that needs.
+  torch::Tensor pad_tf_same(const torch::Tensor& x) const {
+    std::vector<int64_t> pad;  // constant_pad_nd's order: left, right, top, bottom
+    for (int64_t d : {1, 0}) {
+      const int64_t in = x.size(x.dim() - 2 + d), k = (*options.kernel_size())[size_t(d)];
+      const int64_t s = (*options.stride())[size_t(d)], dilation = (*options.dilation())[size_t(d)];
+      const int64_t total = std::max<int64_t>(((in + s - 1) / s - 1) * s + (k - 1) * dilation + 1 - in, 0);
+      pad.push_back(total / 2);
+      pad.push_back(total - total / 2);
+    }
+    return torch::constant_pad_nd(x, pad, 0);
+  }
+
   bool can_run_prepacked(const torch::Tensor& input) const {
     if (torch::GradMode::is_enabled() || !prepacking_available()) return false;
     if (input.dim() != 4 || !input.device().is_cpu() || input.scalar_type() != torch::kFloat) return false;
@@ -161,6 +188,7 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
 
   bool prepack_ = false;
   bool fused_relu_ = false;
+  bool tf_same_padding_ = false;
   bool unsupported_ = false;
   std::vector<Packed> packed_;
   const c10::TensorImpl* packed_weight_ = nullptr;

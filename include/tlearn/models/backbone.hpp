@@ -165,6 +165,11 @@ class BackboneImpl : public torch::nn::Module {
   void set_memory_format(torch::MemoryFormat format);
   torch::MemoryFormat memory_format() const { return memory_format_; }
 
+  /// The timm architecture whose numbers this model computes once it loaded timm's
+  /// weights (models/timm.hpp: a BatchNorm epsilon, TensorFlow's padding), else "".
+  const std::string& timm_architecture() const { return timm_architecture_; }
+  void set_timm_architecture(std::string name) { timm_architecture_ = std::move(name); }
+
   /// {H, W}: options().input_shape(), else the crop size of the weights named by
   /// options().weights() ("imagenet" or a tag), else the architecture's default size.
   std::vector<int64_t> input_shape() const;
@@ -213,6 +218,7 @@ class BackboneImpl : public torch::nn::Module {
   ModelSpec spec_;
   BackboneOptions options_;
   torch::MemoryFormat memory_format_ = torch::MemoryFormat::Contiguous;
+  std::string timm_architecture_;
 };
 
 }  // namespace tlearn

@@ -114,7 +114,7 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.2\\..*"};
-  s.timm_name = name;
+  s.timm_architectures = {{name}};
   s.timm_keys = {{"^features\\.0\\.", "stem."},
                  {"^features\\.1\\.", "stages.0.blocks."}, {"^features\\.2\\.", "stages.1.downsample."},
                  {"^features\\.3\\.", "stages.1.blocks."}, {"^features\\.4\\.", "stages.2.downsample."},

@@ -87,7 +87,7 @@ inline ModelSpec densenet_spec(const std::string& name, const std::string& file)
   s.top_keys = {"classifier\\..*"};
   s.block_pattern = R"(^features\.(denseblock\d+\.denselayer\d+|transition\d+))";
   s.classifier_keys = {"classifier\\..*"};
-  s.timm_name = name;  // same names as torchvision's
+  s.timm_architectures = {{name}};  // same names as torchvision's
   auto w = torchvision_weights("IMAGENET1K_V1", file);
   w.key_rename = {{kDenseNetOldKeys, "$1$2"}};
   s.weights.push_back(w);

@@ -124,7 +124,8 @@ inline WeightSpec efficientnet_weights(const std::string& tag, const std::string
   return w;
 }
 
-/// timm's names for EfficientNet B0-B7 (torchvision's B5-B7 use BatchNorm eps 1e-3, timm's 1e-5).
+/// timm's names for EfficientNet B0-B7, the same for its PyTorch-trained models and its
+/// ports of TensorFlow's (tf_efficientnet_*).
 /// Stage 1's blocks have no expansion conv, so their rows are named apart.
 inline std::vector<std::pair<std::string, std::string>> efficientnet_timm_keys() {
   return {{"^features\\.0\\.0\\.", "conv_stem."},
@@ -161,9 +162,10 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
   if (name.size() == 15 && name.rfind("efficientnet_b", 0) == 0) {
-    s.timm_name = name;
+    // torchvision's B5-B7 use BatchNorm eps 1e-3, timm's 1e-5; TensorFlow's ports use
+    // 1e-3 and TensorFlow's "same" padding.
+    s.timm_architectures = {{name, name[14] >= '5' ? 1e-5 : 0.0}, {"tf_" + name, 1e-3, true}};
     s.timm_keys = efficientnet_timm_keys();
-    if (name[14] >= '5') s.timm_batch_norm_eps = 1e-5;
   }
   s.weights = std::move(weights);
   return s;

@@ -333,7 +333,7 @@ inline ModelSpec inception_v3_spec() {
   s.classifier_keys = {"fc\\..*"};
   s.ignore_keys = {"AuxLogits\\..*"};
   s.has_aux_logits = true;
-  s.timm_name = "inception_v3";  // timm's has no auxiliary head; the rest has torchvision's names
+  s.timm_architectures = {{"inception_v3"}};  // timm's has no auxiliary head; the rest has torchvision's names
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", {342, 299, Interpolation::Bilinear}));
   return s;

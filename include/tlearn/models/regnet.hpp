@@ -136,7 +136,7 @@ inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, con
       {"regnet_x_1_6gf", "regnetx_016"}, {"regnet_x_3_2gf", "regnetx_032"}, {"regnet_x_8gf", "regnetx_080"},
       {"regnet_x_16gf", "regnetx_160"},  {"regnet_x_32gf", "regnetx_320"}};
   if (auto it = timm_names.find(name); it != timm_names.end()) {
-    s.timm_name = it->second;
+    s.timm_architectures = {{it->second}};
     s.timm_keys = {{"^stem\\.0\\.", "stem.conv."},
                    {"^stem\\.1\\.", "stem.bn."},
                    {"^trunk_output\\.block(\\d+)\\.block\\d+-(\\d+)\\.", "s$1.b${2+1}."},

@@ -88,7 +88,7 @@ inline ModelSpec resnet_spec(const std::string& name, std::vector<ResNetWeights>
   s.first_conv = "conv1.weight";
   s.top_keys = {"fc\\..*"};
   s.classifier_keys = {"fc\\..*"};
-  s.timm_name = name;  // timm's ResNets, ResNeXts and Wide ResNets share torchvision's names
+  s.timm_architectures = {{name}};  // timm's ResNets, ResNeXts and Wide ResNets share torchvision's names
   for (const auto& w : weights)
     s.weights.push_back(torchvision_weights(w.tag, w.file, {w.resize, 224, Interpolation::Bilinear}));
   return s;

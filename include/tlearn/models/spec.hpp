@@ -28,8 +28,10 @@ struct WeightSpec {
   /// Renames applied to checkpoint keys before loading (regex, replacement),
   /// e.g. densenet's old "norm.1" names.
   std::vector<std::pair<std::string, std::string>> key_rename;
-  /// The file holds timm's key names (ModelSpec::timm_keys turns them into tlearn's).
+  /// The file holds timm's key names (ModelSpec::timm_keys turns them into tlearn's),
+  /// for timm's architecture `timm_architecture`.
   bool timm_keys = false;
+  std::string timm_architecture;
   /// The local file of these weights, when they were found before the model was
   /// built (timm's weights from the Hub or a folder); else `url` says where.
   std::string file;
@@ -54,6 +56,15 @@ namespace detail {
 /// top_keys, classifier_keys, ignore_keys.
 bool matches_any(const std::string& key, const std::vector<std::string>& patterns);
 }  // namespace detail
+
+/// One of timm's architectures that is a registered model, and how timm's numbers
+/// differ from the model as tlearn builds it (models/timm.hpp applies them when
+/// that architecture's weights load).
+struct TimmArchitecture {
+  std::string name;             ///< timm's name, e.g. "efficientnet_b0", "tf_efficientnet_b0"
+  double batch_norm_eps = 0;    ///< timm's BatchNorm epsilon where it differs (0: the same)
+  bool tf_same_padding = false;  ///< TensorFlow's "same" padding on the strided convolutions (timm's tf_ ports)
+};
 
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {
@@ -84,9 +95,10 @@ struct ModelSpec {
   std::string block_pattern;
   /// Whether BackboneOptions::aux_logits can build an auxiliary classifier (inception_v3).
   bool has_aux_logits = false;
-  /// timm's name of the same architecture (timm.create_model), when timm builds it
-  /// with the same modules and numbers, so timm's checkpoints load (models/timm.hpp).
-  std::string timm_name;
+  /// timm's architectures with the same modules (timm.create_model names), so timm's
+  /// checkpoints load (models/timm.hpp); save_timm writes the first whose numbers the
+  /// model has.
+  std::vector<TimmArchitecture> timm_architectures;
   /// How this model's state_dict keys become timm's: (regex, replacement) pairs
   /// applied in order, each to every match in the key. A replacement may use $N and
   /// ${N+K} / ${N-K} (group N plus or minus K: "features.3" is timm's "blocks.2").
@@ -99,9 +111,6 @@ struct ModelSpec {
   /// Regexes of this model's buffers that timm does not save (a Swin block's
   /// relative_position_index): filled from the model when loading, left out when saving.
   std::vector<std::string> timm_unsaved;
-  /// timm's BatchNorm epsilon where it differs from this model's (0: the same): a
-  /// model loading timm's weights takes it, so it computes timm's numbers.
-  double timm_batch_norm_eps = 0;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 

@@ -69,9 +69,14 @@ void save_timm(const BackboneImpl& model, const std::filesystem::path& folder,
                const std::vector<std::string>& class_names = {});
 
 namespace detail {
-/// Gives every BatchNorm of `model` timm's epsilon (ModelSpec::timm_batch_norm_eps),
-/// when it differs: called when timm's weights are loaded.
-void use_timm_batch_norm_eps(BackboneImpl& model);
+/// The entry of spec.timm_architectures for timm's `name` (a ViT for another input
+/// size matches its 224 entry), or nullptr.
+const TimmArchitecture* find_timm_architecture(const ModelSpec& spec, const std::string& name);
+
+/// Makes `model` compute what timm's architecture `name` computes (its BatchNorm
+/// epsilon, TensorFlow's padding on the strided convolutions): called when timm's
+/// weights load.
+void use_timm_architecture(BackboneImpl& model, const std::string& name);
 
 /// make_backbone for timm weights named by `source` (is_timm_source): the model is
 /// timm's architecture from the config, which must be `model_name` when that is

@@ -51,7 +51,7 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.6\\..*"};
   // timm runs the first two dense layers as 7x7 and 1x1 convolutions (the same weights, reshaped).
-  s.timm_name = name;
+  s.timm_architectures = {{name}};
   s.timm_keys = {{"^classifier\\.0\\.", "pre_logits.fc1."},
                  {"^classifier\\.3\\.", "pre_logits.fc2."},
                  {"^classifier\\.6\\.", "head.fc."}};

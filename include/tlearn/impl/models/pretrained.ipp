@@ -71,11 +71,14 @@ void load_pretrained(BackboneImpl& model) {
   // timm's names: weights from the Hub or a timm folder, or a timm file passed by path
   // (recognised by the first conv's timm name).
   const WeightSpec* selected = model.weight_spec();
-  const bool timm_file = !spec.timm_keys.empty() && !spec.first_conv.empty() && !state.contains(spec.first_conv) &&
-                         state.contains(timm_key(spec, spec.first_conv));
-  if ((selected && selected->timm_keys && selected->tag == options.weights()) || timm_file) {
+  const bool timm_weights = selected && selected->timm_keys && selected->tag == options.weights();
+  const bool timm_file = !timm_weights && !spec.timm_architectures.empty() && !spec.first_conv.empty() &&
+                         !state.contains(spec.first_conv) && state.contains(timm_key(spec, spec.first_conv));
+  if (timm_weights || timm_file) {
     state = from_timm_state_dict(model, state);
-    detail::use_timm_batch_norm_eps(model);
+    // A file without a config: the first timm architecture's numbers.
+    detail::use_timm_architecture(model, timm_weights ? selected->timm_architecture
+                                                       : spec.timm_architectures.front().name);
     // Without the top, timm's head has no counterpart here to be renamed to: every
     // weight this model has must still come from the file (missing ones are errors).
     if (!options.include_top()) {

@@ -270,7 +270,7 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
                                                                 {"swin_s", "swin_small_patch4_window7_224"},
                                                                 {"swin_b", "swin_base_patch4_window7_224"}};
   if (auto it = timm_names.find(name); it != timm_names.end()) {
-    s.timm_name = it->second;
+    s.timm_architectures = {{it->second}};
     s.timm_keys = {{"^features\\.0\\.0\\.", "patch_embed.proj."},
                    {"^features\\.0\\.2\\.", "patch_embed.norm."},
                    {"^features\\.1\\.", "layers.0.blocks."}, {"^features\\.2\\.", "layers.1.downsample."},

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/layer_table.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/checkpoint.hpp"
@@ -155,6 +156,7 @@ WeightSpec timm_weight_spec(const TimmConfig& c, const std::string& source, cons
   w.tag = source;
   w.file = file.string();
   w.timm_keys = true;
+  w.timm_architecture = c.architecture;
   w.preprocessing = preprocessing_for(c);
   if (c.input_size.size() != 3 || c.input_size[1] != c.input_size[2])
     throw Error(source + ": its config's input_size is not (3, N, N); tlearn's eval transform crops squares");
@@ -205,10 +207,25 @@ std::vector<nn::BatchNorm2dImpl*> batch_norms(const BackboneImpl& model) {
   return out;
 }
 
-void use_timm_batch_norm_eps(BackboneImpl& model) {
-  const double eps = model.spec().timm_batch_norm_eps;
-  if (eps <= 0) return;
-  for (auto* bn : batch_norms(model)) bn->options.eps(eps);
+const TimmArchitecture* find_timm_architecture(const ModelSpec& spec, const std::string& name) {
+  static const std::regex sized("^(vit_[a-z]+_patch\\d+)_\\d+$");
+  std::smatch m;
+  const std::string at_224 = std::regex_match(name, m, sized) ? m[1].str() + "_224" : "";
+  for (const auto& a : spec.timm_architectures)
+    if (a.name == name || a.name == at_224) return &a;
+  return nullptr;
+}
+
+void use_timm_architecture(BackboneImpl& model, const std::string& name) {
+  const TimmArchitecture* a = find_timm_architecture(model.spec(), name);
+  if (!a) throw Error(model.spec().name + " is not timm's " + name);
+  if (a->batch_norm_eps > 0)
+    for (auto* bn : batch_norms(model)) bn->options.eps(a->batch_norm_eps);
+  if (a->tf_same_padding)
+    for (const auto& m : model.modules(/*include_self=*/false))
+      if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m.get()))
+        if ((*conv->options.stride())[0] > 1 || (*conv->options.stride())[1] > 1) conv->set_tf_same_padding(true);
+  model.set_timm_architecture(name);
 }
 
 }  // namespace detail
@@ -268,16 +285,9 @@ std::string model_for_timm(const std::string& architecture) {
   std::vector<std::string> timm_names;
   for (const auto& name : list_models()) {
     const auto& spec = model_spec(name);
-    if (spec.timm_name.empty()) continue;
-    if (spec.timm_name == architecture) return name;
-    timm_names.push_back(spec.timm_name);
+    if (detail::find_timm_architecture(spec, architecture)) return name;
+    for (const auto& a : spec.timm_architectures) timm_names.push_back(a.name);
   }
-  // A ViT for another input size is the same network: vit_base_patch16_384.
-  static const std::regex sized("^(vit_[a-z]+_patch\\d+)_\\d+$");
-  std::smatch m;
-  if (std::regex_match(architecture, m, sized))
-    for (const auto& name : list_models())
-      if (model_spec(name).timm_name == m[1].str() + "_224") return name;
   std::sort(timm_names.begin(), timm_names.end(), [&](const std::string& a, const std::string& b) {
     return detail::edit_distance(architecture, a) < detail::edit_distance(architecture, b);
   });
@@ -285,7 +295,7 @@ std::string model_for_timm(const std::string& architecture) {
   for (size_t i = 0; i < std::min<size_t>(5, timm_names.size()); ++i) closest += (i ? ", " : "") + timm_names[i];
   throw Error("timm's architecture '" + architecture +
               "' is not one tlearn builds; the closest timm architectures tlearn has: " + closest +
-              " (each registered model's spec().timm_name lists them all)");
+              " (each registered model's spec().timm_architectures lists them all)");
 }
 
 bool is_timm_source(const std::string& name) {
@@ -343,19 +353,25 @@ io::StateDict to_timm_state_dict(const BackboneImpl& model) {
 void save_timm(const BackboneImpl& model, const std::filesystem::path& folder,
                const std::vector<std::string>& class_names) {
   const ModelSpec& spec = model.spec();
-  if (spec.timm_name.empty())
+  if (spec.timm_architectures.empty())
     throw Error("save_timm: timm has no architecture that is tlearn's " + spec.name +
                 "; save_model (io/model_file.hpp) keeps it for tlearn");
   if (!model.options().include_top())
     throw Error("save_timm: " + spec.name +
                 " was built without its top; timm's models have one: build it with include_top(true) and classes(N)");
-  if (const double eps = spec.timm_batch_norm_eps; eps > 0)
-    for (const auto* bn : detail::batch_norms(model))
-      if (bn->options.eps() != eps)
-        throw Error("save_timm: " + spec.name + "'s BatchNorm epsilon is " + std::to_string(bn->options.eps()) +
-                    " (torchvision's), timm's " + spec.timm_name + " uses " + std::to_string(eps) +
-                    ", so timm would compute other numbers; start from timm's weights (hf-hub:...) to fine-tune "
-                    "a model for timm");
+  // The timm architecture whose numbers the model computes: the one whose weights it
+  // loaded, else one that computes what torchvision's modules do.
+  std::string architecture = model.timm_architecture();
+  for (const auto& a : spec.timm_architectures)
+    if (architecture.empty() && a.batch_norm_eps == 0 && !a.tf_same_padding) architecture = a.name;
+  if (architecture.empty()) {
+    const auto& a = spec.timm_architectures.front();
+    throw Error("save_timm: this " + spec.name + " has torchvision's numbers, but timm's " + a.name + " uses " +
+                (a.batch_norm_eps > 0 ? "BatchNorm epsilon " + std::to_string(a.batch_norm_eps)
+                                      : std::string("TensorFlow's padding")) +
+                ", so timm would compute other numbers. Start from timm's weights (hf-hub:... or local-dir:...) "
+                "to fine-tune a model for timm");
+  }
   const int64_t classes = model.options().classes();
   if (!class_names.empty() && int64_t(class_names.size()) != classes)
     throw Error("save_timm: " + std::to_string(class_names.size()) + " class names for a top of " +
@@ -373,7 +389,7 @@ void save_timm(const BackboneImpl& model, const std::filesystem::path& folder,
   const auto hw = model.input_shape();
   const Preprocessing p = model.preprocessing();
   nlohmann::ordered_json cfg;
-  cfg["architecture"] = spec.timm_name;
+  cfg["architecture"] = architecture;
   cfg["num_classes"] = classes;
   if (!class_names.empty()) cfg["label_names"] = class_names;
   nlohmann::ordered_json pre;

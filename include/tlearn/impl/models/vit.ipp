@@ -212,8 +212,8 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
   s.classifier_keys = {"heads\\.head\\..*"};
   s.block_pattern = R"(^encoder\.layers\.encoder_layer_\d+)";
   s.min_size = patch_size;  // one patch
-  s.timm_name = timm_name;
-  if (!timm_name.empty())
+  if (!timm_name.empty()) {
+    s.timm_architectures = {{timm_name}};
     s.timm_keys = {{"^class_token$", "cls_token"},
                    {"^conv_proj\\.", "patch_embed.proj."},
                    {"^encoder\\.pos_embedding$", "pos_embed"},
@@ -226,6 +226,7 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
                    {"\\.mlp\\.3\\.", ".mlp.fc2."},
                    {"^encoder\\.ln\\.", "norm."},
                    {"^heads\\.head\\.", "head."}};
+  }
   auto add = [&](const std::string& tag, const std::string& file, int64_t resize, int64_t crop,
                  Interpolation interpolation) {
     s.weights.push_back(torchvision_weights(tag, file, {resize, crop, interpolation}));
