@@ -225,6 +225,14 @@ TEST_CASE("timm: clear errors for what does not fit", "[timm]") {
   std::ofstream(odd / "config.json") << R"({"architecture": "resnet18", "pretrained_cfg": {"crop_pct": "wide"}})";
   CHECK_THAT(error_of([&] { tl::read_timm_config(odd / "config.json"); }),
              Catch::Matchers::Contains("'crop_pct' has the wrong type"));
+  // What a config makes tlearn allocate is bounded.
+  std::ofstream(odd / "config.json") << R"({"architecture": "vit_base_patch16_224", "num_classes": 1000000000000})";
+  CHECK_THAT(error_of([&] { tl::read_timm_config(odd / "config.json"); }), Catch::Matchers::Contains("at most 1000000"));
+  std::ofstream(odd / "config.json")
+      << R"({"architecture": "vit_base_patch16_224", "pretrained_cfg": {"input_size": [3, 100000, 100000]}})";
+  CHECK_THAT(error_of([&] { tl::read_timm_config(odd / "config.json"); }), Catch::Matchers::Contains("1..4096"));
+  std::ofstream(odd / "config.json") << "{\"architecture\": ";  // cut short
+  CHECK_THAT(error_of([&] { tl::read_timm_config(odd / "config.json"); }), Catch::Matchers::Contains("is not JSON"));
   // Class names: WordNet ids read through label_descriptions (timm's ImageNet-21k configs).
   const fs::path labelled = hub.dir / "labelled";
   fs::create_directories(labelled);

@@ -273,6 +273,15 @@ TimmConfig read_timm_config(const std::filesystem::path& file) {
       c.label_descriptions.push_back(d != it->end() && d->is_string() ? d->get<std::string>() : label);
     }
   }
+  // A config from the Hub is input like any file: what it makes tlearn allocate is bounded.
+  constexpr int64_t kMaxClasses = 1000000, kMaxInputSize = 4096;
+  if (c.num_classes > kMaxClasses)
+    throw Error("read_timm_config: " + file.string() + " asks for " + std::to_string(c.num_classes) +
+                " classes; at most " + std::to_string(kMaxClasses) + " are accepted (a damaged file?)");
+  for (const int64_t d : c.input_size)
+    if (d < 1 || d > kMaxInputSize)
+      throw Error("read_timm_config: " + file.string() + ": input_size holds " + std::to_string(d) +
+                  "; each size must be in 1.." + std::to_string(kMaxInputSize));
   if (c.num_classes < 0 || (!c.label_names.empty() && int64_t(c.label_names.size()) != c.num_classes))
     throw Error("read_timm_config: " + file.string() + " has " + std::to_string(c.num_classes) + " classes and " +
                 std::to_string(c.label_names.size()) + " label names");
