@@ -195,10 +195,6 @@ std::shared_ptr<BackboneImpl> create_timm_backbone(const std::string& model_name
   return model;
 }
 
-}  // namespace detail
-
-namespace detail {
-
 /// Every tlearn BatchNorm in `model`.
 std::vector<nn::BatchNorm2dImpl*> batch_norms(const BackboneImpl& model) {
   std::vector<nn::BatchNorm2dImpl*> out;
