@@ -150,6 +150,14 @@ inline std::string error_of(const std::function<void()>& f) {
 }
 
 /// Sets (or unsets, for nullptr) an environment variable for one scope.
+struct EnvVar;
+
+/// tests/python/fake_hub.py serving the repositories under `repos` (ORG/REPO
+/// folders), with the environment pointing tlearn (and Python's huggingface_hub)
+/// at it and at an empty cache in `hf_home`, for one scope.
+struct LocalHub;
+
+/// Sets (or unsets, for nullptr) an environment variable for one scope.
 struct EnvVar {
   EnvVar(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old, had_ = true;
@@ -158,6 +166,29 @@ struct EnvVar {
   ~EnvVar() { had_ ? ::setenv(name_.c_str(), old_.c_str(), 1) : ::unsetenv(name_.c_str()); }
   std::string name_, old_;
   bool had_ = false;
+};
+
+struct LocalHub {
+  LocalHub(const std::filesystem::path& repos, const std::filesystem::path& hf_home,
+           std::vector<std::string> options = {})
+      : server("fake_hub.py", repos, std::move(options)),
+        endpoint("http://127.0.0.1:" + port_of(server.ports)),
+        env_endpoint("HF_ENDPOINT", endpoint.c_str()),
+        env_home("HF_HOME", hf_home.string().c_str()),
+        env_cache("HF_HUB_CACHE", nullptr),
+        env_token("HF_TOKEN", nullptr),
+        env_offline("HF_HUB_OFFLINE", nullptr) {}
+
+  /// The Hub's port in the port file's {"hub": N, "storage": M}.
+  static std::string port_of(const std::string& ports) {
+    const auto at = ports.find("\"hub\":");
+    REQUIRE(at != std::string::npos);
+    return std::to_string(std::stoi(ports.substr(at + 6)));
+  }
+
+  PythonServer server;
+  std::string endpoint;
+  EnvVar env_endpoint, env_home, env_cache, env_token, env_offline;
 };
 
 /// Runs tests/python/<script> with the Keras environment's Python (keras, jax, h5py;

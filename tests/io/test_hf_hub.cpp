@@ -4,8 +4,6 @@
 #include <tlearn/detail/sha256.hpp>
 #include <tlearn/tlearn.hpp>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <random>
 
@@ -41,13 +39,8 @@ struct FakeHub {
         weights(random_bytes(300000, 1)),
         config(R"({"architecture": "resnet18", "num_classes": 10})"),
         repos(make_repos(dir, weights, config)),
-        server("fake_hub.py", repos, std::move(options)),
-        endpoint("http://127.0.0.1:" + std::to_string(nlohmann::json::parse(server.ports)["hub"].get<int>())),
-        env_endpoint("HF_ENDPOINT", endpoint.c_str()),
-        env_home("HF_HOME", (dir / "hf").string().c_str()),
-        env_cache("HF_HUB_CACHE", nullptr),
-        env_token("HF_TOKEN", nullptr),
-        env_offline("HF_HUB_OFFLINE", nullptr) {}
+        local(repos, dir / "hf", std::move(options)),
+        server(local.server) {}
 
   static fs::path make_repos(const fs::path& dir, const std::string& weights, const std::string& config) {
     const fs::path root = dir / "repos";
@@ -69,9 +62,8 @@ struct FakeHub {
   fs::path dir;
   std::string weights, config;
   fs::path repos;
-  PythonServer server;
-  std::string endpoint;
-  EnvVar env_endpoint, env_home, env_cache, env_token, env_offline;
+  tlearn::test::LocalHub local;
+  PythonServer& server;
 };
 
 /// huggingface_hub's answer (tests/python/hub_interop.py) in the current environment.

@@ -9,7 +9,6 @@
 
 namespace tl = tlearn;
 namespace fs = std::filesystem;
-using tlearn::test::EnvVar;
 using tlearn::test::PythonServer;
 using tlearn::test::error_of;
 
@@ -39,12 +38,7 @@ struct TimmHub {
       : reference(tlearn::test::python_reference("timm_reference.py", {"write"})),
         dir(tlearn::test::scratch_dir("timm_" + name)),
         root(make_root(dir, reference)),
-        server("fake_hub.py", root),
-        endpoint("http://127.0.0.1:" + std::to_string(nlohmann::json::parse(server.ports)["hub"].get<int>())),
-        env_endpoint("HF_ENDPOINT", endpoint.c_str()),
-        env_home("HF_HOME", (dir / "hf").string().c_str()),
-        env_cache("HF_HUB_CACHE", nullptr),
-        env_offline("HF_HUB_OFFLINE", nullptr) {}
+        hub(root, dir / "hf") {}
 
   static fs::path make_root(const fs::path& dir, const fs::path& reference) {
     fs::create_directories(dir / "repos");
@@ -53,9 +47,7 @@ struct TimmHub {
   }
 
   fs::path reference, dir, root;
-  PythonServer server;
-  std::string endpoint;
-  EnvVar env_endpoint, env_home, env_cache, env_offline;
+  tlearn::test::LocalHub hub;
 };
 
 }  // namespace

@@ -124,7 +124,7 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
                  {"\\.block\\.3\\.", ".mlp.fc1."}, {"\\.block\\.5\\.", ".mlp.fc2."},
                  {"\\.layer_scale$", ".gamma"},
                  {"^classifier\\.0\\.", "head.norm."}, {"^classifier\\.2\\.", "head.fc."}};
-  s.timm_shapes = {{"\\.layer_scale$", {-1}}};
+  s.timm_shapes = {{".*\\.layer_scale", {-1}}};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize_size, 224, Interpolation::Bilinear}));
   return s;
 }

@@ -115,7 +115,7 @@ inline ModelSpec mobilenet_v3_spec(const std::string& name,
   const bool large = name == "mobilenet_v3_large";
   s.timm_architectures = {{large ? "mobilenetv3_large_100" : "mobilenetv3_small_100", 1e-5}};
   s.timm_keys = mobilenet_v3_timm_keys(large ? std::vector<int>{1, 2, 3, 4, 2, 3, 1} : std::vector<int>{1, 2, 3, 2, 3, 1});
-  s.timm_shapes = {{"^classifier\\.0\\.weight$", {0, -1, 1, 1}}};  // timm's conv_head is a 1x1 conv
+  s.timm_shapes = {{"classifier\\.0\\.weight", {0, -1, 1, 1}}};  // timm's conv_head is a 1x1 conv
   for (const auto& [tag, file] : files)
     s.weights.push_back(
         torchvision_weights(tag, file, {tag == "IMAGENET1K_V2" ? 232 : 256, 224, Interpolation::Bilinear}));

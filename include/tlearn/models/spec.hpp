@@ -104,12 +104,13 @@ struct ModelSpec {
   /// ${N+K} / ${N-K} (group N plus or minus K: "features.3" is timm's "blocks.2").
   /// Empty: the keys are the same.
   std::vector<std::pair<std::string, std::string>> timm_keys;
-  /// Weights timm stores in another shape: (regex over this model's key, timm's
-  /// shape), where 0 keeps that dimension of ours and -1 is inferred; e.g. a layer
-  /// scale (C,1,1) is timm's gamma {-1}. Loading reshapes to ours either way.
+  /// Weights timm stores in another shape: (regex of this model's keys, whole match
+  /// as top_keys, timm's shape), where 0 keeps that dimension of ours and -1 is
+  /// inferred; e.g. a layer scale (C,1,1) is timm's gamma {-1}. Loading reshapes to
+  /// ours either way.
   std::vector<std::pair<std::string, std::vector<int64_t>>> timm_shapes;
-  /// Regexes of this model's buffers that timm does not save (a Swin block's
-  /// relative_position_index): filled from the model when loading, left out when saving.
+  /// Regexes (whole match) of this model's buffers that timm does not save (a Swin
+  /// block's relative_position_index): filled from the model when loading, left out when saving.
   std::vector<std::string> timm_unsaved;
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };

@@ -55,7 +55,7 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.timm_keys = {{"^classifier\\.0\\.", "pre_logits.fc1."},
                  {"^classifier\\.3\\.", "pre_logits.fc2."},
                  {"^classifier\\.6\\.", "head.fc."}};
-  s.timm_shapes = {{"^classifier\\.0\\.weight$", {0, -1, 7, 7}}, {"^classifier\\.3\\.weight$", {0, -1, 1, 1}}};
+  s.timm_shapes = {{"classifier\\.0\\.weight", {0, -1, 7, 7}}, {"classifier\\.3\\.weight", {0, -1, 1, 1}}};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }

@@ -28,11 +28,6 @@ namespace detail::hf {
 
 namespace fs = std::filesystem;
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
-}
-
 /// huggingface_hub's reading of a boolean variable.
 bool env_true(const char* name) {
   const std::string v = lower(env(name));
@@ -550,7 +545,7 @@ std::string HubRepo::name() const { return "hf-hub:" + id + (revision == "main" 
 bool is_hub_name(const std::string& name) { return name.rfind("hf-hub:", 0) == 0; }
 
 std::filesystem::path hf_hub_cache_dir() {
-  if (auto v = detail::hf::env("HF_HUB_CACHE"); !v.empty()) return v;
+  if (auto v = detail::env("HF_HUB_CACHE"); !v.empty()) return v;
   return detail::hf::hf_home() / "hub";
 }
 

@@ -16,6 +16,12 @@
 
 namespace tlearn::io::detail {
 
+/// An environment variable's value; unset and empty read the same.
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
 namespace {
 std::mutex limits_mutex;
 DownloadLimits limits;
@@ -248,10 +254,7 @@ std::filesystem::path keras_cache_dir() {
 }
 
 std::filesystem::path cache_dir() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v ? std::string(v) : std::string();
-  };
+  using detail::env;
   if (auto v = env("TLEARN_HOME"); !v.empty()) return v;
   if (auto v = env("TORCH_HOME"); !v.empty()) return std::filesystem::path(v) / "hub" / "checkpoints";
   if (auto v = env("XDG_CACHE_HOME"); !v.empty()) return std::filesystem::path(v) / "torch" / "hub" / "checkpoints";

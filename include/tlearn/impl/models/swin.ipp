@@ -280,7 +280,7 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
                    {"\\.mlp\\.0\\.", ".mlp.fc1."},
                    {"\\.mlp\\.3\\.", ".mlp.fc2."},
                    {"^head\\.", "head.fc."}};
-    s.timm_unsaved = {"\\.relative_position_index$"};
+    s.timm_unsaved = {".*\\.relative_position_index"};
   }
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", name + "-" + hash + ".pth", {resize, crop, Interpolation::Bicubic}));

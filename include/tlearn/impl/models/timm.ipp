@@ -69,17 +69,10 @@ std::string replace_with_arithmetic(const std::string& key, const std::regex& re
   return out;
 }
 
-/// Whether one of `patterns` is found in `key`.
-bool matches_any_search(const std::string& key, const std::vector<std::string>& patterns) {
-  for (const auto& p : patterns)
-    if (std::regex_search(key, std::regex(p))) return true;
-  return false;
-}
-
 /// The entry of `spec.timm_shapes` for our weight `key`, if any.
 const std::vector<int64_t>* timm_shape_rule(const ModelSpec& spec, const std::string& key) {
   for (const auto& [pattern, shape] : spec.timm_shapes)
-    if (std::regex_search(key, std::regex(pattern))) return &shape;
+    if (matches_any(key, {pattern})) return &shape;
   return nullptr;
 }
 
@@ -339,7 +332,7 @@ io::StateDict from_timm_state_dict(const BackboneImpl& model, const io::StateDic
   for (const auto& item : io::state_dict(model)) {
     const std::string& key = item.key();
     const bool counter = key.size() > 20 && key.compare(key.size() - 20, 20, ".num_batches_tracked") == 0;
-    if (!out.contains(key) && (counter || detail::matches_any_search(key, spec.timm_unsaved)))
+    if (!out.contains(key) && (counter || detail::matches_any(key, spec.timm_unsaved)))
       out.insert(key, item.value());
   }
   return out;
@@ -348,7 +341,7 @@ io::StateDict from_timm_state_dict(const BackboneImpl& model, const io::StateDic
 io::StateDict to_timm_state_dict(const BackboneImpl& model) {
   io::StateDict out;
   for (const auto& item : io::state_dict(model)) {
-    if (detail::matches_any_search(item.key(), model.spec().timm_unsaved)) continue;
+    if (detail::matches_any(item.key(), model.spec().timm_unsaved)) continue;
     const std::string key = timm_key(model.spec(), item.key());
     out.insert(key, item.value().reshape(detail::timm_shape(model.spec(), item.key(), item.value())));
   }
