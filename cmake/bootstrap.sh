@@ -34,7 +34,7 @@ TLEARN_DEBIAN_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   libopenblas0-pthread
   libeigen3-dev nlohmann-json3-dev libstb-dev zlib1g-dev
-  libcurl4-openssl-dev libturbojpeg0-dev libhdf5-dev
+  libcurl4-openssl-dev libturbojpeg0-dev libhdf5-dev libgloo-dev
   catch2
   opencv-doc
   dataset-fashion-mnist

@@ -9,6 +9,12 @@ find_package(ZLIB REQUIRED)           # gzipped IDX files (Fashion-MNIST)
 find_package(CURL QUIET)              # optional: downloads of pretrained weights
 find_package(libjpeg-turbo QUIET)     # optional: fast JPEG decoding
 find_package(tlearn_hdf5 QUIET)       # optional: Keras weight files (.h5, .weights.h5, .keras); cmake/Findtlearn_hdf5.cmake
+find_package(tlearn_gloo QUIET)       # optional: distributed training on c10d's Gloo; cmake/Findtlearn_gloo.cmake
+if(tlearn_gloo_FOUND)
+  message(STATUS "tlearn: distributed training with c10d Gloo (gloo headers in ${tlearn_gloo_INCLUDE_DIR})")
+else()
+  message(STATUS "tlearn: no gloo headers (Debian: libgloo-dev): distributed::init() of many processes will say so")
+endif()
 
 # Imported targets are visible only in the directory that found them. When tlearn
 # is added with add_subdirectory or FetchContent, the parent project links
@@ -56,5 +62,8 @@ function(tlearn_setup_target target)
   if(TARGET tlearn::hdf5)
     target_link_libraries(${target} ${private} tlearn::hdf5)
     target_compile_definitions(${target} ${public} TLEARN_HAVE_HDF5=1)
+  endif()
+  if(TARGET tlearn::gloo)
+    target_link_libraries(${target} ${private} tlearn::gloo)  # headers and defines only: gloo's code is in LibTorch
   endif()
 endfunction()

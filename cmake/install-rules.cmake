@@ -4,6 +4,9 @@ set(TLEARN_CMAKE_DIR "${CMAKE_INSTALL_DATADIR}/tlearn" CACHE STRING "Where tlear
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(TARGETS tlearn EXPORT tlearnTargets)
+if(TARGET tlearn-run AND TLEARN_BUILD_TOOLS)
+  install(TARGETS tlearn-run RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+endif()
 install(EXPORT tlearnTargets NAMESPACE tlearn:: DESTINATION "${TLEARN_CMAKE_DIR}")
 
 if(CURL_FOUND)
@@ -21,6 +24,11 @@ if(TARGET tlearn::hdf5)
 else()
   set(TLEARN_WITH_HDF5 OFF)
 endif()
+if(TARGET tlearn::gloo)
+  set(TLEARN_WITH_GLOO ON)
+else()
+  set(TLEARN_WITH_GLOO OFF)
+endif()
 configure_package_config_file(cmake/tlearnConfig.cmake.in
   "${PROJECT_BINARY_DIR}/tlearnConfig.cmake" INSTALL_DESTINATION "${TLEARN_CMAKE_DIR}")
 if(TLEARN_HEADER_ONLY)
@@ -36,5 +44,6 @@ install(FILES
   "${PROJECT_BINARY_DIR}/tlearnConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findstb.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findtlearn_hdf5.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/Findtlearn_gloo.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/dependencies.cmake"
   DESTINATION "${TLEARN_CMAKE_DIR}")

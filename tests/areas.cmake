@@ -14,6 +14,17 @@ tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp io/test_hf_hub.cpp LABELS i
 tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
 tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
 tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)
-tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp test_devices.cpp train/test_recipe.cpp LABELS train)
+tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp test_devices.cpp train/test_recipe.cpp
+  train/test_distributed.cpp LABELS train)
+# The program the distributed tests start as several processes (tlearn-run, torchrun).
+add_executable(tlearn_distributed_worker train/distributed_worker.cpp)
+target_link_libraries(tlearn_distributed_worker PRIVATE tlearn::tlearn)
+if(TLEARN_HEADER_ONLY)
+  target_compile_definitions(tlearn_distributed_worker PRIVATE TLEARN_IMPLEMENTATION)
+endif()
+target_compile_definitions(tlearn_tests_train PRIVATE
+  TLEARN_TEST_WORKER="$<TARGET_FILE:tlearn_distributed_worker>"
+  TLEARN_RUN="$<TARGET_FILE:tlearn-run>")
+add_dependencies(tlearn_tests_train tlearn_distributed_worker tlearn-run)
 # The same public-path sweep on a CUDA device; skipped where there is none.
 tlearn_add_tests(tlearn_tests_cuda SOURCES test_cuda.cpp LABELS cuda)

@@ -6,6 +6,7 @@
 
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/cpu_memory.hpp"
+#include "tlearn/core/distributed.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/freeze.hpp"
@@ -77,6 +78,7 @@
 #include "tlearn/nn/squeeze_excitation.hpp"
 #include "tlearn/nn/zero_padding.hpp"
 #include "tlearn/train/callbacks.hpp"
+#include "tlearn/train/data_parallel.hpp"
 #include "tlearn/train/ema.hpp"
 #include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/history.hpp"

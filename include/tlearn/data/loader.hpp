@@ -17,6 +17,12 @@
 /// worker reaches the consumer at its batch; destroying the loader mid-epoch
 /// stops and joins the workers. The pixel kernels are plain loops (no intra-op
 /// torch threads), so workers do not compete with the training thread pool.
+///
+/// In a job of many processes (core/distributed.hpp) each process reads its
+/// own part of every epoch, as torch's DistributedSampler splits it: the epoch's
+/// order (shuffled alike everywhere) is padded with its first samples to a
+/// multiple of the process count, and rank r takes positions r, r + world, ...
+/// The repeated samples are counted in Batch::padding; evaluation leaves them out.
 
 #include <torch/torch.h>
 
@@ -35,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "tlearn/core/distributed.hpp"
 #include "tlearn/data/dataset.hpp"
 #include "tlearn/data/transforms.hpp"
 #include "tlearn/detail/random.hpp"
@@ -67,12 +74,18 @@ struct LoaderOptions {
   TORCH_ARG(bool, pin_memory) = true;
   /// Called for each skipped sample (default: one line on std::cerr). Called under a lock.
   TORCH_ARG(std::function<void(const SkippedSample&)>, on_skip) = {};
+  /// In a job of many processes, read only this process's part of each epoch
+  /// (see above); false: every process reads everything.
+  TORCH_ARG(bool, shard) = true;
 };
 
 struct Batch {
   torch::Tensor images;         ///< (N, C, H, W) float, contiguous
   torch::Tensor labels;         ///< (N) int64; a SampleFn's targets stacked, e.g. masks (N, H, W)
   std::vector<size_t> indices;  ///< data set indices of the N samples
+  /// The last `padding` samples repeat others to give every process as many
+  /// (a sharded loader's last batch); training uses them, evaluation does not.
+  size_t padding = 0;
   size_t size() const { return indices.size(); }
 };
 
@@ -158,6 +171,7 @@ class Loader {
     };
     int64_t epoch = 0;
     std::vector<std::vector<size_t>> plan;
+    std::vector<size_t> plan_real;  // how many of each batch's samples are not shard padding
     std::mutex m;
     std::condition_variable work_cv, ready_cv;
     size_t next_claim = 0, next_yield = 0;
@@ -182,8 +196,19 @@ class Loader {
     size_t samples() const { return dataset ? dataset->size() : sample_count; }
     std::string describe(size_t i) const { return dataset ? dataset->describe(i) : "sample " + std::to_string(i); }
 
+    /// The processes this loader's epochs are split between, and this one's place.
+    std::pair<size_t, size_t> shard() const {
+      if (!options.shard()) return {0, 1};
+      return {size_t(distributed::rank()), size_t(distributed::world_size())};
+    }
+    /// Samples per epoch in this process (with padding).
+    size_t shard_samples() const {
+      const size_t world = shard().second;
+      return (samples() + world - 1) / world;
+    }
+
     size_t num_batches() const {
-      const size_t n = samples(), b = size_t(options.batch_size());
+      const size_t n = shard_samples(), b = size_t(options.batch_size());
       return options.drop_last() ? n / b : (n + b - 1) / b;
     }
 
@@ -206,10 +231,21 @@ class Loader {
         std::mt19937_64 rng(detail::mix64(options.seed() ^ detail::mix64(uint64_t(epoch))));
         for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
       }
+      const auto [rank, world] = shard();
+      size_t real = order.size();
+      if (world > 1) {  // DistributedSampler: pad with the first samples, take every world-th
+        const size_t n = order.size();
+        std::vector<size_t> mine;
+        for (size_t p = rank; p < shard_samples() * world; p += world) mine.push_back(order[n ? p % n : 0]);
+        real = n > rank ? (n - rank + world - 1) / world : 0;
+        order = std::move(mine);
+      }
       plan.assign(num_batches(), {});
+      plan_real.assign(plan.size(), 0);
       for (size_t b = 0; b < plan.size(); ++b) {
         const size_t lo = b * size_t(options.batch_size()), hi = std::min(order.size(), lo + size_t(options.batch_size()));
         plan[b].assign(order.begin() + long(lo), order.begin() + long(hi));
+        plan_real[b] = std::min(hi, std::max(lo, real)) - lo;
       }
       next_claim = next_yield = 0;
       ready.clear();
@@ -229,7 +265,7 @@ class Loader {
         }
         Ready r;
         try {
-          r.batch = build(plan[b]);
+          r.batch = build(plan[b], plan_real[b]);
         } catch (...) {
           r.error = std::current_exception();
         }
@@ -251,7 +287,7 @@ class Loader {
           if (options.workers() == 0) {
             const size_t b = next_yield++;
             lock.unlock();
-            r.batch = build(plan[b]);  // exceptions go straight to the caller
+            r.batch = build(plan[b], plan_real[b]);  // exceptions go straight to the caller
           } else {
             ready_cv.wait(lock, [&] { return ready.count(next_yield) > 0; });
             auto it = ready.find(next_yield);
@@ -275,13 +311,15 @@ class Loader {
       }
     }
 
-    Batch build(const std::vector<size_t>& indices) const {
+    /// The batch of `indices`, of which those from position `real` on are shard padding.
+    Batch build(const std::vector<size_t>& indices, size_t real) const {
       Batch batch;
       std::vector<int64_t> labels;
       std::vector<torch::Tensor> targets;  // a SampleFn's
       float* dst = nullptr;
       int64_t sample_numel = 0;
-      for (size_t i : indices) {
+      for (size_t position = 0; position < indices.size(); ++position) {
+        const size_t i = indices[position];
         const uint64_t seed = detail::sample_seed(options.seed(), epoch, i);
         torch::Tensor raw, target;
         try {
@@ -315,6 +353,7 @@ class Loader {
         std::memcpy(dst + int64_t(batch.indices.size()) * sample_numel, x.to(torch::kFloat).data_ptr<float>(),
                     size_t(sample_numel) * sizeof(float));
         batch.indices.push_back(i);
+        if (position >= real) ++batch.padding;
         if (sample_fn) {
           if (!targets.empty() && target.sizes() != targets.front().sizes()) {
             std::ostringstream msg;

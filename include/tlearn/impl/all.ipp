@@ -70,6 +70,8 @@
 #include "tlearn/impl/nn/mlp.ipp"
 #include "tlearn/impl/nn/squeeze_excitation.ipp"
 #include "tlearn/impl/nn/zero_padding.ipp"
+#include "tlearn/impl/core/distributed.ipp"
+#include "tlearn/impl/train/data_parallel.ipp"
 #include "tlearn/impl/train/trainer.ipp"
 #include "tlearn/impl/train/training_state.ipp"
 #include "tlearn/impl/heads/head.ipp"

@@ -69,6 +69,8 @@ class Callback {
   virtual CallbackState state() const { return CallbackState(); }
   /// Called by fit() after on_train_begin when the Trainer resumes from a checkpoint.
   virtual void load_state(const CallbackState& /*state*/) {}
+  /// True for a callback that writes files: in a job of many processes only rank 0 runs it.
+  virtual bool main_process_only() const { return false; }
   virtual void on_train_begin(TrainingContext&) {}
   virtual void on_epoch_begin(TrainingContext&, int64_t /*epoch*/) {}
   virtual void on_batch_end(TrainingContext&, int64_t /*batch*/, double /*loss*/) {}
@@ -193,6 +195,7 @@ class ModelCheckpoint : public Callback {
   void load_state(const CallbackState& state) override;
   /// The files written so far, in order.
   const std::vector<std::string>& saved() const { return saved_; }
+  bool main_process_only() const override { return true; }
 
  private:
   std::filesystem::path path_;
@@ -208,6 +211,7 @@ class CSVLogger : public Callback {
   void on_train_begin(TrainingContext&) override;
   void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override;
   void on_train_end(TrainingContext&) override { out_.close(); }
+  bool main_process_only() const override { return true; }
 
  private:
   std::filesystem::path path_;
@@ -277,6 +281,7 @@ class TensorBoard : public Callback {
   void on_epoch_end(TrainingContext&, int64_t epoch, const Logs& logs) override;
   /// The event files written (train, then validation when there is one).
   std::vector<std::filesystem::path> files() const;
+  bool main_process_only() const override { return true; }
 
  private:
   std::filesystem::path logdir_;

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "tlearn/core/cpu_memory.hpp"
+#include "tlearn/core/distributed.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/selector.hpp"
@@ -58,7 +59,9 @@ struct ExtractOptions {
 
 /// Runs the backbone (in inference mode, no gradients) over every batch and
 /// returns its outputs with the labels as a data set, in data-set order when the
-/// batches carry indices (tlearn::data::Loader's do), else in batch order.
+/// batches carry indices (tlearn::data::Loader's do), else in batch order. In a
+/// job of many processes each runs its part of the data and every process gets
+/// all the features; rank 0 writes the cache.
 template <class R>
 data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const ExtractOptions& options = {}) {
   const std::string model_name = backbone->spec().name;
@@ -82,26 +85,37 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
   std::vector<size_t> order;
   bool indexed = true;
   auto source = batch_source(std::forward<R>(batches));
-  source.run(-1, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx) {
-    auto out = backbone->forward(to_module(images, *backbone));
+  source.run(-1, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx, size_t padding) {
+    const int64_t real = y.size(0) - int64_t(padding);  // shard padding repeats other processes' samples
+    if (real <= 0) return true;
+    auto out = backbone->forward(to_module(images.narrow(0, 0, real), *backbone));
     if (out.dim() == 2) out = out.unsqueeze(2).unsqueeze(3);  // pooled vectors: (N, C, 1, 1)
     feats.push_back(out.cpu());
-    labels.push_back(y.cpu());
+    labels.push_back(y.narrow(0, 0, real).cpu());
     if (idx)
-      order.insert(order.end(), idx->begin(), idx->end());
+      order.insert(order.end(), idx->begin(), idx->begin() + real);
     else
       indexed = false;
     return true;
   });
   if (feats.empty()) throw Error("extract_features: the data gave no batch (empty data set?)");
   auto f = torch::cat(feats), l = torch::cat(labels);
+  if (distributed::world_size() > 1) {
+    if (!indexed)
+      throw Error("extract_features: in a job of many processes the batches must carry their data-set indices "
+                  "(a tlearn::data::Loader's do) to put every process's features back in order");
+    f = distributed::all_gather_cat(f);
+    l = distributed::all_gather_cat(l);
+    auto gathered = distributed::all_gather_cat(torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong));
+    order.assign(gathered.data_ptr<int64_t>(), gathered.data_ptr<int64_t>() + gathered.numel());
+  }
   if (indexed) {  // back to data-set order
     auto perm = torch::empty({int64_t(order.size())}, torch::kLong);
     for (size_t i = 0; i < order.size(); ++i) perm[int64_t(order[i])] = int64_t(i);
     f = f.index_select(0, perm);
     l = l.index_select(0, perm);
   }
-  if (!cache.empty()) {
+  if (!cache.empty() && distributed::is_main_process()) {
     io::StateDict sd;
     sd.insert("features", f);
     sd.insert("labels", l);

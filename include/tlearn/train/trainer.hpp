@@ -15,6 +15,12 @@
 /// optimizer (buffers and every group's options), loss scaler, callbacks' state,
 /// epoch and random state: a run resumed at epoch k repeats the uninterrupted
 /// run exactly (on the CPU), learning-rate changes included.
+///
+/// After tlearn::distributed::init() joined a job of many processes, the Trainer
+/// trains data-parallel (train/data_parallel.hpp): rank 0's weights go to every
+/// process, gradients are averaged, each Loader reads its part of the data, the
+/// epoch's numbers are reduced over all processes, and only rank 0 prints,
+/// writes checkpoints and runs the callbacks that write files.
 
 #include <torch/torch.h>
 
@@ -37,12 +43,14 @@
 #include <unistd.h>
 
 #include "tlearn/core/cpu_memory.hpp"
+#include "tlearn/core/distributed.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
 #include "tlearn/train/callbacks.hpp"
+#include "tlearn/train/data_parallel.hpp"
 #include "tlearn/train/ema.hpp"
 #include "tlearn/train/grad_scaler.hpp"
 #include "tlearn/train/history.hpp"
@@ -57,9 +65,10 @@
 namespace tlearn {
 
 /// Batches from any range, type-erased: `run(epoch, body)` calls body(images, labels,
-/// indices) for each batch until body returns false.
+/// indices, padding) for each batch until body returns false. `indices` is null
+/// for batches without them; the last `padding` samples repeat others (data::Batch).
 struct BatchSource {
-  using Body = std::function<bool(const torch::Tensor&, const torch::Tensor&, const std::vector<size_t>*)>;
+  using Body = std::function<bool(const torch::Tensor&, const torch::Tensor&, const std::vector<size_t>*, size_t)>;
   std::function<void(int64_t, const Body&)> run;
   int64_t steps = -1;  ///< batches per epoch, -1 if unknown
 };
@@ -77,6 +86,10 @@ template <class B, class = void>
 struct has_indices : std::false_type {};
 template <class B>
 struct has_indices<B, std::void_t<decltype(std::declval<B&>().indices.size())>> : std::true_type {};
+template <class B, class = void>
+struct has_padding : std::false_type {};
+template <class B>
+struct has_padding<B, std::void_t<decltype(size_t(std::declval<B&>().padding))>> : std::true_type {};
 template <class M, class = void>
 struct has_logits : std::false_type {};
 template <class M>
@@ -99,11 +112,13 @@ BatchSource batch_source(R range) {
       (void)epoch;
       for (auto& batch : *r) {
         const std::vector<size_t>* idx = nullptr;
+        size_t padding = 0;
         // Batches built by hand leave indices empty: then they carry none.
         if constexpr (detail::has_indices<std::decay_t<decltype(batch)>>::value) {
           if (!batch.indices.empty()) idx = &batch.indices;
         }
-        if (!body(batch.images, batch.labels, idx)) break;
+        if constexpr (detail::has_padding<std::decay_t<decltype(batch)>>::value) padding = batch.padding;
+        if (!body(batch.images, batch.labels, idx, padding)) break;
       }
     };
     return s;
@@ -139,6 +154,8 @@ struct TrainerOptions {
   /// On the CPU, keep freed memory for the next step instead of returning it to the
   /// system (see core/cpu_memory.hpp; process-wide).
   TORCH_ARG(bool, reuse_cpu_memory) = true;
+  /// How gradients are averaged in a job of many processes (train/data_parallel.hpp).
+  TORCH_ARG(DataParallelOptions, data_parallel) = {};
 
  public:
   /// Where progress goes (a terminal gets in-place updates).
@@ -147,14 +164,13 @@ struct TrainerOptions {
     return *this;
   }
   std::ostream* out() const { return out_; }
-  /// Default: CUDA when available, else the CPU.
+  /// Default: this process's GPU when CUDA is available (cuda:LOCAL_RANK in a job
+  /// of many processes), else the CPU.
   TrainerOptions& device(torch::Device d) {
     device_ = d;
     return *this;
   }
-  torch::Device device() const {
-    return device_ ? *device_ : (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
-  }
+  torch::Device device() const { return device_ ? *device_ : distributed::device(); }
   /// Keep a moving average of the weights (train/ema.hpp); validation then also
   /// logs val_ema_* for it.
   TrainerOptions& ema(EmaOptions o) {
@@ -298,36 +314,19 @@ class Trainer : public TrainingContext {
 
   /// scikit-learn's classification report and the confusion matrix over `data`
   /// (a single-label classifier; `names` label the classes).
+  /// In a job of many processes each reads its part and every process gets the whole report.
   template <class R>
   metrics::ClassificationReport report(R&& data, std::vector<std::string> names = {}) {
-    torch::NoGradGuard no_grad;
-    EvalGuard eval(*module_);
-    std::vector<torch::Tensor> logits, labels;
-    batch_source(std::forward<R>(data))
-        .run(0, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>*) {
-          detail::AutocastGuard autocast(device_, options_.precision());
-          logits.push_back(logits_(to_device(images)).to(torch::kFloat).cpu());
-          labels.push_back(y.cpu());
-          return true;
-        });
-    if (logits.empty()) throw Error("report: the data gave no batch (empty data set?)");
-    return metrics::classification_report(torch::cat(logits), torch::cat(labels), std::move(names));
+    auto [logits, labels] = infer_all(batch_source(std::forward<R>(data)), logits_, "report");
+    return metrics::classification_report(logits, labels, std::move(names));
   }
 
   /// The model's outputs (forward(), with the head's activation) for every batch, on the CPU.
+  /// In a job of many processes each computes its part and every process gets
+  /// all outputs, in data-set order (a data::Loader's batches carry the indices).
   template <class R>
   torch::Tensor predict(R&& data) {
-    torch::NoGradGuard no_grad;
-    EvalGuard eval(*module_);
-    std::vector<torch::Tensor> outs;
-    batch_source(std::forward<R>(data))
-        .run(0, [&](const torch::Tensor& images, const torch::Tensor&, const std::vector<size_t>*) {
-          detail::AutocastGuard autocast(device_, options_.precision());
-          outs.push_back(forward_(to_device(images)).to(torch::kFloat).cpu());
-          return true;
-        });
-    if (outs.empty()) throw Error("predict: the data gave no batch (empty data set?)");
-    return torch::cat(outs);
+    return infer_all(batch_source(std::forward<R>(data)), forward_, "predict").first;
   }
 
   // ---- TrainingContext ----
@@ -362,6 +361,8 @@ class Trainer : public TrainingContext {
   /// The weights' moving average (TrainerOptions::ema); nullptr without one.
   ModelEma* ema() { return ema_.get(); }
   const TrainerOptions& options() const { return options_; }
+  /// The gradient averaging of a job of many processes; nullptr before fit() or with one process.
+  const DataParallel* data_parallel() const { return data_parallel_.get(); }
 
  private:
   struct Accumulator {
@@ -380,6 +381,8 @@ class Trainer : public TrainingContext {
         else sums[i] = metrics[i].concatenate ? torch::cat({sums[i], s}) : sums[i] + s;
       }
     }
+    /// Sums the counts of every process into each (a job of many processes).
+    void reduce_across_processes();
     Logs logs(const std::string& prefix) const {
       Logs out{{prefix + "loss", count ? loss_sum / double(count) : NAN}};
       for (size_t i = 0; i < metrics.size(); ++i)
@@ -389,6 +392,14 @@ class Trainer : public TrainingContext {
   };
 
   torch::Tensor to_device(const torch::Tensor& images) const;
+  /// `fn`'s float outputs and the labels of every sample of `data` (shard padding
+  /// left out), gathered from every process, in data-set order when indexed.
+  std::pair<torch::Tensor, torch::Tensor> infer_all(const BatchSource& data,
+                                                    const std::function<torch::Tensor(const torch::Tensor&)>& fn,
+                                                    const char* what);
+  /// fit()'s callbacks that run in this process: all on rank 0; on the others
+  /// those that write no files.
+  std::vector<CallbackPtr> local_callbacks(const std::vector<CallbackPtr>& callbacks) const;
   /// The learning rate of update `t` of `total` (`per_epoch` a epoch), times lr_scale_, into every group.
   void apply_schedule(int64_t t, int64_t total, int64_t per_epoch);
   bool scheduled() const {
@@ -411,6 +422,7 @@ class Trainer : public TrainingContext {
   // What callbacks that set the learning rate scaled the schedule by.
   double lr_scale_ = 1.0;
   std::unique_ptr<ModelEma> ema_;
+  std::unique_ptr<DataParallel> data_parallel_;
   bool stop_ = false;
   // While fit() runs: its callbacks, and the checkpoints asked for during on_epoch_end.
   const std::vector<CallbackPtr>* callbacks_ = nullptr;

@@ -38,17 +38,28 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
   if (!optimizer_) optimizer_ = optim::build(options_.optimizer(), *module_, &groups_);  // throws: nothing trainable
   History history;
   stop_ = false;
-  callbacks_ = &fit.callbacks();
+  const auto callbacks = local_callbacks(fit.callbacks());
+  callbacks_ = &callbacks;
   struct Reset {
     Trainer& t;
     ~Reset() { t.callbacks_ = nullptr, t.defer_checkpoints_ = false, t.deferred_checkpoints_.clear(); }
   } reset{*this};
-  for (auto& cb : fit.callbacks()) cb->on_train_begin(*this);
+  for (auto& cb : callbacks) cb->on_train_begin(*this);
   // Resuming: callbacks go on from the state the checkpoint saved.
-  for (const auto& [name, cb] : stateful_callbacks(fit.callbacks()))
+  for (const auto& [name, cb] : stateful_callbacks(callbacks))
     if (const auto it = restored_callbacks_.find(name); it != restored_callbacks_.end()) cb->load_state(it->second);
   restored_callbacks_.clear();
   auto& out = *options_.out();
+  const bool verbose = options_.verbose() && distributed::is_main_process();
+  if (distributed::world_size() > 1) {
+    if (!data_parallel_) {
+      std::vector<torch::Tensor> trained;
+      for (auto& group : optimizer_->param_groups())
+        for (auto& p : group.params()) trained.push_back(p);
+      data_parallel_ = std::make_unique<DataParallel>(*module_, trained, options_.data_parallel());
+    }
+    data_parallel_->broadcast_state();  // every process starts from rank 0's weights
+  }
   const auto& mixup = options_.mixup();
   if (mixup && options_.loss().kind != loss::Kind::CrossEntropy)
     throw Error("fit: MixUp / CutMix make soft targets, which need loss::CrossEntropy(), not " + options_.loss().name());
@@ -58,8 +69,8 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
   const double schedule_epochs = options_.schedule().epochs() > 0 ? options_.schedule().epochs() : double(fit.epochs());
   const int64_t total_updates = std::max<int64_t>(1, std::llround(schedule_epochs * double(per_epoch)));
   for (int64_t epoch = fit.initial_epoch(); epoch < fit.epochs() && !stop_; ++epoch) {
-    for (auto& cb : fit.callbacks()) cb->on_epoch_begin(*this, epoch);
-    if (options_.verbose()) out << "Epoch " << epoch + 1 << '/' << fit.epochs() << '\n';
+    for (auto& cb : callbacks) cb->on_epoch_begin(*this, epoch);
+    if (verbose) out << "Epoch " << epoch + 1 << '/' << fit.epochs() << '\n';
     detail::Progress progress(out, train.steps, scheduled());
     module_->train();
     Accumulator acc(options_.metrics());
@@ -70,7 +81,7 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
       update_weights(in_group, group_samples);
       ++update_in_epoch, in_group = 0, group_samples = 0;
     };
-    train.run(epoch, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
+    train.run(epoch, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*, size_t) {
       auto x = to_device(images);
       auto y = labels.to(device_, /*non_blocking=*/labels.is_pinned());
       MixParams mix;
@@ -80,6 +91,7 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
         x = mix_images(x, mix);
       }
       if (in_group == 0) optimizer_->zero_grad();
+      if (data_parallel_) data_parallel_->broadcast_buffers();
       torch::Tensor logits;
       {
         detail::AutocastGuard autocast(device_, options_.precision());
@@ -96,23 +108,32 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
       auto loss = options_.loss()(logits, target, fit.class_weights());
       const int64_t n = y.size(0);
       // Accumulating: each batch adds its summed loss; update_weights divides by the samples seen.
+      // Processes average gradients at a group's last batch (or every batch when the epoch's length is unknown).
+      if (data_parallel_) data_parallel_->prepare(in_group + 1 == k || train.steps <= 0 || step + 1 == train.steps);
       scaler_.scale(k > 1 ? loss * double(n) : loss).backward();  // scaled only with FP16
+      if (data_parallel_) data_parallel_->finish();
       ++in_group, group_samples += n;
       if (in_group == k) update();
       const double l = loss.item<double>();
       acc.add(l, logits.detach(), metric_labels);
       ++step;
-      if (options_.verbose()) {
+      if (verbose) {
         auto logs = acc.logs("");
         if (scheduled()) logs.emplace_back("lr", learning_rate());
         progress.update(step, logs, false);
       }
-      for (auto& cb : fit.callbacks()) cb->on_batch_end(*this, step - 1, l);
+      for (auto& cb : callbacks) cb->on_batch_end(*this, step - 1, l);
+      if (data_parallel_) {  // one process's callback stopping stops all: their collectives must match
+        std::vector<torch::Tensor> stop{torch::full({1}, stop_ ? 1.0f : 0.0f)};
+        distributed::all_reduce_sum(stop);
+        stop_ = stop[0].item<float>() > 0;
+      }
       return !stop_;
     });
     if (in_group > 0 && !stop_) update();  // the epoch's last, shorter group
     if (step == 0)
       throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
+    acc.reduce_across_processes();
     Logs logs = acc.logs("");
     if (fit.validation()) {
       for (const auto& [key, v] : evaluate_source(*fit.validation(), fit.class_weights())) logs.emplace_back("val_" + key, v);
@@ -121,15 +142,15 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
     }
     logs.emplace_back("lr", learning_rate());
     epoch_ = epoch + 1;
-    if (options_.verbose()) progress.update(step, logs, true);
+    if (verbose) progress.update(step, logs, true);
     history.add(epoch, logs);
     defer_checkpoints_ = true;
-    for (auto& cb : fit.callbacks()) cb->on_epoch_end(*this, epoch, logs);
+    for (auto& cb : callbacks) cb->on_epoch_end(*this, epoch, logs);
     defer_checkpoints_ = false;
     for (const auto& path : deferred_checkpoints_) save_checkpoint(path);
     deferred_checkpoints_.clear();
   }
-  for (auto& cb : fit.callbacks()) cb->on_train_end(*this);
+  for (auto& cb : callbacks) cb->on_train_end(*this);
   return history;
 }
 
@@ -137,18 +158,92 @@ Logs Trainer::evaluate_source(const BatchSource& data, const std::vector<double>
   torch::NoGradGuard no_grad;
   EvalGuard eval(*module_);
   Accumulator acc(options_.metrics());
-  data.run(0, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*) {
-    auto y = labels.to(device_, labels.is_pinned());
+  data.run(0, [&](const torch::Tensor& images, const torch::Tensor& labels, const std::vector<size_t>*, size_t padding) {
+    const int64_t real = labels.size(0) - int64_t(padding);  // shard padding repeats samples other processes have
+    if (real <= 0) return true;
+    auto y = labels.narrow(0, 0, real).to(device_, labels.is_pinned());
     torch::Tensor logits;
     {
       detail::AutocastGuard autocast(device_, options_.precision());
-      logits = logits_(to_device(images)).to(torch::kFloat);
+      logits = logits_(to_device(images.narrow(0, 0, real))).to(torch::kFloat);
     }
     acc.add(options_.loss()(logits, y, class_weights).item<double>(), logits, y);
     return true;
   });
+  acc.reduce_across_processes();
   if (acc.count == 0) throw Error("evaluate: the data gave no batch (empty data set?)");
   return acc.logs("");
+}
+
+void Trainer::Accumulator::reduce_across_processes() {
+  if (distributed::world_size() == 1) return;
+  std::vector<torch::Tensor> totals{torch::tensor({loss_sum, double(count), count > 0 ? 1.0 : 0.0}, torch::kDouble)};
+  distributed::all_reduce_sum(totals);
+  const auto t = totals[0];
+  const int64_t with_data = int64_t(t[2].item<double>());
+  if (with_data == 0) return;  // the caller reports the empty data set
+  if (with_data != distributed::world_size())
+    throw Error("the data set has fewer samples than the job has processes (" + std::to_string(distributed::world_size()) +
+                "), so some process got none to evaluate; use fewer processes or LoaderOptions().shard(false)");
+  loss_sum = t[0].item<double>();
+  count = int64_t(t[1].item<double>());
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    auto local = sums[i].to(torch::kCPU, torch::kDouble).contiguous();
+    if (metrics[i].concatenate) {
+      sums[i] = distributed::all_gather_cat(local);
+    } else {
+      std::vector<torch::Tensor> one{local};
+      distributed::all_reduce_sum(one);
+      sums[i] = one[0];
+    }
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::infer_all(const BatchSource& data,
+                                                           const std::function<torch::Tensor(const torch::Tensor&)>& fn,
+                                                           const char* what) {
+  torch::NoGradGuard no_grad;
+  EvalGuard eval(*module_);
+  std::vector<torch::Tensor> outs, labels;
+  std::vector<int64_t> order;
+  bool indexed = true;
+  data.run(0, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx, size_t padding) {
+    const int64_t real = y.size(0) - int64_t(padding);
+    if (real <= 0) return true;
+    detail::AutocastGuard autocast(device_, options_.precision());
+    outs.push_back(fn(to_device(images.narrow(0, 0, real))).to(torch::kFloat).cpu());
+    labels.push_back(y.narrow(0, 0, real).cpu());
+    if (idx) order.insert(order.end(), idx->begin(), idx->begin() + real);
+    else indexed = false;
+    return true;
+  });
+  const bool many = distributed::world_size() > 1;
+  if (many) {
+    std::vector<torch::Tensor> flags{torch::tensor({outs.empty() ? 0.0 : 1.0, indexed ? 1.0 : 0.0}, torch::kDouble)};
+    distributed::all_reduce_sum(flags);
+    if (flags[0][0].item<double>() != double(distributed::world_size()))
+      throw Error(std::string(what) + ": some process of the job got no batch (fewer samples than processes?); "
+                                      "use fewer processes or LoaderOptions().shard(false)");
+    indexed = flags[0][1].item<double>() == double(distributed::world_size());
+  }
+  if (outs.empty()) throw Error(std::string(what) + ": the data gave no batch (empty data set?)");
+  auto out = torch::cat(outs), y = torch::cat(labels);
+  if (!many) return {out, y};
+  out = distributed::all_gather_cat(out);
+  y = distributed::all_gather_cat(y);
+  if (!indexed)
+    throw Error(std::string(what) + ": in a job of many processes the batches must carry their data-set indices "
+                                    "(a tlearn::data::Loader's do) to put every process's outputs back in order");
+  auto where = distributed::all_gather_cat(torch::tensor(order, torch::kLong)).argsort();
+  return {out.index_select(0, where), y.index_select(0, where)};
+}
+
+std::vector<CallbackPtr> Trainer::local_callbacks(const std::vector<CallbackPtr>& callbacks) const {
+  if (distributed::is_main_process()) return callbacks;
+  std::vector<CallbackPtr> out;
+  for (const auto& cb : callbacks)
+    if (!cb->main_process_only()) out.push_back(cb);
+  return out;
 }
 
 void Trainer::apply_schedule(int64_t t, int64_t total, int64_t per_epoch) {
@@ -242,6 +337,7 @@ TrainingState Trainer::training_state() const {
 }
 
 void Trainer::save_checkpoint(const std::filesystem::path& path) {
+  if (!distributed::is_main_process()) return;  // every process holds the same state; rank 0 writes it
   if (defer_checkpoints_) {
     deferred_checkpoints_.push_back(path);
     return;
