@@ -4,7 +4,7 @@
 // the weights it ends with, the epoch numbers, and its predictions and features
 // on held-out images (every process must get all of them).
 //
-//   distributed_worker OUT [--batch B] [--accumulate K] [--freeze] [--epochs E]
+//   distributed_worker OUT [--batch B] [--accumulate K] [--freeze] [--epochs E] [--train-bn | --sync-bn] [--lr LR] [--steps N]
 //                      [--checkpoint FILE] [--resume FILE] [--die-rank R --die-at-step S] [--timeout-ms T]
 #include <signal.h>
 #include <unistd.h>
@@ -31,6 +31,14 @@ struct DieAt : tl::Callback {
   }
 };
 
+/// Ends training after `steps` batches.
+struct StopAfter : tl::Callback {
+  int64_t steps = -1;
+  void on_batch_end(tl::TrainingContext& ctx, int64_t b, double) override {
+    if (b + 1 == steps) ctx.stop_training();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -40,7 +48,9 @@ int main(int argc, char** argv) try {
   }
   const std::filesystem::path out = argv[1];
   int64_t batch = 4, accumulate = 1, epochs = 1, die_rank = -1, die_step = 0, timeout_ms = 20000;
-  bool freeze = false;
+  bool freeze = false, train_bn = false, sync_bn = false;
+  double lr = 0.05;
+  auto stop = std::make_shared<StopAfter>();
   std::string checkpoint, resume;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -49,6 +59,10 @@ int main(int argc, char** argv) try {
     else if (a == "--accumulate") accumulate = std::stoll(next());
     else if (a == "--epochs") epochs = std::stoll(next());
     else if (a == "--freeze") freeze = true;
+    else if (a == "--train-bn") train_bn = true;
+    else if (a == "--lr") lr = std::stod(next());
+    else if (a == "--steps") stop->steps = std::stoll(next());
+    else if (a == "--sync-bn") train_bn = sync_bn = true;
     else if (a == "--checkpoint") checkpoint = next();
     else if (a == "--resume") resume = next();
     else if (a == "--die-rank") die_rank = std::stoll(next());
@@ -65,13 +79,15 @@ int main(int argc, char** argv) try {
   torch::manual_seed(rank == 0 ? 1 : 2);  // different on purpose: fit() starts every process from rank 0's weights
   auto base = tl::make_backbone("resnet18", tl::BackboneOptions().include_top(false).in_chans(1).input_shape({32, 32}));
   tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
-  base->set_batchnorm_frozen(tl::all(), true);  // per-batch statistics would differ between 1 and 2 processes
+  // Per-process batch statistics differ from the union's: BatchNorm is frozen unless synchronised (or on purpose).
+  if (!train_bn) base->set_batchnorm_frozen(tl::all(), true);
   if (freeze) base->set_trainable(tl::until("layer2.0.conv1"), false);
 
   tl::Trainer trainer(model, tl::TrainerOptions()
-                                 .optimizer(tl::optim::SGD(0.05).momentum(0.9))
+                                 .optimizer(tl::optim::SGD(lr).momentum(0.9))
                                  .gradient_accumulation_steps(accumulate)
                                  .device(torch::kCPU)
+                                 .data_parallel(tl::DataParallelOptions().sync_batchnorm(sync_bn))
                                  .verbose(1));
   int64_t initial_epoch = 0;
   if (!resume.empty()) initial_epoch = trainer.load_checkpoint(resume);
@@ -80,7 +96,7 @@ int main(int argc, char** argv) try {
   tl::FitOptions fit = tl::FitOptions().epochs(epochs).initial_epoch(initial_epoch).validation(val);
   auto die = std::make_shared<DieAt>();
   if (rank == die_rank) die->armed = true, die->last_epoch = epochs - 1, die->batch = die_step;
-  std::vector<tl::CallbackPtr> callbacks{die};
+  std::vector<tl::CallbackPtr> callbacks{die, stop};
   if (!checkpoint.empty())
     callbacks.push_back(std::make_shared<tl::ModelCheckpoint>(checkpoint, tl::ModelCheckpointOptions().full_state(true)));
   fit.callbacks(callbacks);

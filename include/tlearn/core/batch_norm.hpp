@@ -37,6 +37,12 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   void set_folded(bool folded) { folded_ = folded; }
   bool folded() const { return folded_; }
 
+  /// In training mode, normalise with the statistics of the whole batch across
+  /// all processes of a distributed job (torch's SyncBatchNorm), not of this
+  /// process's part. Set by DataParallelOptions::sync_batchnorm.
+  void set_synchronized(bool on) { synchronized_ = on; }
+  bool synchronized() const { return synchronized_; }
+
   void pretty_print(std::ostream& os) const override;
 
   torch::nn::BatchNormOptions options;
@@ -45,6 +51,7 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
  private:
   bool frozen_ = false;
   bool folded_ = false;
+  bool synchronized_ = false;
   bool requested_training_ = true;
 };
 

@@ -1,9 +1,10 @@
 #pragma once
 /// \file
 /// Many processes, one training job, on LibTorch's own engine (c10d): a TCPStore
-/// rendezvous and a Gloo process group (NCCL's is torch's when the model is on
-/// CUDA; see README, Distributed training). Start the processes with torchrun or
-/// with tlearn-run, then call init() first thing in main():
+/// rendezvous and a Gloo process group, which reduces CPU tensors and, in a CUDA
+/// build of LibTorch, CUDA tensors through the host (NCCL is not wired in yet;
+/// see README, Distributed training). Start the processes with torchrun or with
+/// tlearn-run, then call init() first thing in main():
 ///
 ///     tlearn::distributed::init();          // reads torchrun's RANK, WORLD_SIZE, MASTER_ADDR, ...
 ///     tlearn::Trainer trainer(model, options);   // trains data-parallel from here on
@@ -44,7 +45,7 @@ struct Environment {
 };
 
 struct InitOptions {
-  /// "gloo" (CPUs), "nccl" (CUDA tensors) or "auto": NCCL when CUDA is available, else Gloo.
+  /// "gloo" or "auto" (today also Gloo); anything else is refused by name.
   TORCH_ARG(std::string, backend) = "auto";
   /// How long a rendezvous or a collective waits for a peer before giving up.
   TORCH_ARG(std::chrono::milliseconds, timeout) = std::chrono::minutes(10);

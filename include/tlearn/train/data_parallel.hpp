@@ -30,6 +30,10 @@ struct DataParallelOptions {
   /// Copy rank 0's buffers (BatchNorm's running statistics) to every process
   /// before each training step, as DDP's broadcast_buffers does.
   TORCH_ARG(bool, broadcast_buffers) = true;
+  /// Normalise every BatchNorm layer that trains with the statistics of the
+  /// whole batch across processes (torch's SyncBatchNorm), instead of each
+  /// process's part (DDP's default). Layers kept in inference mode are not affected.
+  TORCH_ARG(bool, sync_batchnorm) = false;
 };
 
 /// What a data-parallel Trainer communicated so far.

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/distributed.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/train/data_parallel.hpp"
@@ -54,6 +55,9 @@ struct DataParallel::Impl {
       b.flat = torch::empty({b.flat.numel() + p.numel()}, p.options().requires_grad(false));
       bytes += size;
     }
+    if (options.sync_batchnorm())
+      for (auto& child : module.modules())
+        if (auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(child.get())) bn->set_synchronized(true);
     for (size_t i = 0; i < slots.size(); ++i) {
       auto p = slots[i].param;
       hooks.emplace_back(p, p.register_hook([this, i](torch::Tensor grad) { on_gradient(i, grad); }));

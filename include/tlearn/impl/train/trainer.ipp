@@ -133,6 +133,7 @@ History Trainer::fit_source(const BatchSource& train, const FitOptions& fit) {
     if (in_group > 0 && !stop_) update();  // the epoch's last, shorter group
     if (step == 0)
       throw Error("fit: the training data gave no batch in epoch " + std::to_string(epoch + 1) + " (empty data set?)");
+    if (data_parallel_) data_parallel_->broadcast_buffers();  // evaluate and save rank 0's statistics everywhere
     acc.reduce_across_processes();
     Logs logs = acc.logs("");
     if (fit.validation()) {
