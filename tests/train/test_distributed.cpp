@@ -184,7 +184,7 @@ TEST_CASE("distributed: torchrun starts a tlearn program, which trains as under 
   check_like_one_process(dir / "two", dir / "one");
 }
 
-TEST_CASE("distributed: a lost rank stops the others within the timeout, naming it; the checkpoint resumes on 1 process",
+TEST_CASE("distributed: a lost rank stops the others within the timeout, naming it, and the checkpoint resumes on 1 process",
           "[train][distributed]") {
   if (!gloo_or_skip()) return;
   auto dir = tl::test::scratch_dir("distributed_lost_rank");
