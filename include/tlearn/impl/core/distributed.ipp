@@ -132,6 +132,7 @@ World& world(const char* op) {
 /// Collectives move one contiguous buffer per dtype: c10d's tensor lists are one tensor per device.
 template <class F>
 void flattened(std::vector<torch::Tensor>& tensors, F&& body) {
+  torch::NoGradGuard no_grad;  // parameters are written in place, outside autograd
   std::map<c10::ScalarType, std::vector<torch::Tensor*>> by_dtype;
   for (auto& t : tensors) by_dtype[t.scalar_type()].push_back(&t);
   for (auto& [dtype, group] : by_dtype) {
@@ -141,7 +142,6 @@ void flattened(std::vector<torch::Tensor>& tensors, F&& body) {
     body(buffer);
     if (buffer[0].data_ptr() == group[0]->data_ptr()) continue;  // reduced in place
     int64_t at = 0;
-    torch::NoGradGuard no_grad;
     for (auto* t : group) {
       t->copy_(buffer[0].narrow(0, at, t->numel()).view(t->sizes()));
       at += t->numel();
