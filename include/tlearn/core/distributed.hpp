@@ -84,6 +84,11 @@ void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
 /// concatenated along it in rank order.
 torch::Tensor all_gather_cat(const torch::Tensor& t);
 
+/// Rows of data-set samples from every process, in data-set order: each of
+/// `rows` (first dimension = samples) is gathered from all processes and sorted
+/// by the samples' data-set `indices`. With one process, only sorted.
+std::vector<torch::Tensor> gather_in_index_order(std::vector<torch::Tensor> rows, const std::vector<int64_t>& indices);
+
 /// An all-reduce under way; wait() blocks until it is done and throws what it met.
 class PendingReduction {
  public:

@@ -82,7 +82,7 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
   torch::NoGradGuard no_grad;
   EvalGuard eval(*backbone);
   std::vector<torch::Tensor> feats, labels;
-  std::vector<size_t> order;
+  std::vector<int64_t> order;
   bool indexed = true;
   auto source = batch_source(std::forward<R>(batches));
   source.run(-1, [&](const torch::Tensor& images, const torch::Tensor& y, const std::vector<size_t>* idx, size_t padding) {
@@ -100,20 +100,12 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
   });
   if (feats.empty()) throw Error("extract_features: the data gave no batch (empty data set?)");
   auto f = torch::cat(feats), l = torch::cat(labels);
-  if (distributed::world_size() > 1) {
-    if (!indexed)
-      throw Error("extract_features: in a job of many processes the batches must carry their data-set indices "
-                  "(a tlearn::data::Loader's do) to put every process's features back in order");
-    f = distributed::all_gather_cat(f);
-    l = distributed::all_gather_cat(l);
-    auto gathered = distributed::all_gather_cat(torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong));
-    order.assign(gathered.data_ptr<int64_t>(), gathered.data_ptr<int64_t>() + gathered.numel());
-  }
-  if (indexed) {  // back to data-set order
-    auto perm = torch::empty({int64_t(order.size())}, torch::kLong);
-    for (size_t i = 0; i < order.size(); ++i) perm[int64_t(order[i])] = int64_t(i);
-    f = f.index_select(0, perm);
-    l = l.index_select(0, perm);
+  if (distributed::world_size() > 1 && !indexed)
+    throw Error("extract_features: in a job of many processes the batches must carry their data-set indices "
+                "(a tlearn::data::Loader's do) to put every process's features back in order");
+  if (indexed) {  // back to data-set order, every process's part
+    auto all = distributed::gather_in_index_order({f, l}, order);
+    f = all[0], l = all[1];
   }
   if (!cache.empty() && distributed::is_main_process()) {
     io::StateDict sd;

@@ -306,6 +306,12 @@ torch::Tensor all_gather_cat(const torch::Tensor& t) { return t; }
 
 void init(const InitOptions& options) { init(Environment::from_env(), options); }
 
+std::vector<torch::Tensor> gather_in_index_order(std::vector<torch::Tensor> rows, const std::vector<int64_t>& indices) {
+  auto where = all_gather_cat(torch::tensor(indices, torch::kLong)).argsort();
+  for (auto& r : rows) r = all_gather_cat(r).index_select(0, where);
+  return rows;
+}
+
 torch::Device device() {
   if (!torch::cuda::is_available()) return torch::kCPU;
   const int n = int(torch::cuda::device_count());

@@ -230,13 +230,11 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::infer_all(const BatchSource& da
   if (outs.empty()) throw Error(std::string(what) + ": the data gave no batch (empty data set?)");
   auto out = torch::cat(outs), y = torch::cat(labels);
   if (!many) return {out, y};
-  out = distributed::all_gather_cat(out);
-  y = distributed::all_gather_cat(y);
   if (!indexed)
     throw Error(std::string(what) + ": in a job of many processes the batches must carry their data-set indices "
                                     "(a tlearn::data::Loader's do) to put every process's outputs back in order");
-  auto where = distributed::all_gather_cat(torch::tensor(order, torch::kLong)).argsort();
-  return {out.index_select(0, where), y.index_select(0, where)};
+  auto all = distributed::gather_in_index_order({out, y}, order);
+  return {all[0], all[1]};
 }
 
 std::vector<CallbackPtr> Trainer::local_callbacks(const std::vector<CallbackPtr>& callbacks) const {
