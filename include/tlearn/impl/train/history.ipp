@@ -1,7 +1,11 @@
 // Implementation of tlearn/train/history.hpp.
 #include "tlearn/train/history.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "tlearn/detail/text.hpp"
 
@@ -45,10 +49,18 @@ namespace {
 constexpr uint8_t kBlack[3] = {0, 0, 0}, kGrey[3] = {215, 215, 215}, kDark[3] = {90, 90, 90};
 constexpr int kText = 2;  // text scale: stb_easy_font's glyphs doubled
 
-/// "0.25", "1.2e+03": short tick labels.
-std::string tick_label(double v) {
+/// A grid line's value with as many decimals as the step between lines needs
+/// ("0.00", "0.44", "0.89" for steps of 0.44), so the labels stay short enough
+/// for the margin; "1.2e+05" beyond five digits.
+std::string tick_label(double v, double step) {
   std::ostringstream s;
-  s << std::setprecision(3) << v;
+  if (!(step > 0) || !std::isfinite(step) || std::abs(v) >= 1e5) {
+    s << std::setprecision(2) << v;
+    return s.str();
+  }
+  const int decimals = std::clamp(int(std::ceil(-std::log10(step))) + 1, 0, 6);
+  if (std::abs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // no "-0.00"
+  s << std::fixed << std::setprecision(decimals) << v;
   return s.str();
 }
 }  // namespace
@@ -133,7 +145,7 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
     const double v = lo + (hi - lo) * g / 4;
     const int64_t y = Y(v);
     line(img, px0, y, px1, y, kGrey, 1);
-    const auto label = tick_label(v);
+    const auto label = tick_label(v, (hi - lo) / 4);
     detail::draw_text(img, px0 - 8 - detail::text_width(label, kText), y - 6, label, kDark, kText);
   }
   line(img, px0, py0, px0, py1, kBlack, 1);
