@@ -4,6 +4,10 @@
 #include <tlearn/detail/sha256.hpp>
 #include <tlearn/tlearn.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -262,6 +266,68 @@ TEST_CASE("truncated and corrupted checkpoints never crash", "[io][bad]") {
   }
   CHECK(errors > 100);
   CHECK(loads > 0);
+}
+
+TEST_CASE("a checkpoint overwritten in place while loaded is an Error, never SIGBUS", "[io][bad][mapped]") {
+  const auto dir = tl::test::scratch_dir(kExe + "_in_place");
+  torch::nn::Linear model(512, 1024);  // 2 MiB of weights: many pages past any cut
+  io::StateDict weights;
+  weights.insert("weight", torch::randn({1024, 512}));
+  weights.insert("bias", torch::randn({1024}));
+  for (const std::string name : {"w.safetensors", "w.pth"}) {
+    INFO("file " << name);
+    const auto path = dir / name;
+    name == "w.pth" ? io::save_pth(weights, path) : io::save_safetensors(weights, path);
+
+    // Truncated in place after loading: reading past the cut gives zeros, and
+    // load_state_dict names the file instead of the process dying of SIGBUS.
+    auto loaded = io::load_checkpoint(path);
+    fs::resize_file(path, 8192);
+    const double kept = loaded["weight"].abs().sum().item<double>();  // reads every page: no signal
+    CHECK(kept < weights["weight"].abs().sum().item<double>() * 0.01);
+    const auto truncated = error_of([&] { io::load_state_dict(*model, loaded); });
+    CHECK_THAT(truncated, Catch::Matchers::Contains(path.string()) && Catch::Matchers::Contains("was truncated") &&
+                              Catch::Matchers::Contains("rename"));
+
+    // Rewritten in place at the same size: the data may mix two files.
+    name == "w.pth" ? io::save_pth(weights, path) : io::save_safetensors(weights, path);
+    auto reloaded = io::load_checkpoint(path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // a later modification time
+    {
+      std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(-64, std::ios::end);
+      f.write(std::string(64, '\x7f').data(), 64);
+    }
+    const auto rewritten = error_of([&] { io::load_state_dict(*model, reloaded); });
+    CHECK_THAT(rewritten, Catch::Matchers::Contains(path.string()) && Catch::Matchers::Contains("changed on disk"));
+
+    // A file left alone still loads, after all this.
+    name == "w.pth" ? io::save_pth(weights, path) : io::save_safetensors(weights, path);
+    io::load_state_dict(*model, io::load_checkpoint(path));
+    CHECK(torch::equal(model->weight, weights["weight"]));
+  }
+
+  // A SIGBUS that is not tlearn's still ends the process, as it would without tlearn.
+  const auto foreign = dir / "foreign.bin";
+  write_file(foreign, std::string(1 << 16, 'x'));
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const int fd = ::open(foreign.c_str(), O_RDWR);
+    auto* p = static_cast<volatile char*>(mmap(nullptr, 1 << 16, PROT_READ, MAP_SHARED, fd, 0));
+    if (ftruncate(fd, 0) != 0) _exit(42);
+    const char c = p[1 << 15];  // past the end of the file now
+    _exit(c == 0 ? 43 : 44);    // survived: the signal was swallowed
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's handler was there before tlearn's: it reports the fault and exits.
+  CHECK((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) < 42)));
+#else
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGBUS);
+#endif
 }
 
 // ---------------------------------------------------------------- writing

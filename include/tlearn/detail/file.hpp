@@ -16,6 +16,7 @@
 #include <string>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
@@ -33,6 +34,13 @@ void require_little_endian();
 
 /// A private, copy-on-write memory mapping of a whole file; unmapped when the
 /// last tensor viewing it is gone.
+///
+/// A file truncated in place while mapped (a checkpoint overwritten by `cp` or
+/// a writer that does not rename) would raise SIGBUS at the first read past the
+/// cut and kill the process. tlearn's SIGBUS handler instead maps zero pages
+/// from the faulting page to the mapping's end and marks the mapping damaged;
+/// require_files_intact then throws where the tensors are consumed. A SIGBUS
+/// at any other address goes to the handler that was there before.
 struct FileMapping {
   void* data = nullptr;
   std::size_t size = 0;
@@ -45,6 +53,12 @@ struct FileMapping {
 /// Maps `path` (size bytes) or returns null where the system cannot; callers
 /// then read instead.
 std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::uint64_t size);
+
+/// Throws an Error naming the file when any of `tensors` views a mapped file
+/// that was truncated (reads past the cut gave zeros) or rewritten in place
+/// (its size or modification time changed) since it was mapped. Call it after
+/// copying the tensors, so the copy itself is covered. `who` starts the message.
+void require_files_intact(const std::vector<torch::Tensor>& tensors, const std::string& who);
 
 /// A file opened for reading where every read is checked against the file size,
 /// so a corrupt header can never make us read out of bounds or over-allocate.

@@ -1,19 +1,184 @@
 // Implementation of tlearn/detail/file.hpp.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 
 #include "tlearn/detail/file.hpp"
 
 namespace tlearn::detail {
 
+#ifdef TLEARN_HAS_MMAP
+namespace {
+
+/// The live mappings, for the SIGBUS handler (which reads only the atomics) and
+/// for require_files_intact (which takes the mutex). A slot's begin is 0 when free.
+struct MappingRegistry {
+  static constexpr std::size_t kSlots = 4096;  // more live mappings go unguarded, as before
+  struct Slot {
+    std::atomic<std::uintptr_t> begin{0}, end{0};
+    std::atomic<bool> damaged{false};
+  };
+  struct Origin {  // what the file was when mapped; guarded by mutex
+    std::filesystem::path path;
+    int fd = -1;  // kept open to fstat the file the mapping came from
+    struct stat stat_at_map {};
+  };
+  Slot slots[kSlots];
+  Origin origins[kSlots];
+  std::mutex mutex;
+  std::uintptr_t page_size = 4096;
+  struct sigaction previous {};
+};
+
+MappingRegistry& mappings() {
+  static MappingRegistry registry;
+  return registry;
+}
+
+/// Within a registered mapping: zero pages from the faulting page to the end, so
+/// the faulting read and every later one return zeros; elsewhere: the previous
+/// disposition. Only atomics and system calls here (async-signal-safe).
+void on_sigbus(int signal_number, siginfo_t* info, void* context) {
+  auto& r = mappings();
+  const auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  for (auto& slot : r.slots) {
+    const auto begin = slot.begin.load(std::memory_order_acquire);
+    const auto end = slot.end.load(std::memory_order_acquire);
+    if (begin == 0 || address < begin || address >= end) continue;
+    const auto page = address & ~(r.page_size - 1);
+    void* zeros = mmap(reinterpret_cast<void*>(page), end - page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (zeros != MAP_FAILED) {
+      slot.damaged.store(true, std::memory_order_release);
+      return;  // the faulting instruction runs again, on zeros
+    }
+    break;
+  }
+  const auto& previous = r.previous;
+  if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+    previous.sa_sigaction(signal_number, info, context);
+  } else if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL &&
+             previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(signal_number);
+  } else {
+    // The default action: the faulting instruction runs again and ends the
+    // process with SIGBUS, as it would have without tlearn.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    sigaction(signal_number, &default_action, nullptr);
+  }
+}
+
+void install_sigbus_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto& r = mappings();
+    r.page_size = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    struct sigaction action {};
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGBUS, &action, &r.previous);
+  });
+}
+
+void register_mapping(const FileMapping& m, const std::filesystem::path& path, int fd) {
+  install_sigbus_handler();
+  auto& r = mappings();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (std::size_t i = 0; i < MappingRegistry::kSlots; ++i) {
+    auto& slot = r.slots[i];
+    if (slot.begin.load(std::memory_order_relaxed) != 0) continue;
+    auto& origin = r.origins[i];
+    origin.path = path;
+    origin.fd = fd;
+    if (fstat(fd, &origin.stat_at_map) != 0) origin.stat_at_map = {};
+    const auto begin = reinterpret_cast<std::uintptr_t>(m.data);
+    const auto pages = (m.size + r.page_size - 1) & ~(r.page_size - 1);
+    slot.damaged.store(false, std::memory_order_relaxed);
+    slot.end.store(begin + pages, std::memory_order_release);
+    slot.begin.store(begin, std::memory_order_release);
+    return;
+  }
+  ::close(fd);  // no free slot: this mapping is not guarded
+}
+
+void unregister_mapping(const FileMapping& m) {
+  auto& r = mappings();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const auto begin = reinterpret_cast<std::uintptr_t>(m.data);
+  for (std::size_t i = 0; i < MappingRegistry::kSlots; ++i) {
+    auto& slot = r.slots[i];
+    if (slot.begin.load(std::memory_order_relaxed) != begin) continue;
+    slot.begin.store(0, std::memory_order_release);
+    slot.end.store(0, std::memory_order_release);
+    ::close(r.origins[i].fd);
+    r.origins[i] = {};
+    return;
+  }
+}
+
+bool same_file_state(const struct stat& a, const struct stat& b) {
+#ifdef __APPLE__
+  const auto &ta = a.st_mtimespec, &tb = b.st_mtimespec;
+#else
+  const auto &ta = a.st_mtim, &tb = b.st_mtim;
+#endif
+  return a.st_size == b.st_size && ta.tv_sec == tb.tv_sec && ta.tv_nsec == tb.tv_nsec;
+}
+
+}  // namespace
+#endif
+
 FileMapping::~FileMapping() {
 #ifdef TLEARN_HAS_MMAP
-  if (data) munmap(data, size);
+  if (data) {
+    unregister_mapping(*this);
+    munmap(data, size);
+  }
+#endif
+}
+
+void require_files_intact(const std::vector<torch::Tensor>& tensors, const std::string& who) {
+#ifdef TLEARN_HAS_MMAP
+  auto& r = mappings();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& t : tensors) {
+    if (!t.defined() || !t.has_storage() || t.device().type() != c10::DeviceType::CPU) continue;
+    const auto address = reinterpret_cast<std::uintptr_t>(t.storage().data());
+    for (std::size_t i = 0; i < MappingRegistry::kSlots; ++i) {
+      const auto& slot = r.slots[i];
+      const auto begin = slot.begin.load(std::memory_order_acquire);
+      if (begin == 0 || address < begin || address >= slot.end.load(std::memory_order_acquire)) continue;
+      const auto& origin = r.origins[i];
+      const std::string advice =
+          " Load it again once the file is whole. To replace a checkpoint that is loaded, write the new "
+          "file beside it and rename it over the old one (tlearn's save functions do), never overwrite it in place.";
+      if (slot.damaged.load(std::memory_order_acquire))
+        throw Error(who + ": " + origin.path.string() +
+                    " was truncated while its tensors were in use (overwritten in place after loading?): the "
+                    "bytes past the cut read as zeros, so what was loaded is incomplete." +
+                    advice);
+      struct stat now {};
+      if (fstat(origin.fd, &now) == 0 && !same_file_state(now, origin.stat_at_map))
+        throw Error(who + ": " + origin.path.string() +
+                    " changed on disk while its tensors were in use (overwritten in place after loading?): what "
+                    "was loaded may mix the old and the new file." +
+                    advice);
+      break;
+    }
+  }
+#else
+  (void)tensors;
+  (void)who;
 #endif
 }
 
@@ -94,12 +259,15 @@ std::shared_ptr<FileMapping> map_file(const std::filesystem::path& path, std::ui
   // Writable but private: a tensor that is written to gets its own copy of the
   // page; reading maps the page cache as it is.
   void* p = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED) return nullptr;
+  if (p == MAP_FAILED) {
+    ::close(fd);
+    return nullptr;
+  }
   madvise(p, static_cast<std::size_t>(size), MADV_WILLNEED);  // read ahead the whole file
   auto m = std::make_shared<FileMapping>();
   m->data = p;
   m->size = static_cast<std::size_t>(size);
+  register_mapping(*m, path, fd);  // keeps fd, to notice the file changing in place
   return m;
 #else
   (void)path;

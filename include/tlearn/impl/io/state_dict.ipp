@@ -1,6 +1,7 @@
 // Implementation of tlearn/io/state_dict.hpp.
 #include <regex>
 
+#include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
 
 namespace tlearn::io::detail {
@@ -106,7 +107,12 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& checkpoin
   }
 
   torch::NoGradGuard no_grad;
-  for (auto& [dst, src] : copies) dst.copy_(src);
+  std::vector<torch::Tensor> copied;
+  for (auto& [dst, src] : copies) {
+    dst.copy_(src);
+    copied.push_back(src);
+  }
+  detail::require_files_intact(copied, "load_state_dict");  // a checkpoint overwritten in place since loading
   return report;
 }
 

@@ -1,5 +1,6 @@
 // Implementation of tlearn/train/trainer.hpp.
 #include "tlearn/core/tensor_options.hpp"
+#include "tlearn/detail/file.hpp"
 #include "tlearn/detail/random.hpp"
 #include "tlearn/train/trainer.hpp"
 
@@ -423,6 +424,10 @@ int64_t Trainer::load_checkpoint(const std::filesystem::path& path) {
     }
   }
   if (ema_) ema_->load(state.ema);  // checked above, before anything changed
+  std::vector<torch::Tensor> read;  // all copied by now: was the file overwritten in place meanwhile?
+  for (const auto* part : {&state.model, &state.optimizer_state, &state.rng, &state.ema})
+    for (const auto& item : *part) read.push_back(item.value());
+  tlearn::detail::require_files_intact(read, "load_checkpoint");
   restored_callbacks_ = std::move(state.callbacks);
   updates_ = state.updates;
   lr_scale_ = state.lr_scale;
