@@ -163,6 +163,60 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
+TEST_CASE("keras.ResNet50: Keras' v1 ResNet (stride on the 1x1 conv, conv biases) agrees with Keras", "[keras]") {
+  // Keras' count: weights plus BatchNorm statistics (its non-trainable parameters).
+  auto keras_count = [](torch::nn::Module& m) {
+    int64_t n = 0;
+    for (const auto& p : m.named_parameters()) n += p.value().numel();
+    for (const auto& b : m.named_buffers())
+      if (b.key().find("num_batches_tracked") == std::string::npos) n += b.value().numel();
+    return n;
+  };
+  const auto& w = tl::model_spec("keras.ResNet50").weights.at(0);
+  CHECK(w.url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+        "resnet50_weights_tf_dim_ordering_tf_kernels.h5");
+  CHECK(w.notop_md5 == "4d473c1dd8becc155b73f8504c6f6626");
+  CHECK(w.preprocessing == tl::Preprocessing::Caffe);
+  // Keras' model.summary(): 25,636,712 parameters with the top, 23,587,712 without;
+  // ResNet101 44,707,176 and ResNet152 60,419,944 with it.
+  CHECK(keras_count(*tl::make_backbone("keras.ResNet50")) == 25636712);
+  CHECK(keras_count(*tl::make_backbone("keras.ResNet101")) == 44707176);
+  CHECK(keras_count(*tl::make_backbone("keras.ResNet152")) == 60419944);
+  CHECK(tl::make_backbone("keras.ResNet101")->layer_table().size() == 347);  // len(model.layers)
+  CHECK(tl::make_backbone("keras.ResNet152")->layer_table().size() == 517);
+  auto notop = tl::make_backbone("keras.ResNet50", tl::BackboneOptions().include_top(false));
+  CHECK(keras_count(*notop) == 23587712);
+  CHECK(notop->layer_table().size() == tl::make_backbone("resnet50", tl::BackboneOptions().include_top(false))
+                                           ->layer_table()
+                                           .size());  // Keras' layer list, checked against Keras for resnet50
+
+  KerasExport e("ResNet50");
+  if (!export_keras(e, "formats", {"--size", "96"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("ResNet50" << suffix);
+    auto model =
+        tl::make_backbone("keras.ResNet50", tl::BackboneOptions().include_top(false).weights(e.file(suffix).string()));
+    model->eval();
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), e.io["output"]) < 1e-4);
+  }
+  // torchvision's ResNet50 has no conv biases and strides the 3x3 conv: Keras' file does not fit it.
+  CHECK_THAT(error_of([&] {
+               tl::make_backbone("resnet50", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
+             }),
+             Catch::Matchers::Contains("conv1_conv"));
+
+  KerasExport top("ResNet50");
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
+  auto model = tl::make_backbone(
+      "keras.ResNet50",
+      tl::BackboneOptions().classes(10).classifier_activation(tl::Activation::Softmax).weights(top.file(".h5").string()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  CHECK(relative_error(model->forward(top.io["input"]), top.io["output"]) < 1e-4);
+}
+
 TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe preprocessing, offline advice",
           "[keras]") {
   const auto& w = tl::model_spec("keras.VGG16").weights.at(0);

@@ -28,6 +28,10 @@ struct ResNetConfig {
   std::vector<int64_t> layers;  ///< blocks per stage (4 stages)
   int64_t groups = 1;           ///< ResNeXt cardinality
   int64_t width_per_group = 64; ///< 128 for Wide ResNet
+  /// Keras Applications' ResNet, the original paper's v1: the stride on each
+  /// stage's first 1x1 conv (torchvision's v1.5 puts it on the 3x3), a bias on
+  /// every conv, and BatchNorm epsilon 1.001e-5.
+  bool keras_v1 = false;
 };
 
 /// torchvision's BasicBlock or Bottleneck: conv-bn(-relu) pairs, an optional
@@ -93,6 +97,17 @@ inline ModelSpec resnet_spec(const std::string& name, std::vector<ResNetWeights>
     s.weights.push_back(torchvision_weights(w.tag, w.file, {w.resize, 224, Interpolation::Bilinear}));
   return s;
 }
+
+/// Keras Applications' ResNet50/101/152 ("keras.ResNet50"): Keras' own weight
+/// files (`stem` names them), "caffe" preprocessing and Keras' layer names.
+inline ModelSpec keras_resnet_spec(const std::string& name, const std::string& stem, const std::string& md5,
+                                   const std::string& notop_md5) {
+  ModelSpec s = resnet_spec(name, {});
+  s.timm_architectures.clear();
+  s.weights = {keras_weights("resnet", stem + "_weights_tf_dim_ordering_tf_kernels.h5", md5,
+                             stem + "_weights_tf_dim_ordering_tf_kernels_notop.h5", notop_md5, Preprocessing::Caffe)};
+  return s;
+}
 }  // namespace detail
 
 namespace arch {
@@ -139,6 +154,15 @@ inline std::vector<RegisteredModel> resnet_variants() {
       variant<ResNetImpl>(resnet_spec("wide_resnet101_2", {{"IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 256},
                                                            {"IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 232}}),
                           ResNetConfig{true, {3, 4, 23, 3}, 1, 128}),
+      variant<ResNetImpl>(keras_resnet_spec("keras.ResNet50", "resnet50", "2cb95161c43110f7111970584f804107",
+                                            "4d473c1dd8becc155b73f8504c6f6626"),
+                          ResNetConfig{true, {3, 4, 6, 3}, 1, 64, /*keras_v1=*/true}),
+      variant<ResNetImpl>(keras_resnet_spec("keras.ResNet101", "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
+                                            "88cf7a10940856eca736dc7b7e228a21"),
+                          ResNetConfig{true, {3, 4, 23, 3}, 1, 64, /*keras_v1=*/true}),
+      variant<ResNetImpl>(keras_resnet_spec("keras.ResNet152", "resnet152", "100835be76be38e30d865e96f2aaae62",
+                                            "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+                          ResNetConfig{true, {3, 8, 36, 3}, 1, 64, /*keras_v1=*/true}),
   };
 }
 }  // namespace detail

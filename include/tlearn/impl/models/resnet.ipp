@@ -4,32 +4,41 @@
 
 namespace tlearn {
 
+namespace {
+/// Keras' BatchNorm epsilon in its v1 ResNets; PyTorch's default otherwise.
+nn::BatchNorm2d resnet_batch_norm(const ResNetConfig& config, int64_t channels) {
+  return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(config.keras_v1 ? 1.001e-5 : 1e-5));
+}
+}  // namespace
+
 ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras,
                                  const ResNetConfig& config, int64_t inplanes, int64_t planes, int64_t stride) {
   const int64_t expansion = config.bottleneck ? 4 : 1;
   const int64_t width = config.bottleneck ? planes * config.width_per_group / 64 * config.groups : planes;
+  const bool bias = config.keras_v1;
   std::vector<torch::nn::Conv2dOptions> convs;
   if (config.bottleneck) {
-    convs.push_back(torch::nn::Conv2dOptions(inplanes, width, 1).bias(false));
+    const int64_t stride_1x1 = config.keras_v1 ? stride : 1, stride_3x3 = config.keras_v1 ? 1 : stride;
+    convs.push_back(torch::nn::Conv2dOptions(inplanes, width, 1).stride(stride_1x1).bias(bias));
     convs.push_back(
-        torch::nn::Conv2dOptions(width, width, 3).stride(stride).padding(1).groups(config.groups).bias(false));
-    convs.push_back(torch::nn::Conv2dOptions(width, planes * expansion, 1).bias(false));
+        torch::nn::Conv2dOptions(width, width, 3).stride(stride_3x3).padding(1).groups(config.groups).bias(bias));
+    convs.push_back(torch::nn::Conv2dOptions(width, planes * expansion, 1).bias(bias));
   } else {
-    convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(false));
-    convs.push_back(torch::nn::Conv2dOptions(planes, planes, 3).padding(1).bias(false));
+    convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(bias));
+    convs.push_back(torch::nn::Conv2dOptions(planes, planes, 3).padding(1).bias(bias));
   }
   const bool shortcut = stride != 1 || inplanes != planes * expansion;
   torch::nn::Sequential down;
   if (shortcut) {
     down = torch::nn::Sequential(
-        nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(false)),
-        nn::BatchNorm2d(planes * expansion));
+        nn::Conv2d(torch::nn::Conv2dOptions(inplanes, planes * expansion, 1).stride(stride).bias(bias)),
+        resnet_batch_norm(config, planes * expansion));
     down_names_ = {prefix + ".downsample.0", prefix + ".downsample.1"};
   }
   for (size_t i = 0; i < convs.size(); ++i) {
     const std::string n = std::to_string(i + 1), k = keras + "_" + n;
     convs_.push_back(register_module("conv" + n, nn::Conv2d(convs[i])));
-    bns_.push_back(register_module("bn" + n, nn::BatchNorm2d(convs[i].out_channels())));
+    bns_.push_back(register_module("bn" + n, resnet_batch_norm(config, convs[i].out_channels())));
     conv_names_.push_back(prefix + ".conv" + n);
     bn_names_.push_back(prefix + ".bn" + n);
     relu_names_.push_back(prefix + ".relu" + n);
@@ -81,8 +90,9 @@ torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
 ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   conv1_ = register_module(
-      "conv1", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+      "conv1",
+      nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(config.keras_v1)));
+  bn1_ = register_module("bn1", resnet_batch_norm(config, 64));
   relu_ = register_module("relu", nn::ReLU(/*inplace=*/true));
   // Keras pads in layers of their own (conv1_pad, pool1_pad); torchvision inside conv1 and maxpool.
   table_.add("conv1.pad", nn::kZeroPaddingKind, {}, "conv1_pad");
