@@ -201,6 +201,26 @@ TEST_CASE("keras.ResNet50: Keras' v1 ResNet (stride on the 1x1 conv, conv biases
     torch::NoGradGuard no_grad;
     CHECK(relative_error(model->forward(e.io["input"]), e.io["output"]) < 1e-4);
   }
+  {  // Back to Keras: every weight moved, saved for load_weights, and Keras predicts alike.
+    auto model =
+        tl::make_backbone("keras.ResNet50", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.01);
+    }
+    model->eval();
+    const auto saved = e.dir / "tuned.weights.h5";
+    tl::save_keras_weights(*model, saved);
+    tl::io::StateDict input;
+    input.insert("input", e.io["input"]);
+    tl::io::save_safetensors(input, e.dir / "input.safetensors");
+    REQUIRE(run_keras_python("keras_reference.py",
+                             {"predict", "ResNet50", saved.string(), (e.dir / "input.safetensors").string(),
+                              (e.dir / "keras.safetensors").string(), "--size", "96"}));
+    torch::NoGradGuard no_grad;
+    const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
   // torchvision's ResNet50 has no conv biases and strides the 3x3 conv: Keras' file does not fit it.
   CHECK_THAT(error_of([&] {
                tl::make_backbone("resnet50", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
