@@ -35,6 +35,18 @@ bool export_keras(KerasExport& e, const std::string& test, const std::vector<std
   return true;
 }
 
+/// Keras' output for e's input from keras.applications.<e.name> at `size` with `weights`
+/// (a file tlearn wrote) loaded by load_weights.
+torch::Tensor keras_prediction(const KerasExport& e, const fs::path& weights, const std::string& size) {
+  tl::io::StateDict input;
+  input.insert("input", e.io["input"]);
+  tl::io::save_safetensors(input, e.dir / "input.safetensors");
+  REQUIRE(run_keras_python("keras_reference.py",
+                           {"predict", e.name, weights.string(), (e.dir / "input.safetensors").string(),
+                            (e.dir / "keras.safetensors").string(), "--size", size}));
+  return tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
+}
+
 }  // namespace
 
 TEST_CASE("Keras files: VGG16 without top loads from every format and agrees with Keras", "[keras]") {
@@ -152,14 +164,8 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   CHECK(path_of["block1_conv1"] == "layers/conv2d");  // Keras 3 names groups by class, in model order
   CHECK(path_of["block5_conv3"] == "layers/conv2d_12");
 
-  tl::io::StateDict input;
-  input.insert("input", e.io["input"]);
-  tl::io::save_safetensors(input, e.dir / "input.safetensors");
-  REQUIRE(run_keras_python("keras_reference.py",
-                           {"predict", "VGG16", saved.string(), (e.dir / "input.safetensors").string(),
-                            (e.dir / "keras.safetensors").string(), "--size", "64"}));
+  const auto keras = keras_prediction(e, saved, "64");
   torch::NoGradGuard no_grad;
-  const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
@@ -211,14 +217,8 @@ TEST_CASE("keras.ResNet50: Keras' v1 ResNet (stride on the 1x1 conv, conv biases
     model->eval();
     const auto saved = e.dir / "tuned.weights.h5";
     tl::save_keras_weights(*model, saved);
-    tl::io::StateDict input;
-    input.insert("input", e.io["input"]);
-    tl::io::save_safetensors(input, e.dir / "input.safetensors");
-    REQUIRE(run_keras_python("keras_reference.py",
-                             {"predict", "ResNet50", saved.string(), (e.dir / "input.safetensors").string(),
-                              (e.dir / "keras.safetensors").string(), "--size", "96"}));
+    const auto keras = keras_prediction(e, saved, "96");
     torch::NoGradGuard no_grad;
-    const auto keras = tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
     CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
   }
   // torchvision's ResNet50 has no conv biases and strides the 3x3 conv: Keras' file does not fit it.
