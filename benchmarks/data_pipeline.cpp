@@ -1,8 +1,11 @@
 // Data pipeline throughput: decode + resize + augment + batch, tlearn against
-// torchvision + PIL + torch DataLoader with the same worker count on the same folder.
+// both pipelines Python users have, through a torch DataLoader with the same worker
+// count on the same folder: PIL + torchvision transforms ("pil"), and
+// torchvision.io.decode_jpeg + transforms v2 on tensors ("tensor", torchvision 0.16+).
 //
 //   build/benchmarks/data_pipeline --folder /tmp/tlearn_bench_photos --workers 2 [--images 1200]
 //       [--batch 32] [--epochs 2] [--rounds 2] [--pipeline train|eval|both|profile] [--python /usr/bin/python3]
+//       [--decoders pil,tensor]
 //
 // The folder is filled once with JPEG photos cut from scikit-image's sample
 // images (random crops, scales and flips, 4 class folders); later runs reuse it.
@@ -90,9 +93,10 @@ Result run_cpp(const fs::path& dir, const std::string& pipeline, int workers, in
 }
 
 Result run_python(const std::string& python, const fs::path& script, const fs::path& dir, const std::string& pipeline,
-                  int workers, int batch, int epochs) {
+                  const std::string& decoder, int workers, int batch, int epochs) {
   const std::string cmd = python + " " + script.string() + " " + dir.string() + " --workers " + std::to_string(workers) +
-                          " --batch " + std::to_string(batch) + " --epochs " + std::to_string(epochs) + " --pipeline " + pipeline;
+                          " --batch " + std::to_string(batch) + " --epochs " + std::to_string(epochs) + " --pipeline " + pipeline +
+                          " --decoder " + decoder;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw tlearn::Error("cannot run " + cmd);
   char line[512];
@@ -142,7 +146,7 @@ int main(int argc, char** argv) try {
   fs::path folder = "/tmp/tlearn_bench_photos";
   int workers = 2, batch = 32, epochs = 2, rounds = 2;
   size_t images = 1200;
-  std::string pipeline = "both", python = "/usr/bin/python3";
+  std::string pipeline = "both", python = "/usr/bin/python3", decoder_list = "pil";
   fs::path script = fs::path(TLEARN_BENCHMARK_DIR) / "data_pipeline.py";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -155,6 +159,7 @@ int main(int argc, char** argv) try {
     else if (k == "--pipeline") pipeline = v;
     else if (k == "--python") python = v;
     else if (k == "--script") script = v;
+    else if (k == "--decoders") decoder_list = v;
     else throw tlearn::Error("unknown option " + k);
   }
   if (count_jpegs(folder) < images) {
@@ -175,22 +180,36 @@ int main(int argc, char** argv) try {
   }
   std::vector<std::string> pipelines = pipeline == "both" ? std::vector<std::string>{"train", "eval"}
                                                           : std::vector<std::string>{pipeline};
-  // Alternate the two sides and keep each one's best round: the machine may be shared.
-  std::printf("%-8s %13s %13s %7s | %15s %15s %7s\n", "pipeline", "tlearn img/s", "python img/s", "ratio",
-              "tlearn CPU ms/i", "python CPU ms/i", "ratio");
+  std::vector<std::string> decoders;
+  for (size_t at = 0; at <= decoder_list.size();) {
+    const size_t comma = std::min(decoder_list.find(',', at), decoder_list.size());
+    decoders.push_back(decoder_list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  // Alternate the sides and keep each one's best round: the machine may be shared.
+  // Ratios are tlearn / Python for images/s, Python / tlearn for CPU time per image.
+  std::printf("%-8s %12s", "pipeline", "tlearn img/s");
+  for (const auto& d : decoders) std::printf(" | %9s img/s  ratio", d.c_str());
+  std::printf(" | %12s", "tlearn CPU ms/i");
+  for (const auto& d : decoders) std::printf(" | %9s CPU ms/i  ratio", d.c_str());
+  std::printf("\n");
+  auto keep_best = [](Result& best, const Result& r, int round) {
+    if (round == 0 || r.images_per_second > best.images_per_second) best.images_per_second = r.images_per_second;
+    if (round == 0 || r.cpu_ms_per_image < best.cpu_ms_per_image) best.cpu_ms_per_image = r.cpu_ms_per_image;
+  };
   for (const auto& p : pipelines) {
-    Result c, py;
+    Result c;
+    std::vector<Result> py(decoders.size());
     for (int r = 0; r < rounds; ++r) {
-      Result a = run_cpp(folder, p, workers, batch, epochs);
-      Result b = run_python(python, script, folder, p, workers, batch, epochs);
-      if (r == 0 || a.images_per_second > c.images_per_second) c.images_per_second = a.images_per_second;
-      if (r == 0 || b.images_per_second > py.images_per_second) py.images_per_second = b.images_per_second;
-      if (r == 0 || a.cpu_ms_per_image < c.cpu_ms_per_image) c.cpu_ms_per_image = a.cpu_ms_per_image;
-      if (r == 0 || b.cpu_ms_per_image < py.cpu_ms_per_image) py.cpu_ms_per_image = b.cpu_ms_per_image;
+      keep_best(c, run_cpp(folder, p, workers, batch, epochs), r);
+      for (size_t d = 0; d < decoders.size(); ++d)
+        keep_best(py[d], run_python(python, script, folder, p, decoders[d], workers, batch, epochs), r);
     }
-    std::printf("%-8s %13.1f %13.1f %6.2fx | %15.3f %15.3f %6.2fx\n", p.c_str(), c.images_per_second,
-                py.images_per_second, c.images_per_second / py.images_per_second, c.cpu_ms_per_image,
-                py.cpu_ms_per_image, py.cpu_ms_per_image / c.cpu_ms_per_image);
+    std::printf("%-8s %12.1f", p.c_str(), c.images_per_second);
+    for (const auto& r : py) std::printf(" | %15.1f %5.2fx", r.images_per_second, c.images_per_second / r.images_per_second);
+    std::printf(" | %15.3f", c.cpu_ms_per_image);
+    for (const auto& r : py) std::printf(" | %18.3f %5.2fx", r.cpu_ms_per_image, r.cpu_ms_per_image / c.cpu_ms_per_image);
+    std::printf("\n");
   }
   return 0;
 } catch (const std::exception& e) {
