@@ -412,6 +412,51 @@ TEST_CASE("inference fuses conv + ReLU in every family that has the pair, and re
     if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) CHECK_FALSE(conv->fused_relu());
 }
 
+TEST_CASE("a bf16 model is optimized for inference too: BatchNorm folded in float32, weights prepacked",
+          "[inference]") {
+  for (const std::string name : {"resnet18", "mobilenet_v2"}) {
+    INFO("model " << name);
+    auto make = [&] {
+      torch::manual_seed(0);
+      auto model = tl::make_backbone(name);
+      torch::NoGradGuard no_grad;  // non-trivial statistics, so a wrong fold shows
+      for (const auto& m : model->modules(false))
+        if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
+          bn->running_mean.uniform_(-0.5, 0.5);
+          bn->running_var.uniform_(0.5, 1.5);
+          bn->weight.uniform_(0.5, 1.5);
+          bn->bias.uniform_(-0.5, 0.5);
+        }
+      model->eval();
+      return model;
+    };
+    auto model = make();
+    const auto x = torch::randn({2, 3, 96, 96});
+    torch::NoGradGuard no_grad;
+    const auto fp32 = model->forward(x);
+    model->to(torch::kBFloat16);
+    const auto xb = x.to(torch::kBFloat16);
+    const auto plain = model->forward(xb).to(torch::kFloat32);
+    // As many BatchNorm layers fold as in float32: the probe's bound is bf16's.
+    auto twin = make();
+    const int folded_fp32 = tl::optimize_for_inference(*twin);
+    CHECK(folded_fp32 > 0);
+    CHECK(tl::optimize_for_inference(*model) == folded_fp32);
+    const auto optimized = model->forward(xb);
+    CHECK(optimized.scalar_type() == torch::kBFloat16);
+    // Within bf16 rounding of the plain bf16 model and of the float32 one.
+    CHECK(relative_error(optimized.to(torch::kFloat32), plain) < 3e-2);
+    CHECK(relative_error(optimized.to(torch::kFloat32), fp32) < 3e-2);
+    if (tl::nn::Conv2dImpl::prepacking_available()) {
+      size_t packed = 0;
+      for (const auto& m : model->modules())
+        if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) packed += conv->packed_copies() > 0;
+      UNSCOPED_INFO("convolutions running prepacked in bf16: " << packed);
+      CHECK(packed > 0);
+    }
+  }
+}
+
 TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictions agree with torchvision",
           "[parity][photo]") {
   const std::string photo = "/usr/lib/python3/dist-packages/skimage/data/chelsea.png";

@@ -11,7 +11,7 @@
 /// optimize_for_inference turns prepacking on; then, whenever no gradient is
 /// being recorded, the layer reorders its weights once per input shape (through
 /// LibTorch's mkldnn_prepacked operators, the ones TorchScript's frozen graphs
-/// use) and reuses them. Anything it cannot serve that way (gradients, other
+/// use) and reuses them, in float32 or bf16. Anything it cannot serve that way (gradients, other
 /// devices or dtypes, "same" padding, a LibTorch without oneDNN) goes through
 /// torch's own forward, and a weight changed in place (an optimizer step,
 /// load_state_dict) is packed again, so the cache never returns stale weights.
@@ -143,9 +143,11 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
 
   bool can_run_prepacked(const torch::Tensor& input) const {
     if (torch::GradMode::is_enabled() || !prepacking_available()) return false;
-    if (input.dim() != 4 || !input.device().is_cpu() || input.scalar_type() != torch::kFloat) return false;
-    if (!weight.device().is_cpu() || weight.scalar_type() != torch::kFloat || weight.is_inference()) return false;
-    if (bias.defined() && (bias.scalar_type() != torch::kFloat || bias.is_inference())) return false;
+    // float32, or bf16 (oneDNN's AVX-512 BF16 / AMX kernels), with weights of the input's dtype.
+    const auto dtype = input.scalar_type();
+    if (input.dim() != 4 || !input.device().is_cpu() || (dtype != torch::kFloat && dtype != torch::kBFloat16)) return false;
+    if (!weight.device().is_cpu() || weight.scalar_type() != dtype || weight.is_inference()) return false;
+    if (bias.defined() && (bias.scalar_type() != dtype || bias.is_inference())) return false;
     return tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding()) &&
            tlearn::detail::compat::variant_get_if<torch::enumtype::kZeros>(&options.padding_mode());
   }

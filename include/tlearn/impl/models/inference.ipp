@@ -22,13 +22,15 @@ struct ParameterSlots : torch::nn::Module {
   }
 };
 
-/// W' = W * g / sqrt(v + eps) per output channel; b' = (b - m) * g / sqrt(v + eps) + beta.
+/// W' = W * g / sqrt(v + eps) per output channel; b' = (b - m) * g / sqrt(v + eps) + beta,
+/// computed in float32 and stored in the model's dtype (a bf16 model rounds once).
 void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
   torch::NoGradGuard no_grad;
-  auto scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
-  conv.weight.mul_(scale.view({-1, 1, 1, 1}));
-  auto bias = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(bn.running_mean);
-  auto folded = (bias - bn.running_mean) * scale + bn.bias;
+  auto f32 = [](const torch::Tensor& t) { return t.to(torch::kFloat32); };
+  auto scale = f32(bn.weight) / torch::sqrt(f32(bn.running_var) + bn.options.eps());
+  conv.weight.copy_(f32(conv.weight) * scale.view({-1, 1, 1, 1}));
+  auto bias = conv.bias.defined() ? f32(conv.bias) : torch::zeros_like(scale);
+  auto folded = ((bias - f32(bn.running_mean)) * scale + f32(bn.bias)).to(conv.weight.scalar_type());
   if (conv.bias.defined()) {
     conv.bias.copy_(folded);
   } else if (auto* slot = ParameterSlots::of(conv).find("bias")) {
@@ -42,8 +44,17 @@ void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& 
   bn.set_folded(true);
 }
 
+/// How far the probe's output may move for a step to be kept: float rounding in
+/// float32; in bf16 or fp16 a fold or a fused kernel rounds differently, so the
+/// bound is the reduced precision's (a wrong rewrite moves it by order 1).
+double probe_tolerance(const torch::Tensor& reference) {
+  const auto dtype = reference.scalar_type();
+  return dtype == torch::kBFloat16 || dtype == torch::kHalf ? 3e-2 : 1e-4;
+}
+
 double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
+  const auto a32 = a.to(torch::kFloat32), b32 = b.to(torch::kFloat32);
+  return ((a32 - b32).abs().max() / (b32.abs().max() + 1e-12)).item<double>();
 }
 
 /// A leaf module of the layer table, the row that holds it, and the module whose
@@ -182,7 +193,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
     // would change the output: then none is kept, and the rows are recorded afresh.
     if (folded > 0) {
       torch::NoGradGuard no_grad;
-      if (detail::max_relative_difference(model.forward(probe), reference) >= 1e-4) {
+      if (detail::max_relative_difference(model.forward(probe), reference) >= detail::probe_tolerance(reference)) {
         for (const auto& b : backups) detail::undo_fold(b);
         folded = 0;
         model.forward(probe);
@@ -196,7 +207,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
   auto probe_unchanged = [&] {
     try {
       torch::NoGradGuard no_grad;
-      return detail::max_relative_difference(model.forward(probe), reference) < 1e-4;
+      return detail::max_relative_difference(model.forward(probe), reference) < detail::probe_tolerance(reference);
     } catch (const c10::Error&) {
       return false;  // e.g. an NCHW view in the architecture's forward, under channels-last
     }
