@@ -57,9 +57,11 @@ def comparison(title, mode_prefix, variants, tlearn_mode, goals):
         vs_eager = t["images_per_s"] / eager if eager else None
         goal_best, goal_eager = goals(mode)
         met = vs_best >= goal_best and (vs_eager is None or vs_eager >= goal_eager)
-        error = ""
-        if "max_abs_diff" in t and t.get("logit_max_abs"):
+        error = ""  # tlearn's output against the plain float32 model's
+        if t.get("logit_max_abs"):
             error = f"; rel. error {t['max_abs_diff'] / t['logit_max_abs']:.0e}"
+        elif "max_abs_diff" in t:  # all-zero logits (a ViT's zero-initialised head)
+            error = f"; abs. error {t['max_abs_diff']:.0e}"
         name = f"{mode.replace('inference', 'infer')} {model} b{batch}" + (" bf16" if dtype == "bfloat16" else "")
         cells = [(f"**{cell(py[v])}**" if v == best_variant else cell(py[v])) for v in variants]
         out.append(f"| {name} | " + " | ".join(cells) + f" | {t['images_per_s']:.1f} | {vs_best:.2f}x | "
@@ -104,12 +106,12 @@ if setup:
 print(f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, 2 threads; "
       f"LibTorch {machine.get('libtorch', '?')}; Python's torch {machine.get('torch', '?')}, "
       f"onnxruntime {machine.get('onnxruntime', 'absent')}.")
-print(f"Command: `{machine.get('command', 'bash benchmarks/run.sh')}`\n")
+print(f"Command: `{machine.get('command', 'bash benchmarks/run.sh').strip()}`\n")
 print("\n".join(inference))
 print()
 print("\n".join(training))
 print()
-print(setup_line + "\n" if setup_line else "", end="")
+print(setup_line + "\n\n" if setup_line else "", end="")
 if len(other) > 2:
     print("\n".join(other))
 below = below_i + below_t
