@@ -34,6 +34,23 @@ def median_seconds(step, warmup, repeats):
     return statistics.median(times)
 
 
+def onnxruntime_session(model, x, threads, profile=False):
+    """The model exported by torch.onnx (input "x") in an ONNX Runtime CPU session
+    with every graph optimisation on, `threads` intra-op threads."""
+    import onnxruntime as ort
+    path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+    torch.onnx.export(model, (x,), path, input_names=["x"], opset_version=17, **kwargs)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    if profile:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(os.path.dirname(path), "ort")
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
 def inference_step(model, x, variant, threads):
     """Returns (step, setup seconds) for one way of running the model."""
     t0 = time.perf_counter()
@@ -59,15 +76,7 @@ def inference_step(model, x, variant, threads):
             with torch.no_grad():
                 compiled(x)
     elif variant == "onnxruntime":
-        import onnxruntime as ort
-        path = os.path.join(tempfile.mkdtemp(), "model.onnx")
-        kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
-        torch.onnx.export(model, (x,), path, input_names=["x"], opset_version=17, **kwargs)
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        session = onnxruntime_session(model, x, threads)
         feed = {"x": x.numpy()}
 
         def step():

@@ -11,8 +11,9 @@ import collections
 import json
 import os
 import subprocess
-import tempfile
 import time
+
+from models import onnxruntime_session  # benchmarks/models.py: the session its onnxruntime column runs
 
 
 def tlearn_run(build, model, batch, repeats, threads, verbose=True):
@@ -49,22 +50,12 @@ def tlearn_profile(build, model, batch, threads):
 
 
 def ort_profile(model_name, batch, threads):
-    import onnxruntime as ort
     import torch
     import torchvision
     torch.manual_seed(0)
     model = getattr(torchvision.models, model_name)(weights=None).eval()
     x = torch.randn(batch, 3, 224, 224)
-    path = os.path.join(tempfile.mkdtemp(), "model.onnx")
-    kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
-    torch.onnx.export(model, (x,), path, input_names=["x"], opset_version=17, **kwargs)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.enable_profiling = True
-    so.profile_file_prefix = os.path.join(os.path.dirname(path), "ort")
-    session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(model, x, threads, profile=True)
     feed = {"x": x.numpy()}
     for _ in range(3):
         session.run(None, feed)

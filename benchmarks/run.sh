@@ -20,7 +20,9 @@ trap 'rm -rf "$OUT"' EXIT
 export OMP_NUM_THREADS=2
 rows=$TLEARN_BUILD/benchmark_rows.jsonl  # the raw numbers, kept for a second look
 : >"$rows"
-command_line="$( [ "$TLEARN_TORCH" = pypi ] && echo "TLEARN_TORCH=pypi ")bash benchmarks/run.sh${*:+ $*}"
+lane=""
+if [ "$TLEARN_TORCH" = pypi ]; then lane="TLEARN_TORCH=pypi "; fi
+command_line="${lane}bash benchmarks/run.sh${*:+ $*}"
 
 # ONNX Runtime (and, for torch 2.x's exporter, onnx and onnxscript): benchmark-only
 # references, in the lane's virtual environment.

@@ -235,6 +235,20 @@ TEST_CASE("vgg parity with torchvision: eval, without top, and train mode with g
   check_numeric_parity("vgg11_bn", 64, /*include_top=*/false, /*train=*/true);
 }
 
+namespace {
+/// Non-trivial BatchNorm statistics and affine parameters, so that a wrong fold shows.
+void randomize_batch_norms(tl::BackboneImpl& model) {
+  torch::NoGradGuard no_grad;
+  for (const auto& m : model.modules(false))
+    if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.5, 1.5);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.5, 0.5);
+    }
+}
+}  // namespace
+
 TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps outputs", "[inference]") {
   for (const std::string name : tl::list_models()) {
     auto model = tl::make_backbone(name);
@@ -242,17 +256,7 @@ TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps ou
     for (const auto& m : model->modules(false)) has_bn = has_bn || m->as<tl::nn::BatchNorm2d>() != nullptr;
     if (!has_bn) continue;
     INFO("model " << name);
-    // Non-trivial statistics, so a wrong fold shows.
-    {
-      torch::NoGradGuard no_grad;
-      for (const auto& m : model->modules(false))
-        if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
-          bn->running_mean.uniform_(-0.5, 0.5);
-          bn->running_var.uniform_(0.5, 1.5);
-          bn->weight.uniform_(0.5, 1.5);
-          bn->bias.uniform_(-0.5, 0.5);
-        }
-    }
+    randomize_batch_norms(*model);
     model->eval();
     const int64_t unit = model->spec().min_size;  // a ViT takes multiples of its patch size
     auto size = (std::max<int64_t>(64, unit) + unit - 1) / unit * unit;
@@ -419,14 +423,7 @@ TEST_CASE("a bf16 model is optimized for inference too: BatchNorm folded in floa
     auto make = [&] {
       torch::manual_seed(0);
       auto model = tl::make_backbone(name);
-      torch::NoGradGuard no_grad;  // non-trivial statistics, so a wrong fold shows
-      for (const auto& m : model->modules(false))
-        if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
-          bn->running_mean.uniform_(-0.5, 0.5);
-          bn->running_var.uniform_(0.5, 1.5);
-          bn->weight.uniform_(0.5, 1.5);
-          bn->bias.uniform_(-0.5, 0.5);
-        }
+      randomize_batch_norms(*model);
       model->eval();
       return model;
     };
