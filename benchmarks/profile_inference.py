@@ -34,8 +34,9 @@ def tlearn_run(build, model, batch, repeats, threads, verbose=True):
             continue
         at = f.index("exec")  # oneDNN 2: verbose,exec,cpu,KIND,IMPL,...; 3: verbose,primitive,exec,...
         kind, impl = f[at + 2], f[at + 3]
-        post = next((x for x in f if x.startswith("attr-post-ops")), "")
-        label = f"{kind} {impl}" + (" +" + post.split(":", 1)[1].strip() if ":" in post else "")
+        # The attributes share one field ("attr-scratchpad:user attr-post-ops:eltwise_relu").
+        post = next((a.split(":", 1)[1] for x in f for a in x.split() if a.startswith("attr-post-ops:")), "")
+        label = f"{kind} {impl}" + (f" +{post}" if post else "")
         by_kind[label] += float(f[-1])
     return by_kind, ips
 

@@ -76,8 +76,7 @@ for m in $inference_models; do
     for b in $batches; do
       echo "inference $m batch $b $dtype" >&2
       for v in $variants; do python_row inference "$m" "$b" --variant "$v" --dtype "$dtype"; done
-      "$B/bench_models" inference "$m" "$b" --dtype "$dtype" >>"$rows"
-      "$B/bench_models" inference "$m" "$b" --dtype "$dtype" --optimized >>"$rows"
+      "$B/bench_models" inference "$m" "$b" --dtype "$dtype" --optimized >>"$rows"  # the table's tlearn column
     done
   done
 done
