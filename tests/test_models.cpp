@@ -328,6 +328,79 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
   CHECK(conv->packed_copies() == 0);
 }
 
+TEST_CASE("prepacked linear layers match torch's, follow weight changes and leave training alone", "[inference]") {
+  // Where this LibTorch lacks oneDNN's linear operators (1.13) the layer must
+  // still give torch's answers, through torch's forward.
+  const bool packs = tl::nn::PackedLinearWeights::available();
+  UNSCOPED_INFO("oneDNN linear operators available: " << packs);
+  torch::manual_seed(0);
+  tl::nn::Linear linear(96, 200);
+  const auto x = torch::randn({3, 7, 96});  // any leading dimensions, like tokens
+  auto reference = [&](const torch::Tensor& input) { return torch::linear(input, linear->weight, linear->bias).detach(); };
+  linear->set_prepacked(true);
+  {
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(linear->forward(x), reference(x)) < 1e-5);
+    CHECK(linear->holds_packed_weights() == packs);
+    // One packed copy serves every row count, a single row and a transposed view too.
+    for (const auto& input : {x[0][0].unsqueeze(0), torch::randn({96, 50}).t(), torch::randn({2, 4, 5, 96})})
+      CHECK(relative_error(linear->forward(input), reference(input)) < 1e-5);
+    // A weight changed in place (an optimizer step, load_state_dict) is packed again.
+    linear->weight.mul_(-2);
+    linear->bias.add_(1);
+    CHECK(relative_error(linear->forward(x), reference(x)) < 1e-5);
+    // So is one replaced outright.
+    linear->weight = linear->weight.detach().clone().mul_(0.5).requires_grad_();
+    CHECK(relative_error(linear->forward(x), reference(x)) < 1e-5);
+    // bf16 weights and input.
+    tl::nn::Linear half(96, 200);
+    half->to(torch::kBFloat16);
+    half->set_prepacked(true);
+    const auto xb = x.to(torch::kBFloat16);
+    CHECK(relative_error(half->forward(xb).to(torch::kFloat32),
+                         torch::linear(xb, half->weight, half->bias).to(torch::kFloat32)) < 1e-2);
+  }
+  // Recording gradients always goes through torch's differentiable forward.
+  auto input = x.clone().requires_grad_();
+  linear->forward(input).sum().backward();
+  REQUIRE(linear->weight.grad().defined());
+  REQUIRE(input.grad().defined());
+  auto plain_input = x.clone().requires_grad_();
+  auto plain_weight = linear->weight.detach().clone().requires_grad_();
+  torch::linear(plain_input, plain_weight, linear->bias.detach()).sum().backward();
+  CHECK(relative_error(linear->weight.grad(), plain_weight.grad()) < 1e-5);
+  CHECK(relative_error(input.grad(), plain_input.grad()) < 1e-5);
+
+  linear->set_prepacked(false);
+  CHECK_FALSE(linear->holds_packed_weights());
+}
+
+TEST_CASE("an inference-optimized vision transformer runs its linear layers prepacked, outputs unchanged",
+          "[inference]") {
+  torch::manual_seed(0);
+  auto model = tl::make_backbone("vit_b_16");
+  model->eval();
+  const auto x = torch::randn({2, 3, 224, 224});
+  torch::NoGradGuard no_grad;
+  const auto before = model->forward(x);
+  tl::optimize_for_inference(*model);
+  const auto after = model->forward(x);
+  CHECK(relative_error(after, before) < 1e-4);
+  size_t linears = 0, packed = 0, attentions = 0;
+  for (const auto& m : model->modules()) {
+    if (auto* linear = dynamic_cast<tl::nn::LinearImpl*>(m.get())) {
+      ++linears;
+      CHECK(linear->prepacked());
+      packed += linear->holds_packed_weights();
+    }
+    if (auto* attention = dynamic_cast<tl::nn::MultiheadSelfAttentionImpl*>(m.get()))
+      attentions += attention->prepacked();
+  }
+  CHECK(linears == 12 * 3 + 1);  // each block's out_proj and two MLP layers, the head
+  CHECK(attentions == 12);
+  CHECK(packed == (tl::nn::PackedLinearWeights::available() ? linears : 0));
+}
+
 TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing records its layers", "[inference]") {
   for (const std::string name : {"resnet18", "resnet50"}) {
     INFO("model " << name);

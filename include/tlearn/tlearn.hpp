@@ -5,6 +5,7 @@
 // needed when you link CMake's tlearn::tlearn library, which has it).
 
 #include "tlearn/core/batch_norm.hpp"
+#include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/distributed.hpp"
 #include "tlearn/core/error.hpp"
@@ -12,6 +13,7 @@
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/core/predict.hpp"
 #include "tlearn/core/layer_table.hpp"
+#include "tlearn/core/linear.hpp"
 #include "tlearn/core/selector.hpp"
 #include "tlearn/core/summary.hpp"
 #include "tlearn/core/tap.hpp"

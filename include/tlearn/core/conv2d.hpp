@@ -33,12 +33,13 @@
 #include <optional>
 #include <vector>
 
+#include "tlearn/core/prepackable.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/detail/compat.hpp"
 
 namespace tlearn::nn {
 
-class Conv2dImpl : public torch::nn::Conv2dImpl {
+class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
  public:
   using torch::nn::Conv2dImpl::Conv2dImpl;
 
@@ -72,12 +73,12 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
   bool fused_relu() const { return fused_relu_; }
 
   /// Turns prepacked inference on or off (off drops the packed copies).
-  void set_prepacked(bool on) {
+  void set_prepacked(bool on) override {
     std::lock_guard<std::mutex> lock(mutex_);
     prepack_ = on;
     packed_.clear();
   }
-  bool prepacked() const { return prepack_; }
+  bool prepacked() const override { return prepack_; }
 
   /// How many packed copies of the weights this layer holds now (tests and diagnostics).
   size_t packed_copies() {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/linear.hpp"
 #include "tlearn/core/predict.hpp"
 #include "tlearn/core/summary.hpp"
 #include "tlearn/models/backbone.hpp"
@@ -107,9 +108,9 @@ class HeadImpl : public torch::nn::Module {
 
   HeadOptions options_;
   int64_t in_features_ = 0;
-  std::vector<torch::nn::Linear> dense_;
+  std::vector<nn::Linear> dense_;
   torch::nn::Dropout dropout_{nullptr};
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
 };
 
 TORCH_MODULE(Head);

@@ -71,7 +71,7 @@ class DenseNetImpl : public BackboneImpl {
   nn::BatchNorm2d norm0_{nullptr}, norm5_{nullptr};
   std::vector<std::vector<DenseLayer>> blocks_;
   std::vector<Transition> transitions_;
-  torch::nn::Linear classifier_{nullptr};
+  nn::Linear classifier_{nullptr};
 };
 
 namespace detail {

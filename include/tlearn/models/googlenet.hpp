@@ -52,7 +52,7 @@ class GoogLeNetImpl : public BackboneImpl {
   bool transform_input_ = false;
   InceptionTrunk trunk_;
   torch::nn::Dropout dropout_{nullptr};
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
 };
 
 namespace detail {

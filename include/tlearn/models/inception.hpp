@@ -288,7 +288,7 @@ class InceptionAuxImpl : public torch::nn::Module {
 
   // No rows: the aux head stays out of the model's layer table.
   nn::ConvNormAct conv0, conv1;
-  torch::nn::Linear fc;
+  nn::Linear fc;
 };
 TORCH_MODULE(InceptionAux);
 
@@ -315,7 +315,7 @@ class InceptionV3Impl : public BackboneImpl {
   bool transform_input_ = false;
   InceptionTrunk trunk_;
   torch::nn::Dropout dropout_{nullptr};
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
   InceptionAux aux_{nullptr};
   torch::Tensor aux_output_;
 };

@@ -4,11 +4,15 @@
 /// a conv + BN pair costs one convolution, let each convolution apply the ReLU
 /// that follows it (in every family that has the pair: vgg, densenet, regnet,
 /// resnet, ...), switch weights and activations to channels-last where that
-/// keeps the outputs (oneDNN then skips its per-layer layout conversions), and let each convolution keep its weights
-/// prepacked in oneDNN's layout instead of reordering them on every call (core/conv2d.hpp; what makes batch 1 fast).
-/// Outputs stay equal within float rounding (checked on a probe batch); the model is for inference only afterwards (its
-/// BatchNorm layers pass their input through and conv biases appear in its state_dict). On the CPU it also keeps freed
-/// memory for reuse (core/cpu_memory.hpp).
+/// keeps the outputs (oneDNN then skips its per-layer layout conversions), and
+/// let every convolution, linear layer and attention projection keep its weights
+/// prepacked in oneDNN's layout instead of reordering them on every call
+/// (core/conv2d.hpp, core/linear.hpp; what makes batch 1 and transformers fast).
+/// Outputs stay equal within rounding, checked on a probe batch: a relative
+/// difference under 1e-4 in float32, 3e-2 in bfloat16 or float16 (whose own
+/// rounding is that coarse). The model is for inference only afterwards (its
+/// BatchNorm layers pass their input through and conv biases appear in its
+/// state_dict). On the CPU it also keeps freed memory for reuse (core/cpu_memory.hpp).
 ///
 ///     model->eval();
 ///     tlearn::optimize_for_inference(*model);
@@ -32,9 +36,10 @@ struct InferenceOptions {
   TORCH_ARG(bool, channels_last) = true;
   /// On the CPU, keep freed memory for the next batch (core/cpu_memory.hpp; process-wide).
   TORCH_ARG(bool, reuse_cpu_memory) = true;
-  /// Convolutions keep their weights in oneDNN's layout, packed once per input
-  /// shape, when no gradient is recorded (core/conv2d.hpp). Costs a copy of the
-  /// convolution weights per input shape in use.
+  /// Convolutions and linear layers keep their weights in oneDNN's layout,
+  /// packed on first use, when no gradient is recorded (core/conv2d.hpp,
+  /// core/linear.hpp). Costs a copy of the convolution weights per input shape
+  /// in use, and one of the linear weights.
   TORCH_ARG(bool, prepack_weights) = true;
 };
 

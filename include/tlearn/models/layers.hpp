@@ -16,6 +16,7 @@
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/layer_table.hpp"
+#include "tlearn/core/linear.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/models/spec.hpp"
 #include "tlearn/nn/activation.hpp"

@@ -74,7 +74,7 @@ class RelativePositionAttentionImpl : public torch::nn::Module {
  private:
   int64_t heads_, head_dim_, tokens_;
   torch::Tensor relative_position_bias_table_, relative_position_index_;
-  torch::nn::Linear to_qkv_{nullptr}, merge_{nullptr};
+  nn::Linear to_qkv_{nullptr}, merge_{nullptr};
 };
 TORCH_MODULE(RelativePositionAttention);
 

@@ -113,7 +113,7 @@ class RegNetImpl : public BackboneImpl {
 
   nn::ConvNormAct stem_{nullptr};
   std::vector<RegNetBlock> blocks_;
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
   double drop_rate_ = 0;
 };
 

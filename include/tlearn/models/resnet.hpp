@@ -74,7 +74,7 @@ class ResNetImpl : public BackboneImpl {
   nn::BatchNorm2d bn1_{nullptr};
   nn::ReLU relu_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
 };
 
 namespace detail {

@@ -65,7 +65,7 @@ class ShuffleNetV2Impl : public BackboneImpl {
 
  private:
   detail::LeafChain body_;
-  torch::nn::Linear fc_{nullptr};
+  nn::Linear fc_{nullptr};
 };
 
 namespace detail {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/linear.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
@@ -52,7 +53,7 @@ class ShiftedWindowAttentionImpl : public torch::nn::Module {
   /// (N, H, W, C) to (N, H, W, C).
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  nn::Linear qkv{nullptr}, proj{nullptr};
 
  private:
   /// (1, heads, window^2, window^2), added to the attention logits.
@@ -90,7 +91,7 @@ class PatchMergingImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear reduction_{nullptr};
+  nn::Linear reduction_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
   bool v2_;
 };
@@ -119,7 +120,7 @@ class SwinTransformerImpl : public BackboneImpl {
   std::vector<nn::PatchMerging> merges_;
   std::vector<std::string> merge_rows_;
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  nn::Linear head_{nullptr};
 };
 
 namespace detail {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/linear.hpp"
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
@@ -113,7 +114,7 @@ class VisionTransformerImpl : public BackboneImpl {
   std::vector<nn::EncoderBlock> blocks_;
   std::vector<std::string> block_rows_;
   torch::nn::LayerNorm ln_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  nn::Linear head_{nullptr};
   std::vector<int64_t> pos_grid_;
   std::vector<int64_t> last_grid_;
   torch::Tensor last_class_token_;

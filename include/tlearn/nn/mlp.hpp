@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "tlearn/core/linear.hpp"
+
 namespace tlearn::nn {
 
 torch::nn::Sequential transformer_mlp(int64_t dim, int64_t hidden, double dropout = 0.0);

@@ -35,11 +35,11 @@ void HeadImpl::build(int64_t in_features) {
   in_features_ = in_features;
   int64_t in = in_features;
   for (size_t i = 0; i < options_.hidden().size(); ++i) {
-    dense_.push_back(register_module("dense" + std::to_string(i + 1), torch::nn::Linear(in, options_.hidden()[i])));
+    dense_.push_back(register_module("dense" + std::to_string(i + 1), nn::Linear(in, options_.hidden()[i])));
     in = options_.hidden()[i];
   }
   if (options_.dropout() > 0) dropout_ = register_module("dropout", torch::nn::Dropout(options_.dropout()));
-  fc_ = register_module("fc", torch::nn::Linear(in, options_.classes()));
+  fc_ = register_module("fc", nn::Linear(in, options_.classes()));
 }
 
 torch::Tensor HeadImpl::logits(torch::Tensor x) {

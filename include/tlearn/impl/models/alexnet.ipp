@@ -21,9 +21,9 @@ AlexNetImpl::AlexNetImpl(const AlexNetConfig&, const ModelSpec& spec, const Back
   if (options.include_top()) {
     const double dropout = drop_rate_or(0.5);
     classifier_ = register_module(
-        "classifier", torch::nn::Sequential(torch::nn::Dropout(dropout), torch::nn::Linear(256 * 6 * 6, 4096), relu(),
-                                            torch::nn::Dropout(dropout), torch::nn::Linear(4096, 4096), relu(),
-                                            torch::nn::Linear(4096, options.classes())));
+        "classifier", torch::nn::Sequential(torch::nn::Dropout(dropout), nn::Linear(256 * 6 * 6, 4096), relu(),
+                                            torch::nn::Dropout(dropout), nn::Linear(4096, 4096), relu(),
+                                            nn::Linear(4096, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {});
     table_.add("flatten", "Flatten", {});
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);

@@ -16,8 +16,8 @@ CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t d
       "block", torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
                                      Permute(std::vector<int64_t>{0, 2, 3, 1}),
                                      torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)),
-                                     torch::nn::Linear(dim, 4 * dim), torch::nn::GELU(),
-                                     torch::nn::Linear(4 * dim, dim), Permute(std::vector<int64_t>{0, 3, 1, 2})));
+                                     nn::Linear(dim, 4 * dim), torch::nn::GELU(),
+                                     nn::Linear(4 * dim, dim), Permute(std::vector<int64_t>{0, 3, 1, 2})));
   taps_ = detail::add_sequential_layers(table, prefix + ".block", block_);
   scale_tap_ = prefix + ".layer_scale";
   drop_tap_ = prefix + ".stochastic_depth";
@@ -81,7 +81,7 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
   if (options.include_top()) {
     classifier_ =
         register_module("classifier", torch::nn::Sequential(nn::LayerNorm2d(output_channels_), torch::nn::Flatten(),
-                                                            torch::nn::Linear(output_channels_, options.classes())));
+                                                            nn::Linear(output_channels_, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }

@@ -101,7 +101,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   output_channels_ = nf;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Linear(nf, options.classes()));
+    classifier_ = register_module("classifier", nn::Linear(nf, options.classes()));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
     table_.add("classifier", "Linear", {classifier_.ptr()}, "predictions");
   }

@@ -124,7 +124,7 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
   if (options.include_top()) {
     classifier_ =
         register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.dropout)),
-                                                            torch::nn::Linear(output_channels_, options.classes())));
+                                                            nn::Linear(output_channels_, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, config.keras_names ? "avg_pool" : "");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
     if (config.keras_names) {

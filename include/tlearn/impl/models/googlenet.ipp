@@ -35,7 +35,7 @@ GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, cons
 
   if (options.include_top()) {
     dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.2)));
-    fc_ = register_module("fc", torch::nn::Linear(1024, options.classes()));
+    fc_ = register_module("fc", nn::Linear(1024, options.classes()));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
     table_.add("flatten", "Flatten");
     table_.add("dropout", "Dropout");

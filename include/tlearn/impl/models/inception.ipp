@@ -49,7 +49,7 @@ InceptionAuxImpl::InceptionAuxImpl(int64_t in_channels, int64_t classes)
     : conv0(register_module(
           "conv0", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(in_channels, 128, 1))))),
       conv1(register_module("conv1", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(128, 768, 5))))),
-      fc(register_module("fc", torch::nn::Linear(768, classes))) {}
+      fc(register_module("fc", nn::Linear(768, classes))) {}
 
 InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options), transform_input_(detail::inception_transform_input_on(spec, options)) {
@@ -84,7 +84,7 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config&, const ModelSpec& spec
 
   if (options.include_top()) {
     dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.5)));
-    fc_ = register_module("fc", torch::nn::Linear(2048, options.classes()));
+    fc_ = register_module("fc", nn::Linear(2048, options.classes()));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
     table_.add("dropout", "Dropout");
     table_.add("flatten", "Flatten");

@@ -6,6 +6,7 @@
 
 #include "tlearn/core/batch_norm.hpp"
 #include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/prepackable.hpp"
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/core/tensor_options.hpp"
@@ -227,14 +228,15 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
     if (!probe_unchanged()) model.set_memory_format(torch::MemoryFormat::Contiguous);
   }
 
-  if (options.prepack_weights() && nn::Conv2dImpl::prepacking_available()) {
-    std::vector<nn::Conv2dImpl*> convs;
+  if (options.prepack_weights()) {
+    // Convolutions, linear layers, attention projections (core/prepackable.hpp).
+    std::vector<nn::Prepackable*> layers;
     for (const auto& m : model.modules())
-      if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m.get())) convs.push_back(conv);
-    for (auto* conv : convs) conv->set_prepacked(true);
+      if (auto* layer = dynamic_cast<nn::Prepackable*>(m.get())) layers.push_back(layer);
+    for (auto* layer : layers) layer->set_prepacked(true);
     const bool same = probe_unchanged();
     // Either way drop the probe's packed copies: real inputs have other shapes.
-    for (auto* conv : convs) conv->set_prepacked(same);
+    for (auto* layer : layers) layer->set_prepacked(same);
   }
   return folded;
 }

@@ -72,8 +72,8 @@ RelativePositionAttentionImpl::RelativePositionAttentionImpl(int64_t dim, int64_
   relative.select(2, 0).add_(size - 1).mul_(2 * size - 1);
   relative.select(2, 1).add_(size - 1);
   relative_position_index_ = register_buffer("relative_position_index", relative.sum(-1));
-  to_qkv_ = register_module("to_qkv", torch::nn::Linear(dim, 3 * dim));
-  merge_ = register_module("merge", torch::nn::Linear(dim, dim));
+  to_qkv_ = register_module("to_qkv", nn::Linear(dim, 3 * dim));
+  merge_ = register_module("merge", nn::Linear(dim, dim));
   torch::NoGradGuard no_grad;
   relative_position_bias_table_.normal_(0, 0.02).clamp_(-2, 2);  // trunc_normal_(std=0.02)
 }
@@ -99,8 +99,8 @@ PartitionAttentionImpl::PartitionAttentionImpl(int64_t dim, int64_t head_dim, in
                                                           torch::nn::Dropout(0.0)));
   mlp_layer_ =
       register_module("mlp_layer", torch::nn::Sequential(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})),
-                                                         torch::nn::Linear(dim, 4 * dim), torch::nn::GELU(),
-                                                         torch::nn::Linear(4 * dim, dim), torch::nn::Dropout(0.0)));
+                                                         nn::Linear(dim, 4 * dim), torch::nn::GELU(),
+                                                         nn::Linear(4 * dim, dim), torch::nn::Dropout(0.0)));
 }
 
 torch::Tensor PartitionAttentionImpl::forward(const torch::Tensor& input) {
@@ -180,8 +180,8 @@ MaxVitImpl::MaxVitImpl(const MaxVitConfig& config, const ModelSpec& spec, const 
         torch::nn::Sequential(
             torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1)), torch::nn::Flatten(),
             torch::nn::LayerNorm(torch::nn::LayerNormOptions({output_channels_})),
-            torch::nn::Linear(output_channels_, output_channels_), torch::nn::Tanh(),
-            torch::nn::Linear(torch::nn::LinearOptions(output_channels_, options.classes()).bias(false))));
+            nn::Linear(output_channels_, output_channels_), torch::nn::Tanh(),
+            nn::Linear(torch::nn::LinearOptions(output_channels_, options.classes()).bias(false))));
     top_rows_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }
 

@@ -72,7 +72,7 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
 
   if (options.include_top()) {
     classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
-                                                                      torch::nn::Linear(1280, options.classes())));
+                                                                      nn::Linear(1280, options.classes())));
     table_.add("avgpool", "GlobalAveragePooling2D");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }

@@ -80,7 +80,7 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
 
   if (options.include_top()) {
     classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
-                                                                      torch::nn::Linear(last, options.classes())));
+                                                                      nn::Linear(last, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
     // Keras' top is one Dense: the dropout shares its row.
     table_.add("classifier.1", "Linear", {classifier_->ptr(0), classifier_->ptr(1)}, "predictions");

@@ -74,9 +74,9 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
 
   if (options.include_top()) {
     classifier_ =
-        register_module("classifier", torch::nn::Sequential(torch::nn::Linear(last_out, config.last_channel),
+        register_module("classifier", torch::nn::Sequential(nn::Linear(last_out, config.last_channel),
                                                             nn::Hardswish(), torch::nn::Dropout(drop_rate_or(0.2)),
-                                                            torch::nn::Linear(config.last_channel, options.classes())));
+                                                            nn::Linear(config.last_channel, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d");
     top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
   }

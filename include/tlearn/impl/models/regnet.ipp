@@ -78,7 +78,7 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
 
   if (options.include_top()) {
     drop_rate_ = drop_rate_or(0.0);
-    fc_ = register_module("fc", torch::nn::Linear(width, options.classes()));
+    fc_ = register_module("fc", nn::Linear(width, options.classes()));
     table_.add("avgpool", "AdaptiveAvgPool2d");
     table_.add("flatten", "Flatten");
     table_.add("fc", "Linear", {fc_.ptr()}, "predictions");

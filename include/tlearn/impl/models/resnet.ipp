@@ -125,7 +125,7 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
   output_channels_ = inplanes;
 
   if (options.include_top()) {
-    fc_ = register_module("fc", torch::nn::Linear(inplanes, options.classes()));
+    fc_ = register_module("fc", nn::Linear(inplanes, options.classes()));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
     table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
   }

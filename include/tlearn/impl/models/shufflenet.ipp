@@ -79,7 +79,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
   output_channels_ = ch[4];
 
   if (options.include_top()) {
-    fc_ = register_module("fc", torch::nn::Linear(ch[4], options.classes()));
+    fc_ = register_module("fc", nn::Linear(ch[4], options.classes()));
     table_.add("avgpool", "GlobalAveragePooling2D");
     table_.add("fc", "Linear", {fc_.ptr()});
   }

@@ -19,7 +19,7 @@ using torch::indexing::Slice;
 /// torchvision's shifted_window_attention: pad to whole windows, roll by the shift,
 /// attend within windows (masking pairs that came from different regions of the
 /// rolled map), roll back, unpad.
-torch::Tensor window_attention(const torch::Tensor& input, const torch::nn::Linear& qkv, const torch::nn::Linear& proj,
+torch::Tensor window_attention(const torch::Tensor& input, nn::Linear& qkv, nn::Linear& proj,
                                const torch::Tensor& bias, int64_t window, int64_t shift, int64_t heads,
                                const torch::Tensor& logit_scale) {
   const int64_t n = input.size(0), h = input.size(1), w = input.size(2), c = input.size(3);
@@ -33,13 +33,15 @@ torch::Tensor window_attention(const torch::Tensor& input, const torch::nn::Line
           .permute({0, 1, 3, 2, 4, 5})
           .reshape({n * windows, tokens, c});
 
-  torch::Tensor qkv_bias = qkv->bias;
-  if (logit_scale.defined() && qkv_bias.defined()) {  // V2: no key bias
-    qkv_bias = qkv_bias.clone();
+  torch::Tensor projected;
+  if (logit_scale.defined() && qkv->bias.defined()) {  // V2: no key bias
+    auto qkv_bias = qkv->bias.clone();
     qkv_bias.narrow(0, c, c).zero_();
+    projected = torch::linear(x, qkv->weight, qkv_bias);
+  } else {
+    projected = qkv(x);
   }
-  auto t = torch::linear(x, qkv->weight, qkv_bias)
-               .reshape({x.size(0), tokens, 3, heads, c / heads})
+  auto t = projected.reshape({x.size(0), tokens, 3, heads, c / heads})
                .permute({2, 0, 3, 1, 4});
   auto q = t[0], k = t[1], v = t[2];
   torch::Tensor attn;
@@ -68,7 +70,7 @@ torch::Tensor window_attention(const torch::Tensor& input, const torch::nn::Line
     attn = attn.view({-1, heads, tokens, tokens});
   }
   attn = torch::softmax(attn, -1);
-  x = torch::linear(torch::matmul(attn, v).transpose(1, 2).reshape({x.size(0), tokens, c}), proj->weight, proj->bias);
+  x = proj(torch::matmul(attn, v).transpose(1, 2).reshape({x.size(0), tokens, c}));
   x = x.view({n, ph / window, pw / window, window, window, c}).permute({0, 1, 3, 2, 4, 5}).reshape({n, ph, pw, c});
   if (shift_h + shift_w > 0) x = torch::roll(x, {shift_h, shift_w}, {1, 2});
   return x.index({Slice(), Slice(None, h), Slice(None, w), Slice()}).contiguous();
@@ -96,12 +98,12 @@ ShiftedWindowAttentionImpl::ShiftedWindowAttentionImpl(int64_t dim, int64_t wind
   relative.select(2, 0).add_(window - 1).mul_(2 * window - 1);
   relative.select(2, 1).add_(window - 1);
   relative_position_index_ = register_buffer("relative_position_index", relative.sum(-1).flatten());
-  qkv = register_module("qkv", torch::nn::Linear(dim, dim * 3));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", nn::Linear(dim, dim * 3));
+  proj = register_module("proj", nn::Linear(dim, dim));
   if (v2) {
     cpb_mlp_ = register_module(
-        "cpb_mlp", torch::nn::Sequential(torch::nn::Linear(2, 512), torch::nn::ReLU(),
-                                         torch::nn::Linear(torch::nn::LinearOptions(512, num_heads).bias(false))));
+        "cpb_mlp", torch::nn::Sequential(nn::Linear(2, 512), torch::nn::ReLU(),
+                                         nn::Linear(torch::nn::LinearOptions(512, num_heads).bias(false))));
   } else {
     torch::NoGradGuard no_grad;
     relative_position_bias_table_.normal_(0, 0.02).clamp_(-2, 2);  // trunc_normal_(std=0.02)
@@ -142,7 +144,7 @@ torch::Tensor SwinBlockImpl::forward(const torch::Tensor& input) {
 }
 
 PatchMergingImpl::PatchMergingImpl(int64_t dim, bool v2) : v2_(v2) {
-  reduction_ = register_module("reduction", torch::nn::Linear(torch::nn::LinearOptions(4 * dim, 2 * dim).bias(false)));
+  reduction_ = register_module("reduction", nn::Linear(torch::nn::LinearOptions(4 * dim, 2 * dim).bias(false)));
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({v2 ? 2 * dim : 4 * dim})));
 }
 
@@ -209,7 +211,7 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinConfig& config, const ModelSp
   table_.add(kSwinPermuteRow, "Permute");
   if (options.include_top()) {
     table_.add(kSwinPoolRow, "AdaptiveAvgPool2d");
-    head_ = register_module("head", torch::nn::Linear(output_channels_, options.classes()));
+    head_ = register_module("head", nn::Linear(output_channels_, options.classes()));
     table_.add(kSwinHeadRow, "Linear", {head_.ptr()});
   }
 

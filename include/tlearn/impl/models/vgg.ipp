@@ -48,9 +48,9 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
     const double dropout = drop_rate_or(0.5);
     classifier_ = register_module(
         "classifier",
-        torch::nn::Sequential(torch::nn::Linear(widths[4] * 7 * 7, 4096), nn::ReLU(true),
-                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, 4096), nn::ReLU(true),
-                              torch::nn::Dropout(dropout), torch::nn::Linear(4096, options.classes())));
+        torch::nn::Sequential(nn::Linear(widths[4] * 7 * 7, 4096), nn::ReLU(true),
+                              torch::nn::Dropout(dropout), nn::Linear(4096, 4096), nn::ReLU(true),
+                              torch::nn::Dropout(dropout), nn::Linear(4096, options.classes())));
     table_.add("flatten", "Flatten", {}, "flatten");
     table_.add("classifier.0", "Linear", {classifier_[0], classifier_[1], classifier_[2]}, "fc1");
     table_.add("classifier.3", "Linear", {classifier_[3], classifier_[4], classifier_[5]}, "fc2");

@@ -93,7 +93,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& conf
 
   if (options.include_top()) {
     auto heads = register_module("heads", std::make_shared<torch::nn::Module>("Sequential"));
-    head_ = heads->register_module("head", torch::nn::Linear(dim, options.classes()));
+    head_ = heads->register_module("head", nn::Linear(dim, options.classes()));
     table_.add(kHeadRow, "Linear", {head_.ptr()}, "head");
   }
 

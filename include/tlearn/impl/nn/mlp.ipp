@@ -4,7 +4,7 @@
 namespace tlearn::nn {
 
 torch::nn::Sequential transformer_mlp(int64_t dim, int64_t hidden, double dropout) {
-  torch::nn::Linear fc1(dim, hidden), fc2(hidden, dim);
+  nn::Linear fc1(dim, hidden), fc2(hidden, dim);
   torch::NoGradGuard no_grad;
   for (auto* fc : {fc1.get(), fc2.get()}) {
     torch::nn::init::xavier_uniform_(fc->weight);
