@@ -4,6 +4,7 @@
 #include <tlearn/tlearn.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -275,6 +276,7 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
     WARN("this LibTorch has no mkldnn_prepacked operators; convolutions always run torch's forward");
     return;
   }
+  using tl::nn::Activation;
   torch::manual_seed(0);
   tl::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1));
   const auto x = torch::randn({2, 8, 15, 15});
@@ -285,12 +287,21 @@ TEST_CASE("prepacked convolutions match torch's, follow weight changes and leave
     for (auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
       const auto input = x.contiguous(format);
       CHECK(relative_error(conv->forward(input), reference()) < 1e-5);
-      conv->set_fused_relu(true);
-      CHECK(relative_error(conv->forward(input), torch::relu(reference())) < 1e-5);
-      conv->set_fused_relu(false);
+      for (auto activation : {Activation::ReLU, Activation::ReLU6, Activation::SiLU, Activation::Hardswish}) {
+        INFO("fused " << tl::nn::activation_name(activation));
+        conv->set_fused_activation(activation);
+        const auto output = conv->forward(input);
+        CHECK(output.is_contiguous(format));
+        CHECK(relative_error(output, tl::nn::apply_activation(activation, reference())) < 1e-5);
+      }
+      conv->set_fused_activation(Activation::None);
     }
-    CHECK(conv->packed_copies() == 2);  // plain and fused ReLU, one shape
+    // One shape. mkldnn_prepacked packs plain and ReLU apart; on LibTorch 2.x
+    // channels-last inputs take oneDNN's pointwise convolution, whose one
+    // packed copy serves every activation.
+    CHECK(conv->packed_copies() == (tl::nn::Conv2dImpl::fuses_every_activation() ? 3 : 2));
   }
+  CHECK_THROWS(conv->set_fused_activation(Activation::GELU));
 
   // A weight changed in place (an optimizer step, load_state_dict) is packed again.
   {
@@ -431,21 +442,29 @@ TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing re
     if (tl::nn::Conv2dImpl::prepacking_available()) {
       auto* stem = model->named_modules()["conv1"]->as<tl::nn::Conv2d>();
       REQUIRE(stem != nullptr);
-      CHECK(stem->packed_copies() == 2);  // one recorded pass unfused, one fused
+      // one recorded pass unfused, one fused: one packed copy where oneDNN takes the ReLU per call
+      CHECK(stem->packed_copies() == (tl::nn::Conv2dImpl::fuses_every_activation() ? 1 : 2));
     }
   }
 }
 
-TEST_CASE("inference fuses conv + ReLU in every family that has the pair, and recorded rows stay unfused",
+TEST_CASE("inference fuses conv + activation in every family that has the pair, and recorded rows stay unfused",
           "[inference]") {
-  // name, convolutions whose ReLU follows them (directly or after a BatchNorm)
+  // name, convolutions whose activation follows them (directly or after a BatchNorm)
   const std::vector<std::pair<std::string, size_t>> expected = {
       {"vgg11", 8}, {"alexnet", 5}, {"densenet121", 1}, {"regnet_x_400mf", 1 + 2 * 22}, {"mnasnet0_5", 1 + 1 + 2 * 16 + 1},
-      {"inception_v3", 94}, {"squeezenet1_1", 1 + 3 * 8 + 1}, {"resnet18", 1 + 8}};
+      {"inception_v3", 94}, {"squeezenet1_1", 1 + 3 * 8 + 1}, {"resnet18", 1 + 8},
+      // ReLU6: stem, 16 expansions, 17 depthwise, last conv
+      {"mobilenet_v2", 1 + 16 + 17 + 1},
+      // SiLU: stem, 15 expansions, 16 depthwise, 16 squeeze-excitation reductions, head
+      {"efficientnet_b0", 1 + 15 + 16 + 16 + 1},
+      // Hardswish and ReLU: stem, 10 expansions, 11 depthwise, 9 squeeze-excitation reductions, last conv
+      {"mobilenet_v3_small", 1 + 10 + 11 + 9 + 1}};
   for (const auto& [name, pairs] : expected) {
     INFO("model " << name);
     torch::manual_seed(0);
     auto model = tl::make_backbone(name);
+    randomize_batch_norms(*model);
     model->eval();
     const auto size = std::max<int64_t>(96, model->spec().min_size);
     const auto x = torch::randn({1, 3, size, size});
@@ -457,19 +476,30 @@ TEST_CASE("inference fuses conv + ReLU in every family that has the pair, and re
     };
     const auto [before, rows_before] = record();
     tl::optimize_for_inference(*model, tl::InferenceOptions().prepack_weights(false));
-    size_t fused = 0;
+    std::map<std::string, size_t> fused;
     for (const auto& m : model->modules())
-      if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) fused += conv->fused_relu();
-    std::set<const tl::nn::ReLUImpl*> relus;  // registered or held by rows only (resnet's, inception's)
+      if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get()))
+        if (conv->fused_activation() != tl::nn::Activation::None) ++fused[tl::nn::activation_name(conv->fused_activation())];
+    std::set<const tl::nn::Absorbable*> activations;  // registered or held by rows only (resnet's, inception's)
     for (const auto& m : model->modules())
-      if (auto* relu = dynamic_cast<tl::nn::ReLUImpl*>(m.get())) relus.insert(relu);
+      if (auto* activation = dynamic_cast<tl::nn::Absorbable*>(m.get())) activations.insert(activation);
     for (const auto& row : model->layer_table())
       for (const auto& m : row.modules)
-        if (auto* relu = dynamic_cast<tl::nn::ReLUImpl*>(m.get())) relus.insert(relu);
-    const auto absorbed = std::count_if(relus.begin(), relus.end(), [](auto* relu) { return relu->absorbed(); });
-    UNSCOPED_INFO("fused " << fused << ", absorbed " << absorbed);
-    CHECK(fused == pairs);
+        if (auto* activation = dynamic_cast<tl::nn::Absorbable*>(m.get())) activations.insert(activation);
+    const auto absorbed =
+        std::count_if(activations.begin(), activations.end(), [](auto* activation) { return activation->absorbed(); });
+    size_t total = 0;
+    for (const auto& [kind, count] : fused) {
+      UNSCOPED_INFO("fused " << kind << ": " << count);
+      total += count;
+    }
+    UNSCOPED_INFO("absorbed " << absorbed);
+    CHECK(total == pairs);
     CHECK(static_cast<size_t>(absorbed) == pairs);
+    CHECK(relative_error(model->forward(x), before) < 1e-4);
+    // Prepacked too (oneDNN applies the activation where this LibTorch lets it).
+    for (const auto& m : model->modules())
+      if (auto* layer = dynamic_cast<tl::nn::Prepackable*>(m.get())) layer->set_prepacked(true);
     CHECK(relative_error(model->forward(x), before) < 1e-4);
     const auto [after, rows_after] = record();
     CHECK(relative_error(after, before) < 1e-4);
@@ -481,12 +511,12 @@ TEST_CASE("inference fuses conv + ReLU in every family that has the pair, and re
       CHECK(relative_error(rows_after[i].second, rows_before[i].second) < 1e-4);
     }
   }
-  // Without fuse_relu nothing fuses.
+  // Without fuse_activations nothing fuses.
   auto vgg = tl::make_backbone("vgg11");
   vgg->eval();
-  tl::optimize_for_inference(*vgg, tl::InferenceOptions().fuse_relu(false));
+  tl::optimize_for_inference(*vgg, tl::InferenceOptions().fuse_activations(false));
   for (const auto& m : vgg->modules())
-    if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) CHECK_FALSE(conv->fused_relu());
+    if (auto* conv = dynamic_cast<tl::nn::Conv2dImpl*>(m.get())) CHECK(conv->fused_activation() == tl::nn::Activation::None);
 }
 
 TEST_CASE("a bf16 model is optimized for inference too: BatchNorm folded in float32, weights prepacked",

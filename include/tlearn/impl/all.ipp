@@ -62,6 +62,8 @@
 #include "tlearn/impl/core/tap.ipp"
 #include "tlearn/impl/core/batch_norm.ipp"
 #include "tlearn/impl/core/linear.ipp"
+#include "tlearn/impl/core/activation.ipp"
+#include "tlearn/impl/core/conv2d.ipp"
 #include "tlearn/impl/models/layer_decay.ipp"
 #include "tlearn/impl/models/layers.ipp"
 #include "tlearn/impl/models/inference.ipp"

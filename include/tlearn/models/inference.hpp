@@ -1,10 +1,11 @@
 #pragma once
 /// \file
 /// Inference mode: fold every BatchNorm into the convolution that feeds it, so
-/// a conv + BN pair costs one convolution, let each convolution apply the ReLU
-/// that follows it (in every family that has the pair: vgg, densenet, regnet,
-/// resnet, ...), switch weights and activations to channels-last where that
-/// keeps the outputs (oneDNN then skips its per-layer layout conversions), and
+/// a conv + BN pair costs one convolution, let each convolution apply the
+/// activation that follows it (ReLU in vgg, densenet, regnet, resnet, ...; ReLU6
+/// in mobilenet_v2, SiLU in efficientnet, Hardswish in mobilenet_v3), switch
+/// weights and activations to channels-last where that keeps the outputs
+/// (oneDNN then skips its per-layer layout conversions), and
 /// let every convolution, linear layer and attention projection keep its weights
 /// prepacked in oneDNN's layout instead of reordering them on every call
 /// (core/conv2d.hpp, core/linear.hpp; what makes batch 1 and transformers fast).
@@ -26,10 +27,11 @@ namespace tlearn {
 struct InferenceOptions {
   /// Fold each BatchNorm into the convolution feeding it.
   TORCH_ARG(bool, fold_batchnorm) = true;
-  /// Let a convolution apply the ReLU that follows it (after a folded BatchNorm
-  /// or directly); the ReLU then passes its input through. Both fuse only while
-  /// no tap records, so summary(), features and Grad-CAM still see every row.
-  TORCH_ARG(bool, fuse_relu) = true;
+  /// Let a convolution apply the activation that follows it (after a folded
+  /// BatchNorm or directly: ReLU, ReLU6, SiLU, Hardswish); the activation then
+  /// passes its input through. Both fuse only while no tap records, so
+  /// summary(), features and Grad-CAM still see every row.
+  TORCH_ARG(bool, fuse_activations) = true;
   /// Channels-last weights and activations, kept only when the probe batch's
   /// outputs are unchanged (an architecture that views its activations as
   /// NCHW, like shufflenet's channel shuffle, stays contiguous).
@@ -43,7 +45,7 @@ struct InferenceOptions {
   TORCH_ARG(bool, prepack_weights) = true;
 };
 
-/// Folds BatchNorm layers into their convolutions and fuses conv + ReLU; returns
+/// Folds BatchNorm layers into their convolutions and fuses conv + activation; returns
 /// how many BatchNorm layers were folded. The model walks its layer table: a
 /// pair inside one row (conv + bn + relu) is sequential by construction; across
 /// rows a pair is fused only when a probe pass shows the second layer really

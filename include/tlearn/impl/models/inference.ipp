@@ -99,27 +99,30 @@ void undo_fold(const FoldBackup& b) {
   b.bn->set_folded(false);
 }
 
-/// Marks conv -> [folded BatchNorm] -> ReLU runs for fusion: the conv applies the
-/// ReLU, which passes its input through. Where they share one row (vgg's Keras
-/// style conv + relu row) they are sequential by construction; across rows they
-/// must be consecutive rows of one module each and the ReLU row's recorded
-/// output must be relu(the row before's). A ReLU module used twice never fuses.
-/// Returns the pairs it marked.
-std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fuse_conv_relu(
+/// Marks conv -> [folded BatchNorm] -> activation runs for fusion: the conv
+/// applies the activation (ReLU, ReLU6, SiLU, Hardswish: nn::Absorbable), which
+/// passes its input through. Where they share one row (vgg's Keras style conv +
+/// relu row) and one parent module they are sequential by construction; across
+/// rows they must be consecutive rows of one module each and the activation
+/// row's recorded output must be the activation of the row before's. An
+/// activation module used twice never fuses. Returns the pairs it marked.
+std::vector<std::pair<nn::Conv2dImpl*, nn::Absorbable*>> fuse_conv_activation(
     const LayerTable& table, const std::vector<LeafInRow>& leaves,
     const std::function<torch::Tensor(size_t)>& recorded) {
   std::map<const torch::nn::Module*, int> uses;
   for (const auto& leaf : leaves) ++uses[leaf.module.get()];
-  std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;
+  std::vector<std::pair<nn::Conv2dImpl*, nn::Absorbable*>> fused;
   for (size_t i = 0; i + 1 < leaves.size(); ++i) {
     auto* conv = dynamic_cast<nn::Conv2dImpl*>(leaves[i].module.get());
-    if (!conv || conv->fused_relu()) continue;
+    if (!conv || conv->fused_activation() != nn::Activation::None) continue;
     size_t j = i + 1;
     auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[j].module.get());
     if (bn && bn->folded() && ++j == leaves.size()) continue;
-    auto* relu = dynamic_cast<nn::ReLUImpl*>(leaves[j].module.get());
-    if (!relu || relu->absorbed() || uses[relu] != 1) continue;
-    const bool one_row = leaves[j].row == leaves[i].row && leaves[j - 1].row == leaves[i].row;
+    auto* activation = dynamic_cast<nn::Absorbable*>(leaves[j].module.get());
+    if (!activation || activation->absorbed() || uses[leaves[j].module.get()] != 1) continue;
+    if (!nn::Conv2dImpl::fusable_activation(activation->activation())) continue;
+    const bool one_row = leaves[j].row == leaves[i].row && leaves[j - 1].row == leaves[i].row &&
+                         leaves[j].parent == leaves[i].parent && leaves[j - 1].parent == leaves[i].parent;
     if (!one_row) {
       bool separate_rows = true;
       for (size_t k = i; k <= j; ++k)
@@ -129,11 +132,11 @@ std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fuse_conv_relu(
       auto before = recorded(leaves[j - 1].row), after = recorded(leaves[j].row);
       if (!before.defined() || !after.defined() || before.sizes() != after.sizes()) continue;
       torch::NoGradGuard no_grad;
-      if (!torch::allclose(torch::relu(before), after, 1e-4, 1e-5)) continue;
+      if (!torch::allclose(nn::apply_activation(activation->activation(), before), after, 1e-4, 1e-5)) continue;
     }
-    conv->set_fused_relu(true);
-    relu->set_absorbed(true);
-    fused.emplace_back(conv, relu);
+    conv->set_fused_activation(activation->activation());
+    activation->set_absorbed(true);
+    fused.emplace_back(conv, activation);
   }
   return fused;
 }
@@ -157,7 +160,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
   torch::Tensor reference;
   int folded = 0;
   std::vector<detail::FoldBackup> backups;
-  std::vector<std::pair<nn::Conv2dImpl*, nn::ReLUImpl*>> fused;
+  std::vector<std::pair<nn::Conv2dImpl*, nn::Absorbable*>> fused;
   {
     // One probe pass records every row's output, to confirm cross-row pairs.
     TapRecorder recorder;
@@ -200,7 +203,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
         model.forward(probe);
       }
     }
-    if (options.fuse_relu()) fused = detail::fuse_conv_relu(table, leaves, recorded);
+    if (options.fuse_activations()) fused = detail::fuse_conv_activation(table, leaves, recorded);
   }
 
   // Each later step is kept only if the probe's output stays the same. Nothing
@@ -214,12 +217,12 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
     }
   };
 
-  // A conv output also used past its ReLU (a skip connection) would see the ReLU
-  // applied: the rows cannot show that, the output can.
+  // A conv output also used past its activation (a skip connection) would see
+  // the activation applied: the rows cannot show that, the output can.
   if (!fused.empty() && !probe_unchanged()) {
-    for (auto& [conv, relu] : fused) {
-      conv->set_fused_relu(false);
-      relu->set_absorbed(false);
+    for (auto& [conv, activation] : fused) {
+      conv->set_fused_activation(nn::Activation::None);
+      activation->set_absorbed(false);
     }
   }
 

@@ -4,31 +4,9 @@
 
 namespace tlearn::nn {
 
-std::string activation_name(Activation activation) {
-  switch (activation) {
-    case Activation::None:
-      return "None";
-    case Activation::ReLU:
-      return "ReLU";
-    case Activation::ReLU6:
-      return "ReLU6";
-    case Activation::SiLU:
-      return "SiLU";
-    case Activation::GELU:
-      return "GELU";
-    case Activation::Hardswish:
-      return "Hardswish";
-    case Activation::Hardsigmoid:
-      return "Hardsigmoid";
-    case Activation::Sigmoid:
-      return "Sigmoid";
-  }
-  return "None";
-}
-
 torch::Tensor ReLUImpl::forward(torch::Tensor x) {
-  if (!tap_recording()) return absorbed_ ? x : inplace_ ? x.relu_() : torch::relu(x);
-  return torch::relu(x);
+  if (passes_through()) return x;
+  return inplace_ && !tap_recording() ? x.relu_() : torch::relu(x);
 }
 
 torch::nn::AnyModule make_activation(Activation activation) {
@@ -38,9 +16,9 @@ torch::nn::AnyModule make_activation(Activation activation) {
     case Activation::ReLU:
       return torch::nn::AnyModule(ReLU());
     case Activation::ReLU6:
-      return torch::nn::AnyModule(torch::nn::ReLU6());
+      return torch::nn::AnyModule(ReLU6());
     case Activation::SiLU:
-      return torch::nn::AnyModule(torch::nn::SiLU());
+      return torch::nn::AnyModule(SiLU());
     case Activation::GELU:
       return torch::nn::AnyModule(torch::nn::GELU());
     case Activation::Hardswish:

@@ -1,0 +1,217 @@
+// Implementation of tlearn/core/conv2d.hpp.
+#include "tlearn/core/conv2d.hpp"
+#include "tlearn/core/tap.hpp"
+#include "tlearn/detail/compat.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+namespace tlearn::nn {
+
+namespace {
+
+/// LibTorch's operators for convolving with prepacked weights, looked up once.
+/// LibTorch 2.x: oneDNN's pointwise convolution (any unary post-op) and its
+/// weight reorder. 1.13: mkldnn_prepacked's context (ReLU the one post-op).
+/// Empty where this LibTorch was built without oneDNN.
+struct PrepackedConvOps {
+  std::optional<c10::OperatorHandle> reorder_weight, pointwise;  // 2.x
+  std::optional<c10::OperatorHandle> prepack, run;                // 1.13 and later
+
+  bool has_pointwise() const { return reorder_weight && pointwise; }
+  bool has_prepacked() const { return prepack && run; }
+
+  static const PrepackedConvOps& get() {
+    static const PrepackedConvOps ops = [] {
+      PrepackedConvOps found;
+      auto& dispatcher = c10::Dispatcher::singleton();
+      auto find = [&](const char* name) -> std::optional<c10::OperatorHandle> {
+        if (auto op = dispatcher.findOp(c10::OperatorName(name, ""))) return *op;
+        return std::nullopt;
+      };
+      found.reorder_weight = find("mkldnn::_reorder_convolution_weight");
+      found.pointwise = find("mkldnn::_convolution_pointwise");
+      found.prepack = find("mkldnn_prepacked::conv2d_prepack");
+      found.run = find("mkldnn_prepacked::conv2d_run");
+      return found;
+    }();
+    return ops;
+  }
+};
+
+/// oneDNN's post-op for `activation`: its name and scalars in _convolution_pointwise.
+std::pair<std::string, c10::List<c10::optional<c10::Scalar>>> pointwise_post_op(Activation activation) {
+  c10::List<c10::optional<c10::Scalar>> scalars;
+  switch (activation) {
+    case Activation::ReLU:
+      return {"relu", scalars};
+    case Activation::ReLU6:
+      scalars.push_back(c10::Scalar(0.0));
+      scalars.push_back(c10::Scalar(6.0));
+      return {"hardtanh", scalars};
+    case Activation::SiLU:
+      return {"swish", scalars};
+    case Activation::Hardswish:
+      return {"hardswish", scalars};
+    default:
+      return {"none", scalars};
+  }
+}
+
+std::vector<int64_t> int_list(c10::IntArrayRef values) { return values.vec(); }
+
+}  // namespace
+
+bool Conv2dImpl::prepacking_available() {
+  const auto& ops = PrepackedConvOps::get();
+  return ops.has_pointwise() || ops.has_prepacked();
+}
+
+bool Conv2dImpl::fuses_every_activation() { return PrepackedConvOps::get().has_pointwise(); }
+
+bool Conv2dImpl::fusable_activation(Activation activation) {
+  return activation == Activation::ReLU || activation == Activation::ReLU6 || activation == Activation::SiLU ||
+         activation == Activation::Hardswish;
+}
+
+torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
+  const torch::Tensor x = tf_same_padding_ ? pad_tf_same(input) : input;
+  const Activation activation = tap_recording() ? Activation::None : fused_activation_;
+  if (auto output = run_prepacked(x, activation); output.defined()) return output;
+  // In place on the layer's own output, unless autograd may need it.
+  return apply_activation(activation, torch::nn::Conv2dImpl::forward(x), !torch::GradMode::is_enabled());
+}
+
+void Conv2dImpl::set_tf_same_padding(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  tf_same_padding_ = on;
+  if (on) options.padding(torch::ExpandingArray<2>(0));
+  packed_.clear();
+}
+
+void Conv2dImpl::set_fused_activation(Activation activation) {
+  TORCH_CHECK(activation == Activation::None || fusable_activation(activation), "Conv2d cannot apply ",
+              activation_name(activation), " itself; fuse ReLU, ReLU6, SiLU or Hardswish");
+  fused_activation_ = activation;
+}
+
+void Conv2dImpl::set_prepacked(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  prepack_ = on;
+  packed_.clear();
+}
+
+size_t Conv2dImpl::packed_copies() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return packed_.size();
+}
+
+torch::Tensor Conv2dImpl::run_prepacked(const torch::Tensor& input, Activation activation) {
+  if (!prepack_ || !can_run_prepacked(input)) return {};
+  const auto& ops = PrepackedConvOps::get();
+  const auto x = input.contiguous(input.suggest_memory_format());
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto* packed = packed_for(x, activation);
+  if (packed == nullptr) return {};
+  if (packed->pointwise) {
+    const auto& padding = *tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding());
+    auto [post_op, scalars] = pointwise_post_op(activation);
+    torch::jit::Stack stack{x,
+                            packed->context,
+                            bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                            c10::IValue(int_list(*padding)),
+                            c10::IValue(int_list(*options.stride())),
+                            c10::IValue(int_list(*options.dilation())),
+                            c10::IValue(options.groups()),
+                            c10::IValue(post_op),
+                            c10::IValue(scalars),
+                            c10::IValue(std::string())};
+    ops.pointwise->callBoxed(&stack);
+    return stack.back().toTensor();
+  }
+  torch::jit::Stack stack{x, packed->context};
+  ops.run->callBoxed(&stack);
+  // mkldnn_prepacked applies ReLU inside; any other activation follows in place.
+  auto output = stack.back().toTensor();
+  return packed->activation == Activation::ReLU ? output : apply_activation(activation, output, /*inplace=*/true);
+}
+
+torch::Tensor Conv2dImpl::pad_tf_same(const torch::Tensor& x) const {
+  std::vector<int64_t> pad;  // constant_pad_nd's order: left, right, top, bottom
+  for (int64_t d : {1, 0}) {
+    const int64_t in = x.size(x.dim() - 2 + d), k = (*options.kernel_size())[size_t(d)];
+    const int64_t s = (*options.stride())[size_t(d)], dilation = (*options.dilation())[size_t(d)];
+    const int64_t total = std::max<int64_t>(((in + s - 1) / s - 1) * s + (k - 1) * dilation + 1 - in, 0);
+    pad.push_back(total / 2);
+    pad.push_back(total - total / 2);
+  }
+  return torch::constant_pad_nd(x, pad, 0);
+}
+
+bool Conv2dImpl::can_run_prepacked(const torch::Tensor& input) const {
+  if (torch::GradMode::is_enabled() || !prepacking_available()) return false;
+  // float32, or bf16 (oneDNN's AVX-512 BF16 / AMX kernels), with weights of the input's dtype.
+  const auto dtype = input.scalar_type();
+  if (input.dim() != 4 || !input.device().is_cpu() || (dtype != torch::kFloat && dtype != torch::kBFloat16)) return false;
+  // Inference tensors carry no version counter, so a change to them could not be seen.
+  if (!weight.device().is_cpu() || weight.scalar_type() != dtype || weight.is_inference()) return false;
+  if (bias.defined() && (bias.scalar_type() != dtype || bias.is_inference())) return false;
+  return tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding()) &&
+         tlearn::detail::compat::variant_get_if<torch::enumtype::kZeros>(&options.padding_mode());
+}
+
+Conv2dImpl::Packed* Conv2dImpl::packed_for(const torch::Tensor& input, Activation activation) {
+  // Weights replaced or changed in place since packing: start over.
+  const auto* weight_impl = weight.unsafeGetTensorImpl();
+  const int64_t version = weight._version() + (bias.defined() ? bias._version() : 0);
+  if (weight_impl != packed_weight_ || version != packed_version_) {
+    packed_.clear();
+    packed_weight_ = weight_impl;
+    packed_version_ = version;
+    unsupported_ = false;
+  }
+  if (unsupported_) return nullptr;
+  const auto& ops = PrepackedConvOps::get();
+  // oneDNN's pointwise convolution writes channels-last whatever its input, so
+  // it serves channels-last inputs (what optimize_for_inference sets up), and
+  // takes its post-op per call: one packed weight for every activation.
+  // mkldnn_prepacked keeps the input's layout and bakes ReLU or none in.
+  const bool pointwise = ops.has_pointwise() && input.is_contiguous(torch::MemoryFormat::ChannelsLast);
+  if (!pointwise && !ops.has_prepacked()) return nullptr;
+  const Activation key = !pointwise && activation == Activation::ReLU ? Activation::ReLU : Activation::None;
+  const auto shape = input.sizes().vec();
+  for (auto& p : packed_)
+    if (p.shape == shape && p.pointwise == pointwise && p.activation == key) return &p;
+  if (packed_.size() == kMaxPackedCopies) packed_.erase(packed_.begin());
+  const auto& padding = *tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding());
+  torch::jit::Stack stack;
+  try {
+    if (pointwise) {
+      stack = {weight,
+               c10::IValue(int_list(*padding)),
+               c10::IValue(int_list(*options.stride())),
+               c10::IValue(int_list(*options.dilation())),
+               c10::IValue(options.groups()),
+               c10::IValue(shape)};
+      ops.reorder_weight->callBoxed(&stack);
+    } else {
+      stack = {weight,
+               bias.defined() ? c10::IValue(bias) : c10::IValue(),
+               c10::IValue(int_list(*options.stride())),
+               c10::IValue(int_list(*padding)),
+               c10::IValue(int_list(*options.dilation())),
+               c10::IValue(options.groups()),
+               c10::IValue(shape),
+               c10::IValue(std::string(key == Activation::ReLU ? "relu" : "none"))};
+      ops.prepack->callBoxed(&stack);
+    }
+  } catch (const c10::Error&) {
+    unsupported_ = true;  // torch's own forward serves this layer
+    return nullptr;
+  }
+  packed_.push_back({shape, pointwise, key, stack.back()});
+  return &packed_.back();
+}
+
+}  // namespace tlearn::nn
