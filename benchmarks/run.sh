@@ -2,7 +2,8 @@
 # Runs tlearn's benchmarks beside the ways Python users run the same models for
 # speed, on the same machine and LibTorch, 2 threads, same inputs; prints one table
 # from one run (each Python variant its own column) and writes it to
-# benchmarks/results.md (benchmarks/results-libtorch1.md on Debian's LibTorch).
+# benchmarks/results.md (results-quick.md for --quick; results-libtorch1.md on
+# Debian's LibTorch).
 #   bash benchmarks/run.sh [--quick]                  Debian's LibTorch 1.13
 #   TLEARN_TORCH=pypi bash benchmarks/run.sh [--quick] today's LibTorch (adds torch.compile)
 # --quick: two models, batch 1 and 8. TLEARN_BENCH_MODELS and TLEARN_BENCH_DTYPES
@@ -110,7 +111,8 @@ for round in 1 2 3; do  # table.py takes the medians
 done
 
 results=$HERE/results.md
-[ "$TLEARN_TORCH" = pypi ] || results=$HERE/results-libtorch1.md
+if [ "$TLEARN_TORCH" != pypi ]; then results=$HERE/results-libtorch1.md
+elif [ $quick = 1 ]; then results=$HERE/results-quick.md; fi  # the full run's table stays
 $PY "$HERE/table.py" "$rows" | tee "$results"
 
 # Programs that print their own side-by-side tables.
