@@ -113,7 +113,22 @@ void History::line(torch::Tensor& img, int64_t x0, int64_t y0, int64_t x1, int64
 
 void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector<std::string>& keys) const {
   static const uint8_t palette[][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}};
-  const int64_t h = img.size(0), px0 = x0 + 70, px1 = x0 + w - 16, py1 = h - 50;
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& k : keys)
+    for (double v : (*this)[k])
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!std::isfinite(lo)) return;
+  if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;  // a constant series in the middle
+  const double pad = 0.05 * (hi - lo);
+  lo -= pad, hi += pad;
+  // Grid values, and a left margin as wide as the widest of them needs.
+  std::array<std::string, 5> tick_labels;
+  int64_t label_width = 0;
+  for (int g = 0; g <= 4; ++g) {
+    tick_labels[size_t(g)] = tick_label(lo + (hi - lo) * g / 4, (hi - lo) / 4);
+    label_width = std::max(label_width, detail::text_width(tick_labels[size_t(g)], kText));
+  }
+  const int64_t h = img.size(0), px0 = x0 + std::max<int64_t>(70, label_width + 16), px1 = x0 + w - 16, py1 = h - 50;
   // The legend's rows: as many names as fit across the axes each; the axes start below them.
   std::vector<std::vector<std::string>> legend_rows;
   int64_t row_width = 0;
@@ -124,14 +139,6 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
     row_width += item;
   }
   const int64_t py0 = 56 + 18 * (int64_t(legend_rows.size()) - 1);
-  double lo = INFINITY, hi = -INFINITY;
-  for (const auto& k : keys)
-    for (double v : (*this)[k])
-      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-  if (!std::isfinite(lo)) return;
-  if (hi - lo < 1e-12) hi = lo + 1;
-  const double pad = 0.05 * (hi - lo);
-  lo -= pad, hi += pad;
   auto Y = [&](double v) { return py1 - int64_t(double(py1 - py0) * (v - lo) / (hi - lo)); };
   // The y axis: its name above it, grid lines with their values.
   // The y axis is named after what its series share ("loss" for loss and val_loss);
@@ -140,12 +147,11 @@ void History::panel(torch::Tensor& img, int64_t x0, int64_t w, const std::vector
   std::string quantity = base_of(keys.front());
   for (const auto& k : keys)
     if (base_of(k) != quantity) quantity.clear();
-  detail::draw_text(img, px0 - 60, py0 - 24, quantity, kBlack, kText);
+  detail::draw_text(img, std::max<int64_t>(x0 + 4, px0 - 60), py0 - 24, quantity, kBlack, kText);
   for (int g = 0; g <= 4; ++g) {
-    const double v = lo + (hi - lo) * g / 4;
-    const int64_t y = Y(v);
+    const int64_t y = Y(lo + (hi - lo) * g / 4);
     line(img, px0, y, px1, y, kGrey, 1);
-    const auto label = tick_label(v, (hi - lo) / 4);
+    const auto& label = tick_labels[size_t(g)];
     detail::draw_text(img, px0 - 8 - detail::text_width(label, kText), y - 6, label, kDark, kText);
   }
   line(img, px0, py0, px0, py1, kBlack, 1);
