@@ -38,6 +38,7 @@
 
 #include "tlearn/core/activation.hpp"
 #include "tlearn/core/prepackable.hpp"
+#include "tlearn/detail/packed_weights.hpp"
 
 namespace tlearn::nn {
 
@@ -105,8 +106,7 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   bool tf_same_padding_ = false;
   bool unsupported_ = false;
   std::vector<Packed> packed_;
-  const c10::TensorImpl* packed_weight_ = nullptr;
-  int64_t packed_version_ = -1;
+  detail::WeightStamp stamp_;
   std::mutex mutex_;
 };
 

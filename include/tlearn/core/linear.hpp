@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "tlearn/core/prepackable.hpp"
+#include "tlearn/detail/packed_weights.hpp"
 
 namespace tlearn::nn {
 
@@ -44,8 +45,7 @@ class PackedLinearWeights {
 
   std::mutex mutex_;
   torch::Tensor packed_;
-  const c10::TensorImpl* packed_weight_ = nullptr;
-  int64_t packed_version_ = -1;
+  detail::WeightStamp stamp_;
   bool unsupported_ = false;
 };
 

@@ -2,6 +2,7 @@
 #include "tlearn/core/conv2d.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/detail/compat.hpp"
+#include "tlearn/detail/packed_weights.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -25,15 +26,10 @@ struct PrepackedConvOps {
   static const PrepackedConvOps& get() {
     static const PrepackedConvOps ops = [] {
       PrepackedConvOps found;
-      auto& dispatcher = c10::Dispatcher::singleton();
-      auto find = [&](const char* name) -> std::optional<c10::OperatorHandle> {
-        if (auto op = dispatcher.findOp(c10::OperatorName(name, ""))) return *op;
-        return std::nullopt;
-      };
-      found.reorder_weight = find("mkldnn::_reorder_convolution_weight");
-      found.pointwise = find("mkldnn::_convolution_pointwise");
-      found.prepack = find("mkldnn_prepacked::conv2d_prepack");
-      found.run = find("mkldnn_prepacked::conv2d_run");
+      found.reorder_weight = detail::find_operator("mkldnn::_reorder_convolution_weight");
+      found.pointwise = detail::find_operator("mkldnn::_convolution_pointwise");
+      found.prepack = detail::find_operator("mkldnn_prepacked::conv2d_prepack");
+      found.run = detail::find_operator("mkldnn_prepacked::conv2d_run");
       return found;
     }();
     return ops;
@@ -162,13 +158,8 @@ bool Conv2dImpl::can_run_prepacked(const torch::Tensor& input) const {
 }
 
 Conv2dImpl::Packed* Conv2dImpl::packed_for(const torch::Tensor& input, Activation activation) {
-  // Weights replaced or changed in place since packing: start over.
-  const auto* weight_impl = weight.unsafeGetTensorImpl();
-  const int64_t version = weight._version() + (bias.defined() ? bias._version() : 0);
-  if (weight_impl != packed_weight_ || version != packed_version_) {
+  if (stamp_.update(weight, bias)) {  // weights replaced or changed in place: start over
     packed_.clear();
-    packed_weight_ = weight_impl;
-    packed_version_ = version;
     unsupported_ = false;
   }
   if (unsupported_) return nullptr;

@@ -1,5 +1,6 @@
 // Implementation of tlearn/core/linear.hpp.
 #include "tlearn/core/linear.hpp"
+#include "tlearn/detail/packed_weights.hpp"
 
 #include <optional>
 #include <string>
@@ -15,13 +16,9 @@ struct OneDnnLinearOps {
   static const OneDnnLinearOps& get() {
     static const OneDnnLinearOps ops = [] {
       OneDnnLinearOps found;
-      auto& dispatcher = c10::Dispatcher::singleton();
-      auto reorder = dispatcher.findOp(c10::OperatorName("mkldnn::_reorder_linear_weight", ""));
-      auto linear = dispatcher.findOp(c10::OperatorName("mkldnn::_linear_pointwise", ""));
-      if (reorder && linear) {
-        found.reorder_weight = *reorder;
-        found.linear = *linear;
-      }
+      auto reorder = detail::find_operator("mkldnn::_reorder_linear_weight");
+      auto linear = detail::find_operator("mkldnn::_linear_pointwise");
+      if (reorder && linear) found.reorder_weight = reorder, found.linear = linear;
       return found;
     }();
     return ops;
@@ -50,12 +47,8 @@ torch::Tensor PackedLinearWeights::linear(const torch::Tensor& input, const torc
   torch::Tensor packed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    // Weights replaced or changed in place since packing: pack again.
-    const int64_t version = weight._version() + (bias.defined() ? bias._version() : 0);
-    if (weight.unsafeGetTensorImpl() != packed_weight_ || version != packed_version_) {
+    if (stamp_.update(weight, bias)) {  // weights replaced or changed in place: pack again
       packed_ = torch::Tensor();
-      packed_weight_ = weight.unsafeGetTensorImpl();
-      packed_version_ = version;
       unsupported_ = false;
     }
     if (unsupported_) return {};
@@ -92,8 +85,7 @@ torch::Tensor PackedLinearWeights::linear(const torch::Tensor& input, const torc
 void PackedLinearWeights::clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   packed_ = torch::Tensor();
-  packed_weight_ = nullptr;
-  packed_version_ = -1;
+  stamp_.reset();
 }
 
 bool PackedLinearWeights::packed() {
