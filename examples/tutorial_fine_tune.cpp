@@ -2,7 +2,10 @@
 // step by step in C++:
 //
 //   1. read an image folder (root/<class>/<images>) for training and validation;
-//   2. MobileNetV2 without its top, frozen; a new head: global average pooling,
+//   2. Keras' own MobileNetV2 ("keras.MobileNetV2") without its top, frozen; with
+//      --weights imagenet, Keras' file for the input size (160: the tutorial's
+//      mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5, found in
+//      Keras' cache, ~/.keras/models); a new head: global average pooling,
 //      Dropout(0.2), Dense(1) (a binary classifier);
 //   3. train the head (Adam 1e-4) with random flips and rotations;
 //   4. fine-tune: unfreeze the base, freeze its first 100 layers again (Keras'
@@ -78,7 +81,7 @@ int main(int argc, char** argv) try {
   if (train_set.classes().size() != 2) throw tl::Error("this tutorial is a binary classifier: give two class folders");
 
   // 2. The base, frozen, and a new head.
-  auto base = tl::make_backbone("mobilenet_v2",
+  auto base = tl::make_backbone("keras.MobileNetV2",
                                 tl::BackboneOptions().include_top(false).weights(weights).input_shape({size, size}));
   base->set_trainable(tl::all(), false);
   tl::Classifier model(
@@ -108,7 +111,8 @@ int main(int argc, char** argv) try {
   history.extend(
       fine_stage.fit(train, tl::FitOptions().initial_epoch(epochs).epochs(epochs + fine_tune_epochs).validation(val)));
   history.mark(epochs, "fine-tuning starts")
-      .title("MobileNetV2: " + train_set.classes()[0] + " vs " + train_set.classes()[1]);
+      .title("MobileNetV2: " + train_set.classes()[0] + " vs " + train_set.classes()[1] +
+             (weights.empty() ? " (random weights)" : ""));
   history.plot(std::filesystem::path(out) / "history.png");
 
   // 5. The whole model in one file, loaded back and used.

@@ -59,6 +59,8 @@
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/maxvit.hpp"
 #include "tlearn/models/mnasnet.hpp"
+#include "tlearn/models/keras_mobilenet.hpp"
+#include "tlearn/models/keras_resnet_v2.hpp"
 #include "tlearn/models/mobilenet_v2.hpp"
 #include "tlearn/models/mobilenet_v3.hpp"
 #include "tlearn/models/pretrained.hpp"

@@ -36,15 +36,88 @@ bool export_keras(KerasExport& e, const std::string& test, const std::vector<std
 }
 
 /// Keras' output for e's input from keras.applications.<e.name> at `size` with `weights`
-/// (a file tlearn wrote) loaded by load_weights.
-torch::Tensor keras_prediction(const KerasExport& e, const fs::path& weights, const std::string& size) {
+/// (a file tlearn wrote) loaded by load_weights; `more` are further arguments ("--alpha").
+torch::Tensor keras_prediction(const KerasExport& e, const fs::path& weights, const std::string& size,
+                               const std::vector<std::string>& more = {}) {
   tl::io::StateDict input;
   input.insert("input", e.io["input"]);
   tl::io::save_safetensors(input, e.dir / "input.safetensors");
-  REQUIRE(run_keras_python("keras_reference.py",
-                           {"predict", e.name, weights.string(), (e.dir / "input.safetensors").string(),
-                            (e.dir / "keras.safetensors").string(), "--size", size}));
+  std::vector<std::string> args = {"predict", e.name, weights.string(), (e.dir / "input.safetensors").string(),
+                                   (e.dir / "keras.safetensors").string(), "--size", size};
+  args.insert(args.end(), more.begin(), more.end());
+  REQUIRE(run_keras_python("keras_reference.py", args));
   return tl::io::load_checkpoint(e.dir / "keras.safetensors")["output"];
+}
+
+/// Every weight moved a little (standing for fine-tuning), then saved for Keras' load_weights.
+fs::path tune_and_save_for_keras(tl::BackboneImpl& model, const fs::path& path) {
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model.parameters()) p.add_(torch::randn_like(p) * 0.01);
+  }
+  model.eval();
+  tl::save_keras_weights(model, path);
+  return path;
+}
+
+/// Keras' parameter counts: {count_params(), trainable, non-trainable}, where BatchNorm's
+/// moving statistics count as non-trainable weights.
+std::vector<int64_t> keras_counts(torch::nn::Module& m) {
+  int64_t total = 0, trainable = 0;
+  for (const auto& p : m.named_parameters()) {
+    total += p.value().numel();
+    if (p.value().requires_grad()) trainable += p.value().numel();
+  }
+  for (const auto& b : m.named_buffers())
+    if (b.key().find("num_batches_tracked") == std::string::npos) total += b.value().numel();
+  return {total, trainable, total - trainable};
+}
+
+std::vector<int64_t> exported_counts(const KerasExport& e) {
+  const auto c = e.io["counts"];
+  return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
+}
+
+/// The relative error of `name`, built with `options` and e's file `suffix` as its weights,
+/// in eval mode, against Keras' output for e's input.
+double error_against_keras(const std::string& name, const tl::BackboneOptions& options, const KerasExport& e,
+                           const std::string& suffix = ".h5") {
+  auto model = tl::make_backbone(name, tl::BackboneOptions(options).weights(e.file(suffix).string()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto y = model->forward(e.io["input"]);
+  REQUIRE(y.sizes() == e.io["output"].sizes());
+  return relative_error(y, e.io["output"]);
+}
+
+/// What a Keras model with its top built for `classes` classes returns: probabilities.
+tl::BackboneOptions keras_top(int64_t classes) {
+  return tl::BackboneOptions().classes(classes).classifier_activation(tl::Activation::Softmax);
+}
+
+/// A Keras model whose "imagenet" file at `options` (an input_shape) is `file`, which Keras
+/// publishes no MD5 for: refused while not in Keras' cache, saying what to do; loaded once
+/// there (e's weights stand for Keras' download); tuned and saved back, predicted alike by
+/// Keras (`more`: e's export arguments Keras needs again, "--alpha").
+void check_unverified_keras_file(const std::string& name, const tl::BackboneOptions& options, const std::string& file,
+                                 const KerasExport& e, const std::string& size, const std::vector<std::string>& more) {
+  const auto home = scratch_dir("keras_home_" + e.name);
+  EnvVar keras_home("KERAS_HOME", home.c_str());
+  CHECK_THAT(error_of([&] { tl::make_backbone(name, options); }),
+             Catch::Matchers::Contains("no MD5") && Catch::Matchers::Contains(file) &&
+                 Catch::Matchers::Contains("allow_unverified"));
+  fs::create_directories(home / "models");
+  fs::copy_file(e.file(".h5"), home / "models" / file);
+  auto model = tl::make_backbone(name, options);
+  CHECK(model->preprocessing() == tl::Preprocessing::TF);
+  model->eval();
+  {
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), e.io["output"]) < 1e-4);
+  }
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), size, more);
+  torch::NoGradGuard no_grad;
+  CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
 }  // namespace
@@ -150,13 +223,7 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
   KerasExport e("VGG16");
   if (!export_keras(e, "back", {"--size", "64", "--formats", "h5"})) return;
   auto model = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
-  {
-    torch::NoGradGuard no_grad;  // stands for fine-tuning: every weight moves
-    for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.01);
-  }
-  model->eval();
-  const auto saved = e.dir / "tuned.weights.h5";
-  tl::save_keras_weights(*model, saved);
+  const auto saved = tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5");
   auto layers = tl::io::load_keras_weights(saved);  // our reader reads what we wrote
   REQUIRE(layers.size() == 13);
   std::map<std::string, std::string> path_of;
@@ -171,13 +238,7 @@ TEST_CASE("Back to Keras: a VGG16 changed in tlearn saves as .weights.h5 that Ke
 
 TEST_CASE("keras.ResNet50: Keras' v1 ResNet (stride on the 1x1 conv, conv biases) agrees with Keras", "[keras]") {
   // Keras' count: weights plus BatchNorm statistics (its non-trainable parameters).
-  auto keras_count = [](torch::nn::Module& m) {
-    int64_t n = 0;
-    for (const auto& p : m.named_parameters()) n += p.value().numel();
-    for (const auto& b : m.named_buffers())
-      if (b.key().find("num_batches_tracked") == std::string::npos) n += b.value().numel();
-    return n;
-  };
+  auto keras_count = [](torch::nn::Module& m) { return keras_counts(m)[0]; };
   const auto& w = tl::model_spec("keras.ResNet50").weights.at(0);
   CHECK(w.url ==
         "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
@@ -210,14 +271,7 @@ TEST_CASE("keras.ResNet50: Keras' v1 ResNet (stride on the 1x1 conv, conv biases
   {  // Back to Keras: every weight moved, saved for load_weights, and Keras predicts alike.
     auto model =
         tl::make_backbone("keras.ResNet50", tl::BackboneOptions().include_top(false).weights(e.file(".h5").string()));
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.01);
-    }
-    model->eval();
-    const auto saved = e.dir / "tuned.weights.h5";
-    tl::save_keras_weights(*model, saved);
-    const auto keras = keras_prediction(e, saved, "96");
+    const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "96");
     torch::NoGradGuard no_grad;
     CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
   }
@@ -278,4 +332,148 @@ TEST_CASE("keras.VGG16 and keras.VGG19: Keras' files and MD5s, its cache, caffe 
   CHECK_THAT(
       error_of([&] { tl::io::fetch_keras_weights("http://127.0.0.1:1/absent.h5", "00"); }),
       Catch::Matchers::Contains((home / "models" / "absent.h5").string()) && Catch::Matchers::Contains("KERAS_HOME"));
+}
+
+TEST_CASE("keras.MobileNetV2: TensorFlow's padding, BatchNorm 1e-3, every alpha, weights per input size, Keras' counts",
+          "[keras]") {
+  // Keras' files, one per alpha and input size; Keras publishes no MD5 for them.
+  const auto& w = tl::model_spec("keras.MobileNetV2").weights.at(0);
+  CHECK(w.url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5");
+  CHECK(w.notop_url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5");
+  CHECK(w.md5.empty());
+  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  CHECK(tl::model_spec("keras.MobileNetV2_0.35").weights.size() == 5);  // 224, 96, 128, 160, 192
+  // Keras' model.summary() with the top: 3,538,984 (alpha 1.0) and 6,156,712 (alpha 1.4).
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNetV2"))[0] == 3538984);
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNetV2_1.4"))[0] == 6156712);
+
+  // Alpha 1.0 without the top, at 96 from every format and at an odd size (97: Keras pads
+  // its strided convs by one on every side there, by one at the bottom and right at even sizes).
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("MobileNetV2");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("MobileNetV2" << suffix);
+    CHECK(error_against_keras("keras.MobileNetV2", notop, e, suffix) < 1e-4);
+  }
+  // Keras' tutorial freezes layers[:100] ("fine_tune_at = 100"): the same counts here.
+  auto frozen = tl::make_backbone("keras.MobileNetV2", notop);
+  frozen->set_trainable(tl::first(100), false);
+  CHECK(keras_counts(*frozen) == exported_counts(e));
+  // torchvision's mobilenet_v2 pads and normalises otherwise: a Keras file is refused there.
+  CHECK_THAT(error_of([&] { error_against_keras("mobilenet_v2", notop, e); }),
+             Catch::Matchers::Contains("keras.MobileNetV2"));
+  KerasExport odd("MobileNetV2");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNetV2", notop, odd) < 1e-4);
+
+  // Alpha 1.4 with its top at 224 (10 classes, softmax).
+  KerasExport top("MobileNetV2");
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--alpha", "1.4", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNetV2_1.4", keras_top(10), top) < 1e-4);
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNetV2_1.4", keras_top(10))) == exported_counts(top));
+
+  // Alpha 0.35 at 160: "imagenet" means Keras' 160 file.
+  KerasExport small("MobileNetV2");
+  REQUIRE(export_keras(small, "alpha", {"--size", "160", "--alpha", "0.35", "--formats", "h5"}));
+  check_unverified_keras_file("keras.MobileNetV2_0.35",
+                              tl::BackboneOptions(notop).input_shape({160, 160}).weights("imagenet"),
+                              "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_160_no_top.h5", small, "160",
+                              {"--alpha", "0.35"});
+}
+
+TEST_CASE("keras.MobileNet: Keras' v1 MobileNet, its bottom-right padding, every alpha, weights per input size",
+          "[keras]") {
+  const auto& w = tl::model_spec("keras.MobileNet").weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf.h5");
+  CHECK(w.notop_url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf_no_top.h5");
+  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  // Keras' model.summary() with the top: 4,253,864 (alpha 1.0), 475,544 (0.25); 91 layers.
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNet"))[0] == 4253864);
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNet_0.25"))[0] == 475544);
+  CHECK(tl::make_backbone("keras.MobileNet_0.5")->layer_table().size() == 91);
+
+  // Alpha 1.0 without the top at 96 from every format, and at 97, where Keras' fixed
+  // bottom-right padding and TensorFlow's "same" would give other sizes.
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("MobileNet");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "40"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("MobileNet" << suffix);
+    CHECK(error_against_keras("keras.MobileNet", notop, e, suffix) < 1e-4);
+  }
+  auto frozen = tl::make_backbone("keras.MobileNet", notop);
+  frozen->set_trainable(tl::first(40), false);
+  CHECK(keras_counts(*frozen) == exported_counts(e));
+  KerasExport odd("MobileNet");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNet", notop, odd) < 1e-4);
+
+  // Alpha 0.5 with its top at 128 (10 classes, softmax: conv_preds, reshape, activation).
+  KerasExport top("MobileNet");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--alpha", "0.5", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNet_0.5", keras_top(10), top) < 1e-4);
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNet_0.5", keras_top(10))) == exported_counts(top));
+
+  // Alpha 0.25 at 128: "imagenet" is Keras' 128 file.
+  KerasExport small("MobileNet");
+  REQUIRE(export_keras(small, "alpha", {"--size", "128", "--alpha", "0.25", "--formats", "h5"}));
+  check_unverified_keras_file("keras.MobileNet_0.25",
+                              tl::BackboneOptions(notop).input_shape({128, 128}).weights("imagenet"),
+                              "mobilenet_2_5_128_tf_no_top.h5", small, "128", {"--alpha", "0.25"});
+}
+
+TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's last block) agrees with Keras",
+          "[keras]") {
+  const auto& w = tl::model_spec("keras.ResNet50V2").weights.at(0);
+  CHECK(w.url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+        "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5");
+  CHECK(w.md5 == "3ef43a0b657b3be2300d5770ece849e0");
+  CHECK(w.notop_md5 == "fac2f116257151a9d068a22e544a4917");
+  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  // Keras' model.summary() and len(model.layers): 25,613,800 / 192, 44,675,560 / 379,
+  // 60,380,648 / 566 with the top; 23,564,800 / 190 for ResNet50V2 without it.
+  CHECK(keras_counts(*tl::make_backbone("keras.ResNet50V2"))[0] == 25613800);
+  CHECK(keras_counts(*tl::make_backbone("keras.ResNet101V2"))[0] == 44675560);
+  CHECK(keras_counts(*tl::make_backbone("keras.ResNet152V2"))[0] == 60380648);
+  CHECK(tl::make_backbone("keras.ResNet101V2")->layer_table().size() == 379);
+  CHECK(tl::make_backbone("keras.ResNet152V2")->layer_table().size() == 566);
+  const auto notop = tl::BackboneOptions().include_top(false);
+  auto base = tl::make_backbone("keras.ResNet50V2", notop);
+  CHECK(keras_counts(*base)[0] == 23564800);
+  CHECK(base->layer_table().size() == 190);
+  // Its stages, for multi-scale features: each ends before the block that strides.
+  std::vector<std::string> stages;
+  for (const auto& f : base->feature_info()) stages.push_back(base->layer_table()[base->layer_table().index_of(f.name)].alias);
+  CHECK(stages == std::vector<std::string>{"conv1_conv", "conv2_block2_out", "conv3_block3_out", "conv4_block5_out",
+                                           "post_relu"});
+
+  KerasExport e("ResNet50V2");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("ResNet50V2" << suffix);
+    CHECK(error_against_keras("keras.ResNet50V2", notop, e, suffix) < 1e-4);
+  }
+  auto model = tl::make_backbone("keras.ResNet50V2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  model->set_trainable(tl::first(100), false);
+  CHECK(keras_counts(*model) == exported_counts(e));
+  model->set_trainable(tl::all(), true);
+  {  // Back to Keras.
+    const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "96");
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
+  // An odd size: the strided shortcut's 1x1 pooling and the padded 3x3 conv still meet.
+  KerasExport odd("ResNet50V2");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.ResNet50V2", notop, odd) < 1e-4);
+  KerasExport top("ResNet50V2");
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.ResNet50V2", keras_top(10), top) < 1e-4);
 }

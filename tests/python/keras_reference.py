@@ -2,9 +2,9 @@
 
 Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.sh makes it).
 
-  export MODEL DIR [--size N] [--top] [--classes N] [--formats all|h5]
-      builds keras.applications.MODEL with random weights (and random BatchNorm statistics)
-      and writes, in DIR:
+  export MODEL DIR [--size N] [--top] [--classes N] [--alpha A] [--freeze N] [--formats all|h5]
+      builds keras.applications.MODEL (with `alpha` where given) with random weights (and random
+      BatchNorm statistics) and writes, in DIR:
         MODEL.h5           the legacy HDF5 layout of Keras 2 save_weights (layer_names, weight_names),
                            the layout of the official Keras Applications files
         MODEL.keras2.h5    the same layout as Keras 2 / TensorFlow wrote it (fixed-length strings,
@@ -12,9 +12,11 @@ Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.s
         MODEL.full.h5      a legacy full-model file (model.save("x.h5"): weights under model_weights/)
         MODEL.weights.h5   Keras 3 save_weights
         MODEL.keras        Keras 3 model.save (a zip with model.weights.h5)
-        MODEL.io.safetensors  {input, output} for a random batch of 2, channels-first
+        MODEL.io.safetensors  {input, output} for a random batch of 2, channels-first, and
+                           "counts": Keras' count_params(), then its trainable and non-trainable
+                           parameter counts with model.layers[:N] frozen (--freeze N, default 0)
       (--formats h5: MODEL.h5 and MODEL.io.safetensors only)
-  predict MODEL WEIGHTS IN OUT [--size N] [--top] [--classes N]
+  predict MODEL WEIGHTS IN OUT [--size N] [--top] [--classes N] [--alpha A]
       builds MODEL with weights=None, load_weights(WEIGHTS) (a file tlearn wrote), and writes
       Keras' output for IN's "input" (channels-first) to OUT as {"output"}
   tutorial DIR [--size N]
@@ -35,9 +37,12 @@ from tensorfile import read_raw, write_raw  # noqa: E402
 
 
 def write_safetensors(arrays, path):
-    """float32 arrays to a safetensors file (this environment has no torch)."""
-    write_raw([(name, "F32", list(a.shape), np.ascontiguousarray(a, dtype=np.float32).tobytes())
-               for name, a in arrays.items()], path)
+    """Arrays to a safetensors file (this environment has no torch): int64 ones as they
+    are, the rest as float32."""
+    def entry(name, a):
+        dtype, kind = ("I64", np.int64) if a.dtype == np.int64 else ("F32", np.float32)
+        return (name, dtype, list(a.shape), np.ascontiguousarray(a, dtype=kind).tobytes())
+    write_raw([entry(name, a) for name, a in arrays.items()], path)
 
 
 def randomize_batch_norm(model, rng):
@@ -70,7 +75,16 @@ def save_keras2_layout(model, path):
                 g.create_dataset(n, data=np.asarray(w.numpy()))
 
 
-def save_all(model, out_dir, name, size, rng, formats="all"):
+def parameter_counts(model, freeze):
+    """count_params(), then trainable and non-trainable counts with layers[:freeze] frozen."""
+    total = model.count_params()
+    for layer in model.layers[:freeze]:
+        layer.trainable = False
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return np.array([total, trainable, total - trainable], dtype=np.int64)
+
+
+def save_all(model, out_dir, name, size, rng, formats="all", freeze=0):
     from keras.src.legacy.saving import legacy_h5_format
     import h5py
 
@@ -84,21 +98,29 @@ def save_all(model, out_dir, name, size, rng, formats="all"):
     x = rng.standard_normal((2, size, size, 3)).astype("float32")
     y = np.asarray(model(x, training=False))
     to_nchw = (lambda a: a.transpose(0, 3, 1, 2)) if y.ndim == 4 else (lambda a: a)
-    write_safetensors({"input": x.transpose(0, 3, 1, 2), "output": to_nchw(y)},
+    counts = parameter_counts(model, freeze)  # last: freezing changes what save_weights writes first
+    write_safetensors({"input": x.transpose(0, 3, 1, 2), "output": to_nchw(y), "counts": counts},
                       os.path.join(out_dir, name + ".io.safetensors"))
+
+
+def build_model(args):
+    """keras.applications.<args.model> with weights=None at args.size, as the arguments say."""
+    import keras
+    kwargs = dict(weights=None, include_top=args.top, input_shape=(args.size, args.size, 3))
+    if args.top:
+        kwargs["classes"] = args.classes
+    if args.alpha is not None:
+        kwargs["alpha"] = args.alpha
+    return getattr(keras.applications, args.model)(**kwargs)
 
 
 def cmd_export(args):
     import keras
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
-    build = getattr(keras.applications, args.model)
-    kwargs = dict(weights=None, include_top=args.top, input_shape=(args.size, args.size, 3))
-    if args.top:
-        kwargs["classes"] = args.classes
-    model = build(**kwargs)
+    model = build_model(args)
     randomize_batch_norm(model, rng)
-    save_all(model, args.dir, args.model, args.size, rng, args.formats)
+    save_all(model, args.dir, args.model, args.size, rng, args.formats, args.freeze)
 
 
 def cmd_tutorial(args):
@@ -119,11 +141,7 @@ def cmd_tutorial(args):
 
 def cmd_predict(args):
     """Keras' load_weights on a file tlearn wrote, then Keras' prediction on tlearn's input."""
-    import keras
-    kwargs = dict(weights=None, include_top=args.top, input_shape=(args.size, args.size, 3))
-    if args.top:
-        kwargs["classes"] = args.classes
-    model = getattr(keras.applications, args.model)(**kwargs)
+    model = build_model(args)
     model.load_weights(args.weights)
     x = read_raw(args.input)["input"].transpose(0, 2, 3, 1)
     y = np.asarray(model(x, training=False))
@@ -140,6 +158,8 @@ def main():
     e.add_argument("--top", action="store_true")
     e.add_argument("--classes", type=int, default=1000)
     e.add_argument("--formats", choices=["all", "h5"], default="all")
+    e.add_argument("--alpha", type=float)
+    e.add_argument("--freeze", type=int, default=0)
     t = sub.add_parser("tutorial")
     t.add_argument("dir")
     t.add_argument("--size", type=int, default=64)
@@ -151,6 +171,7 @@ def main():
     r.add_argument("--size", type=int, default=64)
     r.add_argument("--top", action="store_true")
     r.add_argument("--classes", type=int, default=1000)
+    r.add_argument("--alpha", type=float)
     args = p.parse_args()
     {"export": cmd_export, "tutorial": cmd_tutorial, "predict": cmd_predict}[args.cmd](args)
 

@@ -59,6 +59,15 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   /// (which this sets to 0).
   void set_tf_same_padding(bool on);
   bool tf_same_padding() const { return tf_same_padding_; }
+  /// Fixed zero padding of the input, {left, right, top, bottom}, instead of the
+  /// symmetric `padding` (which this sets to 0): Keras' ZeroPadding2D(((0, 1), (0, 1)))
+  /// before a "valid" strided convolution.
+  void set_input_padding(const std::vector<int64_t>& left_right_top_bottom);
+  /// Whether the layer pads its input itself (TensorFlow's "same", or set_input_padding).
+  bool pads_input() const { return tf_same_padding_ || !input_padding_.empty(); }
+  /// `x` as the layer convolves it: padded as pads_input() says, else `x` itself
+  /// (Keras' ZeroPadding2D rows show it).
+  torch::Tensor pad_input(const torch::Tensor& x) const;
 
   /// Applies `activation`, the layer that follows this one, as part of this
   /// layer (see the file comment); Activation::None turns it off. Only
@@ -104,6 +113,7 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   bool prepack_ = false;
   Activation fused_activation_ = Activation::None;
   bool tf_same_padding_ = false;
+  std::vector<int64_t> input_padding_;  ///< constant_pad_nd's order; empty: none
   bool unsupported_ = false;
   std::vector<Packed> packed_;
   detail::WeightStamp stamp_;

@@ -30,6 +30,8 @@
 #include "tlearn/impl/models/googlenet.ipp"
 #include "tlearn/impl/models/inception.ipp"
 #include "tlearn/impl/models/mnasnet.ipp"
+#include "tlearn/impl/models/keras_mobilenet.ipp"
+#include "tlearn/impl/models/keras_resnet_v2.ipp"
 #include "tlearn/impl/models/mobilenet_v2.ipp"
 #include "tlearn/impl/models/mobilenet_v3.ipp"
 #include "tlearn/impl/models/regnet.ipp"

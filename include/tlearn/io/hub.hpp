@@ -98,6 +98,10 @@ std::filesystem::path keras_cache_dir();
 
 /// fetch_weights for a Keras Applications file: cached in keras_cache_dir() and
 /// checked against the MD5 Keras publishes for it (as keras.utils.get_file checks).
-std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5);
+/// For the files Keras publishes no MD5 for (MobileNetV2's, `md5` empty), a file
+/// already in the cache is taken as Keras takes it; downloading one needs
+/// `allow_unverified`, since nothing could check it.
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5,
+                                          bool allow_unverified = false);
 
 }  // namespace tlearn::io

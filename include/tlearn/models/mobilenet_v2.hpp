@@ -8,12 +8,18 @@
 ///     base->forward_features(x, {"block_1_expand_relu", "block_3_expand_relu",
 ///                                "block_6_expand_relu", "block_13_expand_relu", "block_16_project"});
 ///
-/// work unchanged. Keras' ZeroPadding2D rows (block_N_pad) have no counterpart:
+/// work unchanged. Keras' ZeroPadding2D rows (block_N_pad) hold no module:
 /// torchvision pads inside the depthwise conv.
+///
+/// Keras Applications' own MobileNetV2 ("keras.MobileNetV2", alpha 1.0, and
+/// "keras.MobileNetV2_<alpha>" for alpha 0.35, 0.5, 0.75, 1.3 and 1.4, as Keras
+/// spells it in its file names) is the same table on MobileNetV2Config::keras:
+/// Keras' weights per input size (96, 128, 160, 192, 224) and "tf" preprocessing.
 
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
@@ -24,7 +30,12 @@
 namespace tlearn {
 
 struct MobileNetV2Config {
-  double width_mult = 1.0;
+  double width_mult = 1.0;  ///< Keras' alpha
+  /// Keras Applications' MobileNetV2: TensorFlow's "same" padding on the strided
+  /// convolutions (one row and column at the bottom and right, where torchvision
+  /// pads one on every side), BatchNorm epsilon 1e-3 and momentum 0.001 (Keras'
+  /// 0.999), widths rounded as Keras rounds them, no dropout before the Dense top.
+  bool keras = false;
 };
 
 /// torchvision's mobilenetv2.InvertedResidual: `conv` = [1x1 expand Conv2dNormActivation]
@@ -32,8 +43,8 @@ struct MobileNetV2Config {
 /// when stride 1 and the widths match. Adds its rows to `table` as it is built.
 class MobileNetV2BlockImpl : public torch::nn::Module {
  public:
-  MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio, LayerTable& table,
-                       const std::string& name);
+  MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio, const MobileNetV2Config& config,
+                       LayerTable& table, const std::string& name);
 
   torch::Tensor forward(torch::Tensor x);
 
@@ -74,23 +85,47 @@ inline ModelSpec mobilenet_v2_spec() {
   s.first_conv = "features.0.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.1\\..*"};
+  s.keras_model = "keras.MobileNetV2";
   // torchvision's DEFAULT is IMAGENET1K_V2
   s.weights = {torchvision_weights("IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth", {232, 224, Interpolation::Bilinear}),
                torchvision_weights("IMAGENET1K_V1", "mobilenet_v2-b0353104.pth")};
+  return s;
+}
+
+/// Keras Applications' MobileNetV2(alpha=`alpha`, as Keras writes it in file names:
+/// "0.35", "1.0"): "imagenet" is Keras' file for 224x224 inputs; "imagenet_96" ..
+/// "imagenet_192" the files for smaller inputs, which "imagenet" picks when the
+/// options' input_shape is one of those squares, as Keras picks by input_shape.
+/// Keras publishes no MD5 for them (io::fetch_keras_weights says what that means).
+inline ModelSpec keras_mobilenet_v2_spec(const std::string& name, const std::string& alpha) {
+  ModelSpec s = mobilenet_v2_spec();
+  s.name = name;
+  s.keras_model.clear();
+  s.weights.clear();
+  for (int64_t rows : {224, 96, 128, 160, 192}) {
+    const std::string stem = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_" + alpha + "_" + std::to_string(rows);
+    s.weights.push_back(keras_weights("mobilenet_v2", stem + ".h5", "", stem + "_no_top.h5", "", Preprocessing::TF, rows));
+    if (rows != 224) s.weights.back().tag = "imagenet_" + std::to_string(rows);
+  }
   return s;
 }
 }  // namespace detail
 
 namespace arch {
 struct MobileNetV2 { using Impl = MobileNetV2Impl; static constexpr const char* name = "mobilenet_v2"; };
+struct KerasMobileNetV2 { using Impl = MobileNetV2Impl; static constexpr const char* name = "keras.MobileNetV2"; };
 }  // namespace arch
 
 namespace detail {
 /// The mobilenet_v2 variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> mobilenet_v2_variants() {
-  return {
-      variant<MobileNetV2Impl>(mobilenet_v2_spec(), MobileNetV2Config{}),
-  };
+  std::vector<RegisteredModel> variants = {variant<MobileNetV2Impl>(mobilenet_v2_spec(), MobileNetV2Config{})};
+  for (const auto& [alpha, width] : std::vector<std::pair<std::string, double>>{
+           {"1.0", 1.0}, {"0.35", 0.35}, {"0.5", 0.5}, {"0.75", 0.75}, {"1.3", 1.3}, {"1.4", 1.4}}) {
+    const std::string name = alpha == "1.0" ? "keras.MobileNetV2" : "keras.MobileNetV2_" + alpha;
+    variants.push_back(variant<MobileNetV2Impl>(keras_mobilenet_v2_spec(name, alpha), MobileNetV2Config{width, true}));
+  }
+  return variants;
 }
 }  // namespace detail
 

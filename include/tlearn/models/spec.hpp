@@ -18,8 +18,10 @@ struct WeightSpec {
   std::string tag;     ///< torchvision's enum name, e.g. "IMAGENET1K_V1"
   std::string url;     ///< official download URL; the file name carries the SHA-256 prefix
   std::string sha256;  ///< expected SHA-256 prefix of the file ("" = take it from the file name)
-  /// Keras Applications files: the MD5 Keras checks (set: the file lives in Keras'
-  /// cache, io::keras_cache_dir()), and the file without the top, for include_top(false).
+  /// A Keras Applications file: it lives in Keras' cache (io::keras_cache_dir()), is
+  /// checked against the MD5 Keras checks (empty where Keras publishes none), and has
+  /// a file without the top, for include_top(false).
+  bool keras = false;
   std::string md5, notop_url, notop_md5;
   Preprocessing preprocessing = Preprocessing::Torch;
   EvalTransformSpec transform;  ///< resize, crop, interpolation
@@ -46,7 +48,10 @@ WeightSpec torchvision_weights(std::string tag, const std::string& file, EvalTra
 
 /// Keras Applications' "imagenet" weights: `file` and `notop_file` under
 /// storage.googleapis.com/tensorflow/keras-applications/<folder>/, each with the MD5
-/// Keras checks, evaluated with Keras' preprocess_input `mode` at `size`.
+/// Keras checks ("" where Keras checks none), evaluated with Keras' preprocess_input
+/// `mode` at `size`. A Keras model with files per input size (MobileNet, MobileNetV2)
+/// tags the others "imagenet_<size>": BackboneImpl::weight_spec() picks one of those
+/// for "imagenet" when input_shape is that square, as Keras picks by input_shape.
 WeightSpec keras_weights(const std::string& folder, const std::string& file, const std::string& md5,
                          const std::string& notop_file, const std::string& notop_md5, Preprocessing mode,
                          int64_t size = 224);
@@ -95,6 +100,11 @@ struct ModelSpec {
   std::string block_pattern;
   /// Whether BackboneOptions::aux_logits can build an auxiliary classifier (inception_v3).
   bool has_aux_logits = false;
+  /// Where Keras builds this architecture otherwise (padding, BatchNorm epsilon)
+  /// under the same layer names, the keras.* model its Keras files need: loading
+  /// one here is refused, naming that model, since it would load and compute
+  /// something else.
+  std::string keras_model;
   /// timm's architectures with the same modules (timm.create_model names), so timm's
   /// checkpoints load (models/timm.hpp); save_timm writes the first whose numbers the
   /// model has.

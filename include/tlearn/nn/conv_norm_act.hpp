@@ -53,6 +53,12 @@ struct ConvNormActOptions {
   /// A Keras ZeroPadding2D row "<path>.pad" before the conv's row (nn/zero_padding.hpp),
   /// where the Keras model pads in a layer of its own.
   TORCH_ARG(bool, padding_row) = false;
+  /// TensorFlow's "same" padding instead of torchvision's (k - 1) / 2 (Conv2d::set_tf_same_padding):
+  /// Keras' strided convolutions, which pad the odd row and column at the bottom and right.
+  TORCH_ARG(bool, tf_same_padding) = false;
+  /// Fixed zero padding of the input, {left, right, top, bottom}, instead of
+  /// torchvision's (Conv2d::set_input_padding): Keras' ZeroPadding2D(((0, 1), (0, 1))).
+  TORCH_ARG(std::vector<int64_t>, input_padding) = {};
 };
 
 class ConvNormActImpl : public torch::nn::Module {

@@ -72,7 +72,7 @@ bool Conv2dImpl::fusable_activation(Activation activation) {
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
-  const torch::Tensor x = tf_same_padding_ ? pad_tf_same(input) : input;
+  const torch::Tensor x = pad_input(input);
   const Activation activation = tap_recording() ? Activation::None : fused_activation_;
   if (auto output = run_prepacked(x, activation); output.defined()) return output;
   // In place on the layer's own output, unless autograd may need it.
@@ -84,6 +84,20 @@ void Conv2dImpl::set_tf_same_padding(bool on) {
   tf_same_padding_ = on;
   if (on) options.padding(torch::ExpandingArray<2>(0));
   packed_.clear();
+}
+
+void Conv2dImpl::set_input_padding(const std::vector<int64_t>& left_right_top_bottom) {
+  TORCH_CHECK(left_right_top_bottom.size() == 4, "Conv2d::set_input_padding takes {left, right, top, bottom}, got ",
+              left_right_top_bottom.size(), " numbers");
+  std::lock_guard<std::mutex> lock(mutex_);
+  input_padding_ = left_right_top_bottom;
+  options.padding(torch::ExpandingArray<2>(0));
+  packed_.clear();
+}
+
+torch::Tensor Conv2dImpl::pad_input(const torch::Tensor& x) const {
+  if (tf_same_padding_) return pad_tf_same(x);
+  return input_padding_.empty() ? x : torch::constant_pad_nd(x, input_padding_, 0);
 }
 
 void Conv2dImpl::set_fused_activation(Activation activation) {

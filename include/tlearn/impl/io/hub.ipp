@@ -241,8 +241,15 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
                             detail::offline_hint(url, dir, "TLEARN_HOME"), "fetch_weights");
 }
 
-std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5) {
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5, bool allow_unverified) {
   const auto dir = keras_cache_dir();
+  std::error_code ec;
+  if (md5.empty() && !allow_unverified && !std::filesystem::is_regular_file(dir / detail::url_file_name(url), ec))
+    throw Error("fetch_keras_weights: Keras publishes no MD5 for " + url +
+                ", so a download could not be checked. Let Keras download it once (it caches it in " +
+                dir.string() + ", where tlearn finds it), copy the file there yourself, or call "
+                "tlearn::io::fetch_keras_weights(url, \"\", /*allow_unverified=*/true) if any file from that URL "
+                "will do");
   return detail::fetch_into(url, dir, detail::lower(md5), detail::FileHash::Md5,
                             detail::offline_hint(url, dir, "KERAS_HOME"), "fetch_keras_weights");
 }

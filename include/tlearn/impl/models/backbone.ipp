@@ -132,8 +132,14 @@ void BackboneImpl::summary(std::ostream& os, std::vector<int64_t> input_hw) {
 
 const WeightSpec* BackboneImpl::weight_spec() const {
   if (spec_.weights.empty()) return nullptr;
-  for (const auto& w : spec_.weights)
-    if (w.tag == options_.weights()) return &w;
+  // Keras' rule for models with weights per input size: "imagenet" at a square
+  // input_shape of one of those sizes means that size's file.
+  const auto& shape = options_.input_shape();
+  const std::string sized =
+      shape.size() == 2 && shape[0] == shape[1] ? "imagenet_" + std::to_string(shape[0]) : std::string();
+  for (const std::string& wanted : {options_.weights() == "imagenet" ? sized : std::string(), options_.weights()})
+    for (const auto& w : spec_.weights)
+      if (!wanted.empty() && w.tag == wanted) return &w;
   return &spec_.weights.front();
 }
 

@@ -1,28 +1,45 @@
 // Implementation of tlearn/models/mobilenet_v2.hpp.
+#include <cmath>
+
 #include "tlearn/models/mobilenet_v2.hpp"
 
 namespace tlearn {
 
 namespace {
-/// Conv2dNormActivation with ReLU6, as MobileNetV2 builds it.
+/// Conv2dNormActivation with ReLU6, as MobileNetV2 builds it (Keras': TensorFlow's
+/// "same" padding on strided convs, BatchNorm 1e-3 / 0.999).
 /// Keras pads before a strided depthwise conv in a ZeroPadding2D layer (block_N_pad).
-nn::ConvNormAct conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+nn::ConvNormAct conv_bn_relu6(const MobileNetV2Config& config, int64_t in, int64_t out, int64_t kernel,
+                              int64_t stride = 1, int64_t groups = 1) {
   return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
                              .stride(stride)
                              .groups(groups)
                              .activation(nn::Activation::ReLU6)
-                             .padding_row(stride > 1 && groups > 1));
+                             .padding_row(stride > 1 && groups > 1)
+                             .tf_same_padding(config.keras && stride > 1)
+                             .eps(config.keras ? 1e-3 : 1e-5)
+                             .momentum(config.keras ? 1e-3 : 0.1));
+}
+
+/// A stage's width: Keras truncates `channels * alpha` to an integer before rounding
+/// it to a multiple of 8, torchvision does not (the two differ for no alpha Keras
+/// publishes weights for, but Keras' rule is Keras').
+int64_t block_width(const MobileNetV2Config& config, int64_t channels) {
+  const double scaled = static_cast<double>(channels) * config.width_mult;
+  return detail::make_divisible(config.keras ? std::floor(scaled) : scaled);
 }
 }  // namespace
 
 MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
-                                           LayerTable& table, const std::string& name) {
+                                           const MobileNetV2Config& config, LayerTable& table,
+                                           const std::string& name) {
   const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(in * expand_ratio)));
   conv_ = torch::nn::Sequential();
-  if (expand_ratio != 1) conv_->push_back(conv_bn_relu6(in, hidden, 1));
-  conv_->push_back(conv_bn_relu6(hidden, hidden, 3, stride, hidden));
+  if (expand_ratio != 1) conv_->push_back(conv_bn_relu6(config, in, hidden, 1));
+  conv_->push_back(conv_bn_relu6(config, hidden, hidden, 3, stride, hidden));
   conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
-  conv_->push_back(nn::BatchNorm2d(out));
+  conv_->push_back(nn::BatchNorm2d(
+      torch::nn::BatchNormOptions(out).eps(config.keras ? 1e-3 : 1e-5).momentum(config.keras ? 1e-3 : 0.1)));
   register_module("conv", conv_);
   chain_.append(table, name + ".conv", *conv_);
   if (stride == 1 && in == out) {
@@ -49,18 +66,18 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   detail::StageTracker stages;
 
   features_ = register_module("features", torch::nn::Sequential());
-  auto stem = conv_bn_relu6(options.in_chans(), in, 3, 2);
+  auto stem = conv_bn_relu6(config, options.in_chans(), in, 3, 2);
   features_->push_back(stem);
   body_.append_block(table_, "features.0", stem, {"Conv1", "bn_Conv1", "Conv1_relu"});
   stages.add("features.0.2", in, 2);
 
   int64_t index = 1;
   for (const auto& row : setting) {
-    const int64_t out = detail::make_divisible(static_cast<double>(row[1]) * config.width_mult);
+    const int64_t out = block_width(config, row[1]);
     for (int64_t i = 0; i < row[2]; ++i) {
       const int64_t stride = i == 0 ? row[3] : 1;
       const std::string name = "features." + std::to_string(index);
-      MobileNetV2Block block(in, out, stride, row[0], table_, name);
+      MobileNetV2Block block(in, out, stride, row[0], config, table_, name);
       features_->push_back(block);
       body_.append(table_, name, torch::nn::AnyModule(block), "");
       set_keras_aliases(name, index - 1, row[0] != 1, stride == 1 && in == out);
@@ -71,7 +88,7 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   }
 
   const std::string head = "features." + std::to_string(index);
-  auto head_conv = conv_bn_relu6(in, last, 1);
+  auto head_conv = conv_bn_relu6(config, in, last, 1);
   features_->push_back(head_conv);
   body_.append_block(table_, head, head_conv, {"Conv_1", "Conv_1_bn", "out_relu"});
   stages.add(head + ".2", last, 1);
@@ -79,7 +96,7 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   output_channels_ = last;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
+    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.keras ? 0.0 : 0.2)),
                                                                       nn::Linear(last, options.classes())));
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
     // Keras' top is one Dense: the dropout shares its row.

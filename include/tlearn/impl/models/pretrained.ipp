@@ -33,7 +33,7 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
     if (spec.weights.empty()) throw Error(spec.name + " has no pretrained weights; pass a file path or \"\"");
     const WeightSpec& w = *model.weight_spec();
     if (!w.file.empty()) return w.file;  // found before the model was built (timm's, models/timm.hpp)
-    if (!w.md5.empty()) {  // a Keras Applications file, in Keras' cache
+    if (w.keras) {  // a Keras Applications file, in Keras' cache
       const bool notop = !model.options().include_top() && !w.notop_url.empty();
       return io::fetch_keras_weights(notop ? w.notop_url : w.url, notop ? w.notop_md5 : w.md5);
     }
@@ -57,6 +57,10 @@ void load_pretrained(BackboneImpl& model) {
   // Keras files (.h5, .weights.h5, .keras) arrive converted to the model's keys and layouts.
   auto state = [&] {
     if (!io::is_keras_file(file)) return io::load_checkpoint(file);
+    if (!spec.keras_model.empty())
+      throw Error(spec.name + ": '" + file.string() + "' is a Keras file, and Keras builds this architecture " +
+                  "otherwise (its padding and BatchNorm epsilon): the weights would load and compute something " +
+                  "else; build " + spec.keras_model + " (or its other widths) for Keras' files");
     try {
       return keras_state_dict(model, io::load_keras_weights(file), /*skip_unknown=*/!options.include_top());
     } catch (const Error& e) {

@@ -27,6 +27,7 @@ WeightSpec keras_weights(const std::string& folder, const std::string& file, con
   const std::string base = "https://storage.googleapis.com/tensorflow/keras-applications/" + folder + "/";
   WeightSpec w;
   w.tag = "imagenet";
+  w.keras = true;
   w.url = base + file;
   w.md5 = md5;
   w.notop_url = base + notop_file;

@@ -13,6 +13,8 @@ ConvNormActOptions::ConvNormActOptions(torch::nn::Conv2dOptions conv) : conv_(st
 ConvNormActImpl::ConvNormActImpl(const ConvNormActOptions& options_) : options(options_) {
   const bool numbered = options.names() == ConvNormActNames::Numbered;
   conv = register_module(numbered ? "0" : "conv", Conv2d(torch::nn::Conv2dOptions(options.conv()).bias(false)));
+  if (options.tf_same_padding()) conv->set_tf_same_padding(true);
+  if (!options.input_padding().empty()) conv->set_input_padding(options.input_padding());
   bn = register_module(
       numbered ? "1" : "bn",
       BatchNorm2d(
@@ -40,7 +42,12 @@ void ConvNormActImpl::add_rows(LayerTable& table, const std::string& path, const
 
 torch::Tensor ConvNormActImpl::forward(torch::Tensor x) {
   const bool tapped = !rows_.empty();
-  if (!padding_row_.empty()) tap_zero_padded(padding_row_, x, options.conv().kernel_size()->at(0) / 2);
+  if (!padding_row_.empty()) {
+    if (!conv->pads_input())
+      tap_zero_padded(padding_row_, x, options.conv().kernel_size()->at(0) / 2);
+    else if (tap_recording())
+      tap(padding_row_, conv->pad_input(x));
+  }
   x = conv->forward(x);
   if (tapped) tap(rows_[0], x);
   x = bn->forward(x);
