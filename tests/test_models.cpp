@@ -91,7 +91,7 @@ TEST_CASE("Keras indices: the families with Keras aliases have Keras' layers, co
       {"resnet101", "ResNet101"}, {"resnet152", "ResNet152"}, {"mobilenet_v2", "MobileNetV2"},
       {"densenet121", "DenseNet121"}, {"densenet169", "DenseNet169"}, {"densenet201", "DenseNet201"},
       {"keras.MobileNetV2", "MobileNetV2"}, {"keras.ResNet50", "ResNet50"}, {"keras.MobileNet", "MobileNet"},
-      {"keras.ResNet50V2", "ResNet50V2"}};
+      {"keras.ResNet50V2", "ResNet50V2"}, {"keras.DenseNet121", "DenseNet121"}};
   for (const auto& [ours, keras] : families) {
     INFO(ours << " vs Keras' " << keras);
     auto model = tl::make_backbone(ours);

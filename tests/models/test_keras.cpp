@@ -477,3 +477,37 @@ TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's l
   REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.ResNet50V2", keras_top(10), top) < 1e-4);
 }
+
+TEST_CASE("keras.DenseNet121: torchvision's DenseNet with Keras' BatchNorm, files and preprocessing", "[keras]") {
+  const auto& w = tl::model_spec("keras.DenseNet121").weights.at(0);
+  CHECK(w.url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
+        "densenet121_weights_tf_dim_ordering_tf_kernels.h5");
+  CHECK(w.md5 == "9d60b8095a5708f2dcce2bca79d332c7");
+  CHECK(tl::model_spec("keras.DenseNet201").weights.at(0).notop_md5 == "c13680b51ded0fb44dff2d8f86ac8bb1");
+  CHECK(w.preprocessing == tl::Preprocessing::Torch);  // Keras' densenet.preprocess_input: mode "torch"
+  // Keras' model.summary(): 8,062,504 / 14,307,880 / 20,242,984 with the top.
+  CHECK(keras_counts(*tl::make_backbone("keras.DenseNet121"))[0] == 8062504);
+  CHECK(keras_counts(*tl::make_backbone("keras.DenseNet169"))[0] == 14307880);
+  CHECK(keras_counts(*tl::make_backbone("keras.DenseNet201"))[0] == 20242984);
+
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("DenseNet121");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "313"})) return;
+  for (const char* suffix : {".h5", ".weights.h5"}) {
+    INFO("DenseNet121" << suffix);
+    CHECK(error_against_keras("keras.DenseNet121", notop, e, suffix) < 1e-4);
+  }
+  auto model = tl::make_backbone("keras.DenseNet121", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  model->set_trainable(tl::first(313), false);  // Keras' "fine-tune from conv5" cut
+  CHECK(keras_counts(*model) == exported_counts(e));
+  model->set_trainable(tl::all(), true);
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "96");
+  {
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
+  KerasExport top("DenseNet121");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.DenseNet121", keras_top(10), top) < 1e-4);
+}

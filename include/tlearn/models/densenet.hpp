@@ -30,6 +30,9 @@ struct DenseNetConfig {
   std::vector<int64_t> block_config;  ///< dense layers per block (4 blocks)
   int64_t num_init_features = 64;
   int64_t bn_size = 4;
+  /// Keras Applications' DenseNet: torchvision's architecture with Keras' BatchNorm,
+  /// epsilon 1.001e-5 and momentum 0.01 (Keras' 0.99).
+  bool keras = false;
 };
 
 /// torchvision's _DenseLayer: norm1, relu, 1x1 conv1, norm2, relu, 3x3 conv2,
@@ -93,6 +96,17 @@ inline ModelSpec densenet_spec(const std::string& name, const std::string& file)
   s.weights.push_back(w);
   return s;
 }
+
+/// Keras Applications' DenseNet<depth> ("keras.DenseNet121"): Keras' files and MD5s,
+/// and Keras' "torch" preprocessing (torchvision's).
+inline ModelSpec keras_densenet_spec(const std::string& name, const std::string& stem, const std::string& md5,
+                                     const std::string& notop_md5) {
+  ModelSpec s = densenet_spec(name, "");
+  s.timm_architectures.clear();
+  s.weights = {keras_weights("densenet", stem + "_weights_tf_dim_ordering_tf_kernels.h5", md5,
+                             stem + "_weights_tf_dim_ordering_tf_kernels_notop.h5", notop_md5, Preprocessing::Torch)};
+  return s;
+}
 }  // namespace detail
 
 namespace arch {
@@ -114,6 +128,15 @@ inline std::vector<RegisteredModel> densenet_variants() {
                             DenseNetConfig{32, {6, 12, 32, 32}, 64}),
       variant<DenseNetImpl>(densenet_spec("densenet201", "densenet201-c1103571.pth"),
                             DenseNetConfig{32, {6, 12, 48, 32}, 64}),
+      variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet121", "densenet121", "9d60b8095a5708f2dcce2bca79d332c7",
+                                                "30ee3e1110167f948a6b9946edeeb738"),
+                            DenseNetConfig{32, {6, 12, 24, 16}, 64, 4, /*keras=*/true}),
+      variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet169", "densenet169", "d699b8f76981ab1b30698df4c175e90b",
+                                                "b8c4d4c20dd625c148057b9ff1c1176b"),
+                            DenseNetConfig{32, {6, 12, 32, 32}, 64, 4, /*keras=*/true}),
+      variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet201", "densenet201", "1ceb130c1ea1b78c3bf6114dbdfd8807",
+                                                "c13680b51ded0fb44dff2d8f86ac8bb1"),
+                            DenseNetConfig{32, {6, 12, 48, 32}, 64, 4, /*keras=*/true}),
   };
 }
 }  // namespace detail

@@ -4,12 +4,19 @@
 
 namespace tlearn {
 
+namespace {
+nn::BatchNorm2d densenet_norm(int64_t channels, const DenseNetConfig& config) {
+  return nn::BatchNorm2d(
+      torch::nn::BatchNormOptions(channels).eps(config.keras ? 1.001e-5 : 1e-5).momentum(config.keras ? 0.01 : 0.1));
+}
+}  // namespace
+
 DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, const std::string& keras, int64_t in,
                                const DenseNetConfig& config) {
   const int64_t mid = config.bn_size * config.growth_rate;
-  norm1_ = register_module("norm1", nn::BatchNorm2d(in));
+  norm1_ = register_module("norm1", densenet_norm(in, config));
   conv1_ = register_module("conv1", nn::Conv2d(torch::nn::Conv2dOptions(in, mid, 1).bias(false)));
-  norm2_ = register_module("norm2", nn::BatchNorm2d(mid));
+  norm2_ = register_module("norm2", densenet_norm(mid, config));
   conv2_ =
       register_module("conv2", nn::Conv2d(torch::nn::Conv2dOptions(mid, config.growth_rate, 3).padding(1).bias(false)));
   const char* rows[] = {"norm1", "relu1", "conv1", "norm2", "relu2", "conv2", "concat"};
@@ -49,7 +56,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   int64_t nf = config.num_init_features;
   conv0_ = features->register_module(
       "conv0", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
-  norm0_ = features->register_module("norm0", nn::BatchNorm2d(nf));
+  norm0_ = features->register_module("norm0", densenet_norm(nf, config));
   relu0_ = features->register_module("relu0", nn::ReLU(/*inplace=*/true));
   // Keras pads in layers of their own; torchvision inside conv0 and pool0.
   table_.add("features.conv0.pad", nn::kZeroPaddingKind, {}, "zero_padding2d");
@@ -82,7 +89,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
       const std::string n = std::to_string(b + 1), keras = "pool" + std::to_string(b + 2);
       auto transition = features->register_module("transition" + n, std::make_shared<torch::nn::Module>());
       Transition t;
-      t.norm = transition->register_module("norm", nn::BatchNorm2d(nf));
+      t.norm = transition->register_module("norm", densenet_norm(nf, config));
       t.conv = transition->register_module("conv", nn::Conv2d(torch::nn::Conv2dOptions(nf, nf / 2, 1).bias(false)));
       const std::string prefix = "features.transition" + n;
       t.names = {prefix + ".norm", prefix + ".relu", prefix + ".conv", prefix + ".pool"};
@@ -94,7 +101,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
       nf /= 2;
     }
   }
-  norm5_ = features->register_module("norm5", nn::BatchNorm2d(nf));
+  norm5_ = features->register_module("norm5", densenet_norm(nf, config));
   table_.add("features.norm5", "BatchNorm2d", {norm5_.ptr()}, "bn");
   table_.add("relu", "ReLU", {}, "relu");
   feature_info_.push_back({"relu", nf, stride});
