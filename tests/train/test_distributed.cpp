@@ -108,19 +108,22 @@ void check_like_one_process(const std::filesystem::path& two, const std::filesys
   const auto r1 = tl::io::load_safetensors(two / "rank1.safetensors");
   const auto single = tl::io::load_safetensors(one / "rank0.safetensors");
   CHECK(max_difference(r0, r1, "model.") == 0);  // every process applies the same averaged update
-  CHECK(max_difference(r0, single, "model.") < 1e-5);
+  // The union's sums run in another order; training grows that rounding: 1e-4 after the
+  // plain variant's two epochs on an Intel Xeon (AMX), under 1e-5 on an AMD EPYC. A wrong
+  // average (a sum, one process's half) moves weights by the 0.1 they travel.
+  CHECK(max_difference(r0, single, "model.") < 1e-3);
   for (const char* key : {"predict", "features", "confusion"}) {
     INFO(key);
     CHECK(max_difference(r0, r1, key) == 0);  // every process gets all of them
     const double scale = std::max(1.0, r0.find(key)->abs().max().item<double>());
-    // Weights 1e-5 apart (summed in another order) move these by up to 2e-4 of their scale.
+    // Weights up to 1e-4 apart (summed in another order) move these by less than 1e-3 of their scale.
     CHECK(max_difference(r0, single, key) < 1e-3 * scale);
   }
   for (const char* column : {"loss", "accuracy", "val_loss", "val_accuracy"}) {
     INFO(column);
     const auto a = csv_column(two / "rank0.csv", column), b = csv_column(one / "rank0.csv", column);
     REQUIRE(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); ++i) CHECK(std::abs(a[i] - b[i]) < 1e-5);
+    for (size_t i = 0; i < a.size(); ++i) CHECK(std::abs(a[i] - b[i]) < 1e-3);  // 5.5e-5 on the Xeon
     CHECK(csv_column(two / "rank1.csv", column) == a);
   }
   // The run trained: the weights left their starting point.
