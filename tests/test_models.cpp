@@ -91,7 +91,8 @@ TEST_CASE("Keras indices: the families with Keras aliases have Keras' layers, co
       {"resnet101", "ResNet101"}, {"resnet152", "ResNet152"}, {"mobilenet_v2", "MobileNetV2"},
       {"densenet121", "DenseNet121"}, {"densenet169", "DenseNet169"}, {"densenet201", "DenseNet201"},
       {"keras.MobileNetV2", "MobileNetV2"}, {"keras.ResNet50", "ResNet50"}, {"keras.MobileNet", "MobileNet"},
-      {"keras.ResNet50V2", "ResNet50V2"}, {"keras.DenseNet121", "DenseNet121"}};
+      {"keras.ResNet50V2", "ResNet50V2"}, {"keras.DenseNet121", "DenseNet121"}, {"keras.Xception", "Xception"},
+      {"keras.InceptionV3", "InceptionV3"}, {"keras.InceptionResNetV2", "InceptionResNetV2"}};
   for (const auto& [ours, keras] : families) {
     INFO(ours << " vs Keras' " << keras);
     auto model = tl::make_backbone(ours);
@@ -246,7 +247,7 @@ void randomize_batch_norms(tl::BackboneImpl& model) {
     if (auto* bn = m->as<tl::nn::BatchNorm2d>()) {
       bn->running_mean.uniform_(-0.5, 0.5);
       bn->running_var.uniform_(0.5, 1.5);
-      bn->weight.uniform_(0.5, 1.5);
+      if (bn->weight.defined()) bn->weight.uniform_(0.5, 1.5);  // none in Keras' InceptionV3 (scale=False)
       bn->bias.uniform_(-0.5, 0.5);
     }
 }

@@ -120,6 +120,20 @@ void check_unverified_keras_file(const std::string& name, const tl::BackboneOpti
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
+/// `name`'s "imagenet" weights are Keras' `file` (and its _notop twin) under `folder`, with
+/// Keras' MD5s and "tf" preprocessing, at Keras' default and minimum input sizes.
+void check_keras_spec(const std::string& name, const std::string& folder, const std::string& file,
+                      const std::string& md5, const std::string& notop_md5, int64_t default_size, int64_t min_size) {
+  const auto& spec = tl::model_spec(name);
+  const auto& w = spec.weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/" + folder + "/" + file);
+  CHECK(w.md5 == md5);
+  CHECK(w.notop_md5 == notop_md5);
+  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  CHECK(spec.default_size == default_size);
+  CHECK(spec.min_size == min_size);
+}
+
 }  // namespace
 
 TEST_CASE("Keras files: VGG16 without top loads from every format and agrees with Keras", "[keras]") {
@@ -510,4 +524,170 @@ TEST_CASE("keras.DenseNet121: torchvision's DenseNet with Keras' BatchNorm, file
   KerasExport top("DenseNet121");
   REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.DenseNet121", keras_top(10), top) < 1e-4);
+}
+
+TEST_CASE("keras.Xception: separable convs as one layer each, 'same' pooling, files numbered by another Keras",
+          "[keras]") {
+  check_keras_spec("keras.Xception", "xception", "xception_weights_tf_dim_ordering_tf_kernels.h5",
+                   "0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97", 299, 71);
+  // Keras' model.summary(): 22,910,480 parameters with the top, 20,861,480 without.
+  CHECK(keras_counts(*tl::make_backbone("keras.Xception"))[0] == 22910480);
+  const auto notop = tl::BackboneOptions().include_top(false);
+  auto base = tl::make_backbone("keras.Xception", notop);
+  CHECK(keras_counts(*base)[0] == 20861480);
+  CHECK(base->input_shape() == std::vector<int64_t>{299, 299});
+  std::vector<std::string> stages;
+  for (const auto& f : base->feature_info()) stages.push_back(base->layer_table()[base->layer_table().index_of(f.name)].alias);
+  CHECK(stages == std::vector<std::string>{"block1_conv2_act", "add", "add_1", "add_10", "block14_sepconv2_act"});
+  std::ostringstream text;
+  base->summary(text, tl::SummaryOptions().input_shape({150, 150}).keras_types(true));
+  CHECK(text.str().find("SeparableConv2D") != std::string::npos);
+
+  // 150 x 150: the size of Keras' transfer-learning guide, which fine-tunes Xception.
+  KerasExport e("Xception");
+  if (!export_keras(e, "formats", {"--size", "150", "--freeze", "126"})) return;
+  // .keras2.h5 numbers the shortcut layers conv2d_1 ... as Keras 2.0 did: matched by
+  // order, as Keras' load_weights matches them, not by those names.
+  for (const char* suffix : {".h5", ".keras2.h5", ".full.h5", ".weights.h5", ".keras"}) {
+    INFO("Xception" << suffix);
+    CHECK(error_against_keras("keras.Xception", notop, e, suffix) < 1e-4);
+  }
+  auto model = tl::make_backbone("keras.Xception", tl::BackboneOptions(notop).weights(e.file(".keras2.h5").string()));
+  model->set_trainable(tl::first(126), false);  // all but block14
+  CHECK(keras_counts(*model) == exported_counts(e));
+  model->set_trainable(tl::all(), true);
+  // Back to Keras; then every BatchNorm folded (into the pointwise half of each
+  // separable conv) and still the same predictions.
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "150");
+  for (bool optimized : {false, true}) {
+    INFO("optimize_for_inference: " << optimized);
+    if (optimized) CHECK(tl::optimize_for_inference(*model) == 40);  // every BatchNorm
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
+  // An odd size: "same" pooling then pads both sides alike, and the shortcut still meets it.
+  KerasExport odd("Xception");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.Xception", notop, odd) < 1e-4);
+  KerasExport top("Xception");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.Xception", keras_top(10), top) < 1e-4);
+}
+
+TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooling, names and layer order",
+          "[keras]") {
+  check_keras_spec("keras.InceptionV3", "inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                   "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63", 299, 75);
+  // Keras' model.summary(): 23,851,784 parameters with the top, 21,802,784 without
+  // (BatchNorm without scale: three weights per channel, not four).
+  CHECK(keras_counts(*tl::make_backbone("keras.InceptionV3"))[0] == 23851784);
+  const auto notop = tl::BackboneOptions().include_top(false);
+  CHECK(keras_counts(*tl::make_backbone("keras.InceptionV3", notop))[0] == 21802784);
+  CHECK_THAT(error_of([&] { tl::make_backbone("keras.InceptionV3", tl::BackboneOptions().aux_logits(true)); }),
+             Catch::Matchers::Contains("no auxiliary classifier"));
+
+  // Keras' own example fine-tunes the top two inception blocks: layers[:249] frozen.
+  KerasExport e("InceptionV3");
+  if (!export_keras(e, "formats", {"--size", "150", "--freeze", "249"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("InceptionV3" << suffix);
+    CHECK(error_against_keras("keras.InceptionV3", notop, e, suffix) < 1e-4);
+  }
+  CHECK_THAT(error_of([&] { tl::make_backbone("inception_v3", tl::BackboneOptions(notop).weights(e.file(".h5").string())); }),
+             Catch::Matchers::Contains("keras.InceptionV3"));
+  auto model = tl::make_backbone("keras.InceptionV3", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  model->set_trainable(tl::first(249), false);
+  CHECK(model->layers()[249].alias == "conv2d_80");  // the first layer Keras' example trains (mixed8's first conv)
+  CHECK(keras_counts(*model) == exported_counts(e));
+  model->set_trainable(tl::all(), true);
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "150");
+  for (bool optimized : {false, true}) {
+    INFO("optimize_for_inference: " << optimized);
+    if (optimized) CHECK(tl::optimize_for_inference(*model) == 94);  // every BatchNorm, scale or not
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
+  KerasExport odd("InceptionV3");
+  REQUIRE(export_keras(odd, "odd", {"--size", "151", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.InceptionV3", notop, odd) < 1e-4);
+  KerasExport top("InceptionV3");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.InceptionV3", keras_top(10), top) < 1e-4);
+}
+
+TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' names and order", "[keras]") {
+  check_keras_spec("keras.InceptionResNetV2", "inception_resnet_v2",
+                   "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5", "e693bd0210a403b3192acc6073ad2e96",
+                   "d19885ff4a710c122648d3b5c3b684e4", 299, 75);
+  // Keras' model.summary(): 55,873,736 parameters with the top, 54,336,736 without.
+  CHECK(keras_counts(*tl::make_backbone("keras.InceptionResNetV2"))[0] == 55873736);
+  const auto notop = tl::BackboneOptions().include_top(false);
+  auto base = tl::make_backbone("keras.InceptionResNetV2", notop);
+  CHECK(keras_counts(*base)[0] == 54336736);
+  std::vector<std::string> stages;
+  for (const auto& f : base->feature_info()) stages.push_back(base->layer_table()[base->layer_table().index_of(f.name)].alias);
+  CHECK(stages == std::vector<std::string>{"activation_2", "activation_4", "block35_10_ac", "block17_20_ac", "conv_7b_ac"});
+
+  // 139: the smallest size mixed_7a's valid convolutions leave a 2x2 map at (an odd one).
+  KerasExport e("InceptionResNetV2");
+  if (!export_keras(e, "formats", {"--size", "139", "--freeze", "618"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("InceptionResNetV2" << suffix);
+    CHECK(error_against_keras("keras.InceptionResNetV2", notop, e, suffix) < 1e-4);
+  }
+  auto model =
+      tl::make_backbone("keras.InceptionResNetV2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  model->set_trainable(tl::first(618), false);  // up to mixed_7a: the block8 blocks train
+  CHECK(model->layers()[617].alias == "mixed_7a");
+  CHECK(keras_counts(*model) == exported_counts(e));
+  model->set_trainable(tl::all(), true);
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "139");
+  for (bool optimized : {false, true}) {
+    INFO("optimize_for_inference: " << optimized);
+    if (optimized) CHECK(tl::optimize_for_inference(*model) == 204);  // every BatchNorm
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
+  }
+  KerasExport top("InceptionResNetV2");
+  REQUIRE(export_keras(top, "top", {"--size", "160", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.InceptionResNetV2", keras_top(10), top) < 1e-4);
+}
+
+TEST_CASE("Back to Keras: a Classifier (keras.VGG16 + Head) saves as the Sequential model of Keras' tutorials",
+          "[keras]") {
+  // Keras: Sequential([VGG16(include_top=False), Flatten(), Dense(256, "relu"), Dropout(0.5), Dense(1, "sigmoid")]).
+  const auto dir = scratch_dir("keras_tutorial_head");
+  if (!run_keras_python("keras_reference.py", {"tutorial", dir.string(), "--size", "64"})) return;
+  auto input = tl::io::load_checkpoint(dir / "tutorial.io.safetensors")["input"];
+  auto base = tl::make_backbone("keras.VGG16", tl::BackboneOptions().include_top(false).input_shape({64, 64}));
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels())
+                                          .flatten(true)
+                                          .feature_hw({2, 2})
+                                          .hidden({256})
+                                          .dropout(0.5)
+                                          .classes(1)));
+  {  // Weights that make the sigmoid's output differ from sample to sample.
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->head->parameters()) p.normal_(0, 0.05);
+  }
+  model->eval();
+  tl::save_keras_weights(*model, dir / "classifier.weights.h5");
+  tl::io::StateDict in;
+  in.insert("input", input);
+  tl::io::save_safetensors(in, dir / "input.safetensors");
+  REQUIRE(run_keras_python("keras_reference.py",
+                           {"predict", "VGG16", (dir / "classifier.weights.h5").string(),
+                            (dir / "input.safetensors").string(), (dir / "keras.safetensors").string(), "--size", "64",
+                            "--tutorial"}));
+  const auto keras = tl::io::load_checkpoint(dir / "keras.safetensors")["output"];
+  torch::NoGradGuard no_grad;
+  const auto ours = model->predict(input);  // Keras' predict: the sigmoid's probabilities
+  REQUIRE(ours.sizes() == keras.sizes());
+  CHECK(relative_error(ours, keras) < 1e-4);
+  CHECK((ours.max() - ours.min()).item<double>() > 1e-3);  // not a constant both sides could agree on
+  // A backbone without Keras names has nothing to name the layers with.
+  auto torch_base = tl::make_backbone("regnet_x_400mf", tl::BackboneOptions().include_top(false));
+  tl::Classifier plain(torch_base, tl::Head(tl::HeadOptions(torch_base->output_channels()).classes(2)));
+  CHECK_THAT(error_of([&] { tl::save_keras_weights(*plain, dir / "plain.weights.h5"); }),
+             Catch::Matchers::Contains("no Keras layer names"));
 }

@@ -16,6 +16,7 @@ MODELS = [
     "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
     "DenseNet121", "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB3",
     "EfficientNetV2B0", "EfficientNetV2S", "Xception", "ConvNeXtTiny", "NASNetMobile",
+    "InceptionResNetV2",
 ]
 
 # Extra arguments, passed only where the model's constructor takes them.

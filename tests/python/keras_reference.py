@@ -8,7 +8,8 @@ Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.s
         MODEL.h5           the legacy HDF5 layout of Keras 2 save_weights (layer_names, weight_names),
                            the layout of the official Keras Applications files
         MODEL.keras2.h5    the same layout as Keras 2 / TensorFlow wrote it (fixed-length strings,
-                           "kernel:0" names), the official files' exact form
+                           "kernel:0" names, generated layer names counted from _1), the
+                           official files' exact form
         MODEL.full.h5      a legacy full-model file (model.save("x.h5"): weights under model_weights/)
         MODEL.weights.h5   Keras 3 save_weights
         MODEL.keras        Keras 3 model.save (a zip with model.weights.h5)
@@ -16,9 +17,9 @@ Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.s
                            "counts": Keras' count_params(), then its trainable and non-trainable
                            parameter counts with model.layers[:N] frozen (--freeze N, default 0)
       (--formats h5: MODEL.h5 and MODEL.io.safetensors only)
-  predict MODEL WEIGHTS IN OUT [--size N] [--top] [--classes N] [--alpha A]
-      builds MODEL with weights=None, load_weights(WEIGHTS) (a file tlearn wrote), and writes
-      Keras' output for IN's "input" (channels-first) to OUT as {"output"}
+  predict MODEL WEIGHTS IN OUT [--size N] [--top] [--classes N] [--alpha A] [--tutorial]
+      builds MODEL with weights=None (with --tutorial: the tutorial model below), load_weights(WEIGHTS)
+      (a file tlearn wrote), and writes Keras' output for IN's "input" (channels-first) to OUT as {"output"}
   tutorial DIR [--size N]
       the VGG16 transfer model of the Keras tutorials: VGG16(include_top=False) + Flatten +
       Dense(256, relu) + Dropout(0.5) + Dense(1, sigmoid), saved as above as tutorial.*
@@ -58,18 +59,34 @@ def randomize_batch_norm(model, rng):
             layer.set_weights(values)
 
 
+def keras2_name(layer):
+    """The layer's name as Keras 2.0 generated it: unnamed layers counted from 1 ("conv2d_1"
+    where Keras 3 says "conv2d"), as in the official files of models with unnamed layers."""
+    import re
+
+    from keras.src.utils.naming import to_snake_case
+    base = to_snake_case(layer.__class__.__name__)
+    m = re.fullmatch(re.escape(base) + r"(?:_(\d+))?", layer.name)
+    return layer.name if m is None else f"{base}_{int(m.group(1) or 0) + 1}"
+
+
 def save_keras2_layout(model, path):
     """The layout of the official Keras Applications files, written by Keras 2 / TensorFlow:
-    fixed-length byte-string attributes and ":0"-suffixed weight names."""
+    fixed-length byte-string attributes, ":0"-suffixed weight names, Keras 2.0's numbering
+    of generated layer names."""
     import h5py
+    import keras
     with h5py.File(path, "w") as f:
         layers = [layer for layer in model.layers]
-        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers], dtype="S")
+        f.attrs["layer_names"] = np.array([keras2_name(layer).encode() for layer in layers], dtype="S")
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.2.4"
         for layer in layers:
-            g = f.create_group(layer.name)
-            names = [f"{layer.name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
+            name = keras2_name(layer)
+            g = f.create_group(name)
+            # A nested model (the tutorial's VGG16) keeps its own layers' names in its weights'.
+            nested = isinstance(layer, keras.Model)
+            names = [f"{w.path if nested else name + '/' + w.path.split('/')[-1]}:0" for w in layer.weights]
             g.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
             for n, w in zip(names, layer.weights):
                 g.create_dataset(n, data=np.asarray(w.numpy()))
@@ -123,11 +140,10 @@ def cmd_export(args):
     save_all(model, args.dir, args.model, args.size, rng, args.formats, args.freeze)
 
 
-def cmd_tutorial(args):
+def tutorial_model(size):
+    """VGG16(include_top=False) + Flatten + Dense(256, relu) + Dropout(0.5) + Dense(1, sigmoid)."""
     import keras
-    rng = np.random.default_rng(0)
-    keras.utils.set_random_seed(0)
-    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(args.size, args.size, 3))
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
     model = keras.Sequential([
         base,
         keras.layers.Flatten(),
@@ -135,13 +151,20 @@ def cmd_tutorial(args):
         keras.layers.Dropout(0.5),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    model.build((None, args.size, args.size, 3))
-    save_all(model, args.dir, "tutorial", args.size, rng)
+    model.build((None, size, size, 3))
+    return model
+
+
+def cmd_tutorial(args):
+    import keras
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    save_all(tutorial_model(args.size), args.dir, "tutorial", args.size, rng)
 
 
 def cmd_predict(args):
     """Keras' load_weights on a file tlearn wrote, then Keras' prediction on tlearn's input."""
-    model = build_model(args)
+    model = tutorial_model(args.size) if args.tutorial else build_model(args)
     model.load_weights(args.weights)
     x = read_raw(args.input)["input"].transpose(0, 2, 3, 1)
     y = np.asarray(model(x, training=False))
@@ -172,6 +195,7 @@ def main():
     r.add_argument("--top", action="store_true")
     r.add_argument("--classes", type=int, default=1000)
     r.add_argument("--alpha", type=float)
+    r.add_argument("--tutorial", action="store_true")
     args = p.parse_args()
     {"export": cmd_export, "tutorial": cmd_tutorial, "predict": cmd_predict}[args.cmd](args)
 

@@ -18,6 +18,9 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
  public:
   explicit BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNormOptions(num_features)) {}
   explicit BatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) { reset(); }
+  /// `scale` false: no weight, only the bias (Keras' BatchNormalization(scale=False),
+  /// which InceptionV3 uses: the ReLU after it makes a scale redundant).
+  BatchNorm2dImpl(const torch::nn::BatchNormOptions& options, bool scale) : options(options), scale_(scale) { reset(); }
 
   void reset() override;
 
@@ -45,10 +48,14 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
 
   void pretty_print(std::ostream& os) const override;
 
+  /// Whether the layer has a weight (gamma); see the constructor.
+  bool scale() const { return scale_; }
+
   torch::nn::BatchNormOptions options;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
+  bool scale_ = true;
   bool frozen_ = false;
   bool folded_ = false;
   bool synchronized_ = false;

@@ -56,6 +56,9 @@ class LayerTable {
   /// Gives the layer `name` the Keras alias `alias`.
   void set_alias(const std::string& name, std::string alias) { layers_.at(index_of(name)).alias = std::move(alias); }
 
+  /// Puts the rows in `order`, a permutation of their indices (row order[0] first).
+  void reorder(const std::vector<size_t>& order);
+
   size_t size() const { return layers_.size(); }
   bool empty() const { return layers_.empty(); }
   Layer& operator[](size_t i) { return layers_.at(i); }

@@ -61,6 +61,9 @@ struct InceptionOp {
   int64_t kernel = 3, stride = 1, padding = 0;
   bool ceil_mode = false;
   std::vector<InceptionOp> split;  ///< Split: the convs
+  /// As Keras' InceptionV3 computes it: BatchNorm without scale and with Keras'
+  /// momentum; average pooling that leaves the padding out of each mean.
+  bool keras = false;
 
   // Filled when the op is registered.
   nn::ConvNormAct conv{nullptr};
@@ -115,7 +118,9 @@ inline void register_inception_op(torch::nn::Module& parent, const std::string& 
         owner = child.get();
         local = local.substr(dot + 1);
       }
-      op.conv = owner->register_module(local, nn::ConvNormAct(basic_conv2d(op.conv_options)));
+      auto options = basic_conv2d(op.conv_options);
+      if (op.keras) options.scale(false).momentum(0.01);
+      op.conv = owner->register_module(local, nn::ConvNormAct(options));
       op.conv->add_rows(table, full);
       op.row = full;
       return;
@@ -138,7 +143,7 @@ inline torch::Tensor run_inception_op(InceptionOp& op, const torch::Tensor& x) {
   switch (op.kind) {
     case InceptionOp::Kind::Conv: return op.conv(x);
     case InceptionOp::Kind::AvgPool:
-      y = torch::avg_pool2d(x, op.kernel, op.stride, op.padding, op.ceil_mode);
+      y = torch::avg_pool2d(x, op.kernel, op.stride, op.padding, op.ceil_mode, /*count_include_pad=*/!op.keras);
       break;
     case InceptionOp::Kind::MaxPool:
       y = torch::max_pool2d(x, op.kernel, op.stride, op.padding, 1, op.ceil_mode);
@@ -163,11 +168,44 @@ class InceptionBlockImpl : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x);
 
+  const std::vector<InceptionBranch>& branches() const { return branches_; }
+  /// The row of the block's output (its Concatenate).
+  const std::string& out_name() const { return out_name_; }
+
  private:
   std::vector<InceptionBranch> branches_;
   std::string out_name_;
 };
 TORCH_MODULE(InceptionBlock);
+
+namespace detail {
+/// Marks ops to compute as Keras does (InceptionOp::keras), a split's convs too.
+void mark_keras(InceptionOp& op);
+void mark_keras(std::vector<InceptionBranch>& branches);
+
+/// Keras' names and order for Inception ops built with keras = true (InceptionV3,
+/// InceptionResNetV2): each conv2d_bn's Conv2D, BatchNormalization and Activation
+/// take generated names (conv2d_N, batch_normalization_N, activation_N), pools
+/// too (max_pooling2d_N), and every row goes into `graph` with the rows it reads.
+class KerasInceptionNames {
+ public:
+  /// Starts the graph at the table's input row.
+  explicit KerasInceptionNames(LayerTable& table) : table_(table) { graph.add(table[0].name, {}); }
+
+  /// Names `op`'s rows, fed by the row `input`; returns the op's output row.
+  std::string op(const InceptionOp& op, const std::string& input);
+  /// Names a block's ops branch by branch and its Concatenate `alias`; returns that row.
+  std::string block(const InceptionBlockImpl& block, const std::string& input, const std::string& alias);
+
+  KerasLayerNumbering numbering;
+  KerasGraph graph;
+  /// The name of a split's Concatenate; unset: generated ("concatenate_N").
+  std::function<std::string(const InceptionOp&)> split_alias;
+
+ private:
+  LayerTable& table_;
+};
+}  // namespace detail
 
 /// The trunk of an Inception network: single ops (stem convs, pools) and blocks, in order.
 struct InceptionTrunk {
@@ -217,7 +255,7 @@ inline void init_inception(torch::nn::Module& root, double std) {
     } else if (auto* linear = m->as<torch::nn::Linear>()) {
       linear->weight.normal_(0.0, std).clamp_(-2.0, 2.0);
     } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
-      bn->weight.fill_(1);
+      if (bn->weight.defined()) bn->weight.fill_(1);
       bn->bias.zero_();
     }
   }
@@ -292,8 +330,15 @@ class InceptionAuxImpl : public torch::nn::Module {
 };
 TORCH_MODULE(InceptionAux);
 
-/// Inception v3 has a single variant; the config is empty.
-struct InceptionV3Config {};
+/// torchvision's Inception v3, or (keras) Keras Applications' InceptionV3: the same
+/// network with Keras' BatchNorm (no scale, momentum 0.99), average pools that
+/// leave the padding out of each mean ("same" in TensorFlow), no auxiliary
+/// head, no dropout before the Dense, Keras' layer names (conv2d_N,
+/// batch_normalization_N, activation_N, mixed0 .. mixed10) and Keras' order of
+/// model.layers, which interleaves a block's branches by depth.
+struct InceptionV3Config {
+  bool keras = false;
+};
 
 class InceptionV3Impl : public BackboneImpl {
  public:
@@ -312,6 +357,9 @@ class InceptionV3Impl : public BackboneImpl {
   torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
+  /// Keras' names and order for the rows (config.keras).
+  void use_keras_layer_names();
+
   bool transform_input_ = false;
   InceptionTrunk trunk_;
   torch::nn::Dropout dropout_{nullptr};
@@ -334,14 +382,31 @@ inline ModelSpec inception_v3_spec() {
   s.ignore_keys = {"AuxLogits\\..*"};
   s.has_aux_logits = true;
   s.timm_architectures = {{"inception_v3"}};  // timm's has no auxiliary head; the rest has torchvision's names
+  s.keras_model = "keras.InceptionV3";
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", {342, 299, Interpolation::Bilinear}));
+  return s;
+}
+
+/// Keras Applications' InceptionV3, with Keras' files and MD5s and "tf" preprocessing.
+inline ModelSpec keras_inception_v3_spec() {
+  ModelSpec s = inception_v3_spec();
+  s.name = "keras.InceptionV3";
+  s.keras_model.clear();
+  s.ignore_keys.clear();
+  s.has_aux_logits = false;
+  s.timm_architectures.clear();
+  s.weights = {keras_weights("inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                             "9a0d58056eeedaa3f26cb7ebd46da564",
+                             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                             "bcbd6486424b2319ff4ef7d526e38f63", Preprocessing::TF, 299)};
   return s;
 }
 }  // namespace detail
 
 namespace arch {
 struct InceptionV3 { using Impl = InceptionV3Impl; static constexpr const char* name = "inception_v3"; };
+struct KerasInceptionV3 { using Impl = InceptionV3Impl; static constexpr const char* name = "keras.InceptionV3"; };
 }  // namespace arch
 
 namespace detail {
@@ -349,6 +414,7 @@ namespace detail {
 inline std::vector<RegisteredModel> inception_variants() {
   return {
       variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config{}),
+      variant<InceptionV3Impl>(keras_inception_v3_spec(), InceptionV3Config{/*keras=*/true}),
   };
 }
 }  // namespace detail

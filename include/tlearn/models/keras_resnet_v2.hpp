@@ -80,16 +80,11 @@ namespace detail {
 /// Keras' ResNet<depth>V2: `stem` names its files ("resnet50v2"), with Keras' MD5s.
 inline ModelSpec keras_resnet_v2_spec(const std::string& name, const std::string& stem, const std::string& md5,
                                       const std::string& notop_md5) {
-  ModelSpec s;
-  s.name = name;
-  s.family = "keras_resnet_v2";
-  s.first_conv = "conv1.weight";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
-  s.block_pattern = R"(^layer\d+\.\d+)";
-  s.weights = {keras_weights("resnet", stem + "_weights_tf_dim_ordering_tf_kernels.h5", md5,
-                             stem + "_weights_tf_dim_ordering_tf_kernels_notop.h5", notop_md5, Preprocessing::TF)};
-  return s;
+  return keras_model_spec(name, "keras_resnet_v2", "conv1.weight", R"(^layer\d+\.\d+)",
+                          keras_weights("resnet", stem + "_weights_tf_dim_ordering_tf_kernels.h5", md5,
+                                        stem + "_weights_tf_dim_ordering_tf_kernels_notop.h5", notop_md5,
+                                        Preprocessing::TF),
+                          224, 32);
 }
 }  // namespace detail
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -102,8 +103,49 @@ class StageTracker {
   int64_t total_stride_ = 1;
 };
 
+/// Keras' model-wide numbering of layers it names itself: a class's first
+/// unnamed layer is "conv2d", the next "conv2d_1", and so on (Xception's
+/// shortcut convs, the adds; Keras 3's paths inside .weights.h5 files).
+class KerasLayerNumbering {
+ public:
+  /// `keras_class` ("conv2d") the first time, then "conv2d_1", "conv2d_2", ...
+  std::string next(const std::string& keras_class);
+
+ private:
+  std::map<std::string, int> seen_;
+};
+
+/// The order in which Keras lists a functional model's layers (model.layers), for
+/// families whose Keras model branches (InceptionV3): the deepest first, by the
+/// longest path from a layer to the output, ties in the order a depth-first walk
+/// from the output back through each layer's inputs (in order) first reaches them.
+/// A family records each row with the rows it reads, then sorts its table.
+class KerasGraph {
+ public:
+  /// Row `name`, fed by `inputs` (rows added before); returns `name` for chaining.
+  std::string add(const std::string& name, const std::vector<std::string>& inputs);
+
+  /// Puts the graph's rows of `table` in Keras' order, the last added being the
+  /// output; rows not in the graph (the top) follow in their own order.
+  void sort(LayerTable& table) const;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::vector<size_t>> inputs_;
+  std::map<std::string, size_t> index_;
+};
+
+/// BatchNorm as Keras defaults it: epsilon 1e-3 (unless given), momentum 0.99
+/// (PyTorch's 0.01: Keras weighs the old statistics, PyTorch the new batch).
+nn::BatchNorm2d keras_batch_norm(int64_t channels, double eps = 1e-3);
+
 /// torchvision's usual initialisation: kaiming-normal (fan_out) convs with zero
 /// bias, BatchNorm at 1 / 0, Linear N(0, 0.01) with zero bias.
 void init_torchvision_default(torch::nn::Module& root);
+
+/// Keras' initialisation, for the families Keras defines: Glorot-uniform kernels
+/// (convolutions, separable convolutions' two, Dense) with zero biases; BatchNorm
+/// keeps its 1 / 0.
+void init_keras_default(torch::nn::Module& root);
 
 }  // namespace tlearn::detail

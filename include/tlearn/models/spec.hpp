@@ -125,4 +125,11 @@ struct ModelSpec {
   std::vector<WeightSpec> weights;  ///< the first is what weights("imagenet") loads
 };
 
+/// The spec of a family Keras Applications defines (keras.Xception, ...): `weights`
+/// (keras_weights), Keras' default and minimum input sizes, and a top that is
+/// global average pooling and one Dense, module "fc".
+ModelSpec keras_model_spec(const std::string& name, const std::string& family, const std::string& first_conv,
+                           const std::string& block_pattern, WeightSpec weights, int64_t default_size,
+                           int64_t min_size);
+
 }  // namespace tlearn

@@ -48,6 +48,8 @@ struct ConvNormActOptions {
   /// BatchNorm's epsilon and momentum (Keras-ported families use 1e-3 and 0.01).
   TORCH_ARG(double, eps) = 1e-5;
   TORCH_ARG(double, momentum) = 0.1;
+  /// BatchNorm's weight (gamma); false: only its bias (Keras' scale=False, InceptionV3).
+  TORCH_ARG(bool, scale) = true;
   TORCH_ARG(Activation, activation) = Activation::ReLU;
   TORCH_ARG(ConvNormActNames, names) = ConvNormActNames::Numbered;
   /// A Keras ZeroPadding2D row "<path>.pad" before the conv's row (nn/zero_padding.hpp),

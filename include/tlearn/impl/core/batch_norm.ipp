@@ -6,7 +6,7 @@ namespace tlearn::nn {
 
 void BatchNorm2dImpl::reset() {
   const auto n = options.num_features();
-  weight = register_parameter("weight", torch::ones({n}), options.affine());
+  weight = scale_ ? register_parameter("weight", torch::ones({n}), options.affine()) : torch::Tensor();
   bias = register_parameter("bias", torch::zeros({n}), options.affine());
   running_mean = register_buffer("running_mean", torch::zeros({n}));
   running_var = register_buffer("running_var", torch::ones({n}));
@@ -52,8 +52,10 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     auto invstd = (var + eps).rsqrt().to(x.scalar_type());
     mean = mean.to(x.scalar_type());
     auto y = (x - channel_view(mean, x)) * channel_view(invstd, x);
-    if (weight.defined()) y = y * channel_view(weight, x) + channel_view(bias, x);
+    if (weight.defined()) y = y * channel_view(weight, x);
+    if (bias.defined()) y = y + channel_view(bias, x);
     ctx->save_for_backward({x, weight, mean, invstd});
+    ctx->saved_data["has_bias"] = bias.defined();
     ctx->saved_data["n"] = n;
     return y;
   }
@@ -76,7 +78,8 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     if (weight.defined()) scale = scale * channel_view(weight, x);
     auto dx = (dy - mean_dy - xmu * channel_view(invstd * invstd, x) * mean_dy_xmu) * scale;
     torch::Tensor dweight, dbias;
-    if (weight.defined()) dweight = sum_dy_xmu * invstd, dbias = sum_dy;
+    if (weight.defined()) dweight = sum_dy_xmu * invstd;
+    if (ctx->saved_data["has_bias"].toBool()) dbias = sum_dy;
     return {dx, dweight, dbias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -110,7 +113,7 @@ void BatchNorm2dImpl::set_frozen(bool frozen) {
 
 void BatchNorm2dImpl::pretty_print(std::ostream& os) const {
   os << "tlearn::nn::BatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
-     << ", momentum=" << options.momentum().value_or(-1) << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "")
+     << ", momentum=" << options.momentum().value_or(-1) << (scale_ ? "" : ", scale=False") << (frozen_ ? ", frozen" : "") << (folded_ ? ", folded" : "")
      << ")";
 }
 

@@ -24,6 +24,23 @@ Layer& LayerTable::add(std::string name, std::string kind, std::vector<std::shar
   return layers_.back();
 }
 
+void LayerTable::reorder(const std::vector<size_t>& order) {
+  std::vector<bool> seen(layers_.size(), false);
+  for (size_t i : order) {
+    if (i >= layers_.size() || seen[i])
+      throw Error("layer table: reorder needs each of the " + std::to_string(layers_.size()) +
+                  " row indices once (a model bug)");
+    seen[i] = true;
+  }
+  if (order.size() != layers_.size())
+    throw Error("layer table: reorder got " + std::to_string(order.size()) + " indices for " +
+                std::to_string(layers_.size()) + " rows (a model bug)");
+  std::vector<Layer> sorted;
+  sorted.reserve(layers_.size());
+  for (size_t i : order) sorted.push_back(std::move(layers_[i]));
+  layers_ = std::move(sorted);
+}
+
 std::optional<size_t> LayerTable::find(const std::string& name_or_alias) const {
   for (size_t i = 0; i < layers_.size(); ++i)
     if (layers_[i].name == name_or_alias || (!layers_[i].alias.empty() && layers_[i].alias == name_or_alias)) return i;

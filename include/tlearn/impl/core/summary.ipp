@@ -45,6 +45,7 @@ std::string keras_layer_type(const std::string& kind, const torch::nn::Module* m
       {"AdaptiveAvgPool2d", "GlobalAveragePooling2D"},
       {"AdaptiveMaxPool2d", "GlobalMaxPooling2D"},
       {"ZeroPad2d", "ZeroPadding2D"},
+      {"SeparableConv2d", "SeparableConv2D"},
       {"ConvTranspose2d", "Conv2DTranspose"},
       {"Dropout2d", "SpatialDropout2D"},
   };

@@ -28,7 +28,8 @@ struct ParameterSlots : torch::nn::Module {
 void fold_batchnorm_into_conv(torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
   torch::NoGradGuard no_grad;
   auto f32 = [](const torch::Tensor& t) { return t.to(torch::kFloat32); };
-  auto scale = f32(bn.weight) / torch::sqrt(f32(bn.running_var) + bn.options.eps());
+  auto scale = 1 / torch::sqrt(f32(bn.running_var) + bn.options.eps());
+  if (bn.weight.defined()) scale = scale * f32(bn.weight);  // Keras' scale=False has none
   conv.weight.copy_(f32(conv.weight) * scale.view({-1, 1, 1, 1}));
   auto bias = conv.bias.defined() ? f32(conv.bias) : torch::zeros_like(scale);
   auto folded = ((bias - f32(bn.running_mean)) * scale + f32(bn.bias)).to(conv.weight.scalar_type());
@@ -107,11 +108,22 @@ void undo_fold(const FoldBackup& b) {
 /// row's recorded output must be the activation of the row before's. An
 /// activation module used twice never fuses. Returns the pairs it marked.
 std::vector<std::pair<nn::Conv2dImpl*, nn::Absorbable*>> fuse_conv_activation(
-    const LayerTable& table, const std::vector<LeafInRow>& leaves,
+    const LayerTable& table, const std::vector<LeafInRow>& leaves, const std::vector<nn::ConvNormActImpl*>& blocks,
     const std::function<torch::Tensor(size_t)>& recorded) {
   std::map<const torch::nn::Module*, int> uses;
   for (const auto& leaf : leaves) ++uses[leaf.module.get()];
   std::vector<std::pair<nn::Conv2dImpl*, nn::Absorbable*>> fused;
+  // A ConvNormAct whose BatchNorm folded: conv and activation are sequential by construction.
+  for (auto* block : blocks) {
+    if (!block->bn->folded() || block->activation.is_empty()) continue;
+    auto* activation = dynamic_cast<nn::Absorbable*>(block->activation.ptr().get());
+    if (!activation || activation->absorbed() || uses[block->activation.ptr().get()] > 1) continue;
+    if (!nn::Conv2dImpl::fusable_activation(activation->activation())) continue;
+    if (block->conv->fused_activation() != nn::Activation::None) continue;
+    block->conv->set_fused_activation(activation->activation());
+    activation->set_absorbed(true);
+    fused.emplace_back(block->conv.get(), activation);
+  }
   for (size_t i = 0; i + 1 < leaves.size(); ++i) {
     auto* conv = dynamic_cast<nn::Conv2dImpl*>(leaves[i].module.get());
     if (!conv || conv->fused_activation() != nn::Activation::None) continue;
@@ -172,6 +184,20 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
       const auto& name = table[row].name;
       return recorder.has(name) ? recorder.get(name) : torch::Tensor();
     };
+    // A ConvNormAct runs conv, BatchNorm and activation in sequence by construction,
+    // wherever the table puts their rows (Keras' InceptionV3 interleaves a block's branches).
+    std::vector<nn::ConvNormActImpl*> blocks;
+    for (const auto& m : model.modules(/*include_self=*/false))
+      if (auto* block = dynamic_cast<nn::ConvNormActImpl*>(m.get())) blocks.push_back(block);
+    for (auto* block : blocks) {
+      auto& conv = *block->conv;
+      auto& bn = *block->bn;
+      if (!options.fold_batchnorm() || bn.folded() || conv.options.out_channels() != bn.options.num_features()) continue;
+      backups.push_back({&conv, &bn, conv.weight.detach().clone(),
+                         conv.bias.defined() ? conv.bias.detach().clone() : torch::Tensor()});
+      detail::fold_batchnorm_into_conv(conv, bn);
+      ++folded;
+    }
     for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
       auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
       auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
@@ -203,7 +229,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
         model.forward(probe);
       }
     }
-    if (options.fuse_activations()) fused = detail::fuse_conv_activation(table, leaves, recorded);
+    if (options.fuse_activations()) fused = detail::fuse_conv_activation(table, leaves, blocks, recorded);
   }
 
   // Each later step is kept only if the probe's output stays the same. Nothing

@@ -55,13 +55,7 @@ KerasMobileNetImpl::KerasMobileNetImpl(const KerasMobileNetConfig& config, const
     table_.add("flatten", "Reshape", {}, "reshape_2");
     table_.add("predictions", "Activation", {}, "predictions");
   }
-  // Keras' initialisation: Glorot-uniform kernels, zero biases, BatchNorm at 1 / 0.
-  torch::NoGradGuard no_grad;
-  for (auto& m : modules(/*include_self=*/false))
-    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
-      torch::nn::init::xavier_uniform_(conv->weight);
-      if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
-    }
+  detail::init_keras_default(*this);
 }
 
 torch::Tensor KerasMobileNetImpl::forward_top(torch::Tensor x) {

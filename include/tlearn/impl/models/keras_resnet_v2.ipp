@@ -6,17 +6,13 @@ namespace tlearn {
 
 namespace {
 constexpr double kEps = 1.001e-5;  // Keras' ResNets' BatchNorm epsilon
-
-nn::BatchNorm2d keras_batch_norm(int64_t channels) {
-  return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(kEps).momentum(0.01));
-}
 }  // namespace
 
 KerasResNetV2BlockImpl::KerasResNetV2BlockImpl(LayerTable& table, const std::string& path, const std::string& keras,
                                                int64_t in, int64_t filters, int64_t stride, bool conv_shortcut,
                                                const std::string& pooling_name)
     : stride_(stride), path_(path), out_name_(path + ".add") {
-  preact_ = register_module("preact", keras_batch_norm(in));
+  preact_ = register_module("preact", detail::keras_batch_norm(in, kEps));
   preact_relu_ = register_module("preact_relu", nn::ReLU(/*inplace=*/true));
   auto conv_bn_relu = [&](int64_t from, int64_t kernel, int64_t s) {
     return nn::ConvNormAct(nn::ConvNormActOptions(from, filters, kernel).stride(s).eps(kEps).momentum(0.01).padding_row(
@@ -94,7 +90,7 @@ KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const Mo
     }
     layers_.push_back(register_module(layer, seq));
   }
-  post_bn_ = register_module("post_bn", keras_batch_norm(in));
+  post_bn_ = register_module("post_bn", detail::keras_batch_norm(in, kEps));
   post_relu_ = register_module("post_relu", nn::ReLU(/*inplace=*/true));
   table_.add("post_bn", "BatchNorm2d", {post_bn_.ptr()}, "post_bn");
   table_.add("post_relu", "ReLU", {post_relu_.ptr()}, "post_relu");
@@ -108,17 +104,7 @@ KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const Mo
     table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
     table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
   }
-  // Keras' initialisation: Glorot-uniform kernels, zero biases, BatchNorm at 1 / 0.
-  torch::NoGradGuard no_grad;
-  for (auto& m : modules(/*include_self=*/false)) {
-    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
-      torch::nn::init::xavier_uniform_(conv->weight);
-      if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
-    } else if (auto* linear = m->as<torch::nn::LinearImpl>()) {
-      torch::nn::init::xavier_uniform_(linear->weight);
-      torch::nn::init::zeros_(linear->bias);
-    }
-  }
+  detail::init_keras_default(*this);
 }
 
 torch::Tensor KerasResNetV2Impl::forward_body(torch::Tensor x) {

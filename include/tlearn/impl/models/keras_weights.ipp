@@ -1,4 +1,5 @@
 // Implementation of tlearn/models/keras_weights.hpp.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <map>
@@ -6,6 +7,8 @@
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/models/keras_weights.hpp"
+#include "tlearn/models/layers.hpp"
+#include "tlearn/nn/separable_conv.hpp"
 
 namespace tlearn {
 
@@ -56,18 +59,109 @@ std::array<int64_t, 3> flattened_map(const BackboneImpl& model, int64_t in_featu
   return {channels, side, side};
 }
 
-/// The one module of a Keras-named row that holds weights (vgg's row also holds
-/// its ReLU), or nullptr; two such modules leave no way to match one Keras layer.
-std::shared_ptr<torch::nn::Module> weighted_module(const Layer& row, const std::string& keras_layer) {
-  std::shared_ptr<torch::nn::Module> target;
+/// The modules of `row` that hold weights (vgg's row also holds its ReLU, which has none).
+std::vector<std::shared_ptr<torch::nn::Module>> weighted_modules(const Layer& row) {
+  std::vector<std::shared_ptr<torch::nn::Module>> found;
   for (const auto& m : row.modules)
-    if (!m->parameters().empty()) {
-      if (target)
-        throw Error("Keras layer '" + keras_layer + "': the row " + row.name +
-                    " holds several modules with weights; tlearn cannot tell which one the Keras weights fill");
-      target = m;
+    if (!m->parameters().empty()) found.push_back(m);
+  return found;
+}
+
+/// The one module of a Keras-named row that holds weights, or nullptr; two such
+/// modules leave no way to match one Keras layer.
+std::shared_ptr<torch::nn::Module> weighted_module(const Layer& row, const std::string& keras_layer) {
+  const auto found = weighted_modules(row);
+  if (found.size() > 1)
+    throw Error("Keras layer '" + keras_layer + "': the row " + row.name +
+                " holds several modules with weights; tlearn cannot tell which one the Keras weights fill");
+  return found.empty() ? nullptr : found.front();
+}
+
+/// The Keras class, in snake case as Keras 3 names its layers' groups, of the layer a
+/// weighted module stands for ("conv2d", "batch_normalization"); empty for none.
+std::string keras_class(const torch::nn::Module& m) {
+  if (auto* conv = m.as<torch::nn::Conv2dImpl>()) {
+    const auto& o = conv->options;
+    if (o.groups() == 1) return "conv2d";
+    return o.groups() == o.in_channels() ? "depthwise_conv2d" : "";
+  }
+  if (m.as<nn::SeparableConv2dImpl>()) return "separable_conv2d";
+  if (m.as<torch::nn::LinearImpl>()) return "dense";
+  if (m.as<torch::nn::LayerNormImpl>()) return "layer_normalization";
+  if (m.named_buffers(false).contains("running_mean")) return "batch_normalization";
+  return "";
+}
+
+/// Whether Keras generated `name` for a layer of `keras_class`: "conv2d", "conv2d_3".
+/// Such names depend on what the saving process built before (Keras 2.0 started at
+/// "conv2d_1"), so they are not compared, only the names a model gives its layers.
+bool generated_name(const std::string& name, const std::string& keras_class) {
+  if (keras_class.empty() || name.compare(0, keras_class.size(), keras_class) != 0) return false;
+  const auto rest = name.substr(keras_class.size());
+  return rest.empty() ||
+         (rest.size() > 1 && rest[0] == '_' && rest.find_first_not_of("0123456789", 1) == std::string::npos);
+}
+
+/// A row of the model that one Keras layer with weights fills.
+struct KerasRow {
+  size_t row;
+  std::string keras_class;  ///< empty: no Keras layer has this row's weights
+  std::string path;         ///< its group in a Keras 3 file ("layers/conv2d_3")
+};
+
+/// The Keras-named rows with weights, in model order, with their Keras 3 paths:
+/// the class in snake case, numbered in model order.
+std::vector<KerasRow> keras_rows(const BackboneImpl& model) {
+  std::vector<KerasRow> rows;
+  detail::KerasLayerNumbering numbering;
+  const auto& table = model.layer_table();
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (table[i].alias.empty()) continue;
+    const auto found = weighted_modules(table[i]);
+    if (found.empty()) continue;
+    const std::string cls = found.size() == 1 ? keras_class(*found.front()) : "";
+    rows.push_back({i, cls, cls.empty() ? "" : "layers/" + numbering.next(cls)});
+  }
+  return rows;
+}
+
+/// Keras' own rule for load_weights: a Keras 3 file's layers go where their group's
+/// path says, a legacy file's in order (the first layer with weights into the first
+/// row with weights, ...). Layers left over are the top's, allowed when `skip_unknown`.
+/// Each pair must agree by name, but where both names are ones Keras generated for the
+/// class. Empty when any check fails: the file is then matched by names alone.
+std::vector<std::pair<const io::KerasLayer*, size_t>> keras_rule_pairs(const BackboneImpl& model,
+                                                                       const std::vector<io::KerasLayer>& layers,
+                                                                       bool skip_unknown) {
+  const auto rows = keras_rows(model);
+  const auto& table = model.layer_table();
+  const bool by_path = !layers.empty() && std::all_of(layers.begin(), layers.end(),
+                                                       [](const io::KerasLayer& l) { return !l.path.empty(); });
+  std::map<std::string, const KerasRow*> row_at_path;
+  for (const auto& r : rows)
+    if (!r.path.empty()) row_at_path[r.path] = &r;
+  std::vector<std::pair<const io::KerasLayer*, size_t>> pairs;
+  size_t left_over = 0;
+  for (size_t k = 0; k < layers.size(); ++k) {
+    const KerasRow* row = nullptr;
+    if (by_path) {
+      auto it = row_at_path.find(layers[k].path);
+      if (it != row_at_path.end()) row = it->second;
+    } else if (k < rows.size()) {
+      row = &rows[k];
     }
-  return target;
+    if (!row) {
+      ++left_over;
+      continue;
+    }
+    const auto& alias = table[row->row].alias;
+    const bool same = layers[k].name == alias ||
+                      (generated_name(layers[k].name, row->keras_class) && generated_name(alias, row->keras_class));
+    if (!same || row->keras_class.empty()) return {};
+    pairs.emplace_back(&layers[k], row->row);
+  }
+  if (pairs.empty() || (left_over > 0 && !skip_unknown)) return {};
+  return pairs;
 }
 
 class Converter {
@@ -87,7 +181,19 @@ class Converter {
     const std::string prefix = path_of_.at(target.get()) + ".";
     KerasWeights w(layer);
 
-    if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
+    if (auto* sep = target->as<nn::SeparableConv2dImpl>()) {
+      // depthwise_kernel (kh, kw, in, multiplier), pointwise_kernel (1, 1, in * multiplier, out), bias.
+      auto depthwise = require(w, {"depthwise_kernel"}, 0, "depthwise_kernel");
+      auto pointwise = require(w, {"pointwise_kernel"}, 1, "pointwise_kernel");
+      if (depthwise.dim() != 4) bad_shape(w, "depthwise_kernel", depthwise, prefix + "depthwise.weight");
+      if (pointwise.dim() != 4) bad_shape(w, "pointwise_kernel", pointwise, prefix + "pointwise.weight");
+      const int64_t in = sep->options.in_channels();
+      put(w, "depthwise_kernel", prefix + "depthwise.weight",
+          depthwise.permute({2, 3, 0, 1}).reshape({-1, 1, depthwise.size(0), depthwise.size(1)}));
+      put(w, "pointwise_kernel", prefix + "pointwise.weight", pointwise.permute({3, 2, 0, 1}));
+      if (depthwise.size(2) != in) bad_shape(w, "depthwise_kernel", depthwise, prefix + "depthwise.weight");
+      put_optional(w, {"bias"}, 2, "bias", prefix + "pointwise.bias");
+    } else if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
       auto kernel = require(w, {"kernel", "depthwise_kernel"}, 0, "kernel");
       const int64_t groups = conv->options.groups(), in = conv->options.in_channels();
       if (kernel.dim() != 4) bad_shape(w, "kernel", kernel, prefix + "weight");
@@ -114,7 +220,7 @@ class Converter {
       const size_t first = has_gamma ? 1 : 0;
       if (has_gamma)
         put(w, "gamma", prefix + "weight", require(w, {"gamma"}, 0, "gamma"));
-      else
+      else if (own_.contains(prefix + "weight"))  // a layer without scale (Keras' InceptionV3) has none
         state_.insert(prefix + "weight", torch::ones_like(own_[prefix + "weight"]));
       put(w, "beta", prefix + "bias", require(w, {"beta"}, first, "beta"));
       put(w, "moving_mean", prefix + "running_mean", require(w, {"moving_mean"}, first + 1, "moving_mean"));
@@ -194,37 +300,34 @@ class Converter {
 
 std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
   const auto& table = model.layer_table();
-  std::map<std::string, int> seen;  // Keras numbers each class's layers: conv2d, conv2d_1, ...
-  auto path_for = [&](const std::string& keras_class) {
-    const int n = seen[keras_class]++;
-    return "layers/" + keras_class + (n == 0 ? "" : "_" + std::to_string(n));
-  };
   std::vector<io::KerasLayer> out;
-  for (size_t i = 0; i < table.size(); ++i) {
+  for (const auto& keras_row : keras_rows(model)) {
+    const size_t i = keras_row.row;
     const auto& row = table[i];
-    if (row.alias.empty()) continue;
     const auto target = weighted_module(row, row.alias);
-    if (!target) continue;
+    if (keras_row.keras_class.empty())
+      throw Error("save_keras_weights: the " + row.kind + " row " + row.name + " has no Keras layer to match");
     io::KerasLayer layer;
     layer.name = row.alias;
+    layer.path = keras_row.path;
     auto add = [&](const torch::Tensor& t) {
       layer.weights.push_back({std::to_string(layer.weights.size()), t.detach().cpu().contiguous()});
     };
-    if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
+    if (auto* sep = target->as<nn::SeparableConv2dImpl>()) {
+      const auto& d = sep->depthwise->weight;
+      const int64_t in = sep->options.in_channels();
+      add(d.reshape({in, d.size(0) / in, d.size(2), d.size(3)}).permute({2, 3, 0, 1}));
+      add(sep->pointwise->weight.permute({2, 3, 1, 0}));
+      if (sep->pointwise->bias.defined()) add(sep->pointwise->bias);
+    } else if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
       const auto& w = conv->weight;
-      const int64_t groups = conv->options.groups(), in = conv->options.in_channels();
-      if (groups == 1) {
-        layer.path = path_for("conv2d");
+      const int64_t in = conv->options.in_channels();
+      if (conv->options.groups() == 1)
         add(w.permute({2, 3, 1, 0}));
-      } else if (groups == in) {
-        layer.path = path_for("depthwise_conv2d");
+      else  // depthwise
         add(w.reshape({in, w.size(0) / in, w.size(2), w.size(3)}).permute({2, 3, 0, 1}));
-      } else {
-        throw Error("save_keras_weights: the grouped convolution " + row.name + " has no Keras layer to match");
-      }
       if (conv->bias.defined()) add(conv->bias);
     } else if (auto* linear = target->as<torch::nn::LinearImpl>()) {
-      layer.path = path_for("dense");
       auto w = linear->weight;
       if (i > 0 && table[i - 1].kind == "Flatten") {
         const auto [c, h, wd] = flattened_map(model, linear->options.in_features(), row.alias);
@@ -233,16 +336,12 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
       add(w.t());
       if (linear->bias.defined()) add(linear->bias);
     } else if (auto* norm = target->as<torch::nn::LayerNormImpl>()) {
-      layer.path = path_for("layer_normalization");
       add(norm->weight);
       add(norm->bias);
-    } else {
+    } else {  // BatchNorm
       const auto params = target->named_parameters(false);
       const auto buffers = target->named_buffers(false);
-      if (!buffers.contains("running_mean"))
-        throw Error("save_keras_weights: tlearn cannot write the " + row.kind + " row " + row.name + " for Keras");
-      layer.path = path_for("batch_normalization");
-      add(params["weight"]);
+      if (params.contains("weight")) add(params["weight"]);  // none with Keras' scale=False
       add(params["bias"]);
       add(buffers["running_mean"]);
       add(buffers["running_var"]);
@@ -257,6 +356,14 @@ void save_keras_weights(BackboneImpl& model, const std::filesystem::path& path) 
 }
 
 io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& layers, bool skip_unknown) {
+  // Keras' own rule first: it holds for files whose generated names ("conv2d_1")
+  // were numbered in another process than the model's.
+  const auto pairs = keras_rule_pairs(model, layers, skip_unknown);
+  if (!pairs.empty()) {
+    Converter converter(model);
+    for (const auto& [layer, row] : pairs) converter.convert(*layer, row);
+    return converter.finish();
+  }
   std::map<std::string, size_t> row_of;
   const auto& table = model.layer_table();
   for (size_t i = 0; i < table.size(); ++i)

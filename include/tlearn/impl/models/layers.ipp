@@ -1,4 +1,7 @@
 // Implementation of tlearn/models/layers.hpp.
+#include <functional>
+
+#include "tlearn/core/error.hpp"
 #include "tlearn/models/layers.hpp"
 
 namespace tlearn::detail {
@@ -104,11 +107,81 @@ void init_torchvision_default(torch::nn::Module& root) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
       if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
     } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
-      torch::nn::init::ones_(bn->weight);
+      if (bn->weight.defined()) torch::nn::init::ones_(bn->weight);
       torch::nn::init::zeros_(bn->bias);
     } else if (auto* linear = m->as<torch::nn::Linear>()) {
       torch::nn::init::normal_(linear->weight, 0, 0.01);
       torch::nn::init::zeros_(linear->bias);
+    }
+  }
+}
+
+std::string KerasLayerNumbering::next(const std::string& keras_class) {
+  const int n = seen_[keras_class]++;
+  return n == 0 ? keras_class : keras_class + "_" + std::to_string(n);
+}
+
+std::string KerasGraph::add(const std::string& name, const std::vector<std::string>& inputs) {
+  std::vector<size_t> from;
+  for (const auto& input : inputs) {
+    auto it = index_.find(input);
+    if (it == index_.end()) throw Error("Keras graph: row '" + input + "' feeds '" + name + "' before it was added (a model bug)");
+    from.push_back(it->second);
+  }
+  if (!index_.emplace(name, names_.size()).second) throw Error("Keras graph: row '" + name + "' added twice (a model bug)");
+  names_.push_back(name);
+  inputs_.push_back(std::move(from));
+  return name;
+}
+
+void KerasGraph::sort(LayerTable& table) const {
+  if (names_.empty()) return;
+  // Keras' map_graph: a depth-first walk from the output numbers the layers as it
+  // first reaches them; a layer's depth is its longest path to the output.
+  const size_t n = names_.size();
+  std::vector<size_t> first_reached(n, n), finished;
+  std::vector<char> done(n, 0);
+  size_t counter = 0;
+  std::function<void(size_t)> walk = [&](size_t node) {
+    if (done[node]) return;
+    if (first_reached[node] == n) first_reached[node] = counter++;
+    for (size_t input : inputs_[node]) walk(input);
+    done[node] = 1;
+    finished.push_back(node);
+  };
+  walk(n - 1);
+  std::vector<size_t> depth(n, 0);
+  for (auto it = finished.rbegin(); it != finished.rend(); ++it)  // each layer before its inputs
+    for (size_t input : inputs_[*it]) depth[input] = std::max(depth[input], depth[*it] + 1);
+  std::sort(finished.begin(), finished.end(), [&](size_t a, size_t b) {
+    return depth[a] != depth[b] ? depth[a] > depth[b] : first_reached[a] < first_reached[b];
+  });
+  // The table's order: the graph's rows so sorted, then the rest as they were.
+  std::vector<size_t> order;
+  std::vector<char> placed(table.size(), 0);
+  for (size_t node : finished) {
+    const size_t row = table.index_of(names_[node]);
+    order.push_back(row);
+    placed[row] = 1;
+  }
+  for (size_t row = 0; row < table.size(); ++row)
+    if (!placed[row]) order.push_back(row);
+  table.reorder(order);
+}
+
+nn::BatchNorm2d keras_batch_norm(int64_t channels, double eps) {
+  return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(0.01));
+}
+
+void init_keras_default(torch::nn::Module& root) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : root.modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::xavier_uniform_(conv->weight);
+      if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
+    } else if (auto* linear = m->as<torch::nn::Linear>()) {
+      torch::nn::init::xavier_uniform_(linear->weight);
+      if (linear->bias.defined()) torch::nn::init::zeros_(linear->bias);
     }
   }
 }

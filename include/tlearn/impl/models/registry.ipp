@@ -10,8 +10,10 @@
 #include "tlearn/models/efficientnet.hpp"
 #include "tlearn/models/googlenet.hpp"
 #include "tlearn/models/inception.hpp"
+#include "tlearn/models/keras_inception_resnet_v2.hpp"
 #include "tlearn/models/keras_mobilenet.hpp"
 #include "tlearn/models/keras_resnet_v2.hpp"
+#include "tlearn/models/keras_xception.hpp"
 #include "tlearn/models/maxvit.hpp"
 #include "tlearn/models/mnasnet.hpp"
 #include "tlearn/models/mobilenet_v2.hpp"
@@ -34,7 +36,8 @@ namespace {
 std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
   return {detail::alexnet_variants(),      detail::convnext_variants(),     detail::densenet_variants(),
           detail::efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
-          detail::keras_mobilenet_variants(),  detail::keras_resnet_v2_variants(),
+          detail::keras_inception_resnet_v2_variants(), detail::keras_mobilenet_variants(),  detail::keras_resnet_v2_variants(),
+          detail::keras_xception_variants(),
           detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(),
           detail::regnet_variants(),       detail::resnet_variants(),       detail::shufflenet_variants(),
           detail::squeezenet_variants(),   detail::vgg_variants(),

@@ -111,7 +111,7 @@ void RegNetImpl::init_weights() {
       const double fan_out = double(w.size(0) * w.size(2) * w.size(3));
       conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out));
     } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
-      bn->weight.fill_(1);
+      if (bn->weight.defined()) bn->weight.fill_(1);
       bn->bias.zero_();
     } else if (auto* linear = m->as<torch::nn::Linear>()) {
       linear->weight.normal_(0.0, 0.01);

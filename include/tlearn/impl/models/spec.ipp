@@ -37,4 +37,20 @@ WeightSpec keras_weights(const std::string& folder, const std::string& file, con
   return w;
 }
 
+ModelSpec keras_model_spec(const std::string& name, const std::string& family, const std::string& first_conv,
+                           const std::string& block_pattern, WeightSpec weights, int64_t default_size,
+                           int64_t min_size) {
+  ModelSpec s;
+  s.name = name;
+  s.family = family;
+  s.default_size = default_size;
+  s.min_size = min_size;
+  s.first_conv = first_conv;
+  s.top_keys = {"fc\\..*"};
+  s.classifier_keys = {"fc\\..*"};
+  s.block_pattern = block_pattern;
+  s.weights = {std::move(weights)};
+  return s;
+}
+
 }  // namespace tlearn

@@ -18,7 +18,8 @@ ConvNormActImpl::ConvNormActImpl(const ConvNormActOptions& options_) : options(o
   bn = register_module(
       numbered ? "1" : "bn",
       BatchNorm2d(
-          torch::nn::BatchNormOptions(options.conv().out_channels()).eps(options.eps()).momentum(options.momentum())));
+          torch::nn::BatchNormOptions(options.conv().out_channels()).eps(options.eps()).momentum(options.momentum()),
+          options.scale()));
   activation = make_activation(options.activation());
   // BasicConv2d applies its ReLU as a function: no child, the row still holds the module.
   if (numbered && !activation.is_empty()) register_module("2", activation.ptr());
