@@ -92,7 +92,8 @@ TEST_CASE("Keras indices: the families with Keras aliases have Keras' layers, co
       {"densenet121", "DenseNet121"}, {"densenet169", "DenseNet169"}, {"densenet201", "DenseNet201"},
       {"keras.MobileNetV2", "MobileNetV2"}, {"keras.ResNet50", "ResNet50"}, {"keras.MobileNet", "MobileNet"},
       {"keras.ResNet50V2", "ResNet50V2"}, {"keras.DenseNet121", "DenseNet121"}, {"keras.Xception", "Xception"},
-      {"keras.InceptionV3", "InceptionV3"}, {"keras.InceptionResNetV2", "InceptionResNetV2"}};
+      {"keras.InceptionV3", "InceptionV3"}, {"keras.InceptionResNetV2", "InceptionResNetV2"},
+      {"keras.MobileNetV3Small", "MobileNetV3Small"}, {"keras.MobileNetV3Large", "MobileNetV3Large"}};
   for (const auto& [ours, keras] : families) {
     INFO(ours << " vs Keras' " << keras);
     auto model = tl::make_backbone(ours);

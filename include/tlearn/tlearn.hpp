@@ -83,6 +83,7 @@
 #include "tlearn/nn/mlp.hpp"
 #include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/pooling.hpp"
+#include "tlearn/nn/rescaling.hpp"
 #include "tlearn/nn/separable_conv.hpp"
 #include "tlearn/nn/squeeze_excitation.hpp"
 #include "tlearn/nn/zero_padding.hpp"

@@ -120,16 +120,34 @@ void check_unverified_keras_file(const std::string& name, const tl::BackboneOpti
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
-/// `name`'s "imagenet" weights are Keras' `file` (and its _notop twin) under `folder`, with
-/// Keras' MD5s and "tf" preprocessing, at Keras' default and minimum input sizes.
+/// `model` (loaded from e's file) with `layers[:frozen]` frozen has Keras' counts; unfrozen,
+/// tuned and saved back, it predicts what Keras then predicts at `size`, before and after
+/// optimize_for_inference, which folds `batch_norms` BatchNorms (every one).
+void check_counts_and_round_trip(tl::BackboneImpl& model, const KerasExport& e, int64_t frozen,
+                                 const std::string& size, int64_t batch_norms) {
+  model.set_trainable(tl::first(frozen), false);
+  CHECK(keras_counts(model) == exported_counts(e));
+  model.set_trainable(tl::all(), true);
+  const auto keras = keras_prediction(e, tune_and_save_for_keras(model, e.dir / "tuned.weights.h5"), size);
+  for (bool optimized : {false, true}) {
+    INFO("optimize_for_inference: " << optimized);
+    if (optimized) CHECK(tl::optimize_for_inference(model) == batch_norms);
+    torch::NoGradGuard no_grad;
+    CHECK(relative_error(model.forward(e.io["input"]), keras) < 1e-4);
+  }
+}
+
+/// `name`'s "imagenet" weights are Keras' `file` under `folder`, with Keras' MD5s and
+/// `preprocessing` ("tf" unless said), at Keras' default and minimum input sizes.
 void check_keras_spec(const std::string& name, const std::string& folder, const std::string& file,
-                      const std::string& md5, const std::string& notop_md5, int64_t default_size, int64_t min_size) {
+                      const std::string& md5, const std::string& notop_md5, int64_t default_size, int64_t min_size,
+                      tl::Preprocessing preprocessing = tl::Preprocessing::TF) {
   const auto& spec = tl::model_spec(name);
   const auto& w = spec.weights.at(0);
   CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/" + folder + "/" + file);
   CHECK(w.md5 == md5);
   CHECK(w.notop_md5 == notop_md5);
-  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  CHECK(w.preprocessing == preprocessing);
   CHECK(spec.default_size == default_size);
   CHECK(spec.min_size == min_size);
 }
@@ -442,6 +460,71 @@ TEST_CASE("keras.MobileNet: Keras' v1 MobileNet, its bottom-right padding, every
                               "mobilenet_2_5_128_tf_no_top.h5", small, "128", {"--alpha", "0.25"});
 }
 
+TEST_CASE("keras.MobileNetV3Small / Large: Keras' Rescaling row and top, alpha, minimalistic, TF-Keras' names",
+          "[keras]") {
+  check_keras_spec("keras.MobileNetV3Large", "mobilenet_v3", "weights_mobilenet_v3_large_224_1.0_float.h5",
+                   "59e551e166be033d707958cf9e29a6a7", "07fb09a5933dd0c8eaafa16978110389", 224, 32,
+                   tl::Preprocessing::Identity);
+  CHECK(tl::model_spec("keras.MobileNetV3Small_minimalistic").weights.at(0).notop_url ==
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+        "weights_mobilenet_v3_small_minimalistic_224_1.0_float_no_top_v2.h5");
+  // Keras' count_params() and len(model.layers), with the top and without.
+  struct Counts {
+    const char* name;
+    int64_t top, notop;
+    size_t layers, notop_layers;
+  };
+  for (const auto& c : {Counts{"keras.MobileNetV3Small", 2554968, 939120, 164, 157},
+                        Counts{"keras.MobileNetV3Small_0.75", 2051552, 583160, 164, 157},
+                        Counts{"keras.MobileNetV3Small_minimalistic", 2056848, 441000, 110, 103},
+                        Counts{"keras.MobileNetV3Large", 5507432, 2996352, 194, 187},
+                        Counts{"keras.MobileNetV3Large_0.75", 4012616, 1808736, 194, 187},
+                        Counts{"keras.MobileNetV3Large_minimalistic", 3948688, 1437608, 146, 139}}) {
+    INFO(c.name);
+    auto top = tl::make_backbone(c.name);
+    auto base = tl::make_backbone(c.name, tl::BackboneOptions().include_top(false));
+    CHECK(keras_counts(*top)[0] == c.top);
+    CHECK(keras_counts(*base)[0] == c.notop);
+    CHECK(top->layers().size() == c.layers);
+    CHECK(base->layers().size() == c.notop_layers);
+    CHECK(base->preprocessing() == tl::Preprocessing::Identity);  // 0..255 pixels: the model rescales them
+  }
+
+  // Small without the top at 96 from every format; .keras2.h5 has TF-Keras' names
+  // ("Conv/BatchNorm", nested groups), as Keras' official files do.
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("MobileNetV3Small");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO("MobileNetV3Small" << suffix);
+    CHECK(error_against_keras("keras.MobileNetV3Small", notop, e, suffix) < 1e-4);
+  }
+  CHECK_THAT(error_of([&] { error_against_keras("mobilenet_v3_small", notop, e); }),
+             Catch::Matchers::Contains("keras.MobileNetV3Small"));
+  auto model = tl::make_backbone("keras.MobileNetV3Small", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  CHECK(model->layers()[1].alias == "rescaling");
+  check_counts_and_round_trip(*model, e, 100, "96", 34);
+  KerasExport odd("MobileNetV3Small");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNetV3Small", notop, odd) < 1e-4);
+
+  // Large with its top (1x1 convs conv_2 and logits) at 160, 10 classes; Small at alpha 0.75
+  // with its top; both minimalistic models (ReLU, 3x3, no squeeze-excitation) without.
+  KerasExport top("MobileNetV3Large");
+  REQUIRE(export_keras(top, "top", {"--size", "160", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNetV3Large", keras_top(10), top) < 1e-4);
+  CHECK(keras_counts(*tl::make_backbone("keras.MobileNetV3Large", keras_top(10))) == exported_counts(top));
+  KerasExport narrow("MobileNetV3Small");
+  REQUIRE(export_keras(narrow, "alpha", {"--size", "128", "--top", "--classes", "10", "--alpha", "0.75", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.MobileNetV3Small_0.75", keras_top(10), narrow) < 1e-4);
+  for (const char* size : {"large", "small"}) {
+    const std::string keras = size == std::string("large") ? "MobileNetV3Large" : "MobileNetV3Small";
+    KerasExport minimal(keras);
+    REQUIRE(export_keras(minimal, "minimalistic", {"--size", "96", "--minimalistic", "--formats", "h5"}));
+    CHECK(error_against_keras("keras." + keras + "_minimalistic", notop, minimal) < 1e-4);
+  }
+}
+
 TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's last block) agrees with Keras",
           "[keras]") {
   const auto& w = tl::model_spec("keras.ResNet50V2").weights.at(0);
@@ -553,18 +636,7 @@ TEST_CASE("keras.Xception: separable convs as one layer each, 'same' pooling, fi
     CHECK(error_against_keras("keras.Xception", notop, e, suffix) < 1e-4);
   }
   auto model = tl::make_backbone("keras.Xception", tl::BackboneOptions(notop).weights(e.file(".keras2.h5").string()));
-  model->set_trainable(tl::first(126), false);  // all but block14
-  CHECK(keras_counts(*model) == exported_counts(e));
-  model->set_trainable(tl::all(), true);
-  // Back to Keras; then every BatchNorm folded (into the pointwise half of each
-  // separable conv) and still the same predictions.
-  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "150");
-  for (bool optimized : {false, true}) {
-    INFO("optimize_for_inference: " << optimized);
-    if (optimized) CHECK(tl::optimize_for_inference(*model) == 40);  // every BatchNorm
-    torch::NoGradGuard no_grad;
-    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
-  }
+  check_counts_and_round_trip(*model, e, 126, "150", 40);  // all but block14
   // An odd size: "same" pooling then pads both sides alike, and the shortcut still meets it.
   KerasExport odd("Xception");
   REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
@@ -596,17 +668,8 @@ TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooli
   CHECK_THAT(error_of([&] { tl::make_backbone("inception_v3", tl::BackboneOptions(notop).weights(e.file(".h5").string())); }),
              Catch::Matchers::Contains("keras.InceptionV3"));
   auto model = tl::make_backbone("keras.InceptionV3", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
-  model->set_trainable(tl::first(249), false);
   CHECK(model->layers()[249].alias == "conv2d_80");  // the first layer Keras' example trains (mixed8's first conv)
-  CHECK(keras_counts(*model) == exported_counts(e));
-  model->set_trainable(tl::all(), true);
-  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "150");
-  for (bool optimized : {false, true}) {
-    INFO("optimize_for_inference: " << optimized);
-    if (optimized) CHECK(tl::optimize_for_inference(*model) == 94);  // every BatchNorm, scale or not
-    torch::NoGradGuard no_grad;
-    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
-  }
+  check_counts_and_round_trip(*model, e, 249, "150", 94);
   KerasExport odd("InceptionV3");
   REQUIRE(export_keras(odd, "odd", {"--size", "151", "--formats", "h5"}));
   CHECK(error_against_keras("keras.InceptionV3", notop, odd) < 1e-4);
@@ -637,17 +700,8 @@ TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' nam
   }
   auto model =
       tl::make_backbone("keras.InceptionResNetV2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
-  model->set_trainable(tl::first(618), false);  // up to mixed_7a: the block8 blocks train
   CHECK(model->layers()[617].alias == "mixed_7a");
-  CHECK(keras_counts(*model) == exported_counts(e));
-  model->set_trainable(tl::all(), true);
-  const auto keras = keras_prediction(e, tune_and_save_for_keras(*model, e.dir / "tuned.weights.h5"), "139");
-  for (bool optimized : {false, true}) {
-    INFO("optimize_for_inference: " << optimized);
-    if (optimized) CHECK(tl::optimize_for_inference(*model) == 204);  // every BatchNorm
-    torch::NoGradGuard no_grad;
-    CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
-  }
+  check_counts_and_round_trip(*model, e, 618, "139", 204);  // up to mixed_7a: the block8 blocks train
   KerasExport top("InceptionResNetV2");
   REQUIRE(export_keras(top, "top", {"--size", "160", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.InceptionResNetV2", keras_top(10), top) < 1e-4);

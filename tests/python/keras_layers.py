@@ -19,20 +19,12 @@ MODELS = [
     "InceptionResNetV2",
 ]
 
-# Extra arguments, passed only where the model's constructor takes them.
-EXTRA = {"include_preprocessing": False}
-
-
 def write_one(name, outdir):
-    import inspect
-
     import keras
 
     keras.backend.clear_session()
     ctor = getattr(keras.applications, name)
-    params = inspect.signature(ctor).parameters
-    kwargs = {"weights": None}
-    kwargs.update({k: v for k, v in EXTRA.items() if k in params})
+    kwargs = {"weights": None}  # otherwise Keras' defaults: its tables are what a Keras user gets
     model = ctor(**kwargs)
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     path = os.path.join(outdir, name + ".tsv")

@@ -70,6 +70,27 @@ def keras2_name(layer):
     return layer.name if m is None else f"{base}_{int(m.group(1) or 0) + 1}"
 
 
+def tf_keras_name(name):
+    """MobileNetV3's layer names as TF-Keras gave them, and Keras' official files keep them:
+    nested with "/" ("Conv/BatchNorm", "expanded_conv_1/squeeze_excite/Conv"), where
+    Keras 3 says "conv_bn", "expanded_conv_1_squeeze_excite_conv"."""
+    import re
+
+    fixed = {"conv": "Conv", "conv_bn": "Conv/BatchNorm", "conv_1": "Conv_1", "conv_1_bn": "Conv_1/BatchNorm",
+             "conv_2": "Conv_2", "logits": "Logits"}
+    if name in fixed:
+        return fixed[name]
+    m = re.fullmatch(r"(expanded_conv(?:_\d+)?)_(expand|depthwise|project)(_bn|_pad)?", name)
+    if m:
+        return f"{m[1]}/{m[2]}" + {"_bn": "/BatchNorm", "_pad": "/pad", None: ""}[m[3]]
+    m = re.fullmatch(r"(expanded_conv(?:_\d+)?)_squeeze_excite_(avg_pool|conv|relu|conv_1|mul)", name)
+    if m:
+        return f"{m[1]}/squeeze_excite/" + {"avg_pool": "AvgPool", "conv": "Conv", "relu": "Relu",
+                                            "conv_1": "Conv_1", "mul": "Mul"}[m[2]]
+    m = re.fullmatch(r"(expanded_conv(?:_\d+)?)_add", name)
+    return f"{m[1]}/Add" if m else name
+
+
 def save_keras2_layout(model, path):
     """The layout of the official Keras Applications files, written by Keras 2 / TensorFlow:
     fixed-length byte-string attributes, ":0"-suffixed weight names, Keras 2.0's numbering
@@ -78,12 +99,13 @@ def save_keras2_layout(model, path):
     import keras
     with h5py.File(path, "w") as f:
         layers = [layer for layer in model.layers]
-        f.attrs["layer_names"] = np.array([keras2_name(layer).encode() for layer in layers], dtype="S")
+        tf_keras = model.name.startswith("MobileNetV3")
+        names = [tf_keras_name(layer.name) if tf_keras else keras2_name(layer) for layer in layers]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names], dtype="S")
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.2.4"
-        for layer in layers:
-            name = keras2_name(layer)
-            g = f.create_group(name)
+        for name, layer in zip(names, layers):
+            g = f.require_group(name)  # "a/b/pad" makes "a/b" before layer "a/b" comes
             # A nested model (the tutorial's VGG16) keeps its own layers' names in its weights'.
             nested = isinstance(layer, keras.Model)
             names = [f"{w.path if nested else name + '/' + w.path.split('/')[-1]}:0" for w in layer.weights]
@@ -112,7 +134,11 @@ def save_all(model, out_dir, name, size, rng, formats="all", freeze=0):
         legacy_h5_format.save_model_to_hdf5(model, os.path.join(out_dir, name + ".full.h5"))
         model.save_weights(os.path.join(out_dir, name + ".weights.h5"))
         model.save(os.path.join(out_dir, name + ".keras"))
-    x = rng.standard_normal((2, size, size, 3)).astype("float32")
+    # Pixels 0..255 for models that rescale them themselves (MobileNetV3's Rescaling layer).
+    if any(layer.__class__.__name__ == "Rescaling" for layer in model.layers):
+        x = rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
+    else:
+        x = rng.standard_normal((2, size, size, 3)).astype("float32")
     y = np.asarray(model(x, training=False))
     to_nchw = (lambda a: a.transpose(0, 3, 1, 2)) if y.ndim == 4 else (lambda a: a)
     counts = parameter_counts(model, freeze)  # last: freezing changes what save_weights writes first
@@ -128,6 +154,8 @@ def build_model(args):
         kwargs["classes"] = args.classes
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
+    if args.minimalistic:
+        kwargs["minimalistic"] = True
     return getattr(keras.applications, args.model)(**kwargs)
 
 
@@ -182,6 +210,7 @@ def main():
     e.add_argument("--classes", type=int, default=1000)
     e.add_argument("--formats", choices=["all", "h5"], default="all")
     e.add_argument("--alpha", type=float)
+    e.add_argument("--minimalistic", action="store_true")
     e.add_argument("--freeze", type=int, default=0)
     t = sub.add_parser("tutorial")
     t.add_argument("dir")
@@ -195,6 +224,7 @@ def main():
     r.add_argument("--top", action="store_true")
     r.add_argument("--classes", type=int, default=1000)
     r.add_argument("--alpha", type=float)
+    r.add_argument("--minimalistic", action="store_true")
     r.add_argument("--tutorial", action="store_true")
     args = p.parse_args()
     {"export": cmd_export, "tutorial": cmd_tutorial, "predict": cmd_predict}[args.cmd](args)

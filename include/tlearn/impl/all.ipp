@@ -76,6 +76,7 @@
 #include "tlearn/impl/nn/conv_norm_act.ipp"
 #include "tlearn/impl/nn/mlp.ipp"
 #include "tlearn/impl/nn/pooling.ipp"
+#include "tlearn/impl/nn/rescaling.ipp"
 #include "tlearn/impl/nn/separable_conv.ipp"
 #include "tlearn/impl/nn/squeeze_excitation.ipp"
 #include "tlearn/impl/nn/zero_padding.ipp"

@@ -45,4 +45,12 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model);
 /// `keras.applications.VGG16(weights=None, include_top=False).load_weights(path)`.
 void save_keras_weights(BackboneImpl& model, const std::filesystem::path& path);
 
+namespace detail {
+/// Keras flattens an (H, W, C) map, PyTorch a (C, H, W) one: the kernel (out, C*H*W) of a
+/// Dense after a Flatten, its inputs reordered from PyTorch's order to Keras' ...
+torch::Tensor to_keras_flatten_order(const torch::Tensor& weight, int64_t channels, int64_t h, int64_t w);
+/// ... and back.
+torch::Tensor from_keras_flatten_order(const torch::Tensor& weight, int64_t channels, int64_t h, int64_t w);
+}  // namespace detail
+
 }  // namespace tlearn

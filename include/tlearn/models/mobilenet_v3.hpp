@@ -6,6 +6,16 @@
 /// BatchNorm, activation, SE op and residual add, named by torchvision's module
 /// paths ("features.4.block.2.fc1"); the blocks are tlearn/nn's ConvNormAct and
 /// SqueezeExcitation.
+///
+/// Keras Applications' MobileNetV3Small / MobileNetV3Large are the same network
+/// built as Keras builds it (MobileNetV3Config::keras), registered as
+/// "keras.MobileNetV3Small", "keras.MobileNetV3Large", "..._0.75" (alpha 0.75) and
+/// "..._minimalistic" (no squeeze-excitation, no hard-swish, no 5x5 kernels): Keras'
+/// layer names as aliases, its "imagenet" files, and its in-model preprocessing, a
+/// Rescaling(1 / 127.5, -1) row first, so these models take 0..255 pixels
+/// (preprocessing Identity). Their top is Keras': global average pooling, a 1x1 conv
+/// with bias ("conv_2", classifier.0), the activation, Dropout, the 1x1 "logits"
+/// conv (classifier.3), Flatten.
 
 #include <torch/torch.h>
 
@@ -29,6 +39,14 @@ struct MobileNetV3BlockConfig {
 struct MobileNetV3Config {
   std::vector<MobileNetV3BlockConfig> blocks;
   int64_t last_channel = 1280;
+  /// Keras Applications' model: TensorFlow's "same" padding on the strided convs, a
+  /// ZeroPadding2D row before each strided depthwise conv, BatchNorm momentum 0.001
+  /// (Keras' 0.999), the Rescaling row, the last conv's width rounded to a multiple
+  /// of 8, Keras' top, names and initialisation.
+  bool keras = false;
+  /// Keras' minimalistic variant: ReLU in the stem, the last conv and the top
+  /// (the blocks say their own activation, kernel and squeeze-excitation).
+  bool minimalistic = false;
 };
 
 /// torchvision's mobilenetv3.InvertedResidual: `block` = [1x1 expand] + kxk depthwise
@@ -36,7 +54,11 @@ struct MobileNetV3Config {
 /// stride 1 and the widths match.
 class MobileNetV3BlockImpl : public torch::nn::Module {
  public:
-  MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, LayerTable& table, const std::string& name);
+  /// `keras_names`, for a Keras model: numbers the activations Keras names itself;
+  /// `block_id` is Keras' index of the block (its names: expanded_conv_<block_id>_...).
+  MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, const MobileNetV3Config& config, LayerTable& table,
+                       const std::string& name, detail::KerasLayerNumbering* keras_names = nullptr,
+                       int64_t block_id = 0);
 
   torch::Tensor forward(torch::Tensor x);
 
@@ -44,6 +66,9 @@ class MobileNetV3BlockImpl : public torch::nn::Module {
   const std::string& output_name() const { return add_.empty() ? chain_.last() : add_; }
 
  private:
+  void set_keras_aliases(LayerTable& table, const std::string& name, const MobileNetV3BlockConfig& c,
+                         detail::KerasLayerNumbering& keras_names, int64_t block_id);
+
   torch::nn::Sequential block_{nullptr};
   detail::LeafChain chain_;
   std::string add_;
@@ -63,6 +88,7 @@ class MobileNetV3Impl : public BackboneImpl {
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
   detail::LeafChain body_;
   std::vector<std::string> top_taps_;
+  bool keras_ = false;
 };
 
 namespace detail {
@@ -112,6 +138,7 @@ inline ModelSpec mobilenet_v3_spec(const std::string& name,
   s.first_conv = "features.0.0.weight";
   s.top_keys = {"classifier\\..*"};
   s.classifier_keys = {"classifier\\.3\\..*"};
+  s.keras_model = name == "mobilenet_v3_large" ? "keras.MobileNetV3Large" : "keras.MobileNetV3Small";
   const bool large = name == "mobilenet_v3_large";
   s.timm_architectures = {{large ? "mobilenetv3_large_100" : "mobilenetv3_small_100", 1e-5}};
   s.timm_keys = mobilenet_v3_timm_keys(large ? std::vector<int>{1, 2, 3, 4, 2, 3, 1} : std::vector<int>{1, 2, 3, 2, 3, 1});
@@ -158,9 +185,25 @@ inline MobileNetV3Config mobilenet_v3_small_config() {
 }
 }  // namespace detail
 
+namespace detail {
+/// Keras' MobileNetV3Large (`large`) or MobileNetV3Small at `alpha`, as Keras'
+/// stack_fn rounds its widths; `minimalistic`: 3x3 kernels, ReLU, no squeeze-excitation.
+MobileNetV3Config keras_mobilenet_v3_config(bool large, double alpha, bool minimalistic);
+
+/// Keras' files for `keras_model` as its WEIGHTS_HASHES names it ("large_224_1.0_float"),
+/// with their MD5s; Identity preprocessing (the model rescales 0..255 itself).
+ModelSpec keras_mobilenet_v3_spec(const std::string& name, const std::string& keras_model, const std::string& md5,
+                                  const std::string& notop_md5);
+
+/// keras.MobileNetV3Small / Large, _0.75 and _minimalistic: the six Keras publishes weights for.
+std::vector<RegisteredModel> keras_mobilenet_v3_variants();
+}  // namespace detail
+
 namespace arch {
 struct MobileNetV3Small { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_small"; };
 struct MobileNetV3Large { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_large"; };
+struct KerasMobileNetV3Small { using Impl = MobileNetV3Impl; static constexpr const char* name = "keras.MobileNetV3Small"; };
+struct KerasMobileNetV3Large { using Impl = MobileNetV3Impl; static constexpr const char* name = "keras.MobileNetV3Large"; };
 }  // namespace arch
 
 namespace detail {

@@ -32,7 +32,6 @@ void save_keras_weights(ClassifierImpl& model, const std::filesystem::path& path
     layer.path = "layers/" + numbering.next("dense");
     auto weight = linear->weight.detach().cpu();
     if (first && options.pooling() == Pooling::None) {
-      // Keras flattens (H, W, C) maps, PyTorch (C, H, W): reorder the first Dense's inputs.
       const int64_t channels = base.output_channels(), cells = linear->options.in_features() / channels;
       int64_t h = 0, w = 0;
       if (options.feature_hw().size() == 2) {
@@ -45,7 +44,7 @@ void save_keras_weights(ClassifierImpl& model, const std::filesystem::path& path
         throw Error("save_keras_weights: the head flattens " + std::to_string(linear->options.in_features()) +
                     " features that tlearn cannot split into " + std::to_string(channels) +
                     " channels of a square map; give HeadOptions feature_hw({H, W})");
-      weight = weight.reshape({weight.size(0), channels, h, w}).permute({0, 2, 3, 1}).reshape({weight.size(0), -1});
+      weight = detail::to_keras_flatten_order(weight, channels, h, w);
     }
     first = false;
     layer.weights.push_back({"0", weight.t().contiguous()});

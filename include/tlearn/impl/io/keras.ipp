@@ -263,7 +263,10 @@ class Reader {
       Handle group(open_group(root, layer), H5Gclose);
       for (const auto& weight : strings(group.get(), "weight_names", where)) {
         auto parts = split(weight);
-        const std::string owner = parts.size() >= 2 ? parts[parts.size() - 2] : layer;
+        // "<layer>/<weight>:0" is the layer's own weight (TF-Keras' MobileNetV3 layers have
+        // a "/" in their names: "Conv/BatchNorm/gamma:0"); otherwise a nested model's layer.
+        const bool own = weight.compare(0, layer.size() + 1, layer + "/") == 0;
+        const std::string owner = own || parts.size() < 2 ? layer : parts[parts.size() - 2];
         const std::string name = std::regex_replace(parts.empty() ? weight : parts.back(), suffix, "");
         if (out.empty() || out.back().name != owner) out.push_back({owner, {}});
         out.back().weights.push_back({name, dataset(group.get(), weight, where)});

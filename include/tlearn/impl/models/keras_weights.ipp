@@ -1,6 +1,7 @@
 // Implementation of tlearn/models/keras_weights.hpp.
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -285,8 +286,7 @@ class Converter {
   /// Keras flattens (H, W, C) maps, PyTorch (C, H, W): reorders a Dense's inputs.
   torch::Tensor from_keras_flatten(const KerasWeights& w, const torch::Tensor& weight, int64_t in_features) const {
     const auto [channels, h, wd] = flattened_map(model_, in_features, w.name());
-    if (h * wd == 1) return weight;
-    return weight.reshape({weight.size(0), h, wd, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
+    return detail::from_keras_flatten_order(weight, channels, h, wd);
   }
 
   bool is_classifier(const std::string& key) const { return detail::matches_any(key, model_.spec().classifier_keys); }
@@ -295,6 +295,31 @@ class Converter {
   std::map<const torch::nn::Module*, std::string> path_of_;
   io::StateDict own_, state_;
 };
+
+/// The names of a file written by TF-Keras, as Keras 3 names those layers: Keras 3
+/// renamed MobileNetV3's ("Conv/BatchNorm" is "conv_bn", "expanded_conv_1/squeeze_excite/Conv"
+/// "expanded_conv_1_squeeze_excite_conv", "Logits" "logits"), whose official files
+/// keep the old names; Keras itself loads them by order. Keras 3 allows no "/" in
+/// a name, so a file with one holds TF-Keras' names; other files are left alone.
+std::vector<io::KerasLayer> with_keras3_names(std::vector<io::KerasLayer> layers) {
+  const bool tf_keras = std::any_of(layers.begin(), layers.end(),
+                                    [](const io::KerasLayer& l) { return l.name.find('/') != std::string::npos; });
+  if (!tf_keras) return layers;
+  for (auto& layer : layers) {
+    std::string name;
+    for (size_t i = 0; i < layer.name.size(); ++i) {
+      if (layer.name.compare(i, 10, "/BatchNorm") == 0) {
+        name += "_bn";
+        i += 9;
+      } else {
+        const char c = layer.name[i];
+        name += c == '/' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+    }
+    layer.name = name;
+  }
+  return layers;
+}
 
 }  // namespace
 
@@ -331,7 +356,7 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
       auto w = linear->weight;
       if (i > 0 && table[i - 1].kind == "Flatten") {
         const auto [c, h, wd] = flattened_map(model, linear->options.in_features(), row.alias);
-        if (h * wd > 1) w = w.reshape({w.size(0), c, h, wd}).permute({0, 2, 3, 1}).reshape({w.size(0), -1});
+        w = detail::to_keras_flatten_order(w, c, h, wd);
       }
       add(w.t());
       if (linear->bias.defined()) add(linear->bias);
@@ -351,11 +376,24 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
   return out;
 }
 
+namespace detail {
+torch::Tensor to_keras_flatten_order(const torch::Tensor& weight, int64_t channels, int64_t h, int64_t w) {
+  if (h * w == 1) return weight;
+  return weight.reshape({weight.size(0), channels, h, w}).permute({0, 2, 3, 1}).reshape({weight.size(0), -1});
+}
+
+torch::Tensor from_keras_flatten_order(const torch::Tensor& weight, int64_t channels, int64_t h, int64_t w) {
+  if (h * w == 1) return weight;
+  return weight.reshape({weight.size(0), h, w, channels}).permute({0, 3, 1, 2}).reshape({weight.size(0), -1});
+}
+}  // namespace detail
+
 void save_keras_weights(BackboneImpl& model, const std::filesystem::path& path) {
   io::save_keras_weights(keras_layers(model), path);
 }
 
-io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& layers, bool skip_unknown) {
+io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasLayer>& file_layers, bool skip_unknown) {
+  const auto layers = with_keras3_names(file_layers);
   // Keras' own rule first: it holds for files whose generated names ("conv2d_1")
   // were numbered in another process than the model's.
   const auto pairs = keras_rule_pairs(model, layers, skip_unknown);

@@ -38,7 +38,7 @@ std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
           detail::efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
           detail::keras_inception_resnet_v2_variants(), detail::keras_mobilenet_variants(),  detail::keras_resnet_v2_variants(),
           detail::keras_xception_variants(),
-          detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(),
+          detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(), detail::keras_mobilenet_v3_variants(),
           detail::regnet_variants(),       detail::resnet_variants(),       detail::shufflenet_variants(),
           detail::squeezenet_variants(),   detail::vgg_variants(),
           detail::swin_variants(),         detail::vit_variants(),
