@@ -81,6 +81,7 @@
 #include "tlearn/nn/attention.hpp"
 #include "tlearn/nn/conv_norm_act.hpp"
 #include "tlearn/nn/mlp.hpp"
+#include "tlearn/nn/normalization.hpp"
 #include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/pooling.hpp"
 #include "tlearn/nn/rescaling.hpp"

@@ -120,6 +120,27 @@ void check_unverified_keras_file(const std::string& name, const tl::BackboneOpti
   CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
 }
 
+/// e's files in every format Keras writes (legacy .h5, Keras 2's layout, .weights.h5,
+/// .keras) load into `name` with `options`, which then agrees with Keras.
+void check_every_format(const std::string& name, const tl::BackboneOptions& options, const KerasExport& e) {
+  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
+    INFO(name << " from " << e.name << suffix);
+    CHECK(error_against_keras(name, options, e, suffix) < 1e-4);
+  }
+}
+
+/// keras.<model> agrees with Keras without its top at `odd_size` (where padding rules
+/// part), and with its top for 10 classes at `top_size`.
+void check_odd_size_and_top(const std::string& model, const std::string& odd_size, const std::string& top_size) {
+  const std::string name = "keras." + model;
+  KerasExport odd(model);
+  REQUIRE(export_keras(odd, "odd", {"--size", odd_size, "--formats", "h5"}));
+  CHECK(error_against_keras(name, tl::BackboneOptions().include_top(false), odd) < 1e-4);
+  KerasExport top(model);
+  REQUIRE(export_keras(top, "top", {"--size", top_size, "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras(name, keras_top(10), top) < 1e-4);
+}
+
 /// `model` (loaded from e's file) with `layers[:frozen]` frozen has Keras' counts; unfrozen,
 /// tuned and saved back, it predicts what Keras then predicts at `size`, before and after
 /// optimize_for_inference, which folds `batch_norms` BatchNorms (every one).
@@ -388,10 +409,7 @@ TEST_CASE("keras.MobileNetV2: TensorFlow's padding, BatchNorm 1e-3, every alpha,
   const auto notop = tl::BackboneOptions().include_top(false);
   KerasExport e("MobileNetV2");
   if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("MobileNetV2" << suffix);
-    CHECK(error_against_keras("keras.MobileNetV2", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.MobileNetV2", notop, e);
   // Keras' tutorial freezes layers[:100] ("fine_tune_at = 100"): the same counts here.
   auto frozen = tl::make_backbone("keras.MobileNetV2", notop);
   frozen->set_trainable(tl::first(100), false);
@@ -435,10 +453,7 @@ TEST_CASE("keras.MobileNet: Keras' v1 MobileNet, its bottom-right padding, every
   const auto notop = tl::BackboneOptions().include_top(false);
   KerasExport e("MobileNet");
   if (!export_keras(e, "formats", {"--size", "96", "--freeze", "40"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("MobileNet" << suffix);
-    CHECK(error_against_keras("keras.MobileNet", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.MobileNet", notop, e);
   auto frozen = tl::make_backbone("keras.MobileNet", notop);
   frozen->set_trainable(tl::first(40), false);
   CHECK(keras_counts(*frozen) == exported_counts(e));
@@ -495,10 +510,7 @@ TEST_CASE("keras.MobileNetV3Small / Large: Keras' Rescaling row and top, alpha, 
   const auto notop = tl::BackboneOptions().include_top(false);
   KerasExport e("MobileNetV3Small");
   if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("MobileNetV3Small" << suffix);
-    CHECK(error_against_keras("keras.MobileNetV3Small", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.MobileNetV3Small", notop, e);
   CHECK_THAT(error_of([&] { error_against_keras("mobilenet_v3_small", notop, e); }),
              Catch::Matchers::Contains("keras.MobileNetV3Small"));
   auto model = tl::make_backbone("keras.MobileNetV3Small", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
@@ -523,6 +535,77 @@ TEST_CASE("keras.MobileNetV3Small / Large: Keras' Rescaling row and top, alpha, 
     REQUIRE(export_keras(minimal, "minimalistic", {"--size", "96", "--minimalistic", "--formats", "h5"}));
     CHECK(error_against_keras("keras." + keras + "_minimalistic", notop, minimal) < 1e-4);
   }
+}
+
+TEST_CASE("keras.EfficientNetB0..B7: Keras' Rescaling and Normalization rows, padding, SE rows, 'imagenet' layer",
+          "[keras]") {
+  const auto& w = tl::model_spec("keras.EfficientNetB3").weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/keras-applications/efficientnetb3.h5");
+  CHECK(w.notop_url == "https://storage.googleapis.com/keras-applications/efficientnetb3_notop.h5");
+  CHECK(w.md5 == "ffd1fdc53d0ce67064dc6a9c7960ede0");
+  CHECK(w.notop_md5 == "af6d107764bb5b1abb91932881670226");
+  CHECK(w.preprocessing == tl::Preprocessing::Identity);
+  CHECK(tl::model_spec("keras.EfficientNetB3").default_size == 300);
+  // Keras' count_params() and len(model.layers) (weights=None), with the top and without.
+  struct Counts {
+    int64_t top, notop;
+    size_t layers, notop_layers;
+  };
+  const Counts counts[8] = {{5330571, 4049571, 240, 237},     {7856239, 6575239, 342, 339},
+                            {9177569, 7768569, 342, 339},     {12320535, 10783535, 387, 384},
+                            {19466823, 17673823, 477, 474},   {30562527, 28513527, 579, 576},
+                            {43265143, 40960143, 669, 666},   {66658687, 64097687, 816, 813}};
+  for (int n = 0; n < 8; ++n) {
+    const std::string name = "keras.EfficientNetB" + std::to_string(n);
+    INFO(name);
+    auto top = tl::make_backbone(name);
+    auto base = tl::make_backbone(name, tl::BackboneOptions().include_top(false));
+    CHECK(keras_counts(*top)[0] == counts[n].top);
+    CHECK(keras_counts(*base)[0] == counts[n].notop);
+    CHECK(top->layers().size() == counts[n].layers);
+    CHECK(base->layers().size() == counts[n].notop_layers);
+  }
+
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("EfficientNetB0");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100", "--imagenet"})) return;
+  check_every_format("keras.EfficientNetB0", notop, e);
+  // torchvision's efficientnet_b0 has Keras' names but pads and normalises otherwise.
+  CHECK_THAT(error_of([&] { error_against_keras("efficientnet_b0", notop, e); }),
+             Catch::Matchers::Contains("keras.EfficientNetB0"));
+  auto model = tl::make_backbone("keras.EfficientNetB0", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  CHECK(model->layers()[2].alias == "normalization");
+  check_counts_and_round_trip(*model, e, 100, "96", 49);
+
+  // Keras' weights="imagenet" model has one layer more, rescaling_1, for its own file:
+  // so has tlearn's, with "imagenet" (here Keras' cache holds e's file under the official
+  // name, in a model registered without the MD5s it would not match).
+  auto spec = tl::detail::keras_efficientnet_spec(0);
+  spec.name = "keras.EfficientNetB0_test_no_md5";
+  spec.weights.front().md5.clear();
+  spec.weights.front().notop_md5.clear();
+  tl::register_variant<tl::EfficientNetImpl>(spec, tl::detail::keras_efficientnet_config(0));
+  const auto home = scratch_dir("keras_home_EfficientNetB0");
+  EnvVar keras_home("KERAS_HOME", home.c_str());
+  fs::create_directories(home / "models");
+  fs::copy_file(e.file(".h5"), home / "models" / "efficientnetb0_notop.h5", fs::copy_options::overwrite_existing);
+  auto imagenet = tl::make_backbone(spec.name, tl::BackboneOptions(notop).weights("imagenet"));
+  CHECK(imagenet->layers()[3].alias == "rescaling_1");
+  CHECK(imagenet->layers().size() == model->layers().size() + 1);
+  {
+    imagenet->eval();
+    torch::NoGradGuard no_grad;
+    const auto keras_imagenet = tl::io::load_checkpoint(e.file(".imagenet.safetensors"))["output"];
+    CHECK(relative_error(imagenet->forward(e.io["input"]), keras_imagenet) < 1e-4);
+  }
+
+  KerasExport odd("EfficientNetB0");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.EfficientNetB0", notop, odd) < 1e-4);
+  KerasExport top("EfficientNetB2");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.EfficientNetB2", keras_top(10), top) < 1e-4);
+  CHECK(keras_counts(*tl::make_backbone("keras.EfficientNetB2", keras_top(10))) == exported_counts(top));
 }
 
 TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's last block) agrees with Keras",
@@ -553,10 +636,7 @@ TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's l
 
   KerasExport e("ResNet50V2");
   if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("ResNet50V2" << suffix);
-    CHECK(error_against_keras("keras.ResNet50V2", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.ResNet50V2", notop, e);
   auto model = tl::make_backbone("keras.ResNet50V2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
   model->set_trainable(tl::first(100), false);
   CHECK(keras_counts(*model) == exported_counts(e));
@@ -567,12 +647,7 @@ TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's l
     CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
   }
   // An odd size: the strided shortcut's 1x1 pooling and the padded 3x3 conv still meet.
-  KerasExport odd("ResNet50V2");
-  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.ResNet50V2", notop, odd) < 1e-4);
-  KerasExport top("ResNet50V2");
-  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.ResNet50V2", keras_top(10), top) < 1e-4);
+  check_odd_size_and_top("ResNet50V2", "97", "224");
 }
 
 TEST_CASE("keras.DenseNet121: torchvision's DenseNet with Keras' BatchNorm, files and preprocessing", "[keras]") {
@@ -638,12 +713,7 @@ TEST_CASE("keras.Xception: separable convs as one layer each, 'same' pooling, fi
   auto model = tl::make_backbone("keras.Xception", tl::BackboneOptions(notop).weights(e.file(".keras2.h5").string()));
   check_counts_and_round_trip(*model, e, 126, "150", 40);  // all but block14
   // An odd size: "same" pooling then pads both sides alike, and the shortcut still meets it.
-  KerasExport odd("Xception");
-  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.Xception", notop, odd) < 1e-4);
-  KerasExport top("Xception");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.Xception", keras_top(10), top) < 1e-4);
+  check_odd_size_and_top("Xception", "97", "128");
 }
 
 TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooling, names and layer order",
@@ -661,21 +731,13 @@ TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooli
   // Keras' own example fine-tunes the top two inception blocks: layers[:249] frozen.
   KerasExport e("InceptionV3");
   if (!export_keras(e, "formats", {"--size", "150", "--freeze", "249"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("InceptionV3" << suffix);
-    CHECK(error_against_keras("keras.InceptionV3", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.InceptionV3", notop, e);
   CHECK_THAT(error_of([&] { tl::make_backbone("inception_v3", tl::BackboneOptions(notop).weights(e.file(".h5").string())); }),
              Catch::Matchers::Contains("keras.InceptionV3"));
   auto model = tl::make_backbone("keras.InceptionV3", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
   CHECK(model->layers()[249].alias == "conv2d_80");  // the first layer Keras' example trains (mixed8's first conv)
   check_counts_and_round_trip(*model, e, 249, "150", 94);
-  KerasExport odd("InceptionV3");
-  REQUIRE(export_keras(odd, "odd", {"--size", "151", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.InceptionV3", notop, odd) < 1e-4);
-  KerasExport top("InceptionV3");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
-  CHECK(error_against_keras("keras.InceptionV3", keras_top(10), top) < 1e-4);
+  check_odd_size_and_top("InceptionV3", "151", "128");
 }
 
 TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' names and order", "[keras]") {
@@ -694,10 +756,7 @@ TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' nam
   // 139: the smallest size mixed_7a's valid convolutions leave a 2x2 map at (an odd one).
   KerasExport e("InceptionResNetV2");
   if (!export_keras(e, "formats", {"--size", "139", "--freeze", "618"})) return;
-  for (const char* suffix : {".h5", ".keras2.h5", ".weights.h5", ".keras"}) {
-    INFO("InceptionResNetV2" << suffix);
-    CHECK(error_against_keras("keras.InceptionResNetV2", notop, e, suffix) < 1e-4);
-  }
+  check_every_format("keras.InceptionResNetV2", notop, e);
   auto model =
       tl::make_backbone("keras.InceptionResNetV2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
   CHECK(model->layers()[617].alias == "mixed_7a");

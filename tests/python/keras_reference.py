@@ -57,6 +57,12 @@ def randomize_batch_norm(model, rng):
                           "moving_variance": (0.5, 1.5)}[n]
                 values.append(rng.uniform(lo, hi, v.shape).astype("float32"))
             layer.set_weights(values)
+        elif layer.__class__.__name__ == "Normalization":
+            # An ImageNet-like mean and variance, so the layer is not the identity.
+            mean, variance, count = layer.get_weights()
+            layer.set_weights([rng.uniform(0.4, 0.5, mean.shape).astype("float32"),
+                               rng.uniform(0.04, 0.08, variance.shape).astype("float32"), count])
+            layer.finalize_state()
 
 
 def keras2_name(layer):
@@ -144,6 +150,21 @@ def save_all(model, out_dir, name, size, rng, formats="all", freeze=0):
     counts = parameter_counts(model, freeze)  # last: freezing changes what save_weights writes first
     write_safetensors({"input": x.transpose(0, 3, 1, 2), "output": to_nchw(y), "counts": counts},
                       os.path.join(out_dir, name + ".io.safetensors"))
+    return x
+
+
+def imagenet_twin(args, weights_path):
+    """keras.applications.<model>(weights="imagenet") as Keras builds it for its own file
+    (EfficientNet adds a layer then), loading `weights_path` where Keras would download."""
+    import keras
+    from keras.src.utils import file_utils
+    download = file_utils.get_file
+    file_utils.get_file = lambda *a, **k: weights_path
+    try:
+        return getattr(keras.applications, args.model)(
+            weights="imagenet", include_top=args.top, input_shape=(args.size, args.size, 3))
+    finally:
+        file_utils.get_file = download
 
 
 def build_model(args):
@@ -165,7 +186,12 @@ def cmd_export(args):
     keras.utils.set_random_seed(0)
     model = build_model(args)
     randomize_batch_norm(model, rng)
-    save_all(model, args.dir, args.model, args.size, rng, args.formats, args.freeze)
+    x = save_all(model, args.dir, args.model, args.size, rng, args.formats, args.freeze)
+    if args.imagenet:
+        twin = imagenet_twin(args, os.path.join(args.dir, args.model + ".h5"))
+        y = np.asarray(twin(x, training=False))
+        write_safetensors({"output": y.transpose(0, 3, 1, 2) if y.ndim == 4 else y},
+                          os.path.join(args.dir, args.model + ".imagenet.safetensors"))
 
 
 def tutorial_model(size):
@@ -211,6 +237,8 @@ def main():
     e.add_argument("--formats", choices=["all", "h5"], default="all")
     e.add_argument("--alpha", type=float)
     e.add_argument("--minimalistic", action="store_true")
+    e.add_argument("--imagenet", action="store_true",
+                   help="also Keras' weights='imagenet' model on the same weights: MODEL.imagenet.safetensors")
     e.add_argument("--freeze", type=int, default=0)
     t = sub.add_parser("tutorial")
     t.add_argument("dir")

@@ -75,6 +75,7 @@
 #include "tlearn/impl/nn/attention.ipp"
 #include "tlearn/impl/nn/conv_norm_act.ipp"
 #include "tlearn/impl/nn/mlp.ipp"
+#include "tlearn/impl/nn/normalization.ipp"
 #include "tlearn/impl/nn/pooling.ipp"
 #include "tlearn/impl/nn/rescaling.ipp"
 #include "tlearn/impl/nn/separable_conv.ipp"

@@ -40,6 +40,13 @@ struct EfficientNetConfig {
   double dropout = 0.2;
   double bn_eps = 1e-5, bn_momentum = 0.1;
   bool keras_names = false;  ///< B0..B7: Keras EfficientNetB* aliases
+  /// Keras Applications' EfficientNetB*: its in-model preprocessing first (rows
+  /// `rescaling` 1/255, `normalization` with Keras' mean and variance weights, and for
+  /// "imagenet" weights `rescaling_1`, 1/sqrt(ImageNet's std), as Keras adds it only
+  /// then), TensorFlow's "same" padding with `*_pad` rows on the strided convs,
+  /// BatchNorm 1e-3 / 0.01, Keras' five squeeze-excitation rows, and a block's `_drop`
+  /// row only where its drop rate is above 0. Takes 0..255 pixels.
+  bool keras = false;
 };
 
 namespace nn {
@@ -50,9 +57,10 @@ class MBConvImpl : public torch::nn::Module {
  public:
   /// `prefix` is the block's module path ("features.2.1"), `keras` its Keras prefix
   /// ("block2b_") or empty.
+  /// `keras_layout`: Keras' model (EfficientNetConfig::keras).
   MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
              int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
-             const torch::nn::BatchNormOptions& bn);
+             const torch::nn::BatchNormOptions& bn, bool keras_layout = false);
 
   torch::Tensor forward(const torch::Tensor& input);
 
@@ -85,6 +93,9 @@ class EfficientNetImpl : public BackboneImpl {
   nn::ConvNormAct stem_{nullptr}, head_{nullptr};
   std::vector<nn::MBConv> blocks_;
   std::vector<std::string> top_taps_;
+  /// Keras' in-model preprocessing (EfficientNetConfig::keras), in order, and their rows.
+  std::vector<torch::nn::AnyModule> preprocessing_;
+  std::vector<std::string> preprocessing_rows_;
 };
 
 namespace detail {
@@ -166,6 +177,7 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
     // 1e-3 and TensorFlow's "same" padding.
     s.timm_architectures = {{name, name[14] >= '5' ? 1e-5 : 0.0}, {"tf_" + name, 1e-3, true}};
     s.timm_keys = efficientnet_timm_keys();
+    s.keras_model = std::string("keras.EfficientNetB") + name[14];
   }
   s.weights = std::move(weights);
   return s;
@@ -176,9 +188,17 @@ inline ModelSpec efficientnet_spec(const std::string& name, const std::string& f
                                    Preprocessing preprocessing = Preprocessing::Torch) {
   return efficientnet_spec(name, {efficientnet_weights("IMAGENET1K_V1", file, resize, crop, interpolation, preprocessing)});
 }
+/// Keras' EfficientNetB<n> (`n` 0..7): torchvision's B<n> widths and depths built as
+/// Keras builds them (EfficientNetConfig::keras), with Keras' files
+/// (storage.googleapis.com/keras-applications/), MD5s and Identity preprocessing.
+ModelSpec keras_efficientnet_spec(int n);
+EfficientNetConfig keras_efficientnet_config(int n);
+/// keras.EfficientNetB0 .. keras.EfficientNetB7.
+std::vector<RegisteredModel> keras_efficientnet_variants();
 }  // namespace detail
 
 namespace arch {
+struct KerasEfficientNetB0 { using Impl = EfficientNetImpl; static constexpr const char* name = "keras.EfficientNetB0"; };
 struct EfficientNetB0 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b0"; };
 struct EfficientNetB1 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b1"; };
 struct EfficientNetB2 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b2"; };

@@ -1,11 +1,13 @@
 // Implementation of tlearn/models/efficientnet.hpp.
 #include "tlearn/models/efficientnet.hpp"
+#include "tlearn/nn/normalization.hpp"
+#include "tlearn/nn/rescaling.hpp"
 
 namespace tlearn::nn {
 
 MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
                        int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
-                       const torch::nn::BatchNormOptions& bn)
+                       const torch::nn::BatchNormOptions& bn, bool keras_layout)
     : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
   block_ = register_module("block", torch::nn::Sequential());
   const int64_t expanded = detail::make_divisible(static_cast<double>(in) * expand_ratio);
@@ -23,8 +25,12 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
                          .groups(groups)
                          .eps(bn.eps())
                          .momentum(bn.momentum().value_or(0.1))
+                         .tf_same_padding(keras_layout && s > 1)
+                         .padding_row(keras_layout && s > 1)
                          .activation(act ? Activation::SiLU : Activation::None));
-    chain_.append_block(table, path + std::to_string(block_->size()), conv, aliases);
+    const std::string conv_path = path + std::to_string(block_->size());
+    chain_.append_block(table, conv_path, conv, aliases);
+    if (keras_layout && s > 1 && !aliases.empty()) table.set_alias(conv_path + ".pad", aliases.front() + "_pad");
     block_->push_back(conv);
   };
   if (fused) {
@@ -37,18 +43,24 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
   } else {
     if (expanded != in) add_conv(in, expanded, 1, 1, 1, true, names({"expand_conv", "expand_bn", "expand_activation"}));
     add_conv(expanded, expanded, kernel, stride, expanded, true, names({"dwconv", "bn", "activation"}));
-    SqueezeExcitation se(
-        SqueezeExcitationOptions(expanded, std::max<int64_t>(1, in / 4)).activation(Activation::SiLU));
+    SqueezeExcitation se(SqueezeExcitationOptions(expanded, std::max<int64_t>(1, in / 4))
+                             .activation(Activation::SiLU)
+                             .keras_rows(keras_layout));
     const std::string se_path = path + std::to_string(block_->size());
-    se->add_rows(table, se_path, names({"se_squeeze", "se_reduce", "", "se_expand", "", "se_excite"}));
+    se->add_rows(table, se_path,
+                 keras_layout ? names({"se_squeeze", "se_reshape", "se_reduce", "se_expand", "se_excite"})
+                              : names({"se_squeeze", "se_reduce", "", "se_expand", "", "se_excite"}));
     chain_.append(table, se_path, torch::nn::AnyModule(se), "");
     block_->push_back(se);
     add_conv(expanded, out, 1, 1, 1, false, names({"project_conv", "project_bn"}));
   }
   if (residual_) {
-    drop_tap_ = prefix + ".stochastic_depth";
+    // Keras builds its Dropout (the stochastic depth) only where the rate is above 0.
+    if (!keras_layout || stochastic_depth_prob > 0) {
+      drop_tap_ = prefix + ".stochastic_depth";
+      table.add(drop_tap_, "StochasticDepth", {}, keras.empty() ? "" : keras + "drop");
+    }
     add_tap_ = prefix + ".add";
-    table.add(drop_tap_, "StochasticDepth", {}, keras.empty() ? "" : keras + "drop");
     table.add(add_tap_, "Add", {}, keras.empty() ? "" : keras + "add");
   }
 }
@@ -57,7 +69,7 @@ torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
   auto x = chain_.forward(input);
   if (!residual_) return x;
   x = detail::stochastic_depth_row(x, stochastic_depth_prob_, is_training());
-  tap(drop_tap_, x);
+  if (!drop_tap_.empty()) tap(drop_tap_, x);
   x = x + input;
   tap(add_tap_, x);
   return x;
@@ -76,6 +88,27 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
   auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * config.depth_mult)); };
   auto keras = [&](std::vector<std::string> names) { return config.keras_names ? names : std::vector<std::string>{}; };
 
+  if (config.keras) {
+    auto add_preprocessing = [&](const std::string& name, std::shared_ptr<torch::nn::Module> module,
+                                 torch::nn::AnyModule any, const std::string& kind, const std::string& alias) {
+      register_module(name, module);
+      table_.add(name, kind, {module}, alias);
+      preprocessing_.push_back(std::move(any));
+      preprocessing_rows_.push_back(name);
+    };
+    nn::Rescaling to_unit(nn::RescalingOptions(1.0 / 255.0));
+    nn::Normalization normalization(options.in_chans());
+    add_preprocessing("rescaling", to_unit.ptr(), torch::nn::AnyModule(to_unit), "Rescaling", "rescaling");
+    add_preprocessing("normalization", normalization.ptr(), torch::nn::AnyModule(normalization), "Normalization",
+                      "normalization");
+    // Keras' "imagenet" file holds ImageNet's std as the variance; Keras divides once
+    // more by its square root, in a layer it builds only for those weights.
+    if (options.weights().rfind("imagenet", 0) == 0) {
+      nn::Rescaling by_std(nn::RescalingOptions({1.0 / std::sqrt(0.229), 1.0 / std::sqrt(0.224), 1.0 / std::sqrt(0.225)},
+                                                {0.0}));
+      add_preprocessing("std_rescaling", by_std.ptr(), torch::nn::AnyModule(by_std), "Rescaling", "rescaling_1");
+    }
+  }
   features_ = register_module("features", torch::nn::ModuleList());
   const int64_t stem = width(config.stages.front().in_channels);
   auto conv_bn_silu = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
@@ -83,10 +116,13 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
                                .stride(stride)
                                .eps(config.bn_eps)
                                .momentum(config.bn_momentum)
+                               .tf_same_padding(config.keras && stride > 1)
+                               .padding_row(config.keras && stride > 1)
                                .activation(nn::Activation::SiLU));
   };
   stem_ = conv_bn_silu(options.in_chans(), stem, 3, 2);
   stem_->add_rows(table_, "features.0", keras({"stem_conv", "stem_bn", "stem_activation"}));
+  if (config.keras) table_.set_alias("features.0.pad", "stem_conv_pad");
   features_->push_back(stem_);
 
   int64_t total_blocks = 0, block_id = 0, stride = 2;
@@ -102,7 +138,7 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
           config.keras_names ? "block" + std::to_string(i + 1) + std::string(1, static_cast<char>('a' + j)) + "_" : "";
       const double sd = stochastic_depth_prob * static_cast<double>(block_id++) / static_cast<double>(total_blocks);
       auto block = nn::MBConv(table_, stage_path + "." + std::to_string(j), keras_prefix, s.fused, j ? out : in, out,
-                              s.expand_ratio, s.kernel, j ? 1 : s.stride, sd, bn);
+                              s.expand_ratio, s.kernel, j ? 1 : s.stride, sd, bn, config.keras);
       stage->push_back(block);
       blocks_.push_back(block);
     }
@@ -142,6 +178,10 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
 }
 
 torch::Tensor EfficientNetImpl::forward_body(torch::Tensor x) {
+  for (size_t i = 0; i < preprocessing_.size(); ++i) {
+    x = preprocessing_[i].forward(x);
+    tap(preprocessing_rows_[i], x);
+  }
   x = stem_->forward(std::move(x));
   for (auto& block : blocks_) x = block->forward(x);
   return head_->forward(std::move(x));
@@ -152,5 +192,51 @@ torch::Tensor EfficientNetImpl::forward_top(torch::Tensor x) {
   tap("avgpool", x);
   return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
+
+namespace detail {
+
+EfficientNetConfig keras_efficientnet_config(int n) {
+  // Keras' (width, depth, dropout) per EfficientNetB<n>, as torchvision's.
+  static const double scaling[8][3] = {{1.0, 1.0, 0.2}, {1.0, 1.1, 0.2}, {1.1, 1.2, 0.3}, {1.2, 1.4, 0.3},
+                                       {1.4, 1.8, 0.4}, {1.6, 2.2, 0.4}, {1.8, 2.6, 0.5}, {2.0, 3.1, 0.5}};
+  auto c = efficientnet_v1(scaling[n][0], scaling[n][1], scaling[n][2]);
+  c.bn_eps = 1e-3;  // Keras' BatchNormalization defaults: epsilon 1e-3, momentum 0.99
+  c.bn_momentum = 0.01;
+  c.keras = true;
+  return c;
+}
+
+ModelSpec keras_efficientnet_spec(int n) {
+  // Keras' WEIGHTS_HASHES: (with top, without) per model.
+  static const char* md5[8][2] = {{"902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"},
+                                  {"1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"},
+                                  {"b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"},
+                                  {"ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"},
+                                  {"18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"},
+                                  {"ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"},
+                                  {"165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"},
+                                  {"8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"}};
+  static const int64_t sizes[8] = {224, 240, 260, 300, 380, 456, 528, 600};
+  const std::string file = "efficientnetb" + std::to_string(n);
+  auto s = efficientnet_spec("keras.EfficientNetB" + std::to_string(n),
+                             {keras_weights("", file + ".h5", md5[n][0], file + "_notop.h5", md5[n][1],
+                                            Preprocessing::Identity, sizes[n])});
+  // Keras keeps EfficientNet's files outside tensorflow/keras-applications/.
+  const std::string base = "https://storage.googleapis.com/keras-applications/";
+  s.weights.front().url = base + file + ".h5";
+  s.weights.front().notop_url = base + file + "_notop.h5";
+  s.default_size = sizes[n];
+  s.min_size = 32;
+  return s;
+}
+
+std::vector<RegisteredModel> keras_efficientnet_variants() {
+  std::vector<RegisteredModel> variants;
+  for (int n = 0; n < 8; ++n)
+    variants.push_back(variant<EfficientNetImpl>(keras_efficientnet_spec(n), keras_efficientnet_config(n)));
+  return variants;
+}
+
+}  // namespace detail
 
 }  // namespace tlearn

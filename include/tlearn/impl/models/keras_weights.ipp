@@ -9,6 +9,7 @@
 #include "tlearn/core/error.hpp"
 #include "tlearn/models/keras_weights.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/nn/normalization.hpp"
 #include "tlearn/nn/separable_conv.hpp"
 
 namespace tlearn {
@@ -63,8 +64,8 @@ std::array<int64_t, 3> flattened_map(const BackboneImpl& model, int64_t in_featu
 /// The modules of `row` that hold weights (vgg's row also holds its ReLU, which has none).
 std::vector<std::shared_ptr<torch::nn::Module>> weighted_modules(const Layer& row) {
   std::vector<std::shared_ptr<torch::nn::Module>> found;
-  for (const auto& m : row.modules)
-    if (!m->parameters().empty()) found.push_back(m);
+  for (const auto& m : row.modules)  // Keras' Normalization: weights that are buffers here
+    if (!m->parameters().empty() || m->as<nn::NormalizationImpl>()) found.push_back(m);
   return found;
 }
 
@@ -89,6 +90,7 @@ std::string keras_class(const torch::nn::Module& m) {
   if (m.as<nn::SeparableConv2dImpl>()) return "separable_conv2d";
   if (m.as<torch::nn::LinearImpl>()) return "dense";
   if (m.as<torch::nn::LayerNormImpl>()) return "layer_normalization";
+  if (m.as<nn::NormalizationImpl>()) return "normalization";
   if (m.named_buffers(false).contains("running_mean")) return "batch_normalization";
   return "";
 }
@@ -229,6 +231,10 @@ class Converter {
     } else if (target->as<torch::nn::LayerNormImpl>()) {
       put(w, "gamma", prefix + "weight", require(w, {"gamma"}, 0, "gamma"));
       put(w, "beta", prefix + "bias", require(w, {"beta"}, 1, "beta"));
+    } else if (target->as<nn::NormalizationImpl>()) {
+      put(w, "mean", prefix + "mean", require(w, {"mean"}, 0, "mean").flatten());
+      put(w, "variance", prefix + "variance", require(w, {"variance"}, 1, "variance").flatten());
+      put_optional(w, {"count"}, 2, "count", prefix + "count");
     } else {
       throw Error("Keras layer '" + layer.name + "': tlearn cannot convert Keras weights into the " + row.kind +
                   " row " + row.name);
@@ -363,6 +369,10 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
     } else if (auto* norm = target->as<torch::nn::LayerNormImpl>()) {
       add(norm->weight);
       add(norm->bias);
+    } else if (auto* normalization = target->as<nn::NormalizationImpl>()) {
+      add(normalization->mean);
+      add(normalization->variance);
+      add(normalization->count);
     } else {  // BatchNorm
       const auto params = target->named_parameters(false);
       const auto buffers = target->named_buffers(false);

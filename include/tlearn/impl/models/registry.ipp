@@ -35,7 +35,7 @@ namespace {
 /// Every family's table of variants, in the order of the umbrella header.
 std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
   return {detail::alexnet_variants(),      detail::convnext_variants(),     detail::densenet_variants(),
-          detail::efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
+          detail::efficientnet_variants(), detail::keras_efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
           detail::keras_inception_resnet_v2_variants(), detail::keras_mobilenet_variants(),  detail::keras_resnet_v2_variants(),
           detail::keras_xception_variants(),
           detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(), detail::keras_mobilenet_v3_variants(),

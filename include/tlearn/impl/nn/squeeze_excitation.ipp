@@ -18,31 +18,48 @@ SqueezeExcitationImpl::SqueezeExcitationImpl(const SqueezeExcitationOptions& opt
 
 void SqueezeExcitationImpl::add_rows(LayerTable& table, const std::string& path,
                                      const std::vector<std::string>& aliases) {
-  rows_ = {path + ".avgpool", path + ".fc1", path + ".activation", path + ".fc2", path + ".scale_activation", path};
-  table.add(rows_[0], "AdaptiveAvgPool2d");
-  table.add(rows_[1], "Conv2d", {fc1.ptr()});
-  table.add(rows_[2], activation_name(options.activation()), {activation.ptr()});
-  table.add(rows_[3], "Conv2d", {fc2.ptr()});
-  table.add(rows_[4], activation_name(options.gate()), {scale_activation.ptr()});
-  table.add(rows_[5], "Multiply");
-  for (size_t i = 0; i < aliases.size() && i < rows_.size(); ++i)
-    if (!aliases[i].empty()) table.set_alias(rows_[i], aliases[i]);
+  std::vector<std::string> rows;
+  if (options.keras_rows()) {
+    rows = {path + ".avgpool", path + ".reshape", path + ".fc1", path + ".fc2", path};
+    table.add(rows[0], "AdaptiveAvgPool2d");
+    table.add(rows[1], "Reshape");
+    table.add(rows[2], "Conv2d", {fc1.ptr(), activation.ptr()});
+    table.add(rows[3], "Conv2d", {fc2.ptr(), scale_activation.ptr()});
+    table.add(rows[4], "Multiply");
+    step_rows_ = {{rows[0], rows[1]}, {}, {rows[2]}, {}, {rows[3]}, {rows[4]}};
+  } else {
+    rows = {path + ".avgpool", path + ".fc1", path + ".activation", path + ".fc2", path + ".scale_activation", path};
+    table.add(rows[0], "AdaptiveAvgPool2d");
+    table.add(rows[1], "Conv2d", {fc1.ptr()});
+    table.add(rows[2], activation_name(options.activation()), {activation.ptr()});
+    table.add(rows[3], "Conv2d", {fc2.ptr()});
+    table.add(rows[4], activation_name(options.gate()), {scale_activation.ptr()});
+    table.add(rows[5], "Multiply");
+    for (const auto& row : rows) step_rows_.push_back({row});
+  }
+  for (size_t i = 0; i < aliases.size() && i < rows.size(); ++i)
+    if (!aliases[i].empty()) table.set_alias(rows[i], aliases[i]);
 }
 
 torch::Tensor SqueezeExcitationImpl::forward(const torch::Tensor& x) {
-  const bool tapped = !rows_.empty();
+  size_t step = 0;
+  auto tap_step = [&](const torch::Tensor& t) {
+    if (step < step_rows_.size())
+      for (const auto& row : step_rows_[step]) tap(row, t);
+    ++step;
+  };
   auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
-  if (tapped) tap(rows_[0], scale);
+  tap_step(scale);
   scale = fc1->forward(scale);
-  if (tapped) tap(rows_[1], scale);
+  tap_step(scale);
   scale = activation.forward(scale);
-  if (tapped) tap(rows_[2], scale);
+  tap_step(scale);
   scale = fc2->forward(scale);
-  if (tapped) tap(rows_[3], scale);
+  tap_step(scale);
   scale = scale_activation.forward(scale);
-  if (tapped) tap(rows_[4], scale);
+  tap_step(scale);
   auto y = scale * x;
-  if (tapped) tap(rows_[5], y);
+  tap_step(y);
   return y;
 }
 
