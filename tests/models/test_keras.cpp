@@ -608,6 +608,54 @@ TEST_CASE("keras.EfficientNetB0..B7: Keras' Rescaling and Normalization rows, pa
   CHECK(keras_counts(*tl::make_backbone("keras.EfficientNetB2", keras_top(10))) == exported_counts(top));
 }
 
+TEST_CASE("keras.EfficientNetV2B0..B3, S, M, L: fused blocks, 'same' padding, Keras' V2 rounding and preprocessing",
+          "[keras]") {
+  const auto& w = tl::model_spec("keras.EfficientNetV2S").weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-s.h5");
+  CHECK(w.notop_md5 == "af0682fb74e8c54910f2d4393339c070");
+  CHECK(w.preprocessing == tl::Preprocessing::Identity);
+  CHECK(tl::model_spec("keras.EfficientNetV2B3").default_size == 300);
+  // Keras' count_params() and len(model.layers), with the top and without.
+  struct Counts {
+    const char* name;
+    int64_t top, notop;
+    size_t layers, notop_layers;
+  };
+  for (const auto& c : {Counts{"keras.EfficientNetV2B0", 7200312, 5919312, 273, 270},
+                        Counts{"keras.EfficientNetV2B1", 8212124, 6931124, 337, 334},
+                        Counts{"keras.EfficientNetV2B2", 10178374, 8769374, 352, 349},
+                        Counts{"keras.EfficientNetV2B3", 14467622, 12930622, 412, 409},
+                        Counts{"keras.EfficientNetV2S", 21612360, 20331360, 516, 513},
+                        Counts{"keras.EfficientNetV2M", 54431388, 53150388, 743, 740},
+                        Counts{"keras.EfficientNetV2L", 119027848, 117746848, 1031, 1028}}) {
+    INFO(c.name);
+    auto top = tl::make_backbone(c.name);
+    auto base = tl::make_backbone(c.name, tl::BackboneOptions().include_top(false));
+    CHECK(keras_counts(*top)[0] == c.top);
+    CHECK(keras_counts(*base)[0] == c.notop);
+    CHECK(top->layers().size() == c.layers);
+    CHECK(base->layers().size() == c.notop_layers);
+  }
+
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("EfficientNetV2B0");
+  if (!export_keras(e, "formats", {"--size", "96", "--freeze", "100"})) return;
+  check_every_format("keras.EfficientNetV2B0", notop, e);
+  auto model = tl::make_backbone("keras.EfficientNetV2B0", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  check_counts_and_round_trip(*model, e, 100, "96", 59);
+  // An odd size; S (x / 128 - 1) with its top. (B3's widths, which Keras' V2 rounds otherwise
+  // than torchvision, are checked by the counts above: random weights through its 40 blocks
+  // grow activations to 1e5, where float32 rounding alone parts the two by more than 1e-4.)
+  KerasExport odd("EfficientNetV2B0");
+  REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.EfficientNetV2B0", notop, odd) < 1e-4);
+  KerasExport top("EfficientNetV2S");
+  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.EfficientNetV2S", keras_top(10), top) < 1e-4);
+  CHECK_THAT(error_of([&] { error_against_keras("efficientnet_v2_s", keras_top(10), top); }),
+             Catch::Matchers::Contains("keras.EfficientNetV2S"));
+}
+
 TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's last block) agrees with Keras",
           "[keras]") {
   const auto& w = tl::model_spec("keras.ResNet50V2").weights.at(0);

@@ -57,8 +57,9 @@ def randomize_batch_norm(model, rng):
                           "moving_variance": (0.5, 1.5)}[n]
                 values.append(rng.uniform(lo, hi, v.shape).astype("float32"))
             layer.set_weights(values)
-        elif layer.__class__.__name__ == "Normalization":
-            # An ImageNet-like mean and variance, so the layer is not the identity.
+        elif layer.__class__.__name__ == "Normalization" and layer.get_weights():
+            # An ImageNet-like mean and variance, so the layer is not the identity
+            # (EfficientNetV2 gives its Normalization constants: no weights).
             mean, variance, count = layer.get_weights()
             layer.set_weights([rng.uniform(0.4, 0.5, mean.shape).astype("float32"),
                                rng.uniform(0.04, 0.08, variance.shape).astype("float32"), count])

@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -25,6 +26,13 @@
 #include "tlearn/models/registry.hpp"
 
 namespace tlearn {
+
+/// Which Keras Applications model an EfficientNet is built as, if any.
+enum class KerasEfficientNet {
+  None,
+  V1,  ///< EfficientNetB*: ZeroPadding2D rows before strided convs, Normalization weights
+  V2,  ///< EfficientNetV2*: "same" padding in the conv, fixed normalisation, Keras' V2 rounding
+};
 
 /// One row of torchvision's inverted_residual_setting (before width/depth scaling).
 struct EfficientNetStage {
@@ -40,13 +48,17 @@ struct EfficientNetConfig {
   double dropout = 0.2;
   double bn_eps = 1e-5, bn_momentum = 0.1;
   bool keras_names = false;  ///< B0..B7: Keras EfficientNetB* aliases
-  /// Keras Applications' EfficientNetB*: its in-model preprocessing first (rows
-  /// `rescaling` 1/255, `normalization` with Keras' mean and variance weights, and for
-  /// "imagenet" weights `rescaling_1`, 1/sqrt(ImageNet's std), as Keras adds it only
-  /// then), TensorFlow's "same" padding with `*_pad` rows on the strided convs,
-  /// BatchNorm 1e-3 / 0.01, Keras' five squeeze-excitation rows, and a block's `_drop`
-  /// row only where its drop rate is above 0. Takes 0..255 pixels.
-  bool keras = false;
+  /// Keras Applications' model. Both take 0..255 pixels: their in-model preprocessing
+  /// comes first, TensorFlow's "same" padding on strided convs, Keras' five
+  /// squeeze-excitation rows and a block's `_drop` row only where its drop rate is
+  /// above 0. V1 (EfficientNetB*): rows `rescaling` 1/255, `normalization` with Keras'
+  /// mean and variance weights, and for "imagenet" weights `rescaling_1`, 1/sqrt(ImageNet's
+  /// std), as Keras adds it only then; `*_pad` rows; BatchNorm 1e-3 / 0.01.
+  /// V2 (EfficientNetV2*): B0..B3 rescale by 1/255 and normalise by ImageNet's mean and std
+  /// (constants, no weights), S/M/L rescale to [-1, 1) (x / 128 - 1); widths rounded
+  /// without the 10% rule; BatchNorm 1e-3 / 0.1; the depthwise conv is `dwconv2`.
+  KerasEfficientNet keras = KerasEfficientNet::None;
+  bool keras_v2_signed = false;  ///< V2-S/M/L: x / 128 - 1 rather than ImageNet's mean and std
 };
 
 namespace nn {
@@ -60,7 +72,7 @@ class MBConvImpl : public torch::nn::Module {
   /// `keras_layout`: Keras' model (EfficientNetConfig::keras).
   MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
              int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
-             const torch::nn::BatchNormOptions& bn, bool keras_layout = false);
+             const torch::nn::BatchNormOptions& bn, KerasEfficientNet keras_layout = KerasEfficientNet::None);
 
   torch::Tensor forward(const torch::Tensor& input);
 
@@ -178,6 +190,8 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
     s.timm_architectures = {{name, name[14] >= '5' ? 1e-5 : 0.0}, {"tf_" + name, 1e-3, true}};
     s.timm_keys = efficientnet_timm_keys();
     s.keras_model = std::string("keras.EfficientNetB") + name[14];
+  } else if (name.rfind("efficientnet_v2_", 0) == 0) {
+    s.keras_model = "keras.EfficientNetV2" + std::string(1, static_cast<char>(std::toupper(name.back())));
   }
   s.weights = std::move(weights);
   return s;
@@ -193,8 +207,11 @@ inline ModelSpec efficientnet_spec(const std::string& name, const std::string& f
 /// (storage.googleapis.com/keras-applications/), MD5s and Identity preprocessing.
 ModelSpec keras_efficientnet_spec(int n);
 EfficientNetConfig keras_efficientnet_config(int n);
-/// keras.EfficientNetB0 .. keras.EfficientNetB7.
+/// keras.EfficientNetB0 .. keras.EfficientNetB7, keras.EfficientNetV2B0 .. B3, S, M, L.
 std::vector<RegisteredModel> keras_efficientnet_variants();
+/// Keras' EfficientNetV2<variant> ("B0".."B3", "S", "M", "L").
+ModelSpec keras_efficientnet_v2_spec(const std::string& variant);
+EfficientNetConfig keras_efficientnet_v2_config(const std::string& variant);
 }  // namespace detail
 
 namespace arch {
