@@ -95,7 +95,8 @@ TEST_CASE("Keras indices: the families with Keras aliases have Keras' layers, co
       {"keras.InceptionV3", "InceptionV3"}, {"keras.InceptionResNetV2", "InceptionResNetV2"},
       {"keras.MobileNetV3Small", "MobileNetV3Small"}, {"keras.MobileNetV3Large", "MobileNetV3Large"},
       {"keras.EfficientNetB0", "EfficientNetB0"}, {"keras.EfficientNetB3", "EfficientNetB3"},
-      {"keras.EfficientNetV2B0", "EfficientNetV2B0"}, {"keras.EfficientNetV2S", "EfficientNetV2S"}};
+      {"keras.EfficientNetV2B0", "EfficientNetV2B0"}, {"keras.EfficientNetV2S", "EfficientNetV2S"},
+      {"keras.ConvNeXtTiny", "ConvNeXtTiny"}, {"keras.NASNetMobile", "NASNetMobile"}};
   for (const auto& [ours, keras] : families) {
     INFO(ours << " vs Keras' " << keras);
     auto model = tl::make_backbone(ours);

@@ -63,6 +63,7 @@
 #include "tlearn/models/keras_inception_resnet_v2.hpp"
 #include "tlearn/models/keras_mobilenet.hpp"
 #include "tlearn/models/keras_resnet_v2.hpp"
+#include "tlearn/models/keras_nasnet.hpp"
 #include "tlearn/models/keras_xception.hpp"
 #include "tlearn/models/mobilenet_v2.hpp"
 #include "tlearn/models/mobilenet_v3.hpp"

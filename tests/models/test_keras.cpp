@@ -143,7 +143,7 @@ void check_odd_size_and_top(const std::string& model, const std::string& odd_siz
 
 /// `model` (loaded from e's file) with `layers[:frozen]` frozen has Keras' counts; unfrozen,
 /// tuned and saved back, it predicts what Keras then predicts at `size`, before and after
-/// optimize_for_inference, which folds `batch_norms` BatchNorms (every one).
+/// optimize_for_inference, which folds `batch_norms` BatchNorms.
 void check_counts_and_round_trip(tl::BackboneImpl& model, const KerasExport& e, int64_t frozen,
                                  const std::string& size, int64_t batch_norms) {
   model.set_trainable(tl::first(frozen), false);
@@ -171,6 +171,29 @@ void check_keras_spec(const std::string& name, const std::string& folder, const 
   CHECK(w.preprocessing == preprocessing);
   CHECK(spec.default_size == default_size);
   CHECK(spec.min_size == min_size);
+}
+
+/// Keras' count_params() and len(model.layers) of one Keras model, with its top and without.
+struct KerasModelCounts {
+  const char* name;
+  int64_t top, notop;
+  size_t layers, notop_layers;
+};
+
+/// Each model, built with its top and without, has Keras' parameter count and number of
+/// layers, and the preprocessing of its "imagenet" weights.
+void check_keras_model_counts(const std::vector<KerasModelCounts>& models,
+                              tl::Preprocessing preprocessing = tl::Preprocessing::Identity) {
+  for (const auto& c : models) {
+    INFO(c.name);
+    auto top = tl::make_backbone(c.name);
+    auto base = tl::make_backbone(c.name, tl::BackboneOptions().include_top(false));
+    CHECK(keras_counts(*top)[0] == c.top);
+    CHECK(keras_counts(*base)[0] == c.notop);
+    CHECK(top->layers().size() == c.layers);
+    CHECK(base->layers().size() == c.notop_layers);
+    CHECK(base->preprocessing() == preprocessing);
+  }
 }
 
 }  // namespace
@@ -483,27 +506,13 @@ TEST_CASE("keras.MobileNetV3Small / Large: Keras' Rescaling row and top, alpha, 
   CHECK(tl::model_spec("keras.MobileNetV3Small_minimalistic").weights.at(0).notop_url ==
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
         "weights_mobilenet_v3_small_minimalistic_224_1.0_float_no_top_v2.h5");
-  // Keras' count_params() and len(model.layers), with the top and without.
-  struct Counts {
-    const char* name;
-    int64_t top, notop;
-    size_t layers, notop_layers;
-  };
-  for (const auto& c : {Counts{"keras.MobileNetV3Small", 2554968, 939120, 164, 157},
-                        Counts{"keras.MobileNetV3Small_0.75", 2051552, 583160, 164, 157},
-                        Counts{"keras.MobileNetV3Small_minimalistic", 2056848, 441000, 110, 103},
-                        Counts{"keras.MobileNetV3Large", 5507432, 2996352, 194, 187},
-                        Counts{"keras.MobileNetV3Large_0.75", 4012616, 1808736, 194, 187},
-                        Counts{"keras.MobileNetV3Large_minimalistic", 3948688, 1437608, 146, 139}}) {
-    INFO(c.name);
-    auto top = tl::make_backbone(c.name);
-    auto base = tl::make_backbone(c.name, tl::BackboneOptions().include_top(false));
-    CHECK(keras_counts(*top)[0] == c.top);
-    CHECK(keras_counts(*base)[0] == c.notop);
-    CHECK(top->layers().size() == c.layers);
-    CHECK(base->layers().size() == c.notop_layers);
-    CHECK(base->preprocessing() == tl::Preprocessing::Identity);  // 0..255 pixels: the model rescales them
-  }
+  // Identity preprocessing: 0..255 pixels, which the model rescales itself.
+  check_keras_model_counts({{"keras.MobileNetV3Small", 2554968, 939120, 164, 157},
+                            {"keras.MobileNetV3Small_0.75", 2051552, 583160, 164, 157},
+                            {"keras.MobileNetV3Small_minimalistic", 2056848, 441000, 110, 103},
+                            {"keras.MobileNetV3Large", 5507432, 2996352, 194, 187},
+                            {"keras.MobileNetV3Large_0.75", 4012616, 1808736, 194, 187},
+                            {"keras.MobileNetV3Large_minimalistic", 3948688, 1437608, 146, 139}});
 
   // Small without the top at 96 from every format; .keras2.h5 has TF-Keras' names
   // ("Conv/BatchNorm", nested groups), as Keras' official files do.
@@ -546,25 +555,14 @@ TEST_CASE("keras.EfficientNetB0..B7: Keras' Rescaling and Normalization rows, pa
   CHECK(w.notop_md5 == "af6d107764bb5b1abb91932881670226");
   CHECK(w.preprocessing == tl::Preprocessing::Identity);
   CHECK(tl::model_spec("keras.EfficientNetB3").default_size == 300);
-  // Keras' count_params() and len(model.layers) (weights=None), with the top and without.
-  struct Counts {
-    int64_t top, notop;
-    size_t layers, notop_layers;
-  };
-  const Counts counts[8] = {{5330571, 4049571, 240, 237},     {7856239, 6575239, 342, 339},
-                            {9177569, 7768569, 342, 339},     {12320535, 10783535, 387, 384},
-                            {19466823, 17673823, 477, 474},   {30562527, 28513527, 579, 576},
-                            {43265143, 40960143, 669, 666},   {66658687, 64097687, 816, 813}};
-  for (int n = 0; n < 8; ++n) {
-    const std::string name = "keras.EfficientNetB" + std::to_string(n);
-    INFO(name);
-    auto top = tl::make_backbone(name);
-    auto base = tl::make_backbone(name, tl::BackboneOptions().include_top(false));
-    CHECK(keras_counts(*top)[0] == counts[n].top);
-    CHECK(keras_counts(*base)[0] == counts[n].notop);
-    CHECK(top->layers().size() == counts[n].layers);
-    CHECK(base->layers().size() == counts[n].notop_layers);
-  }
+  check_keras_model_counts({{"keras.EfficientNetB0", 5330571, 4049571, 240, 237},
+                            {"keras.EfficientNetB1", 7856239, 6575239, 342, 339},
+                            {"keras.EfficientNetB2", 9177569, 7768569, 342, 339},
+                            {"keras.EfficientNetB3", 12320535, 10783535, 387, 384},
+                            {"keras.EfficientNetB4", 19466823, 17673823, 477, 474},
+                            {"keras.EfficientNetB5", 30562527, 28513527, 579, 576},
+                            {"keras.EfficientNetB6", 43265143, 40960143, 669, 666},
+                            {"keras.EfficientNetB7", 66658687, 64097687, 816, 813}});
 
   const auto notop = tl::BackboneOptions().include_top(false);
   KerasExport e("EfficientNetB0");
@@ -616,26 +614,13 @@ TEST_CASE("keras.EfficientNetV2B0..B3, S, M, L: fused blocks, 'same' padding, Ke
   CHECK(w.preprocessing == tl::Preprocessing::Identity);
   CHECK(tl::model_spec("keras.EfficientNetV2B3").default_size == 300);
   // Keras' count_params() and len(model.layers), with the top and without.
-  struct Counts {
-    const char* name;
-    int64_t top, notop;
-    size_t layers, notop_layers;
-  };
-  for (const auto& c : {Counts{"keras.EfficientNetV2B0", 7200312, 5919312, 273, 270},
-                        Counts{"keras.EfficientNetV2B1", 8212124, 6931124, 337, 334},
-                        Counts{"keras.EfficientNetV2B2", 10178374, 8769374, 352, 349},
-                        Counts{"keras.EfficientNetV2B3", 14467622, 12930622, 412, 409},
-                        Counts{"keras.EfficientNetV2S", 21612360, 20331360, 516, 513},
-                        Counts{"keras.EfficientNetV2M", 54431388, 53150388, 743, 740},
-                        Counts{"keras.EfficientNetV2L", 119027848, 117746848, 1031, 1028}}) {
-    INFO(c.name);
-    auto top = tl::make_backbone(c.name);
-    auto base = tl::make_backbone(c.name, tl::BackboneOptions().include_top(false));
-    CHECK(keras_counts(*top)[0] == c.top);
-    CHECK(keras_counts(*base)[0] == c.notop);
-    CHECK(top->layers().size() == c.layers);
-    CHECK(base->layers().size() == c.notop_layers);
-  }
+  check_keras_model_counts({{"keras.EfficientNetV2B0", 7200312, 5919312, 273, 270},
+                            {"keras.EfficientNetV2B1", 8212124, 6931124, 337, 334},
+                            {"keras.EfficientNetV2B2", 10178374, 8769374, 352, 349},
+                            {"keras.EfficientNetV2B3", 14467622, 12930622, 412, 409},
+                            {"keras.EfficientNetV2S", 21612360, 20331360, 516, 513},
+                            {"keras.EfficientNetV2M", 54431388, 53150388, 743, 740},
+                            {"keras.EfficientNetV2L", 119027848, 117746848, 1031, 1028}});
 
   const auto notop = tl::BackboneOptions().include_top(false);
   KerasExport e("EfficientNetV2B0");
@@ -654,6 +639,112 @@ TEST_CASE("keras.EfficientNetV2B0..B3, S, M, L: fused blocks, 'same' padding, Ke
   CHECK(error_against_keras("keras.EfficientNetV2S", keras_top(10), top) < 1e-4);
   CHECK_THAT(error_of([&] { error_against_keras("efficientnet_v2_s", keras_top(10), top); }),
              Catch::Matchers::Contains("keras.EfficientNetV2S"));
+}
+
+TEST_CASE("keras.ConvNeXtTiny..XLarge: nested Sequential rows, LayerScale, Keras' Normalization and notop LayerNorm",
+          "[keras]") {
+  const auto& spec = tl::model_spec("keras.ConvNeXtXLarge");
+  const auto& w = spec.weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/convnext/convnext_xlarge.h5");
+  CHECK(w.notop_md5 == "de3f8a54174130e0cecdc71583354753d557fcf1f4487331558e2a16ba0cfe05");  // Keras' SHA-256
+  CHECK(w.preprocessing == tl::Preprocessing::Identity);
+  CHECK(spec.default_size == 224);
+  CHECK(spec.min_size == 32);
+  // Keras' count_params() and len(model.layers), with the top and without.
+  check_keras_model_counts({{"keras.ConvNeXtTiny", 28589128, 27820128, 135, 133},
+                            {"keras.ConvNeXtSmall", 50223688, 49454688, 261, 259},
+                            {"keras.ConvNeXtBase", 88591464, 87566464, 261, 259},
+                            {"keras.ConvNeXtLarge", 197767336, 196230336, 261, 259},
+                            {"keras.ConvNeXtXLarge", 350196968, 348147968, 261, 259}});
+
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("ConvNeXtTiny");
+  if (!export_keras(e, "formats", {"--size", "64", "--freeze", "30"})) return;
+  check_every_format("keras.ConvNeXtTiny", notop, e);
+  CHECK_THAT(error_of([&] { error_against_keras("convnext_tiny", notop, e); }),
+             Catch::Matchers::Contains("keras.ConvNeXtTiny"));
+  auto model = tl::make_backbone("keras.ConvNeXtTiny", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  const auto layers = model->layers();
+  CHECK(layers[2].alias == "convnext_tiny_stem");
+  CHECK(layers[2].params == 4896);  // the stem's conv and LayerNorm: one Keras layer
+  CHECK(layers.back().alias == "layer_normalization");  // Keras' model without its top ends so
+  // The stages end in adds that Keras keeps outside its layers: feature taps between rows.
+  {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const auto maps = model->features_only(e.io["input"]);
+    REQUIRE(maps.size() == 4);
+    CHECK(maps[0].sizes() == torch::IntArrayRef({2, 96, 16, 16}));
+    CHECK(maps[3].sizes() == torch::IntArrayRef({2, 768, 2, 2}));
+    tl::MultiScaleFeatures pyramid(model);
+    CHECK(pyramid->channels() == std::vector<int64_t>({96, 192, 384, 768}));
+  }
+  check_counts_and_round_trip(*model, e, 30, "64", 0);
+
+  // Pooling, then Keras' LayerNormalization; an odd size; the top.
+  KerasExport pooled("ConvNeXtTiny");
+  REQUIRE(export_keras(pooled, "pooled", {"--size", "67", "--pooling", "avg", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.ConvNeXtTiny", tl::BackboneOptions(notop).pooling(tl::Pooling::Avg), pooled) <
+        1e-4);
+  KerasExport top("ConvNeXtTiny");
+  REQUIRE(export_keras(top, "top", {"--size", "64", "--top", "--classes", "10", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.ConvNeXtTiny", keras_top(10), top) < 1e-4);
+
+  // Keras checks these files by SHA-256, and so does tlearn: a cached file that is not Keras' is refused.
+  const auto home = scratch_dir("keras_home_ConvNeXtTiny");
+  EnvVar keras_home("KERAS_HOME", home.c_str());
+  fs::create_directories(home / "models");
+  fs::copy_file(pooled.file(".h5"), home / "models" / "convnext_tiny_notop.h5", fs::copy_options::overwrite_existing);
+  CHECK_THAT(error_of([&] { tl::make_backbone("keras.ConvNeXtTiny", tl::BackboneOptions(notop).weights("imagenet")); }),
+             Catch::Matchers::Contains("SHA-256") && Catch::Matchers::Contains("d547c096cabd0332"));
+}
+
+TEST_CASE("keras.NASNetMobile and NASNetLarge: the cell graph in Keras' order, generated names, Keras' cache names",
+          "[keras]") {
+  const auto& spec = tl::model_spec("keras.NASNetMobile");
+  const auto& w = spec.weights.at(0);
+  CHECK(w.url == "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile.h5");
+  CHECK(w.notop_url == "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile-no-top.h5");
+  CHECK(w.notop_keras_file == "nasnet_mobile_no_top.h5");  // get_file's fname: Keras caches it so
+  CHECK(w.md5 == "020fb642bf7360b370c678b08e0adf61");
+  CHECK(w.preprocessing == tl::Preprocessing::TF);
+  CHECK(spec.default_size == 224);
+  CHECK(tl::model_spec("keras.NASNetLarge").default_size == 331);
+  // Keras' count_params() and len(model.layers), with the top and without (Large without
+  // its top at input_shape=(331, 331, 3): with no input shape Keras cannot tell which cells
+  // change resolution and builds another network).
+  check_keras_model_counts({{"keras.NASNetMobile", 5326716, 4269716, 771, 769},
+                            {"keras.NASNetLarge", 88949818, 84916818, 1041, 1039}}, tl::Preprocessing::TF);
+
+  const auto notop = tl::BackboneOptions().include_top(false);
+  KerasExport e("NASNetMobile");
+  if (!export_keras(e, "formats", {"--size", "64", "--freeze", "100"})) return;
+  check_every_format("keras.NASNetMobile", notop, e);
+  auto model = tl::make_backbone("keras.NASNetMobile", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
+  {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const auto maps = model->features_only(e.io["input"]);
+    REQUIRE(maps.size() == 5);
+    CHECK(maps[0].sizes() == torch::IntArrayRef({2, 32, 31, 31}));  // stem_conv1: 3x3, stride 2, "valid"
+    CHECK(maps[4].sizes() == torch::IntArrayRef({2, 1056, 2, 2}));
+  }
+  // optimize_for_inference folds the 11 BatchNorms whose rows follow their conv's in Keras'
+  // order (stem_bn1, each cell's 1x1 conv); not the separable convs' yet.
+  check_counts_and_round_trip(*model, e, 100, "64", 11);
+  check_odd_size_and_top("NASNetMobile", "67", "64");
+  KerasExport large("NASNetLarge");
+  REQUIRE(export_keras(large, "large", {"--size", "64", "--formats", "h5"}));
+  CHECK(error_against_keras("keras.NASNetLarge", notop, large) < 1e-4);
+
+  // Keras' cache holds them under get_file's names; a file there that is not Keras' is refused.
+  const auto home = scratch_dir("keras_home_NASNetMobile");
+  EnvVar keras_home("KERAS_HOME", home.c_str());
+  fs::create_directories(home / "models");
+  fs::copy_file(e.file(".h5"), home / "models" / "nasnet_mobile_no_top.h5", fs::copy_options::overwrite_existing);
+  CHECK_THAT(error_of([&] { tl::make_backbone("keras.NASNetMobile", tl::BackboneOptions(notop).weights("imagenet")); }),
+             Catch::Matchers::Contains("nasnet_mobile_no_top.h5") && Catch::Matchers::Contains("MD5") &&
+                 Catch::Matchers::Contains("1ed92395b5b598bdda52abe5c0dbfd63"));
 }
 
 TEST_CASE("keras.ResNet50V2: Keras' pre-activation ResNet (stride in a stage's last block) agrees with Keras",

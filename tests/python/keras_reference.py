@@ -2,9 +2,10 @@
 
 Runs in the test virtual environment with keras, jax and h5py (cmake/bootstrap.sh makes it).
 
-  export MODEL DIR [--size N] [--top] [--classes N] [--alpha A] [--freeze N] [--formats all|h5]
+  export MODEL DIR [--size N] [--top] [--classes N] [--alpha A] [--pooling avg|max] [--freeze N]
+                   [--formats all|h5]
       builds keras.applications.MODEL (with `alpha` where given) with random weights (and random
-      BatchNorm statistics) and writes, in DIR:
+      BatchNorm statistics, LayerNorm and LayerScale weights) and writes, in DIR:
         MODEL.h5           the legacy HDF5 layout of Keras 2 save_weights (layer_names, weight_names),
                            the layout of the official Keras Applications files
         MODEL.keras2.h5    the same layout as Keras 2 / TensorFlow wrote it (fixed-length strings,
@@ -46,10 +47,30 @@ def write_safetensors(arrays, path):
     write_raw([entry(name, a) for name, a in arrays.items()], path)
 
 
-def randomize_batch_norm(model, rng):
+def all_layers(model):
+    """model.layers, with the layers of nested Sequentials (ConvNeXt's stem) in their place."""
     import keras
     for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if isinstance(layer, keras.Sequential):
+            yield from all_layers(layer)
+        else:
+            yield layer
+
+
+def randomize_norms_and_scales(model, rng):
+    """Random BatchNorm statistics, LayerNorm and LayerScale weights and Normalization
+    constants, where Keras' initialisers would leave them at values that hide a swap
+    (gamma 1, beta 0; LayerScale's 1e-6, which silences a ConvNeXt block)."""
+    import keras
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.LayerNormalization):
+            gamma, beta = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                               rng.uniform(-0.5, 0.5, beta.shape).astype("float32")])
+        elif layer.__class__.__name__ == "LayerScale":
+            (gamma,) = layer.get_weights()
+            layer.set_weights([rng.uniform(0.1, 0.3, gamma.shape).astype("float32")])
+        elif isinstance(layer, keras.layers.BatchNormalization):
             values = []
             for v in layer.weights:
                 n = v.path.split("/")[-1]
@@ -141,8 +162,10 @@ def save_all(model, out_dir, name, size, rng, formats="all", freeze=0):
         legacy_h5_format.save_model_to_hdf5(model, os.path.join(out_dir, name + ".full.h5"))
         model.save_weights(os.path.join(out_dir, name + ".weights.h5"))
         model.save(os.path.join(out_dir, name + ".keras"))
-    # Pixels 0..255 for models that rescale them themselves (MobileNetV3's Rescaling layer).
-    if any(layer.__class__.__name__ == "Rescaling" for layer in model.layers):
+    # Pixels 0..255 for models that rescale them themselves (MobileNetV3's Rescaling layer,
+    # ConvNeXt's Normalization by 255 times ImageNet's mean and std).
+    if any(layer.__class__.__name__ == "Rescaling" or layer.name.endswith("prestem_normalization")
+           for layer in model.layers):
         x = rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
     else:
         x = rng.standard_normal((2, size, size, 3)).astype("float32")
@@ -178,6 +201,8 @@ def build_model(args):
         kwargs["alpha"] = args.alpha
     if args.minimalistic:
         kwargs["minimalistic"] = True
+    if args.pooling:
+        kwargs["pooling"] = args.pooling
     return getattr(keras.applications, args.model)(**kwargs)
 
 
@@ -186,7 +211,7 @@ def cmd_export(args):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     model = build_model(args)
-    randomize_batch_norm(model, rng)
+    randomize_norms_and_scales(model, rng)
     x = save_all(model, args.dir, args.model, args.size, rng, args.formats, args.freeze)
     if args.imagenet:
         twin = imagenet_twin(args, os.path.join(args.dir, args.model + ".h5"))
@@ -238,6 +263,7 @@ def main():
     e.add_argument("--formats", choices=["all", "h5"], default="all")
     e.add_argument("--alpha", type=float)
     e.add_argument("--minimalistic", action="store_true")
+    e.add_argument("--pooling", choices=["avg", "max"])
     e.add_argument("--imagenet", action="store_true",
                    help="also Keras' weights='imagenet' model on the same weights: MODEL.imagenet.safetensors")
     e.add_argument("--freeze", type=int, default=0)
@@ -254,6 +280,7 @@ def main():
     r.add_argument("--classes", type=int, default=1000)
     r.add_argument("--alpha", type=float)
     r.add_argument("--minimalistic", action="store_true")
+    r.add_argument("--pooling", choices=["avg", "max"])
     r.add_argument("--tutorial", action="store_true")
     args = p.parse_args()
     {"export": cmd_export, "tutorial": cmd_tutorial, "predict": cmd_predict}[args.cmd](args)

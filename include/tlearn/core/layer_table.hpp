@@ -36,6 +36,11 @@ struct Layer {
   std::string kind;
   std::vector<std::shared_ptr<torch::nn::Module>> modules;
   bool trainable = true;
+  /// Keras' class in snake case, where the module does not tell it: ConvNeXt's grouped
+  /// "conv2d" (not a "depthwise_conv2d"), "layer_scale", a nested "sequential".
+  std::string keras_class;
+  /// A nested Keras Sequential (ConvNeXt's stem): its layers' names, one per module.
+  std::vector<std::string> keras_sublayers;
 
   std::vector<torch::Tensor> parameters() const;
 

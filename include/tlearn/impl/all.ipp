@@ -33,6 +33,7 @@
 #include "tlearn/impl/models/keras_inception_resnet_v2.ipp"
 #include "tlearn/impl/models/keras_mobilenet.ipp"
 #include "tlearn/impl/models/keras_resnet_v2.ipp"
+#include "tlearn/impl/models/keras_nasnet.ipp"
 #include "tlearn/impl/models/keras_xception.ipp"
 #include "tlearn/impl/models/mobilenet_v2.ipp"
 #include "tlearn/impl/models/mobilenet_v3.ipp"

@@ -43,15 +43,16 @@ enum class FileHash { Sha256, Md5 };
 
 /// Hashes a file already in the cache against the hash its name (or the caller)
 /// gives, once per version of the file (a "<file>.verified" stamp remembers it);
-/// a mismatch is an Error that says to delete the file.
+/// a mismatch is an Error, from `who`, that says to delete the file.
 void check_cached_file(const std::filesystem::path& target, const std::string& expected_prefix,
-                       FileHash kind = FileHash::Sha256);
+                       FileHash kind = FileHash::Sha256, const std::string& who = "fetch_weights");
 
 /// The end of every download error: the exact path to copy the file to by hand,
 /// and the variable that moves the cache.
 std::string offline_hint(const std::string& url);
-/// The same for a file cached in `dir`, whose folder `variable` moves.
-std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable);
+/// The same for a file cached in `dir` (as `file_name`, else the URL's), whose folder `variable` moves.
+std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable,
+                         const std::string& file_name = "");
 
 /// torchvision's convention: name-<hex hash prefix>.ext carries the SHA-256 prefix.
 std::string hash_from_file_name(const std::string& name);
@@ -97,11 +98,14 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
 std::filesystem::path keras_cache_dir();
 
 /// fetch_weights for a Keras Applications file: cached in keras_cache_dir() and
-/// checked against the MD5 Keras publishes for it (as keras.utils.get_file checks).
+/// checked against the MD5 Keras publishes for it (as keras.utils.get_file checks;
+/// 64 hex digits are a SHA-256, as get_file's "auto" takes them: ConvNeXt's files).
 /// For the files Keras publishes no MD5 for (MobileNetV2's, `md5` empty), a file
 /// already in the cache is taken as Keras takes it; downloading one needs
-/// `allow_unverified`, since nothing could check it.
+/// `allow_unverified`, since nothing could check it. `file_name` is the name Keras
+/// caches the file under where it is not the URL's (get_file's fname: NASNet's
+/// NASNet-mobile.h5 is cached as nasnet_mobile.h5).
 std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5,
-                                          bool allow_unverified = false);
+                                          bool allow_unverified = false, const std::string& file_name = "");
 
 }  // namespace tlearn::io

@@ -199,6 +199,10 @@ class BackboneImpl : public torch::nn::Module {
   /// Pooling::Token: the class token of the last forward pass. Families without one throw.
   virtual torch::Tensor pool_token(const torch::Tensor& features);
 
+  /// Without the top: what a family applies after the pooling (to the map when there is
+  /// none). Keras' ConvNeXt ends in a LayerNormalization; others return `pooled`.
+  virtual torch::Tensor forward_no_top(torch::Tensor pooled) { return pooled; }
+
   /// Dropout before the classifier: the option when set, else the architecture's.
   double drop_path_rate_or(double architecture_default) const {
     return options_.drop_path_rate() >= 0 ? options_.drop_path_rate() : architecture_default;

@@ -9,9 +9,16 @@
 ///
 ///     auto base = tlearn::make_backbone("convnext_tiny", tlearn::BackboneOptions().include_top(false));
 ///     auto stages = base->features_only(x);   // strides 4, 8, 16, 32
+///
+/// keras.ConvNeXtTiny .. keras.ConvNeXtXLarge are the same network as Keras builds
+/// it (ConvNeXtConfig::keras): its layer names, a Normalization of 0..255 pixels
+/// in the model, the stem and each downsampling as one nested Sequential row, no row
+/// for the residual add (its output is a feature tap between rows), and without the
+/// top a LayerNormalization after the pooling.
 
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +28,7 @@
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 #include "tlearn/nn/parameter_row.hpp"
+#include "tlearn/nn/rescaling.hpp"
 
 namespace tlearn {
 
@@ -29,6 +37,9 @@ struct ConvNeXtConfig {
   std::vector<int64_t> depths;  ///< blocks per stage
   double stochastic_depth_prob = 0.1;
   double layer_scale = 1e-6;
+  /// Keras' model name ("convnext_tiny"), the prefix of its layer names: builds the
+  /// model as keras.applications.ConvNeXt* does. Empty: torchvision's.
+  std::string keras;
 };
 
 namespace nn {
@@ -62,15 +73,18 @@ class LayerNorm2dImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LayerNorm2d);
 
-/// ConvNeXt's block; `prefix` is its module path ("features.1.0").
+/// ConvNeXt's block; `prefix` is its module path ("features.1.0"), `keras` its Keras
+/// name ("convnext_tiny_stage_0_block_0") for Keras' rows, or empty.
 class CNBlockImpl : public torch::nn::Module {
  public:
   CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t dim, double layer_scale,
-              double stochastic_depth_prob);
+              double stochastic_depth_prob, const std::string& keras = "");
 
   torch::Tensor forward(const torch::Tensor& input);
 
+  /// The block's output: the add's row, or with Keras' rows a tap after `last_row()`.
   const std::string& output_tap() const { return add_tap_; }
+  const std::string& last_row() const { return drop_tap_; }
 
  private:
   torch::Tensor layer_scale_;
@@ -92,6 +106,9 @@ class ConvNeXtImpl : public BackboneImpl {
 
   torch::Tensor forward_top(torch::Tensor x) override;
 
+  /// Keras' model without its top: LayerNormalization after the pooling.
+  torch::Tensor forward_no_top(torch::Tensor pooled) override;
+
  private:
   /// One child of `features`: a plain Sequential (stem, downsampling) or a stage of blocks.
   struct Part {
@@ -103,6 +120,8 @@ class ConvNeXtImpl : public BackboneImpl {
   torch::nn::Sequential classifier_{nullptr};
   std::vector<Part> parts_;
   std::vector<std::string> top_taps_;
+  nn::Rescaling prestem_{nullptr};        ///< Keras: Normalization of 0..255 pixels
+  nn::LayerNorm2d no_top_norm_{nullptr};  ///< Keras without the top
 };
 
 namespace detail {
@@ -125,6 +144,9 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
                  {"\\.layer_scale$", ".gamma"},
                  {"^classifier\\.0\\.", "head.norm."}, {"^classifier\\.2\\.", "head.fc."}};
   s.timm_shapes = {{".*\\.layer_scale", {-1}}};
+  std::string size = name.substr(9);  // "tiny"
+  size[0] = static_cast<char>(std::toupper(size[0]));
+  s.keras_model = "keras.ConvNeXt" + size;
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize_size, 224, Interpolation::Bilinear}));
   return s;
 }
@@ -135,6 +157,11 @@ struct ConvNeXtTiny { using Impl = ConvNeXtImpl; static constexpr const char* na
 struct ConvNeXtSmall { using Impl = ConvNeXtImpl; static constexpr const char* name = "convnext_small"; };
 struct ConvNeXtBase { using Impl = ConvNeXtImpl; static constexpr const char* name = "convnext_base"; };
 struct ConvNeXtLarge { using Impl = ConvNeXtImpl; static constexpr const char* name = "convnext_large"; };
+struct KerasConvNeXtTiny { using Impl = ConvNeXtImpl; static constexpr const char* name = "keras.ConvNeXtTiny"; };
+struct KerasConvNeXtSmall { using Impl = ConvNeXtImpl; static constexpr const char* name = "keras.ConvNeXtSmall"; };
+struct KerasConvNeXtBase { using Impl = ConvNeXtImpl; static constexpr const char* name = "keras.ConvNeXtBase"; };
+struct KerasConvNeXtLarge { using Impl = ConvNeXtImpl; static constexpr const char* name = "keras.ConvNeXtLarge"; };
+struct KerasConvNeXtXLarge { using Impl = ConvNeXtImpl; static constexpr const char* name = "keras.ConvNeXtXLarge"; };
 }  // namespace arch
 
 namespace detail {
@@ -151,6 +178,12 @@ inline std::vector<RegisteredModel> convnext_variants() {
                             ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5}),
   };
 }
+
+/// keras.ConvNeXtTiny .. keras.ConvNeXtXLarge ("tiny" .. "xlarge"): Keras' files
+/// (SHA-256 checked, as Keras does), Identity preprocessing of 0..255 pixels.
+ModelSpec keras_convnext_spec(const std::string& size);
+ConvNeXtConfig keras_convnext_config(const std::string& size);
+std::vector<RegisteredModel> keras_convnext_variants();
 }  // namespace detail
 
 }  // namespace tlearn

@@ -23,6 +23,8 @@ struct WeightSpec {
   /// a file without the top, for include_top(false).
   bool keras = false;
   std::string md5, notop_url, notop_md5;
+  /// The names Keras caches them under, where not the URLs' (NASNet's "nasnet_mobile.h5").
+  std::string keras_file, notop_keras_file;
   Preprocessing preprocessing = Preprocessing::Torch;
   EvalTransformSpec transform;  ///< resize, crop, interpolation
   int64_t num_classes = 1000;
@@ -73,9 +75,12 @@ struct TimmArchitecture {
 
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {
-  std::string name;
+  std::string name;  ///< a row's tap, or a tap between rows (see `after`)
   int64_t channels = 0;
   int64_t stride = 1;
+  /// For a tap between rows (Keras' ConvNeXt adds a block's input outside any layer):
+  /// the row it follows, which orders it among rows. Empty for a row's own tap.
+  std::string after;
 };
 
 /// Everything a registered model name stands for, apart from its modules.

@@ -36,6 +36,9 @@ struct SeparableConv2dOptions {
   TORCH_ARG(bool, bias) = false;
   /// TensorFlow's "same" padding for a strided depthwise convolution (Conv2d::set_tf_same_padding).
   TORCH_ARG(bool, tf_same_padding) = false;
+  /// The depthwise convolution's padding on every side; -1: (k - 1) / 2. NASNet pads its
+  /// strided ones in a row of their own, then convolves "valid" (0).
+  TORCH_ARG(int64_t, padding) = -1;
 };
 
 class SeparableConv2dImpl : public torch::nn::Module {

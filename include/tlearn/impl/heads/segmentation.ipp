@@ -16,13 +16,22 @@ MultiScaleFeaturesImpl::MultiScaleFeaturesImpl(AnyBackbone backbone, std::vector
     throw Error("MultiScaleFeatures: " + backbone_->spec().name +
                 " declares no feature_info(); name the layers to tap");
   const auto& table = backbone_->layer_table();
+  // In row order; a feature tap between rows (FeatureInfo::after) right after its row.
   std::vector<std::pair<size_t, std::string>> rows;
-  for (const auto& l : layers) rows.emplace_back(table.index_of(l), "");
+  for (const auto& l : layers) {
+    std::string between;
+    for (const auto& f : backbone_->feature_info())
+      if (f.name == l && !f.after.empty()) between = f.after;
+    if (between.empty())
+      rows.emplace_back(2 * table.index_of(l), table[table.index_of(l)].name);
+    else
+      rows.emplace_back(2 * table.index_of(between) + 1, l);
+  }
   std::sort(rows.begin(), rows.end());
   for (size_t i = 0; i + 1 < rows.size(); ++i)
     if (rows[i].first == rows[i + 1].first)
-      throw Error("MultiScaleFeatures: layer '" + table[rows[i].first].name + "' is named twice; name each layer once");
-  for (const auto& r : rows) names_.push_back(table[r.first].name);
+      throw Error("MultiScaleFeatures: layer '" + rows[i].second + "' is named twice; name each layer once");
+  for (const auto& r : rows) names_.push_back(r.second);
   measure();
 }
 
@@ -151,8 +160,8 @@ void SegmentationModelImpl::summary(std::ostream& os, const SummaryOptions& opti
   {
     EvalGuard eval(*this);
     torch::NoGradGuard no_grad;
-    maps = encoder_->forward(torch::zeros({1, backbone->options().in_chans(), hw.at(0), hw.at(1)},
-                                          module_options(*backbone)));
+    maps = encoder_->forward(
+        torch::zeros({1, backbone->options().in_chans(), hw.at(0), hw.at(1)}, module_options(*backbone)));
   }
   auto count = [](const torch::nn::Module& m, SummaryRow& row) {
     for (const auto& p : m.parameters()) {

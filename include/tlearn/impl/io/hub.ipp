@@ -115,7 +115,8 @@ std::string file_sha256(const std::filesystem::path& path) { return file_digest<
 
 std::string file_md5(const std::filesystem::path& path) { return file_digest<tlearn::detail::Md5>(path); }
 
-void check_cached_file(const std::filesystem::path& target, const std::string& expected, FileHash kind) {
+void check_cached_file(const std::filesystem::path& target, const std::string& expected, FileHash kind,
+                       const std::string& who) {
   namespace fs = std::filesystem;
   if (expected.empty()) return;
   // "<size> <mtime> <hash>" of the file last verified, so a big file is hashed once,
@@ -133,17 +134,20 @@ void check_cached_file(const std::filesystem::path& target, const std::string& e
   const bool md5 = kind == FileHash::Md5;
   const std::string actual = md5 ? file_md5(target) : file_sha256(target);
   if (actual.compare(0, expected.size(), expected) != 0)
-    throw Error("fetch_weights: the cached file " + target.string() + " has " + (md5 ? "MD5 " : "SHA-256 ") +
+    throw Error(who + ": the cached file " + target.string() + " has " + (md5 ? "MD5 " : "SHA-256 ") +
                 actual.substr(0, 16) + "..., but " +
-                (md5 ? "Keras publishes " + expected + " for it" : "its name says it starts with " + expected) +
+                (who == "fetch_keras_weights" ? "Keras publishes " + expected + " for it"
+                                              : "its name says it starts with " + expected) +
                 ": a damaged or different file. Delete it and load again to download it afresh, or copy the "
                 "right file there");
   std::ofstream out(stamp_path);  // a read-only cache only means hashing again next time
   out << stamp << "\n";
 }
 
-std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable) {
-  return " Offline? Download " + url + " on another machine and copy it to " + (dir / url_file_name(url)).string() +
+std::string offline_hint(const std::string& url, const std::filesystem::path& dir, const std::string& variable,
+                         const std::string& file_name) {
+  const std::string name = file_name.empty() ? url_file_name(url) : file_name;
+  return " Offline? Download " + url + " on another machine and copy it to " + (dir / name).string() +
          " (set " + variable + " to keep the weights cache in another folder).";
 }
 
@@ -172,16 +176,17 @@ namespace detail {
 
 /// The one download path of both caches: a file already in `dir` is checked
 /// against `expected`; otherwise it is downloaded to a temporary file there,
-/// checked, and only then renamed into place. `who` starts the error messages.
+/// checked, and only then renamed into place, as `file_name` (else the URL's name).
+/// `who` starts the error messages.
 std::filesystem::path fetch_into(const std::string& url, const std::filesystem::path& dir,
                                  const std::string& expected, FileHash kind, const std::string& hint,
-                                 const std::string& who) {
+                                 const std::string& who, const std::string& file_name = "") {
   namespace fs = std::filesystem;
-  const std::string name = url_file_name(url);
+  const std::string name = file_name.empty() ? url_file_name(url) : file_name;
   const fs::path target = dir / name;
   std::error_code ec;
   if (fs::is_regular_file(target, ec)) {
-    check_cached_file(target, expected, kind);
+    check_cached_file(target, expected, kind, who);
     return target;
   }
 #ifdef TLEARN_HAVE_CURL
@@ -241,17 +246,21 @@ std::filesystem::path fetch_weights(const std::string& url, const std::string& s
                             detail::offline_hint(url, dir, "TLEARN_HOME"), "fetch_weights");
 }
 
-std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5, bool allow_unverified) {
+std::filesystem::path fetch_keras_weights(const std::string& url, const std::string& md5, bool allow_unverified,
+                                          const std::string& file_name) {
   const auto dir = keras_cache_dir();
+  const std::string name = file_name.empty() ? detail::url_file_name(url) : file_name;
   std::error_code ec;
-  if (md5.empty() && !allow_unverified && !std::filesystem::is_regular_file(dir / detail::url_file_name(url), ec))
+  if (md5.empty() && !allow_unverified && !std::filesystem::is_regular_file(dir / name, ec))
     throw Error("fetch_keras_weights: Keras publishes no MD5 for " + url +
                 ", so a download could not be checked. Let Keras download it once (it caches it in " +
                 dir.string() + ", where tlearn finds it), copy the file there yourself, or call "
                 "tlearn::io::fetch_keras_weights(url, \"\", /*allow_unverified=*/true) if any file from that URL "
                 "will do");
-  return detail::fetch_into(url, dir, detail::lower(md5), detail::FileHash::Md5,
-                            detail::offline_hint(url, dir, "KERAS_HOME"), "fetch_keras_weights");
+  // Keras' get_file(file_hash=...): 64 hex digits are a SHA-256 (ConvNeXt's files), else an MD5.
+  const auto kind = md5.size() == 64 ? detail::FileHash::Sha256 : detail::FileHash::Md5;
+  return detail::fetch_into(url, dir, detail::lower(md5), kind, detail::offline_hint(url, dir, "KERAS_HOME", name),
+                            "fetch_keras_weights", name);
 }
 
 std::filesystem::path keras_cache_dir() {

@@ -264,8 +264,10 @@ class Reader {
       for (const auto& weight : strings(group.get(), "weight_names", where)) {
         auto parts = split(weight);
         // "<layer>/<weight>:0" is the layer's own weight (TF-Keras' MobileNetV3 layers have
-        // a "/" in their names: "Conv/BatchNorm/gamma:0"); otherwise a nested model's layer.
-        const bool own = weight.compare(0, layer.size() + 1, layer + "/") == 0;
+        // a "/" in their names: "Conv/BatchNorm/gamma:0"); otherwise a nested model's layer,
+        // its path with or without the model's name ("stem/stem_conv/kernel", "block1_conv1/kernel").
+        const bool own = weight.compare(0, layer.size() + 1, layer + "/") == 0 &&
+                         weight.find('/', layer.size() + 1) == std::string::npos;
         const std::string owner = own || parts.size() < 2 ? layer : parts[parts.size() - 2];
         const std::string name = std::regex_replace(parts.empty() ? weight : parts.back(), suffix, "");
         if (out.empty() || out.back().name != owner) out.push_back({owner, {}});

@@ -1,4 +1,6 @@
 // Implementation of tlearn/models/backbone.hpp.
+#include <algorithm>
+
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/tensor_options.hpp"
 #include "tlearn/models/backbone.hpp"
@@ -26,13 +28,13 @@ torch::Tensor BackboneImpl::forward(torch::Tensor x) {
   if (!options_.include_top()) {
     switch (options_.pooling()) {
       case Pooling::None:
-        return features;
+        return forward_no_top(std::move(features));
       case Pooling::Avg:
-        return features.mean({2, 3});
+        return forward_no_top(features.mean({2, 3}));
       case Pooling::Max:
-        return features.amax({2, 3});
+        return forward_no_top(features.amax({2, 3}));
       case Pooling::Token:
-        return pool_token(features);
+        return forward_no_top(pool_token(features));
     }
   }
   auto logits = forward_top(features);
@@ -62,7 +64,11 @@ torch::Tensor BackboneImpl::forward_features(torch::Tensor x) {
 std::vector<torch::Tensor> BackboneImpl::forward_features(const torch::Tensor& x,
                                                           const std::vector<std::string>& layer_names) {
   std::vector<std::string> names;
-  for (const auto& n : layer_names) names.push_back(table_[table_.index_of(n)].name);
+  for (const auto& n : layer_names) {
+    const bool between_rows = std::any_of(feature_info_.begin(), feature_info_.end(),
+                                          [&](const FeatureInfo& f) { return f.name == n && !f.after.empty(); });
+    names.push_back(between_rows ? n : table_[table_.index_of(n)].name);
+  }
   TapRecorder recorder(names, /*stop_early=*/true);
   run_until_stopped(recorder, [&] { forward(x); });
   return recorder.outputs();
@@ -84,7 +90,8 @@ std::vector<torch::Tensor> BackboneImpl::features_only(const torch::Tensor& x, s
 }
 
 torch::Tensor BackboneImpl::pool_token(const torch::Tensor&) {
-  throw Error(spec_.name + " has no class token: Pooling::Token is for vision transformers; use Pooling::Avg or "
+  throw Error(spec_.name +
+              " has no class token: Pooling::Token is for vision transformers; use Pooling::Avg or "
               "Pooling::Max");
 }
 
@@ -156,7 +163,8 @@ std::vector<int64_t> BackboneImpl::input_shape() const {
   if (!options_.input_shape().empty()) return options_.input_shape();
   const auto* w = weight_spec();
   const bool named = options_.weights() == "imagenet" || (w != nullptr && w->tag == options_.weights());
-  const int64_t size = named && w != nullptr && w->transform.crop_size > 0 ? w->transform.crop_size : spec_.default_size;
+  const int64_t size =
+      named && w != nullptr && w->transform.crop_size > 0 ? w->transform.crop_size : spec_.default_size;
   return {size, size};
 }
 

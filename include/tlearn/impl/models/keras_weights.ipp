@@ -7,9 +7,11 @@
 #include <sstream>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/models/convnext.hpp"
 #include "tlearn/models/keras_weights.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/nn/normalization.hpp"
+#include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/separable_conv.hpp"
 
 namespace tlearn {
@@ -81,7 +83,9 @@ std::shared_ptr<torch::nn::Module> weighted_module(const Layer& row, const std::
 
 /// The Keras class, in snake case as Keras 3 names its layers' groups, of the layer a
 /// weighted module stands for ("conv2d", "batch_normalization"); empty for none.
-std::string keras_class(const torch::nn::Module& m) {
+/// A row that names its class (Layer::keras_class) overrides the module's.
+std::string keras_class(const torch::nn::Module& m, const std::string& row_class = "") {
+  if (!row_class.empty()) return row_class;
   if (auto* conv = m.as<torch::nn::Conv2dImpl>()) {
     const auto& o = conv->options;
     if (o.groups() == 1) return "conv2d";
@@ -89,7 +93,7 @@ std::string keras_class(const torch::nn::Module& m) {
   }
   if (m.as<nn::SeparableConv2dImpl>()) return "separable_conv2d";
   if (m.as<torch::nn::LinearImpl>()) return "dense";
-  if (m.as<torch::nn::LayerNormImpl>()) return "layer_normalization";
+  if (m.as<torch::nn::LayerNormImpl>() || m.as<nn::LayerNorm2dImpl>()) return "layer_normalization";
   if (m.as<nn::NormalizationImpl>()) return "normalization";
   if (m.named_buffers(false).contains("running_mean")) return "batch_normalization";
   return "";
@@ -105,25 +109,47 @@ bool generated_name(const std::string& name, const std::string& keras_class) {
          (rest.size() > 1 && rest[0] == '_' && rest.find_first_not_of("0123456789", 1) == std::string::npos);
 }
 
-/// A row of the model that one Keras layer with weights fills.
+/// One Keras layer with weights and the module of the model it fills: a row's, or
+/// one layer of a nested Sequential row (Layer::keras_sublayers).
 struct KerasRow {
   size_t row;
-  std::string keras_class;  ///< empty: no Keras layer has this row's weights
-  std::string path;         ///< its group in a Keras 3 file ("layers/conv2d_3")
+  std::shared_ptr<torch::nn::Module> module;  ///< null: the row has none, or several
+  std::string name;                           ///< the Keras layer's name
+  std::string keras_class;                    ///< empty: no Keras layer has this row's weights
+  std::string path;                           ///< its group in a Keras 3 file ("layers/conv2d_3")
 };
 
 /// The Keras-named rows with weights, in model order, with their Keras 3 paths:
-/// the class in snake case, numbered in model order.
+/// the class in snake case, numbered in model order. A nested Sequential counts as
+/// one layer of its class, its own layers numbered inside it
+/// ("layers/sequential_1/layers/conv2d").
 std::vector<KerasRow> keras_rows(const BackboneImpl& model) {
   std::vector<KerasRow> rows;
   detail::KerasLayerNumbering numbering;
   const auto& table = model.layer_table();
   for (size_t i = 0; i < table.size(); ++i) {
-    if (table[i].alias.empty()) continue;
-    const auto found = weighted_modules(table[i]);
+    const auto& row = table[i];
+    if (row.alias.empty()) continue;
+    if (!row.keras_sublayers.empty()) {
+      if (row.keras_sublayers.size() != row.modules.size())
+        throw Error("row " + row.name + " names " + std::to_string(row.keras_sublayers.size()) + " Keras layers for " +
+                    std::to_string(row.modules.size()) + " modules");
+      const std::string outer = "layers/" + numbering.next(row.keras_class.empty() ? "sequential" : row.keras_class);
+      detail::KerasLayerNumbering inner;
+      for (size_t k = 0; k < row.modules.size(); ++k) {
+        const auto& module = row.modules[k];
+        if (module->parameters().empty()) continue;
+        const std::string cls = keras_class(*module);
+        rows.push_back(
+            {i, module, row.keras_sublayers[k], cls, cls.empty() ? "" : outer + "/layers/" + inner.next(cls)});
+      }
+      continue;
+    }
+    const auto found = weighted_modules(row);
     if (found.empty()) continue;
-    const std::string cls = found.size() == 1 ? keras_class(*found.front()) : "";
-    rows.push_back({i, cls, cls.empty() ? "" : "layers/" + numbering.next(cls)});
+    const auto module = found.size() == 1 ? found.front() : nullptr;
+    const std::string cls = module ? keras_class(*module, row.keras_class) : "";
+    rows.push_back({i, module, row.alias, cls, cls.empty() ? "" : "layers/" + numbering.next(cls)});
   }
   return rows;
 }
@@ -133,17 +159,16 @@ std::vector<KerasRow> keras_rows(const BackboneImpl& model) {
 /// row with weights, ...). Layers left over are the top's, allowed when `skip_unknown`.
 /// Each pair must agree by name, but where both names are ones Keras generated for the
 /// class. Empty when any check fails: the file is then matched by names alone.
-std::vector<std::pair<const io::KerasLayer*, size_t>> keras_rule_pairs(const BackboneImpl& model,
-                                                                       const std::vector<io::KerasLayer>& layers,
-                                                                       bool skip_unknown) {
+std::vector<std::pair<const io::KerasLayer*, KerasRow>> keras_rule_pairs(const BackboneImpl& model,
+                                                                         const std::vector<io::KerasLayer>& layers,
+                                                                         bool skip_unknown) {
   const auto rows = keras_rows(model);
-  const auto& table = model.layer_table();
   const bool by_path = !layers.empty() && std::all_of(layers.begin(), layers.end(),
-                                                       [](const io::KerasLayer& l) { return !l.path.empty(); });
+                                                      [](const io::KerasLayer& l) { return !l.path.empty(); });
   std::map<std::string, const KerasRow*> row_at_path;
   for (const auto& r : rows)
     if (!r.path.empty()) row_at_path[r.path] = &r;
-  std::vector<std::pair<const io::KerasLayer*, size_t>> pairs;
+  std::vector<std::pair<const io::KerasLayer*, KerasRow>> pairs;
   size_t left_over = 0;
   for (size_t k = 0; k < layers.size(); ++k) {
     const KerasRow* row = nullptr;
@@ -157,11 +182,11 @@ std::vector<std::pair<const io::KerasLayer*, size_t>> keras_rule_pairs(const Bac
       ++left_over;
       continue;
     }
-    const auto& alias = table[row->row].alias;
-    const bool same = layers[k].name == alias ||
-                      (generated_name(layers[k].name, row->keras_class) && generated_name(alias, row->keras_class));
+    const auto& name = row->name;
+    const bool same = layers[k].name == name ||
+                      (generated_name(layers[k].name, row->keras_class) && generated_name(name, row->keras_class));
     if (!same || row->keras_class.empty()) return {};
-    pairs.emplace_back(&layers[k], row->row);
+    pairs.emplace_back(&layers[k], *row);
   }
   if (pairs.empty() || (left_over > 0 && !skip_unknown)) return {};
   return pairs;
@@ -175,14 +200,25 @@ class Converter {
     for (const auto& item : model.named_buffers()) own_.insert(item.key(), item.value());
   }
 
-  void convert(const io::KerasLayer& layer, size_t row_index) {
+  void convert(const io::KerasLayer& layer, const KerasRow& keras_row) {
+    const size_t row_index = keras_row.row;
     const auto& row = model_.layer_table()[row_index];
-    const auto target = weighted_module(row, layer.name);
+    const auto target = keras_row.module ? keras_row.module : weighted_module(row, layer.name);
     if (!target)
       throw Error("Keras layer '" + layer.name + "' has weights but the row " + row.name + " (" + row.kind +
                   ") has none; the file is for another architecture");
-    const std::string prefix = path_of_.at(target.get()) + ".";
     KerasWeights w(layer);
+    if (target->as<nn::ParameterRowImpl>()) {  // Keras' LayerScale: gamma (C,), here (C, 1, 1)
+      const auto own = target->parameters().front();
+      const std::string key = key_of(own, row.name);
+      // Its one weight, whatever its name ("gamma", Keras 3's "variable_12", TF's "Variable").
+      auto gamma = w.size() == 1 ? layer.weights.front().value : torch::Tensor();
+      if (!gamma.defined()) gamma = require(w, {"gamma"}, 0, "gamma");
+      if (gamma.numel() != own.numel()) bad_shape(w, "gamma", gamma, key);
+      put(w, "gamma", key, gamma.reshape(own.sizes()));
+      return;
+    }
+    const std::string prefix = path_of_.at(target.get()) + ".";
 
     if (auto* sep = target->as<nn::SeparableConv2dImpl>()) {
       // depthwise_kernel (kh, kw, in, multiplier), pointwise_kernel (1, 1, in * multiplier, out), bias.
@@ -200,7 +236,7 @@ class Converter {
       auto kernel = require(w, {"kernel", "depthwise_kernel"}, 0, "kernel");
       const int64_t groups = conv->options.groups(), in = conv->options.in_channels();
       if (kernel.dim() != 4) bad_shape(w, "kernel", kernel, prefix + "weight");
-      if (groups == 1) {
+      if (kernel.size(2) == in / groups) {  // Conv2D, grouped or not: (kh, kw, in / groups, out)
         put(w, "kernel", prefix + "weight", kernel.permute({3, 2, 0, 1}));
       } else if (groups == in && kernel.size(2) == in) {  // depthwise: (kh, kw, in, multiplier)
         put(w, "kernel", prefix + "weight",
@@ -228,7 +264,7 @@ class Converter {
       put(w, "beta", prefix + "bias", require(w, {"beta"}, first, "beta"));
       put(w, "moving_mean", prefix + "running_mean", require(w, {"moving_mean"}, first + 1, "moving_mean"));
       put(w, "moving_variance", prefix + "running_var", require(w, {"moving_variance"}, first + 2, "moving_variance"));
-    } else if (target->as<torch::nn::LayerNormImpl>()) {
+    } else if (target->as<torch::nn::LayerNormImpl>() || target->as<nn::LayerNorm2dImpl>()) {
       put(w, "gamma", prefix + "weight", require(w, {"gamma"}, 0, "gamma"));
       put(w, "beta", prefix + "bias", require(w, {"beta"}, 1, "beta"));
     } else if (target->as<nn::NormalizationImpl>()) {
@@ -295,6 +331,13 @@ class Converter {
     return detail::from_keras_flatten_order(weight, channels, h, wd);
   }
 
+  /// The model's key of `parameter`, held by a row of its own (nn::ParameterRow).
+  std::string key_of(const torch::Tensor& parameter, const std::string& row) const {
+    for (const auto& item : own_)
+      if (item.value().is_same(parameter)) return item.key();
+    throw Error("row " + row + ": its parameter is not the model's own");
+  }
+
   bool is_classifier(const std::string& key) const { return detail::matches_any(key, model_.spec().classifier_keys); }
 
   BackboneImpl& model_;
@@ -335,16 +378,18 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
   for (const auto& keras_row : keras_rows(model)) {
     const size_t i = keras_row.row;
     const auto& row = table[i];
-    const auto target = weighted_module(row, row.alias);
-    if (keras_row.keras_class.empty())
+    const auto& target = keras_row.module;
+    if (keras_row.keras_class.empty() || !target)
       throw Error("save_keras_weights: the " + row.kind + " row " + row.name + " has no Keras layer to match");
     io::KerasLayer layer;
-    layer.name = row.alias;
+    layer.name = keras_row.name;
     layer.path = keras_row.path;
     auto add = [&](const torch::Tensor& t) {
       layer.weights.push_back({std::to_string(layer.weights.size()), t.detach().cpu().contiguous()});
     };
-    if (auto* sep = target->as<nn::SeparableConv2dImpl>()) {
+    if (target->as<nn::ParameterRowImpl>()) {  // LayerScale
+      add(target->parameters().front().flatten());
+    } else if (auto* sep = target->as<nn::SeparableConv2dImpl>()) {
       const auto& d = sep->depthwise->weight;
       const int64_t in = sep->options.in_channels();
       add(d.reshape({in, d.size(0) / in, d.size(2), d.size(3)}).permute({2, 3, 0, 1}));
@@ -353,7 +398,7 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
     } else if (auto* conv = target->as<torch::nn::Conv2dImpl>()) {
       const auto& w = conv->weight;
       const int64_t in = conv->options.in_channels();
-      if (conv->options.groups() == 1)
+      if (conv->options.groups() == 1 || keras_row.keras_class == "conv2d")  // grouped Conv2D: ConvNeXt's
         add(w.permute({2, 3, 1, 0}));
       else  // depthwise
         add(w.reshape({in, w.size(0) / in, w.size(2), w.size(3)}).permute({2, 3, 0, 1}));
@@ -369,6 +414,9 @@ std::vector<io::KerasLayer> keras_layers(BackboneImpl& model) {
     } else if (auto* norm = target->as<torch::nn::LayerNormImpl>()) {
       add(norm->weight);
       add(norm->bias);
+    } else if (auto* norm2d = target->as<nn::LayerNorm2dImpl>()) {
+      add(norm2d->weight);
+      add(norm2d->bias);
     } else if (auto* normalization = target->as<nn::NormalizationImpl>()) {
       add(normalization->mean);
       add(normalization->variance);
@@ -412,10 +460,13 @@ io::StateDict keras_state_dict(BackboneImpl& model, const std::vector<io::KerasL
     for (const auto& [layer, row] : pairs) converter.convert(*layer, row);
     return converter.finish();
   }
-  std::map<std::string, size_t> row_of;
+  // By name: every Keras-named row (one without weights refuses a layer with them)
+  // and every layer of a nested Sequential.
+  std::map<std::string, KerasRow> row_of;
+  for (auto& row : keras_rows(model)) row_of.emplace(row.name, std::move(row));
   const auto& table = model.layer_table();
   for (size_t i = 0; i < table.size(); ++i)
-    if (!table[i].alias.empty()) row_of.emplace(table[i].alias, i);
+    if (!table[i].alias.empty()) row_of.emplace(table[i].alias, KerasRow{i, nullptr, table[i].alias, "", ""});
   Converter converter(model);
   std::vector<std::string> unknown;
   for (const auto& layer : layers) {

@@ -35,7 +35,8 @@ std::filesystem::path resolve_weights_file(const BackboneImpl& model) {
     if (!w.file.empty()) return w.file;  // found before the model was built (timm's, models/timm.hpp)
     if (w.keras) {  // a Keras Applications file, in Keras' cache
       const bool notop = !model.options().include_top() && !w.notop_url.empty();
-      return io::fetch_keras_weights(notop ? w.notop_url : w.url, notop ? w.notop_md5 : w.md5);
+      return io::fetch_keras_weights(notop ? w.notop_url : w.url, notop ? w.notop_md5 : w.md5,
+                                     /*allow_unverified=*/false, notop ? w.notop_keras_file : w.keras_file);
     }
     return io::fetch_weights(w.url, w.sha256);
   }

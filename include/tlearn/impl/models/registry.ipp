@@ -13,6 +13,7 @@
 #include "tlearn/models/keras_inception_resnet_v2.hpp"
 #include "tlearn/models/keras_mobilenet.hpp"
 #include "tlearn/models/keras_resnet_v2.hpp"
+#include "tlearn/models/keras_nasnet.hpp"
 #include "tlearn/models/keras_xception.hpp"
 #include "tlearn/models/maxvit.hpp"
 #include "tlearn/models/mnasnet.hpp"
@@ -34,14 +35,30 @@ namespace tlearn {
 namespace {
 /// Every family's table of variants, in the order of the umbrella header.
 std::vector<std::vector<RegisteredModel>> builtin_variant_tables() {
-  return {detail::alexnet_variants(),      detail::convnext_variants(),     detail::densenet_variants(),
-          detail::efficientnet_variants(), detail::keras_efficientnet_variants(), detail::googlenet_variants(),    detail::inception_variants(),
-          detail::keras_inception_resnet_v2_variants(), detail::keras_mobilenet_variants(),  detail::keras_resnet_v2_variants(),
+  return {detail::alexnet_variants(),
+          detail::convnext_variants(),
+          detail::keras_convnext_variants(),
+          detail::densenet_variants(),
+          detail::efficientnet_variants(),
+          detail::keras_efficientnet_variants(),
+          detail::googlenet_variants(),
+          detail::inception_variants(),
+          detail::keras_inception_resnet_v2_variants(),
+          detail::keras_mobilenet_variants(),
+          detail::keras_resnet_v2_variants(),
+          detail::keras_nasnet_variants(),
           detail::keras_xception_variants(),
-          detail::mnasnet_variants(),      detail::mobilenet_v2_variants(), detail::mobilenet_v3_variants(), detail::keras_mobilenet_v3_variants(),
-          detail::regnet_variants(),       detail::resnet_variants(),       detail::shufflenet_variants(),
-          detail::squeezenet_variants(),   detail::vgg_variants(),
-          detail::swin_variants(),         detail::vit_variants(),
+          detail::mnasnet_variants(),
+          detail::mobilenet_v2_variants(),
+          detail::mobilenet_v3_variants(),
+          detail::keras_mobilenet_v3_variants(),
+          detail::regnet_variants(),
+          detail::resnet_variants(),
+          detail::shufflenet_variants(),
+          detail::squeezenet_variants(),
+          detail::vgg_variants(),
+          detail::swin_variants(),
+          detail::vit_variants(),
           detail::maxvit_variants()};
 }
 

@@ -7,7 +7,8 @@ SeparableConv2dImpl::SeparableConv2dImpl(const SeparableConv2dOptions& options_)
   const int64_t in = options.in_channels(), k = options.kernel_size();
   depthwise = register_module("depthwise", Conv2d(torch::nn::Conv2dOptions(in, in * options.depth_multiplier(), k)
                                                       .stride(options.stride())
-                                                      .padding((k - 1) / 2)
+                                                      .padding(options.padding() < 0 ? (k - 1) / 2
+                                                                                     : options.padding())
                                                       .groups(in)
                                                       .bias(false)));
   if (options.tf_same_padding()) depthwise->set_tf_same_padding(true);
