@@ -707,6 +707,9 @@ TEST_CASE("layer-wise learning-rate decay: the groups of timm's rule on vit_b_16
     INFO(n << ": " << d.blocks.size() << " blocks, from " << d.blocks.front() << " to " << d.blocks.back());
     CHECK(d.blocks.size() >= 4);
   }
+  // Keras' order interleaves NASNet's cells (a cell's adjust rows come before the previous
+  // cell's last ones): each cell is one block all the same, 2 stem cells + 3 x 4 + 2 reductions.
+  CHECK(tl::layer_depths(*tl::create_backbone("keras.NASNetMobile")).blocks.size() == 16);
 }
 
 TEST_CASE("a vision transformer fine-tunes on Fashion-MNIST with layer-wise decay", "[train][layer_decay][vit]") {

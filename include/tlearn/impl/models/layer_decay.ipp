@@ -1,4 +1,5 @@
 // Implementation of tlearn/models/layer_decay.hpp.
+#include <algorithm>
 #include <regex>
 
 #include "tlearn/core/error.hpp"
@@ -26,7 +27,8 @@ LayerDepths layer_depths(const BackboneImpl& model) {
     // Rows without parameters (activations, pools) never start a block.
     if (table[i].parameter_count() == 0 || is_top_row(spec, name) || !std::regex_search(name, m, block)) continue;
     row_block[i] = m.str(0);
-    if (d.blocks.empty() || d.blocks.back() != row_block[i]) d.blocks.push_back(row_block[i]);
+    // Keras' order may interleave two blocks' rows (NASNet's cells): a block counts once.
+    if (std::find(d.blocks.begin(), d.blocks.end(), row_block[i]) == d.blocks.end()) d.blocks.push_back(row_block[i]);
   }
   if (d.blocks.empty())
     throw Error(spec.name + ": layer decay found no blocks in the layer table (block pattern \"" + spec.block_pattern +
