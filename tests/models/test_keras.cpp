@@ -681,13 +681,13 @@ TEST_CASE("keras.ConvNeXtTiny..XLarge: nested Sequential rows, LayerScale, Keras
   }
   check_counts_and_round_trip(*model, e, 30, "64", 0);
 
-  // Pooling, then Keras' LayerNormalization; an odd size; the top.
+  // Pooling, then Keras' LayerNormalization, at an odd size; the top at Keras' default size.
   KerasExport pooled("ConvNeXtTiny");
   REQUIRE(export_keras(pooled, "pooled", {"--size", "67", "--pooling", "avg", "--formats", "h5"}));
   CHECK(error_against_keras("keras.ConvNeXtTiny", tl::BackboneOptions(notop).pooling(tl::Pooling::Avg), pooled) <
         1e-4);
   KerasExport top("ConvNeXtTiny");
-  REQUIRE(export_keras(top, "top", {"--size", "64", "--top", "--classes", "10", "--formats", "h5"}));
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));  // Keras' default
   CHECK(error_against_keras("keras.ConvNeXtTiny", keras_top(10), top) < 1e-4);
 
   // Keras checks these files by SHA-256, and so does tlearn: a cached file that is not Keras' is refused.
@@ -732,7 +732,7 @@ TEST_CASE("keras.NASNetMobile and NASNetLarge: the cell graph in Keras' order, g
   // optimize_for_inference folds the 11 BatchNorms whose rows follow their conv's in Keras'
   // order (stem_bn1, each cell's 1x1 conv); not the separable convs' yet.
   check_counts_and_round_trip(*model, e, 100, "64", 11);
-  check_odd_size_and_top("NASNetMobile", "67", "64");
+  check_odd_size_and_top("NASNetMobile", "67", "224");  // the top at Keras' default size
   KerasExport large("NASNetLarge");
   REQUIRE(export_keras(large, "large", {"--size", "64", "--formats", "h5"}));
   CHECK(error_against_keras("keras.NASNetLarge", notop, large) < 1e-4);
