@@ -85,8 +85,10 @@ tlearn_install_dependencies() {
 }
 
 # Keras (JAX backend) and h5py, the reference of the Keras weight-file tests, in a
-# virtual environment of their own: the library never needs them.
-TLEARN_KERAS_VENV=$TLEARN_BUILD/keras-venv
+# virtual environment of their own: the library never needs them. Keras' answers do
+# not depend on the LibTorch, so both lanes share it, and the JAX compilation cache
+# keras_reference.py keeps beside it (build-keras/jax-cache).
+TLEARN_KERAS_VENV=$TLEARN_ROOT/build-keras/venv
 tlearn_install_keras_reference() {
   KERAS_BACKEND=jax "$TLEARN_KERAS_VENV/bin/python" -c 'import keras, jax, h5py, numpy' 2>/dev/null && return 0
   echo "tlearn: installing keras jax h5py numpy in $TLEARN_KERAS_VENV"

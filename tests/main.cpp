@@ -19,6 +19,20 @@ struct SeedEachTestCase : SeedListenerBase {
 };
 CATCH_REGISTER_LISTENER(SeedEachTestCase)
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TLEARN_TEST_SANITIZED
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TLEARN_TEST_SANITIZED
+#endif
+#endif
+#ifdef TLEARN_TEST_SANITIZED
+// The sanitized io tests: LibTorch itself is not instrumented and keeps allocations
+// alive until exit. (Compiled in: catch_discover_tests keeps one environment variable.)
+extern "C" const char* __asan_default_options() { return "detect_leaks=0:abort_on_error=1"; }
+extern "C" const char* __ubsan_default_options() { return "print_stacktrace=1"; }
+#endif
+
 // With TLEARN_HEADER_ONLY, every test program gets tlearn's implementation here.
 #ifdef TLEARN_IMPLEMENTATION
 #include <tlearn/tlearn.hpp>

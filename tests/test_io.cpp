@@ -268,6 +268,86 @@ TEST_CASE("truncated and corrupted checkpoints never crash", "[io][bad]") {
   CHECK(loads > 0);
 }
 
+// ---------------------------------------------------------------- Keras files (tlearn's HDF5 reader)
+
+namespace {
+const fs::path kKerasFiles = fs::path(TLEARN_TEST_DATA_DIR) / ".." / "fuzz" / "corpus" / "keras";
+
+/// The layers of a loaded file as "<layer>/<index>" -> weight, as make_keras_corpus.py names them.
+/// Keras 3 files name a layer's group by its class (its own name is not stored), and the
+/// official files' layout numbers "dense" as Keras 2.0 did ("dense_1").
+std::map<std::string, torch::Tensor> by_layer(const std::vector<io::KerasLayer>& layers) {
+  const std::map<std::string, std::string> by_class = {
+      {"conv2d", "conv"}, {"batch_normalization", "bn"}, {"dense_1", "dense"}};
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& layer : layers) {
+    const auto it = by_class.find(layer.name);
+    const std::string name = it == by_class.end() ? layer.name : it->second;
+    for (size_t i = 0; i < layer.weights.size(); ++i) out[name + "/" + std::to_string(i)] = layer.weights[i].value;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("Keras files: tlearn's HDF5 reader reads every layout h5py and Keras write", "[io][keras]") {
+  const auto expected = io::load_checkpoint(fs::path(TLEARN_TEST_DATA_DIR) / "keras_expected.safetensors");
+  // Superblocks 0 and 3, object headers 1 and 2, symbol tables and link messages,
+  // fixed- and variable-length string attributes, a .keras archive read from memory.
+  for (const char* name : {"legacy.h5", "keras2.h5", "full.h5", "latest.h5", "model.weights.h5", "model.keras"}) {
+    INFO("file " << name);
+    const auto layers = io::load_keras_weights(kKerasFiles / name);
+    const auto weights = by_layer(layers);
+    REQUIRE(weights.size() == 8);  // conv 2, bn 4, dense 2
+    for (const auto& w : weights) {
+      INFO("weight " << w.first);
+      CHECK(same_bits(w.second, expected[w.first]));
+    }
+    if (std::string(name).find(".h5") != std::string::npos && std::string(name) != "model.weights.h5")
+      CHECK(layers.front().weights.front().name == "kernel");
+  }
+  // Every number type h5py writes, big-endian ones included, and a compact dataset.
+  const auto numbers = io::load_keras_weights(kKerasFiles / "numbers.h5");
+  REQUIRE(numbers.size() == 1);
+  REQUIRE(numbers[0].weights.size() == 8);
+  for (const auto& w : numbers[0].weights) {
+    INFO("weight " << w.name);
+    const bool integer = w.name == "u8" || w.name == "i16" || w.name == "big_i32";  // written as values + 3
+    CHECK(torch::equal(w.value, expected[integer ? "numbers_plus_3" : "numbers"]));
+  }
+  CHECK_THAT(error_of([&] { io::load_keras_weights(kKerasFiles / "chunked.h5"); }),
+             Catch::Matchers::Contains("chunks") && Catch::Matchers::Contains("chunked.h5") &&
+                 Catch::Matchers::Contains("dense/kernel:0"));
+}
+
+TEST_CASE("Keras files: every truncation and every flipped byte is a load or an Error, never a crash",
+          "[io][keras][bad]") {
+  const auto file = tl::test::scratch_dir(kExe + "_keras_damaged") / "damaged.h5";
+  std::size_t errors = 0, loads = 0;
+  auto attempt = [&](const std::string& bytes) {
+    write_file(file, bytes);
+    try {
+      io::load_keras_weights(file);
+      ++loads;
+    } catch (const tl::Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(file.string()));
+      ++errors;
+    }
+  };
+  // The files are small and mostly metadata: every byte of them is flipped, one bit each.
+  for (const char* name : {"legacy.h5", "keras2.h5", "latest.h5", "model.keras"}) {
+    INFO("file " << name);
+    const std::string good = read_file(kKerasFiles / name);
+    for (std::size_t n = 0; n < good.size(); n += 1 + n / 16) attempt(good.substr(0, n));
+    for (std::size_t at = 0; at < good.size(); ++at) {
+      std::string bytes = good;
+      bytes[at] = static_cast<char>(bytes[at] ^ (1 << (at % 8)));
+      attempt(bytes);
+    }
+  }
+  CHECK(errors > 1000);
+  CHECK(loads > 1000);  // most flips land in padding, free space or weight values
+}
+
 TEST_CASE("a checkpoint overwritten in place while loaded is an Error, never SIGBUS", "[io][bad][mapped]") {
   const auto dir = tl::test::scratch_dir(kExe + "_in_place");
   torch::nn::Linear model(512, 1024);  // 2 MiB of weights: many pages past any cut

@@ -1,6 +1,6 @@
 // libFuzzer targets for every reader of untrusted bytes, one binary:
 // TLEARN_FUZZ_TARGET picks the reader (pth, safetensors, image, idx,
-// training_state). A reader may refuse an input only with tlearn::Error; any
+// training_state, keras). A reader may refuse an input only with tlearn::Error; any
 // other exception, a crash or a sanitizer report is a finding.
 //
 //     TLEARN_FUZZ_TARGET=image build-clang/tests/fuzz/tlearn_fuzz -max_total_time=3600 \
@@ -52,6 +52,8 @@ const std::map<std::string, Reader>& readers() {
       {"idx", [](const uint8_t* d, size_t n) { write_input(d, n), tlearn::data::detail::read_idx_gzip(input_file()); }},
       {"training_state",
        [](const uint8_t* d, size_t n) { write_input(d, n), tlearn::load_training_state(input_file()); }},
+      // Keras weight files: HDF5 through tlearn's own reader, and .keras archives.
+      {"keras", [](const uint8_t* d, size_t n) { write_input(d, n), tlearn::io::load_keras_weights(input_file()); }},
   };
   return table;
 }

@@ -261,9 +261,8 @@ TEST_CASE("Keras files for another model, and files that are not Keras', give er
   CHECK_THAT(wrong_width, Catch::Matchers::Contains("block1_conv2"));  // vgg11 has no second conv in block 1
 
   // The same weights, damaged: cut anywhere, or with bytes flipped in the superblock and in
-  // the weights' data, they give an Error or a load, never a crash. (Not fuzzed: flips in
-  // libhdf5's own metadata, such as a string attribute's global-heap reference, which
-  // libhdf5 1.10 dereferences unchecked; see the README.)
+  // the weights' data, they give an Error or a load, never a crash. (test_io.cpp flips every
+  // byte of small Keras files, and the clang lane fuzzes the reader.)
   const std::string good = [&] {
     std::ifstream in(file, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -281,8 +280,8 @@ TEST_CASE("Keras files for another model, and files that are not Keras', give er
       ++errors;
     }
   };
-  for (size_t n = 0; n < good.size(); n += 1 + n / 4) attempt(good.substr(0, n));
-  for (int i = 0; i < 200; ++i) {
+  for (size_t n = 0; n < good.size(); n += 1 + n / 2) attempt(good.substr(0, n));
+  for (int i = 0; i < 60; ++i) {
     std::string bytes = good;
     const size_t at = i % 2 ? rng() % 96 : good.size() / 2 + rng() % (good.size() / 2);
     bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8)));
@@ -729,9 +728,10 @@ TEST_CASE("keras.NASNetMobile and NASNetLarge: the cell graph in Keras' order, g
     CHECK(maps[0].sizes() == torch::IntArrayRef({2, 32, 31, 31}));  // stem_conv1: 3x3, stride 2, "valid"
     CHECK(maps[4].sizes() == torch::IntArrayRef({2, 1056, 2, 2}));
   }
-  // optimize_for_inference folds the 11 BatchNorms whose rows follow their conv's in Keras'
-  // order (stem_bn1, each cell's 1x1 conv); not the separable convs' yet.
-  check_counts_and_round_trip(*model, e, 100, "64", 11);
+  // optimize_for_inference folds the 188 BatchNorms that read a conv's output alone, the cell
+  // graph's separable convs' included (conv_batch_norm_pairs): all but the adjust blocks'
+  // four, which normalize a concatenation of two paths.
+  check_counts_and_round_trip(*model, e, 100, "64", 188);
   check_odd_size_and_top("NASNetMobile", "67", "224");  // the top at Keras' default size
   KerasExport large("NASNetLarge");
   REQUIRE(export_keras(large, "large", {"--size", "64", "--formats", "h5"}));

@@ -31,6 +31,15 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The suite runs tests side by side with one thread each (OMP_NUM_THREADS=1): XLA too.
+if os.environ.get("OMP_NUM_THREADS") == "1":
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+# Keras runs eagerly here, and XLA compiling each operation took half of every run: the
+# compiled operations are kept beside the environment (build-keras/jax-cache) for the
+# next run, the other LibTorch lane's included.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(sys.prefix), "jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 import numpy as np  # noqa: E402
 

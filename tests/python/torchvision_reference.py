@@ -220,7 +220,6 @@ def main():
     e.add_argument("--aux", action="store_true")
     e.add_argument("--from-size", type=int, default=None)
     a = p.parse_args()
-    torch.set_num_threads(2)
     if a.cmd == "keys":
         cmd_keys(a.out, a.names)
     else:

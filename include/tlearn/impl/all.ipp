@@ -92,6 +92,7 @@
 #include "tlearn/impl/explain/activations.ipp"
 #include "tlearn/impl/explain/attention_rollout.ipp"
 #include "tlearn/impl/detail/zip.ipp"
+#include "tlearn/impl/detail/hdf5.ipp"
 #include "tlearn/impl/detail/resample.ipp"
 #include "tlearn/impl/detail/file.ipp"
 #include "tlearn/impl/detail/text.ipp"

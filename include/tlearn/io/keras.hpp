@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Keras weight files, read in C++ (HDF5 through libhdf5):
+/// Keras weight files, read in C++ (HDF5 through tlearn's own bounded reader,
+/// detail/hdf5.hpp) and written (through libhdf5):
 ///
 /// - the legacy HDF5 layout of Keras 2 `save_weights("x.h5")` and of full-model
 ///   `x.h5` files (a `model_weights` group), which is also the layout of the
@@ -18,8 +19,9 @@
 ///       std::cout << layer.name << ": " << layer.weights.size() << " weights\n";
 ///
 /// Every structural problem (a missing attribute, a weight that is not a float
-/// array, a truncated file) is an Error naming the file, the layer and the weight.
-/// Needs HDF5 (TLEARN_HAVE_HDF5); without it the functions throw and say so.
+/// array, a truncated or damaged file) is an Error naming the file, the layer and
+/// the weight. Writing needs libhdf5 (TLEARN_HAVE_HDF5); without it
+/// save_keras_weights throws and says so.
 
 #include <torch/torch.h>
 

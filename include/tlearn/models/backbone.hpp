@@ -186,6 +186,12 @@ class BackboneImpl : public torch::nn::Module {
   /// transformer the last block whose patch tokens still reach the class token.
   virtual std::string explain_layer() const { return feature_info_.empty() ? "" : feature_info_.back().name; }
 
+  /// (producer, BatchNorm) pairs where the BatchNorm reads only the producer's output and
+  /// nothing else does, and the producer ends in a convolution, that the layer table's
+  /// order cannot show: a family whose rows Keras orders apart from its data flow
+  /// (NASNet's cells) lists them, so that optimize_for_inference folds them too.
+  virtual std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> conv_batch_norm_pairs() const { return {}; }
+
   /// Called by the weights loader with the checkpoint before it loads: a family adapts
   /// what depends on the input size (a vision transformer's position embedding).
   virtual void adapt_checkpoint(torch::OrderedDict<std::string, torch::Tensor>& state) { (void)state; }

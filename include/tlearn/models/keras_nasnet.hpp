@@ -56,6 +56,10 @@ class KerasNASNetImpl : public BackboneImpl {
 
   torch::Tensor forward_top(torch::Tensor x) override;
 
+ public:
+  /// Each BatchNorm after the convolution or separable convolution it alone reads.
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> conv_batch_norm_pairs() const override;
+
  private:
   /// A layer's output while the model is built: its node, its resolution (stride
   /// 2^level) and its channels.
@@ -70,6 +74,7 @@ class KerasNASNetImpl : public BackboneImpl {
     std::string row;
     std::vector<size_t> inputs;
     Op op;
+    std::shared_ptr<torch::nn::Module> module;  ///< the row's module, if it has one
   };
 
   /// Adds the layer `name` (a Keras name, or a class to number: "activation")

@@ -198,6 +198,19 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
       detail::fold_batchnorm_into_conv(conv, bn);
       ++folded;
     }
+    // Pairs the family knows from its data flow (NASNet): the conv is the producer's last leaf.
+    for (const auto& [producer, norm] : options.fold_batchnorm() ? model.conv_batch_norm_pairs()
+                                                                 : decltype(model.conv_batch_norm_pairs()){}) {
+      torch::nn::Module* last = producer;
+      while (!last->children().empty()) last = last->children().back().get();
+      auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(last);
+      auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(norm);
+      if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+      backups.push_back({conv, bn, conv->weight.detach().clone(),
+                         conv->bias.defined() ? conv->bias.detach().clone() : torch::Tensor()});
+      detail::fold_batchnorm_into_conv(*conv, *bn);
+      ++folded;
+    }
     for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
       auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
       auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());

@@ -101,8 +101,22 @@ KerasNASNetImpl::Output KerasNASNetImpl::layer(std::string name, const std::stri
                                 : std::vector<std::shared_ptr<torch::nn::Module>>{},
              name);
   graph_.add(name, rows);
-  nodes_.push_back({name, std::move(from), std::move(op)});
+  nodes_.push_back({name, std::move(from), std::move(op), module});
   return {nodes_.size() - 1, level, channels};
+}
+
+std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> KerasNASNetImpl::conv_batch_norm_pairs() const {
+  std::vector<int> readers(nodes_.size(), 0);
+  for (const auto& node : nodes_)
+    for (auto in : node.inputs) ++readers[in];
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> pairs;
+  for (const auto& node : nodes_) {
+    if (!node.module || !node.module->as<nn::BatchNorm2d>() || node.inputs.size() != 1) continue;
+    const auto& producer = nodes_[node.inputs[0]];
+    const bool conv = producer.module && (producer.module->as<nn::Conv2d>() || producer.module->as<nn::SeparableConv2d>());
+    if (conv && readers[node.inputs[0]] == 1) pairs.emplace_back(producer.module.get(), node.module.get());
+  }
+  return pairs;
 }
 
 KerasNASNetImpl::Output KerasNASNetImpl::relu(const Output& x, const std::string& name) {
