@@ -44,12 +44,15 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-/// Runs tests/python/<script> with Debian's python3 (torch, torchvision, PIL)
-/// and fails the test unless it exits 0.
+/// Runs tests/python/<script> with the test Python (the one whose torch matches the
+/// LibTorch under test) and fails the test unless it exits 0.
 inline void run_python(const std::string& script, const std::vector<std::string>& args = {}) {
   std::string cmd = shell_quote(TLEARN_TEST_PYTHON) + " " +
                     shell_quote(std::string(TLEARN_TEST_SCRIPTS) + "/" + script);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (const auto& a : args) {
+    cmd += ' ';  // appended apart: GCC 12 warns wrongly on " " + std::string&&
+    cmd += shell_quote(a);
+  }
   INFO("running: " << cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
 }
@@ -202,7 +205,10 @@ inline bool run_keras_python(const std::string& script, const std::vector<std::s
     return false;
   }
   std::string cmd = shell_quote(python) + " " + shell_quote(std::string(TLEARN_TEST_SCRIPTS) + "/" + script);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (const auto& a : args) {
+    cmd += ' ';  // appended apart: GCC 12 warns wrongly on " " + std::string&&
+    cmd += shell_quote(a);
+  }
   INFO("running: " << cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
   return true;
