@@ -483,9 +483,10 @@ TEST_CASE("keras.MobileNet: Keras' v1 MobileNet, its bottom-right padding, every
   REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
   CHECK(error_against_keras("keras.MobileNet", notop, odd) < 1e-4);
 
-  // Alpha 0.5 with its top at 128 (10 classes, softmax: conv_preds, reshape, activation).
+  // Alpha 0.5 with its top at Keras' default 224 (10 classes, softmax: conv_preds, reshape,
+  // activation).
   KerasExport top("MobileNet");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--alpha", "0.5", "--formats", "h5"}));
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--alpha", "0.5", "--formats", "h5"}));
   CHECK(error_against_keras("keras.MobileNet_0.5", keras_top(10), top) < 1e-4);
   CHECK(keras_counts(*tl::make_backbone("keras.MobileNet_0.5", keras_top(10))) == exported_counts(top));
 
@@ -528,10 +529,10 @@ TEST_CASE("keras.MobileNetV3Small / Large: Keras' Rescaling row and top, alpha, 
   REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
   CHECK(error_against_keras("keras.MobileNetV3Small", notop, odd) < 1e-4);
 
-  // Large with its top (1x1 convs conv_2 and logits) at 160, 10 classes; Small at alpha 0.75
+  // Large with its top (1x1 convs conv_2 and logits) at Keras' default 224, 10 classes; Small at alpha 0.75
   // with its top; both minimalistic models (ReLU, 3x3, no squeeze-excitation) without.
   KerasExport top("MobileNetV3Large");
-  REQUIRE(export_keras(top, "top", {"--size", "160", "--top", "--classes", "10", "--formats", "h5"}));
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.MobileNetV3Large", keras_top(10), top) < 1e-4);
   CHECK(keras_counts(*tl::make_backbone("keras.MobileNetV3Large", keras_top(10))) == exported_counts(top));
   KerasExport narrow("MobileNetV3Small");
@@ -599,8 +600,8 @@ TEST_CASE("keras.EfficientNetB0..B7: Keras' Rescaling and Normalization rows, pa
   KerasExport odd("EfficientNetB0");
   REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
   CHECK(error_against_keras("keras.EfficientNetB0", notop, odd) < 1e-4);
-  KerasExport top("EfficientNetB2");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  KerasExport top("EfficientNetB2");  // at Keras' default size for B2
+  REQUIRE(export_keras(top, "top", {"--size", "260", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.EfficientNetB2", keras_top(10), top) < 1e-4);
   CHECK(keras_counts(*tl::make_backbone("keras.EfficientNetB2", keras_top(10))) == exported_counts(top));
 }
@@ -633,8 +634,8 @@ TEST_CASE("keras.EfficientNetV2B0..B3, S, M, L: fused blocks, 'same' padding, Ke
   KerasExport odd("EfficientNetV2B0");
   REQUIRE(export_keras(odd, "odd", {"--size", "97", "--formats", "h5"}));
   CHECK(error_against_keras("keras.EfficientNetV2B0", notop, odd) < 1e-4);
-  KerasExport top("EfficientNetV2S");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  KerasExport top("EfficientNetV2S");  // at Keras' default size for V2S
+  REQUIRE(export_keras(top, "top", {"--size", "384", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.EfficientNetV2S", keras_top(10), top) < 1e-4);
   CHECK_THAT(error_of([&] { error_against_keras("efficientnet_v2_s", keras_top(10), top); }),
              Catch::Matchers::Contains("keras.EfficientNetV2S"));
@@ -818,8 +819,8 @@ TEST_CASE("keras.DenseNet121: torchvision's DenseNet with Keras' BatchNorm, file
     torch::NoGradGuard no_grad;
     CHECK(relative_error(model->forward(e.io["input"]), keras) < 1e-4);
   }
-  KerasExport top("DenseNet121");
-  REQUIRE(export_keras(top, "top", {"--size", "128", "--top", "--classes", "10", "--formats", "h5"}));
+  KerasExport top("DenseNet121");  // at Keras' default size
+  REQUIRE(export_keras(top, "top", {"--size", "224", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.DenseNet121", keras_top(10), top) < 1e-4);
 }
 
@@ -852,7 +853,7 @@ TEST_CASE("keras.Xception: separable convs as one layer each, 'same' pooling, fi
   auto model = tl::make_backbone("keras.Xception", tl::BackboneOptions(notop).weights(e.file(".keras2.h5").string()));
   check_counts_and_round_trip(*model, e, 126, "150", 40);  // all but block14
   // An odd size: "same" pooling then pads both sides alike, and the shortcut still meets it.
-  check_odd_size_and_top("Xception", "97", "128");
+  check_odd_size_and_top("Xception", "97", "299");  // the top at Keras' default size
 }
 
 TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooling, names and layer order",
@@ -876,7 +877,7 @@ TEST_CASE("keras.InceptionV3: torchvision's network with Keras' BatchNorm, pooli
   auto model = tl::make_backbone("keras.InceptionV3", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
   CHECK(model->layers()[249].alias == "conv2d_80");  // the first layer Keras' example trains (mixed8's first conv)
   check_counts_and_round_trip(*model, e, 249, "150", 94);
-  check_odd_size_and_top("InceptionV3", "151", "128");
+  check_odd_size_and_top("InceptionV3", "151", "299");  // the top at Keras' default size
 }
 
 TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' names and order", "[keras]") {
@@ -900,8 +901,8 @@ TEST_CASE("keras.InceptionResNetV2: scaled residual Inception blocks, Keras' nam
       tl::make_backbone("keras.InceptionResNetV2", tl::BackboneOptions(notop).weights(e.file(".h5").string()));
   CHECK(model->layers()[617].alias == "mixed_7a");
   check_counts_and_round_trip(*model, e, 618, "139", 204);  // up to mixed_7a: the block8 blocks train
-  KerasExport top("InceptionResNetV2");
-  REQUIRE(export_keras(top, "top", {"--size", "160", "--top", "--classes", "10", "--formats", "h5"}));
+  KerasExport top("InceptionResNetV2");  // at Keras' default size
+  REQUIRE(export_keras(top, "top", {"--size", "299", "--top", "--classes", "10", "--formats", "h5"}));
   CHECK(error_against_keras("keras.InceptionResNetV2", keras_top(10), top) < 1e-4);
 }
 
