@@ -1,4 +1,4 @@
-# Findtlearn_hdf5: libhdf5's C library, for the Keras weight-file readers.
+# Findtlearn_hdf5: libhdf5's C library, for writing Keras weight files (reading is tlearn's own).
 # CMake's FindHDF5 needs the C language enabled, which C++-only projects (and so
 # tlearn's users, through tlearnConfig.cmake) do not have. This looks for an HDF5
 # CMake package first (vcpkg, upstream builds), then for the header and library
