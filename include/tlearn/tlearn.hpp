@@ -80,6 +80,7 @@
 #include "tlearn/models/vit.hpp"
 #include "tlearn/nn/activation.hpp"
 #include "tlearn/nn/attention.hpp"
+#include "tlearn/nn/channel_order.hpp"
 #include "tlearn/nn/conv_norm_act.hpp"
 #include "tlearn/nn/mlp.hpp"
 #include "tlearn/nn/normalization.hpp"

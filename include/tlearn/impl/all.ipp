@@ -74,6 +74,7 @@
 #include "tlearn/impl/models/inference.ipp"
 #include "tlearn/impl/nn/activation.ipp"
 #include "tlearn/impl/nn/attention.ipp"
+#include "tlearn/impl/nn/channel_order.ipp"
 #include "tlearn/impl/nn/conv_norm_act.ipp"
 #include "tlearn/impl/nn/mlp.ipp"
 #include "tlearn/impl/nn/normalization.ipp"

@@ -27,6 +27,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/channel_order.hpp"
 #include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/rescaling.hpp"
 
@@ -43,35 +44,6 @@ struct ConvNeXtConfig {
 };
 
 namespace nn {
-
-/// torchvision.ops.Permute.
-class PermuteImpl : public torch::nn::Module {
- public:
-  explicit PermuteImpl(std::vector<int64_t> dims) : dims_(std::move(dims)) {}
-  torch::Tensor forward(const torch::Tensor& x) { return x.permute(dims_); }
-
- private:
-  std::vector<int64_t> dims_;
-};
-TORCH_MODULE(Permute);
-
-/// LayerNorm over the channels of an (N, C, H, W) map (torchvision's LayerNorm2d):
-/// layer_norm on the channels-last view, then back to channels-first.
-class LayerNorm2dImpl : public torch::nn::Module {
- public:
-  explicit LayerNorm2dImpl(int64_t channels, double eps = 1e-6);
-
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::layer_norm(x.permute({0, 2, 3, 1}), {channels_}, weight, bias, eps_).permute({0, 3, 1, 2});
-  }
-
-  torch::Tensor weight, bias;
-
- private:
-  int64_t channels_;
-  double eps_;
-};
-TORCH_MODULE(LayerNorm2d);
 
 /// ConvNeXt's block; `prefix` is its module path ("features.1.0"), `keras` its Keras
 /// name ("convnext_tiny_stage_0_block_0") for Keras' rows, or empty.

@@ -5,11 +5,6 @@
 
 namespace tlearn::nn {
 
-LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : channels_(channels), eps_(eps) {
-  weight = register_parameter("weight", torch::ones({channels}));
-  bias = register_parameter("bias", torch::zeros({channels}));
-}
-
 CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t dim, double layer_scale,
                          double stochastic_depth_prob, const std::string& keras)
     : stochastic_depth_prob_(stochastic_depth_prob) {

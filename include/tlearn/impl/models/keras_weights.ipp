@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "tlearn/core/error.hpp"
-#include "tlearn/models/convnext.hpp"
 #include "tlearn/models/keras_weights.hpp"
 #include "tlearn/models/layers.hpp"
+#include "tlearn/nn/channel_order.hpp"
 #include "tlearn/nn/normalization.hpp"
 #include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/separable_conv.hpp"

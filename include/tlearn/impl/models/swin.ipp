@@ -3,9 +3,9 @@
 
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/tap.hpp"
-#include "tlearn/models/convnext.hpp"  // nn::Permute
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/swin.hpp"
+#include "tlearn/nn/channel_order.hpp"
 #include "tlearn/nn/mlp.hpp"
 
 #include <cmath>
