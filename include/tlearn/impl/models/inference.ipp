@@ -189,32 +189,32 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
     std::vector<nn::ConvNormActImpl*> blocks;
     for (const auto& m : model.modules(/*include_self=*/false))
       if (auto* block = dynamic_cast<nn::ConvNormActImpl*>(m.get())) blocks.push_back(block);
-    for (auto* block : blocks) {
-      auto& conv = *block->conv;
-      auto& bn = *block->bn;
-      if (!options.fold_batchnorm() || bn.folded() || conv.options.out_channels() != bn.options.num_features()) continue;
+    // Whether conv -> bn can fold at all; the callers know they run in sequence.
+    auto foldable = [](torch::nn::Conv2dImpl* conv, nn::BatchNorm2dImpl* bn) {
+      return conv && bn && !bn->folded() && conv->options.out_channels() == bn->options.num_features();
+    };
+    // Folds, keeping what undoes it if the probe's output changes.
+    auto fold = [&](torch::nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn) {
       backups.push_back({&conv, &bn, conv.weight.detach().clone(),
                          conv.bias.defined() ? conv.bias.detach().clone() : torch::Tensor()});
       detail::fold_batchnorm_into_conv(conv, bn);
       ++folded;
-    }
+    };
+    for (auto* block : blocks)
+      if (options.fold_batchnorm() && foldable(block->conv.get(), block->bn.get())) fold(*block->conv, *block->bn);
     // Pairs the family knows from its data flow (NASNet): the conv is the producer's last leaf.
-    for (const auto& [producer, norm] : options.fold_batchnorm() ? model.conv_batch_norm_pairs()
-                                                                 : decltype(model.conv_batch_norm_pairs()){}) {
-      torch::nn::Module* last = producer;
-      while (!last->children().empty()) last = last->children().back().get();
-      auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(last);
-      auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(norm);
-      if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
-      backups.push_back({conv, bn, conv->weight.detach().clone(),
-                         conv->bias.defined() ? conv->bias.detach().clone() : torch::Tensor()});
-      detail::fold_batchnorm_into_conv(*conv, *bn);
-      ++folded;
-    }
+    if (options.fold_batchnorm())
+      for (const auto& [producer, norm] : model.conv_batch_norm_pairs()) {
+        torch::nn::Module* last = producer;
+        while (!last->children().empty()) last = last->children().back().get();
+        auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(last);
+        auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(norm);
+        if (foldable(conv, bn)) fold(*conv, *bn);
+      }
     for (size_t i = 0; options.fold_batchnorm() && i + 1 < leaves.size(); ++i) {
       auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(leaves[i].module.get());
       auto* bn = dynamic_cast<nn::BatchNorm2dImpl*>(leaves[i + 1].module.get());
-      if (!conv || !bn || bn->folded() || conv->options.out_channels() != bn->options.num_features()) continue;
+      if (!foldable(conv, bn)) continue;
       // In one row, only siblings are sequential: a row holding a whole block (maxvit's
       // MBconv) may end one branch with a conv and start the next with a BatchNorm.
       if (leaves[i].row == leaves[i + 1].row && leaves[i].parent != leaves[i + 1].parent) continue;
@@ -227,10 +227,7 @@ int optimize_for_inference(BackboneImpl& model, const InferenceOptions& options)
         torch::NoGradGuard no_grad;
         if (!torch::allclose(bn->forward(conv_out), bn_out, 1e-4, 1e-5)) continue;
       }
-      backups.push_back({conv, bn, conv->weight.detach().clone(),
-                         conv->bias.defined() ? conv->bias.detach().clone() : torch::Tensor()});
-      detail::fold_batchnorm_into_conv(*conv, *bn);
-      ++folded;
+      fold(*conv, *bn);
     }
     // A fold the rows could not rule out (a conv and a BatchNorm on different paths)
     // would change the output: then none is kept, and the rows are recorded afresh.
