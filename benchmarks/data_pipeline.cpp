@@ -126,11 +126,11 @@ void profile(const fs::path& dir) {
   };
   std::vector<torch::Tensor> decoded(n);
   tlearn::io::ImageReadOptions stb;
-  stb.turbojpeg = false;
+  stb.turbojpeg(false);
   time("decode (stb_image)", [&](size_t i) { tlearn::io::read_image(data.path(i), stb); });
   time("decode (default)", [&](size_t i) { decoded[i] = tlearn::io::read_image(data.path(i)); });
   tlearn::io::ImageReadOptions scaled;
-  scaled.min_size = {249, 249};
+  scaled.min_size({249, 249});
   time("decode, scaled to >= 249x249", [&](size_t i) { tlearn::io::read_image(data.path(i), scaled); });
   time("resize to 224x224 (bilinear, antialiased)", [&](size_t i) { td::resize({224, 224})(decoded[i]); });
   time("eval transform (resize 256, crop 224)", [&](size_t i) { td::eval_transform({256, 224})(decoded[i]); });

@@ -75,7 +75,7 @@ inline void run_public_api_sweep(torch::Device device, torch::Dtype dtype) {
 
   INFO("sweep step: Feature extraction");
   // Feature extraction: the frozen base once, then the head on stored features.
-  auto features = extract_features(base, batches, ExtractOptions().device(device.str()));
+  auto features = extract_features(base, batches, ExtractOptions().device(device));
   check_follows(features.images().narrow(0, 0, 1).to(device), device, dtype, "extract_features");
 
   INFO("sweep step: Segmentation");

@@ -113,7 +113,7 @@ TEST_CASE("JPEG decoding (baseline, progressive, grey) is within 2 levels of PIL
     for (bool turbo : {true, false}) {
       INFO(name << (turbo ? " (libjpeg-turbo when built with it)" : " (stb_image)"));
       tl::io::ImageReadOptions o;
-      o.turbojpeg = turbo;
+      o.turbojpeg(turbo);
       auto ours = tl::io::read_image(path, o);
       // stb_image's IDCT and chroma upsampling are not libjpeg's: a few pixels differ by
       // more, up to 49 levels on the baboon's fur (sharp colour edges).
@@ -129,7 +129,7 @@ TEST_CASE("CMYK JPEG is decoded to RGB as PIL converts it", "[data][decode]") {
   auto pil = tl::io::read_image(ref / "decoded_cmyk.png");
   for (bool turbo : {true, false}) {
     tl::io::ImageReadOptions o;
-    o.turbojpeg = turbo;
+    o.turbojpeg(turbo);
     auto ours = tl::io::read_image(ref / "cmyk.jpg", o);
     REQUIRE(ours.sizes() == pil.sizes());
     // libjpeg-turbo decodes it to CMYK and tlearn converts as PIL does; stb_image's IDCT differs slightly.
@@ -159,10 +159,10 @@ TEST_CASE("alpha is composited on the background or dropped", "[data][decode]") 
   CHECK(white[0][0][2].item<int>() == (0 * 128 + 255 * 127 + 127) / 255);
   CHECK(white[0][1].equal(torch::tensor({10, 20, 30}, torch::kUInt8)));
   CHECK(white[0][2].equal(torch::tensor({255, 255, 255}, torch::kUInt8)));
-  auto black = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().background_color(0, 0, 0));
+  auto black = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().background({0, 0, 0}));
   CHECK(black[0][0][0].item<int>() == (200 * 128 + 127) / 255);
   CHECK(black[0][2].equal(torch::tensor({0, 0, 0}, torch::kUInt8)));
-  auto dropped = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().alpha_mode(tl::io::Alpha::Drop));
+  auto dropped = tl::io::read_image(dir / "rgba.png", tl::io::ImageReadOptions().alpha(tl::io::Alpha::Drop));
   CHECK(dropped[0][0].equal(torch::tensor({200, 100, 0}, torch::kUInt8)));
   CHECK(dropped[0][2].equal(torch::tensor({1, 2, 3}, torch::kUInt8)));
 }
@@ -201,7 +201,7 @@ TEST_CASE("bad image files raise errors naming the file and the reason", "[data]
   big[sof + 5] = big[sof + 6] = big[sof + 7] = big[sof + 8] = 0xEA;  // 60138 x 60138
   spit(dir / "bomb.jpg", big);
   expect_error(dir / "bomb.jpg", "pixels");
-  expect_error(kSkimage / "rocket.jpg", "max_pixels", tl::io::ImageReadOptions().pixel_limit(1000));
+  expect_error(kSkimage / "rocket.jpg", "max_pixels", tl::io::ImageReadOptions().max_pixels(1000));
   auto twelve = jpg;
   twelve[sof + 4] = 12;
   spit(dir / "12bit.jpg", twelve);
@@ -242,7 +242,7 @@ TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bom
   auto ref = reference("images");
   auto dir = tl::test::scratch_dir("hostile_images");
   auto expect_error = [](const fs::path& p, const std::string& reason, tl::io::ImageReadOptions o = {}) {
-    INFO(p << " (libjpeg-turbo: " << o.turbojpeg << ")");
+    INFO(p << " (libjpeg-turbo: " << o.turbojpeg() << ")");
     try {
       tl::io::read_image(p, o);
       FAIL("no error for " << p);
@@ -251,7 +251,7 @@ TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bom
     }
   };
   tl::io::ImageReadOptions stb;
-  stb.turbojpeg = false;
+  stb.turbojpeg(false);
   const auto jpg = slurp(kSkimage / "rocket.jpg");
 
   // A leading fill byte: stb_image skips it, so tlearn does too, and decodes the JPEG as JPEG.
@@ -275,7 +275,7 @@ TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bom
   for (const auto& o : {tl::io::ImageReadOptions(), stb}) {
     expect_error(dir / "huffman.jpg", "Huffman table with more codes", o);
     expect_error(dir / "undefined.jpg", "never defined", o);
-    expect_error(ref / "progressive.jpg", "more than 3 JPEG scans", tl::io::ImageReadOptions(o).jpeg_scan_limit(3));
+    expect_error(ref / "progressive.jpg", "more than 3 JPEG scans", tl::io::ImageReadOptions(o).max_jpeg_scans(3));
   }
   CHECK(tl::io::read_image(ref / "progressive.jpg").size(2) == 3);
 

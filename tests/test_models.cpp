@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <typeindex>
 
 #include "model_parity.hpp"
 #include "support.hpp"
@@ -41,6 +43,66 @@ TEST_CASE("every registered model has torchvision's state_dict keys, shapes and 
     }
     CHECK(count_parameters(*model) == reference[name]["params"].get<int64_t>());
   }
+}
+
+namespace {
+// Every Arch tag in tlearn (the `namespace arch` of each family header).
+using ArchTags = std::tuple<
+    tl::arch::AlexNet, tl::arch::ConvNeXtTiny, tl::arch::ConvNeXtSmall, tl::arch::ConvNeXtBase,
+    tl::arch::ConvNeXtLarge, tl::arch::KerasConvNeXtTiny, tl::arch::KerasConvNeXtSmall, tl::arch::KerasConvNeXtBase,
+    tl::arch::KerasConvNeXtLarge, tl::arch::KerasConvNeXtXLarge, tl::arch::DenseNet121, tl::arch::DenseNet161,
+    tl::arch::DenseNet169, tl::arch::DenseNet201, tl::arch::KerasDenseNet121, tl::arch::KerasDenseNet169,
+    tl::arch::KerasDenseNet201, tl::arch::KerasEfficientNetB0, tl::arch::EfficientNetB0, tl::arch::EfficientNetB1,
+    tl::arch::EfficientNetB2, tl::arch::EfficientNetB3, tl::arch::EfficientNetB4, tl::arch::EfficientNetB5,
+    tl::arch::EfficientNetB6, tl::arch::EfficientNetB7, tl::arch::EfficientNetV2S, tl::arch::EfficientNetV2M,
+    tl::arch::EfficientNetV2L, tl::arch::KerasEfficientNetB1, tl::arch::KerasEfficientNetB2,
+    tl::arch::KerasEfficientNetB3, tl::arch::KerasEfficientNetB4, tl::arch::KerasEfficientNetB5,
+    tl::arch::KerasEfficientNetB6, tl::arch::KerasEfficientNetB7, tl::arch::KerasEfficientNetV2B0,
+    tl::arch::KerasEfficientNetV2B1, tl::arch::KerasEfficientNetV2B2, tl::arch::KerasEfficientNetV2B3,
+    tl::arch::KerasEfficientNetV2S, tl::arch::KerasEfficientNetV2M, tl::arch::KerasEfficientNetV2L,
+    tl::arch::GoogLeNet, tl::arch::InceptionV3, tl::arch::KerasInceptionV3, tl::arch::KerasInceptionResNetV2,
+    tl::arch::KerasMobileNet, tl::arch::KerasMobileNet_025, tl::arch::KerasMobileNet_05,
+    tl::arch::KerasMobileNet_075, tl::arch::KerasNASNetMobile, tl::arch::KerasNASNetLarge,
+    tl::arch::KerasResNet50V2, tl::arch::KerasResNet101V2, tl::arch::KerasResNet152V2, tl::arch::KerasXception,
+    tl::arch::MaxVitT, tl::arch::MNASNet0_5, tl::arch::MNASNet0_75, tl::arch::MNASNet1_0, tl::arch::MNASNet1_3,
+    tl::arch::MobileNetV2, tl::arch::KerasMobileNetV2, tl::arch::KerasMobileNetV2_035,
+    tl::arch::KerasMobileNetV2_05, tl::arch::KerasMobileNetV2_075, tl::arch::KerasMobileNetV2_13,
+    tl::arch::KerasMobileNetV2_14, tl::arch::MobileNetV3Small, tl::arch::MobileNetV3Large,
+    tl::arch::KerasMobileNetV3Small, tl::arch::KerasMobileNetV3Large, tl::arch::KerasMobileNetV3Small_075,
+    tl::arch::KerasMobileNetV3Small_Minimalistic, tl::arch::KerasMobileNetV3Large_075,
+    tl::arch::KerasMobileNetV3Large_Minimalistic, tl::arch::RegNetX400MF, tl::arch::RegNetX800MF,
+    tl::arch::RegNetX1_6GF, tl::arch::RegNetX3_2GF, tl::arch::RegNetX8GF, tl::arch::RegNetX16GF,
+    tl::arch::RegNetX32GF, tl::arch::RegNetY400MF, tl::arch::RegNetY800MF, tl::arch::RegNetY1_6GF,
+    tl::arch::RegNetY3_2GF, tl::arch::RegNetY8GF, tl::arch::RegNetY16GF, tl::arch::RegNetY32GF,
+    tl::arch::RegNetY128GF, tl::arch::ResNet18, tl::arch::ResNet34, tl::arch::ResNet50, tl::arch::ResNet101,
+    tl::arch::ResNet152, tl::arch::ResNeXt50_32X4D, tl::arch::ResNeXt101_32X8D, tl::arch::ResNeXt101_64X4D,
+    tl::arch::WideResNet50_2, tl::arch::WideResNet101_2, tl::arch::KerasResNet50, tl::arch::KerasResNet101,
+    tl::arch::KerasResNet152, tl::arch::ShuffleNetV2_x0_5, tl::arch::ShuffleNetV2_x1_0, tl::arch::ShuffleNetV2_x1_5,
+    tl::arch::ShuffleNetV2_x2_0, tl::arch::SqueezeNet1_0, tl::arch::SqueezeNet1_1, tl::arch::SwinT, tl::arch::SwinS,
+    tl::arch::SwinB, tl::arch::SwinV2T, tl::arch::SwinV2S, tl::arch::SwinV2B, tl::arch::VGG11, tl::arch::VGG13,
+    tl::arch::VGG16, tl::arch::VGG19, tl::arch::VGG11_BN, tl::arch::VGG13_BN, tl::arch::VGG16_BN,
+    tl::arch::VGG19_BN, tl::arch::KerasVGG16, tl::arch::KerasVGG19, tl::arch::ViTB16, tl::arch::ViTB32,
+    tl::arch::ViTL16, tl::arch::ViTL32, tl::arch::ViTH14>;
+
+template <class... Tag>
+std::vector<std::tuple<std::string, std::type_index, std::string>> arch_tag_rows(std::tuple<Tag...>*) {
+  return {{Tag::name, std::type_index(typeid(typename Tag::Impl)), typeid(Tag).name()}...};
+}
+}  // namespace
+
+TEST_CASE("every Arch tag names a registered model of its family, and every registered model has a tag", "[registry]") {
+  std::set<std::string> tagged;
+  for (const auto& [name, impl, tag] : arch_tag_rows(static_cast<ArchTags*>(nullptr))) {
+    INFO("tag " << tag << " names '" << name << "'");
+    const auto& row = tl::detail::registered_model(name);  // throws for an unknown name
+    CHECK(row.impl == impl);  // Backbone<Tag> would hold a null module otherwise
+    CHECK(tagged.insert(name).second);               // two tags, one name
+  }
+  std::string untagged;
+  for (const auto& name : tl::list_models())
+    if (!tagged.count(name) && name != "vit_toy") untagged += " " + name;  // vit_toy: registered by this binary
+  INFO("registered models without an Arch tag:" << untagged);
+  CHECK(untagged.empty());
 }
 
 TEST_CASE("summary prints torchvision's parameter count for every registered model", "[summary]") {

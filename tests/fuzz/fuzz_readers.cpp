@@ -44,9 +44,9 @@ const std::map<std::string, Reader>& readers() {
       {"image",
        [](const uint8_t* d, size_t n) {
          tlearn::io::ImageReadOptions o;
-         o.max_pixels = 1 << 22;  // keeps each run fast; the limit itself is tested elsewhere
+         o.max_pixels(1 << 22);  // keeps each run fast; the limit itself is tested elsewhere
          tlearn::io::decode_image(d, n, "fuzz", o);
-         o.turbojpeg = false;  // stb_image's JPEG path too
+         o.turbojpeg(false);  // stb_image's JPEG path too
          tlearn::io::decode_image(d, n, "fuzz", o);
        }},
       {"idx", [](const uint8_t* d, size_t n) { write_input(d, n), tlearn::data::detail::read_idx_gzip(input_file()); }},

@@ -114,7 +114,7 @@ int main(int argc, char** argv) try {
   for (size_t i = 0; i < start.size(); ++i) moved = std::max(moved, (model->parameters()[i] - start[i]).abs().max().item<double>());
   result.insert("moved", torch::tensor(moved));
   result.insert("predict", trainer.predict(val));
-  result.insert("features", tl::extract_features(base, val, tl::ExtractOptions().device("cpu")).images().contiguous());
+  result.insert("features", tl::extract_features(base, val, tl::ExtractOptions().device(torch::kCPU)).images().contiguous());
   result.insert("confusion", trainer.report(val).confusion.to(torch::kFloat));
   tl::io::save_safetensors(result, out / (me + ".safetensors"));
   std::cout << "worker " << rank << " of " << tl::distributed::world_size() << " done\n";

@@ -10,11 +10,19 @@
 
 namespace tlearn::nn {
 
-/// An activation by name, as ConvNormAct and SqueezeExcitation take it.
-enum class Activation { None, ReLU, ReLU6, SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid };
+/// An activation by name, as ConvNormAct, SqueezeExcitation and HeadOptions take it.
+enum class Activation { None, ReLU, ReLU6, SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid, Tanh, ELU };
 
 /// "ReLU", "SiLU", ...: the kind a layer-table row of this activation shows.
 std::string activation_name(Activation activation);
+
+/// Keras' string for `activation`: "relu", "silu", "hard_swish", ... ("linear" for None).
+std::string keras_activation_name(Activation activation);
+
+/// The activation Keras calls `name` ("relu", "swish" or "silu", "gelu", "tanh",
+/// "elu", "relu6", "hard_swish", "hard_sigmoid", "sigmoid", "linear"); an Error
+/// naming the accepted names otherwise.
+Activation parse_activation(const std::string& name);
 
 /// `activation` applied to x (x itself for None); in place when `inplace`.
 torch::Tensor apply_activation(Activation activation, torch::Tensor x, bool inplace = false);

@@ -142,7 +142,7 @@ class TrainTransform {
     io::ImageReadOptions read;
     if (!rrc_ && !size_.empty()) {  // a JPEG may be decoded smaller, keeping the resolution that zooming in needs
       const double z = std::min(1.0, zoom_.first);
-      read.min_size = {int64_t(std::ceil(double(size_[0]) / z)), int64_t(std::ceil(double(size_[1]) / z))};
+      read.min_size({int64_t(std::ceil(double(size_[0]) / z)), int64_t(std::ceil(double(size_[1]) / z))});
     }
     return Transform([self](const torch::Tensor& x, uint64_t seed) { return self(x, seed); }, read);
   }

@@ -95,8 +95,8 @@ Transform preprocess(Preprocessing policy);
 /// `preprocess_input(policy)`. Bit-exact with torchvision on PIL images. Files
 /// are decoded at full size so that evaluation matches Python; for speed, allow
 /// reduced-scale JPEG decoding with
-/// `eval_transform(spec).read_options(io::ImageReadOptions{}.min_shorter_side = ...)`, e.g.
-///     io::ImageReadOptions fast; fast.min_shorter_side = spec.resize_size; t.read_options(fast);
+/// `eval_transform(spec).read_options(io::ImageReadOptions().min_shorter_side(...))`, e.g.
+///     t.read_options(io::ImageReadOptions().min_shorter_side(spec.resize_size));
 Transform eval_transform(const EvalTransformSpec& spec, Preprocessing policy = Preprocessing::Identity);
 
 }  // namespace tlearn::data

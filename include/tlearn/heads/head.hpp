@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "tlearn/core/activation.hpp"
 #include "tlearn/core/error.hpp"
 #include "tlearn/core/linear.hpp"
 #include "tlearn/core/predict.hpp"
@@ -41,8 +42,8 @@ struct HeadOptions {
   TORCH_ARG(std::vector<int64_t>, feature_hw) = {};
   /// Widths of the hidden Dense layers, in order (empty: pooling straight to the output).
   TORCH_ARG(std::vector<int64_t>, hidden) = {};
-  /// Activation after each hidden layer: "relu", "gelu", "silu", "tanh", "elu".
-  TORCH_ARG(std::string, activation) = "relu";
+  /// Activation after each hidden layer.
+  TORCH_ARG(nn::Activation, activation) = nn::Activation::ReLU;
   /// Dropout after each hidden layer (before the output layer when there are none).
   TORCH_ARG(double, dropout) = 0.0;
   /// Outputs of the last layer: 1 for a binary (sigmoid) classifier.
@@ -55,6 +56,9 @@ struct HeadOptions {
   TORCH_ARG(Activation, output_activation) = Activation::None;
 
  public:
+
+  /// The hidden layers' activation by Keras' name ("relu", "gelu", "swish", "tanh", ...).
+  HeadOptions& activation(const std::string& keras_name) { return activation(nn::parse_activation(keras_name)); }
 
   /// Keras' Flatten instead of global pooling (`flatten(true)` == pooling(Pooling::None)).
   HeadOptions& flatten(bool on) {
@@ -103,8 +107,6 @@ class HeadImpl : public torch::nn::Module {
 
  private:
   torch::Tensor pool(torch::Tensor x) const;
-
-  torch::Tensor activate(const torch::Tensor& x) const;
 
   HeadOptions options_;
   int64_t in_features_ = 0;

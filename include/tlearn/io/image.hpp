@@ -39,27 +39,24 @@ enum class Alpha {
 };
 
 struct ImageReadOptions {
-  Alpha alpha = Alpha::Composite;
-  std::array<uint8_t, 3> background{255, 255, 255};
+  TORCH_ARG(Alpha, alpha) = Alpha::Composite;
+  /// The colour an alpha channel is composited over.
+  using Rgb = std::array<uint8_t, 3>;
+  TORCH_ARG(Rgb, background) = Rgb{255, 255, 255};
   /// Refuse images with more pixels than this before decoding anything (PIL's
   /// decompression-bomb limit). 0 = no limit.
-  int64_t max_pixels = 178956970;
+  TORCH_ARG(int64_t, max_pixels) = 178956970;
   /// {H, W}: a JPEG may be decoded at a reduced scale (libjpeg-turbo's 1/8 .. 7/8)
   /// as long as the result is still at least this large. Empty = full size.
-  std::vector<int64_t> min_size;
+  TORCH_ARG(std::vector<int64_t>, min_size) = {};
   /// Same, for the shorter side only (what "resize the shorter side" needs).
-  int64_t min_shorter_side = 0;
+  TORCH_ARG(int64_t, min_shorter_side) = 0;
   /// Use libjpeg-turbo for JPEGs when available (false forces stb_image).
-  bool turbojpeg = true;
+  TORCH_ARG(bool, turbojpeg) = true;
   /// Refuse JPEGs with more scans than this: each progressive scan re-reads the whole
   /// image, so thousands of tiny scans take minutes of CPU. Progressive files from
   /// libjpeg's default script (PIL's, for one) have 10.
-  int max_jpeg_scans = 100;
-
-  ImageReadOptions& alpha_mode(Alpha a) { alpha = a; return *this; }
-  ImageReadOptions& background_color(uint8_t r, uint8_t g, uint8_t b) { background = {r, g, b}; return *this; }
-  ImageReadOptions& pixel_limit(int64_t n) { max_pixels = n; return *this; }
-  ImageReadOptions& jpeg_scan_limit(int n) { max_jpeg_scans = n; return *this; }
+  TORCH_ARG(int, max_jpeg_scans) = 100;
 };
 
 struct ImageInfo {
@@ -106,7 +103,7 @@ void check_pixels(int64_t h, int64_t w, const ImageReadOptions& o, const std::st
 /// The largest reduction a JPEG decoder may apply given the caller's minimum size.
 bool fits_min_size(int64_t h, int64_t w, const ImageReadOptions& o);
 
-inline bool wants_scaling(const ImageReadOptions& o) { return o.min_size.size() == 2 || o.min_shorter_side > 0; }
+inline bool wants_scaling(const ImageReadOptions& o) { return o.min_size().size() == 2 || o.min_shorter_side() > 0; }
 
 }  // namespace detail
 

@@ -114,6 +114,9 @@ struct DenseNet121 { using Impl = DenseNetImpl; static constexpr const char* nam
 struct DenseNet161 { using Impl = DenseNetImpl; static constexpr const char* name = "densenet161"; };
 struct DenseNet169 { using Impl = DenseNetImpl; static constexpr const char* name = "densenet169"; };
 struct DenseNet201 { using Impl = DenseNetImpl; static constexpr const char* name = "densenet201"; };
+struct KerasDenseNet121 { using Impl = DenseNetImpl; static constexpr const char* name = "keras.DenseNet121"; };
+struct KerasDenseNet169 { using Impl = DenseNetImpl; static constexpr const char* name = "keras.DenseNet169"; };
+struct KerasDenseNet201 { using Impl = DenseNetImpl; static constexpr const char* name = "keras.DenseNet201"; };
 }  // namespace arch
 
 namespace detail {

@@ -215,7 +215,10 @@ EfficientNetConfig keras_efficientnet_v2_config(const std::string& variant);
 }  // namespace detail
 
 namespace arch {
-struct KerasEfficientNetB0 { using Impl = EfficientNetImpl; static constexpr const char* name = "keras.EfficientNetB0"; };
+struct KerasEfficientNetB0 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB0";
+};
 struct EfficientNetB0 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b0"; };
 struct EfficientNetB1 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b1"; };
 struct EfficientNetB2 { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_b2"; };
@@ -227,6 +230,62 @@ struct EfficientNetB7 { using Impl = EfficientNetImpl; static constexpr const ch
 struct EfficientNetV2S { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_v2_s"; };
 struct EfficientNetV2M { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_v2_m"; };
 struct EfficientNetV2L { using Impl = EfficientNetImpl; static constexpr const char* name = "efficientnet_v2_l"; };
+struct KerasEfficientNetB1 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB1";
+};
+struct KerasEfficientNetB2 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB2";
+};
+struct KerasEfficientNetB3 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB3";
+};
+struct KerasEfficientNetB4 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB4";
+};
+struct KerasEfficientNetB5 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB5";
+};
+struct KerasEfficientNetB6 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB6";
+};
+struct KerasEfficientNetB7 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetB7";
+};
+struct KerasEfficientNetV2B0 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2B0";
+};
+struct KerasEfficientNetV2B1 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2B1";
+};
+struct KerasEfficientNetV2B2 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2B2";
+};
+struct KerasEfficientNetV2B3 {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2B3";
+};
+struct KerasEfficientNetV2S {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2S";
+};
+struct KerasEfficientNetV2M {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2M";
+};
+struct KerasEfficientNetV2L {
+  using Impl = EfficientNetImpl;
+  static constexpr const char* name = "keras.EfficientNetV2L";
+};
 }  // namespace arch
 
 namespace detail {

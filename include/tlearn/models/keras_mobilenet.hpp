@@ -78,6 +78,18 @@ inline ModelSpec keras_mobilenet_spec(const std::string& name, const std::string
 
 namespace arch {
 struct KerasMobileNet { using Impl = KerasMobileNetImpl; static constexpr const char* name = "keras.MobileNet"; };
+struct KerasMobileNet_025 {
+  using Impl = KerasMobileNetImpl;
+  static constexpr const char* name = "keras.MobileNet_0.25";
+};
+struct KerasMobileNet_05 {
+  using Impl = KerasMobileNetImpl;
+  static constexpr const char* name = "keras.MobileNet_0.5";
+};
+struct KerasMobileNet_075 {
+  using Impl = KerasMobileNetImpl;
+  static constexpr const char* name = "keras.MobileNet_0.75";
+};
 }  // namespace arch
 
 namespace detail {

@@ -114,6 +114,26 @@ inline ModelSpec keras_mobilenet_v2_spec(const std::string& name, const std::str
 namespace arch {
 struct MobileNetV2 { using Impl = MobileNetV2Impl; static constexpr const char* name = "mobilenet_v2"; };
 struct KerasMobileNetV2 { using Impl = MobileNetV2Impl; static constexpr const char* name = "keras.MobileNetV2"; };
+struct KerasMobileNetV2_035 {
+  using Impl = MobileNetV2Impl;
+  static constexpr const char* name = "keras.MobileNetV2_0.35";
+};
+struct KerasMobileNetV2_05 {
+  using Impl = MobileNetV2Impl;
+  static constexpr const char* name = "keras.MobileNetV2_0.5";
+};
+struct KerasMobileNetV2_075 {
+  using Impl = MobileNetV2Impl;
+  static constexpr const char* name = "keras.MobileNetV2_0.75";
+};
+struct KerasMobileNetV2_13 {
+  using Impl = MobileNetV2Impl;
+  static constexpr const char* name = "keras.MobileNetV2_1.3";
+};
+struct KerasMobileNetV2_14 {
+  using Impl = MobileNetV2Impl;
+  static constexpr const char* name = "keras.MobileNetV2_1.4";
+};
 }  // namespace arch
 
 namespace detail {

@@ -202,8 +202,30 @@ std::vector<RegisteredModel> keras_mobilenet_v3_variants();
 namespace arch {
 struct MobileNetV3Small { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_small"; };
 struct MobileNetV3Large { using Impl = MobileNetV3Impl; static constexpr const char* name = "mobilenet_v3_large"; };
-struct KerasMobileNetV3Small { using Impl = MobileNetV3Impl; static constexpr const char* name = "keras.MobileNetV3Small"; };
-struct KerasMobileNetV3Large { using Impl = MobileNetV3Impl; static constexpr const char* name = "keras.MobileNetV3Large"; };
+struct KerasMobileNetV3Small {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Small";
+};
+struct KerasMobileNetV3Large {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Large";
+};
+struct KerasMobileNetV3Small_075 {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Small_0.75";
+};
+struct KerasMobileNetV3Small_Minimalistic {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Small_minimalistic";
+};
+struct KerasMobileNetV3Large_075 {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Large_0.75";
+};
+struct KerasMobileNetV3Large_Minimalistic {
+  using Impl = MobileNetV3Impl;
+  static constexpr const char* name = "keras.MobileNetV3Large_minimalistic";
+};
 }  // namespace arch
 
 namespace detail {

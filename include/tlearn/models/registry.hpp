@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <typeindex>
+#include <typeinfo>
 #include <vector>
 
 #include "tlearn/models/backbone.hpp"
@@ -26,14 +28,19 @@ using BackboneFactory = std::function<std::shared_ptr<BackboneImpl>(const ModelS
 struct RegisteredModel {
   ModelSpec spec;
   BackboneFactory build;
+  /// The family's module class (typeid(ResNetImpl), ...): what `build` returns,
+  /// and what Backbone<arch::...> expects to find under that name.
+  std::type_index impl = typeid(BackboneImpl);
 };
 
 /// A variant of family `Impl`, built as Impl(config, spec, options).
 template <class Impl, class Config>
 RegisteredModel variant(ModelSpec spec, Config config) {
-  return {std::move(spec), [config](const ModelSpec& s, const BackboneOptions& o) {
+  return {std::move(spec),
+          [config](const ModelSpec& s, const BackboneOptions& o) {
             return std::static_pointer_cast<BackboneImpl>(std::make_shared<Impl>(config, s, o));
-          }};
+          },
+          typeid(Impl)};
 }
 
 /// Adds (or replaces) the model `model.spec.name`; returns true so it can initialise a variable.

@@ -121,6 +121,9 @@ struct ResNeXt101_32X8D { using Impl = ResNetImpl; static constexpr const char* 
 struct ResNeXt101_64X4D { using Impl = ResNetImpl; static constexpr const char* name = "resnext101_64x4d"; };
 struct WideResNet50_2 { using Impl = ResNetImpl; static constexpr const char* name = "wide_resnet50_2"; };
 struct WideResNet101_2 { using Impl = ResNetImpl; static constexpr const char* name = "wide_resnet101_2"; };
+struct KerasResNet50 { using Impl = ResNetImpl; static constexpr const char* name = "keras.ResNet50"; };
+struct KerasResNet101 { using Impl = ResNetImpl; static constexpr const char* name = "keras.ResNet101"; };
+struct KerasResNet152 { using Impl = ResNetImpl; static constexpr const char* name = "keras.ResNet152"; };
 }  // namespace arch
 
 namespace detail {

@@ -80,6 +80,8 @@ struct VGG11_BN { using Impl = VGGImpl; static constexpr const char* name = "vgg
 struct VGG13_BN { using Impl = VGGImpl; static constexpr const char* name = "vgg13_bn"; };
 struct VGG16_BN { using Impl = VGGImpl; static constexpr const char* name = "vgg16_bn"; };
 struct VGG19_BN { using Impl = VGGImpl; static constexpr const char* name = "vgg19_bn"; };
+struct KerasVGG16 { using Impl = VGGImpl; static constexpr const char* name = "keras.VGG16"; };
+struct KerasVGG19 { using Impl = VGGImpl; static constexpr const char* name = "keras.VGG19"; };
 }  // namespace arch
 
 namespace detail {

@@ -53,8 +53,18 @@ struct ExtractOptions {
   /// A safetensors file: read when it exists (and was written for this model and
   /// sample count), else written after the pass. Delete it when the data change.
   TORCH_ARG(std::filesystem::path, cache) = {};
-  /// Default: CUDA when available, else the CPU.
-  TORCH_ARG(std::string, device) = "";
+
+ public:
+  /// Default: this process's GPU when CUDA is available (cuda:LOCAL_RANK in a job
+  /// of many processes), else the CPU; the same device a Trainer picks.
+  ExtractOptions& device(torch::Device d) {
+    device_ = d;
+    return *this;
+  }
+  torch::Device device() const { return device_ ? *device_ : distributed::device(); }
+
+ private:
+  std::optional<torch::Device> device_;
 };
 
 /// Runs the backbone (in inference mode, no gradients) over every batch and
@@ -74,9 +84,7 @@ data::TensorDataset extract_features(AnyBackbone backbone, R&& batches, const Ex
                   "', not '" + model_name + "'; delete it or use another cache path");
     return data::TensorDataset(sd["features"], sd["labels"]);
   }
-  torch::Device device = options.device().empty()
-                             ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU))
-                             : torch::Device(options.device());
+  const torch::Device device = options.device();
   backbone->to(device);
   if (device.is_cpu()) reuse_freed_cpu_memory();
   torch::NoGradGuard no_grad;

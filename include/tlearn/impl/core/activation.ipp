@@ -1,6 +1,10 @@
 // Implementation of tlearn/core/activation.hpp.
 #include "tlearn/core/activation.hpp"
+#include "tlearn/core/error.hpp"
 #include "tlearn/core/tap.hpp"
+
+#include <utility>
+#include <vector>
 
 namespace tlearn::nn {
 
@@ -22,8 +26,41 @@ std::string activation_name(Activation activation) {
       return "Hardsigmoid";
     case Activation::Sigmoid:
       return "Sigmoid";
+    case Activation::Tanh:
+      return "Tanh";
+    case Activation::ELU:
+      return "ELU";
   }
   return "None";
+}
+
+namespace {
+// Keras' names, the first of each activation being the one Keras writes.
+const std::vector<std::pair<std::string, Activation>>& keras_activation_names() {
+  static const std::vector<std::pair<std::string, Activation>> names = {
+      {"linear", Activation::None},          {"relu", Activation::ReLU},
+      {"relu6", Activation::ReLU6},          {"silu", Activation::SiLU},
+      {"swish", Activation::SiLU},           {"gelu", Activation::GELU},
+      {"hard_swish", Activation::Hardswish}, {"hard_sigmoid", Activation::Hardsigmoid},
+      {"sigmoid", Activation::Sigmoid},      {"tanh", Activation::Tanh},
+      {"elu", Activation::ELU}};
+  return names;
+}
+}  // namespace
+
+std::string keras_activation_name(Activation activation) {
+  for (const auto& [name, a] : keras_activation_names())
+    if (a == activation) return name;
+  return "linear";
+}
+
+Activation parse_activation(const std::string& name) {
+  std::string accepted;
+  for (const auto& [known, a] : keras_activation_names()) {
+    if (known == name) return a;
+    accepted += (accepted.empty() ? "" : ", ") + known;
+  }
+  throw Error("unknown activation '" + name + "'; use one of " + accepted);
 }
 
 torch::Tensor apply_activation(Activation activation, torch::Tensor x, bool inplace) {
@@ -44,6 +81,10 @@ torch::Tensor apply_activation(Activation activation, torch::Tensor x, bool inpl
       return inplace ? torch::hardsigmoid_(x) : torch::hardsigmoid(x);
     case Activation::Sigmoid:
       return inplace ? x.sigmoid_() : torch::sigmoid(x);
+    case Activation::Tanh:
+      return inplace ? x.tanh_() : torch::tanh(x);
+    case Activation::ELU:
+      return inplace ? torch::elu_(x) : torch::elu(x);
   }
   return x;
 }

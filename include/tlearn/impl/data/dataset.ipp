@@ -76,8 +76,8 @@ ImageFiles::ImageFiles(std::vector<std::pair<std::filesystem::path, int64_t>> sa
 torch::Tensor ImageFiles::image(size_t i, const io::ImageReadOptions& options) const {
   check_index(i);
   io::ImageReadOptions o = read_;
-  o.min_size = options.min_size;
-  o.min_shorter_side = options.min_shorter_side;
+  o.min_size(options.min_size());
+  o.min_shorter_side(options.min_shorter_side());
   return io::read_image(samples_[i].first, o);
 }
 

@@ -91,7 +91,7 @@ torch::Tensor SegmentationTransform::warp_mask(const torch::Tensor& mask, const 
 }
 
 torch::Tensor read_mask(const std::filesystem::path& path) {
-  auto hwc = io::read_image(path, io::ImageReadOptions().alpha_mode(io::Alpha::Drop));
+  auto hwc = io::read_image(path, io::ImageReadOptions().alpha(io::Alpha::Drop));
   auto first = hwc.select(2, 0);
   if (hwc.size(2) > 1 && !(hwc.select(2, 1).equal(first) && hwc.select(2, 2).equal(first)))
     throw Error("read_mask('" + path.string() +

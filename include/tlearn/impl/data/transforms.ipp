@@ -4,7 +4,7 @@
 namespace tlearn::data {
 
 Transform Transform::then(const Transform& next) const {
-  if (!fn_) return Transform(next.fn_, read_.min_size.empty() && !read_.min_shorter_side ? next.read_ : read_);
+  if (!fn_) return Transform(next.fn_, read_.min_size().empty() && !read_.min_shorter_side() ? next.read_ : read_);
   if (!next.fn_) return *this;
   Fn a = fn_, b = next.fn_;
   return Transform(

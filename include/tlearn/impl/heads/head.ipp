@@ -16,9 +16,6 @@ HeadImpl::HeadImpl(HeadOptions options) : options_(std::move(options)) {
                 " outputs; give one name per output (two for a one-output binary head), or none");
   for (auto h : o.hidden())
     if (h < 1) throw Error("HeadOptions: every hidden width must be at least 1");
-  static const std::vector<std::string> known = {"relu", "gelu", "silu", "tanh", "elu"};
-  if (std::find(known.begin(), known.end(), o.activation()) == known.end())
-    throw Error("HeadOptions: unknown activation '" + o.activation() + "'; use relu, gelu, silu, tanh or elu");
   if (o.pooling() == Pooling::Token)
     throw Error("HeadOptions: Pooling::Token belongs to the backbone (BackboneOptions().include_top(false)"
                 ".pooling(Pooling::Token)), whose (N, C) class token a head takes with any pooling");
@@ -61,7 +58,7 @@ torch::Tensor HeadImpl::logits(torch::Tensor x) {
     throw Error(msg.str());
   }
   for (auto& d : dense_) {
-    x = activate(d->forward(x));
+    x = nn::apply_activation(options_.activation(), d->forward(x));
     if (dropout_) x = dropout_->forward(x);
   }
   if (dense_.empty() && dropout_) x = dropout_->forward(x);
@@ -139,15 +136,6 @@ torch::Tensor HeadImpl::pool(torch::Tensor x) const {
       break;
   }
   return x.flatten(1);
-}
-
-torch::Tensor HeadImpl::activate(const torch::Tensor& x) const {
-  const auto& a = options_.activation();
-  if (a == "relu") return torch::relu(x);
-  if (a == "gelu") return torch::gelu(x);
-  if (a == "silu") return torch::silu(x);
-  if (a == "tanh") return torch::tanh(x);
-  return torch::elu(x);
 }
 
 ClassifierImpl::ClassifierImpl(AnyBackbone backbone_, Head head_)

@@ -63,8 +63,8 @@ torch::Tensor decode_stb(const uint8_t* d, size_t n, const std::string& name, co
   auto out = torch::empty({h, w, 3}, torch::kUInt8);
   uint8_t* q = out.data_ptr<uint8_t>();
   const int64_t npx = int64_t(h) * w;
-  const bool blend = o.alpha == Alpha::Composite;
-  const auto& bg = o.background;
+  const bool blend = o.alpha() == Alpha::Composite;
+  const auto& bg = o.background();
   auto mix = [](int c, int a, int b) { return static_cast<uint8_t>((c * a + b * (255 - a) + 127) / 255); };
   for (int64_t i = 0; i < npx; ++i, q += 3) {
     const uint8_t* s = px + i * comp;
@@ -92,7 +92,7 @@ torch::Tensor decode_image(const uint8_t* data, size_t size, const std::string& 
     detail::check_pixels(scan.height, scan.width, options, name);
     const uint8_t* jpeg = data + scan.start;  // decoders get the file from its start-of-image marker
 #ifdef TLEARN_HAVE_TURBOJPEG
-    if (options.turbojpeg) return detail::decode_turbojpeg(jpeg, size - scan.start, name, options, scan);
+    if (options.turbojpeg()) return detail::decode_turbojpeg(jpeg, size - scan.start, name, options, scan);
 #endif
     return detail::decode_stb(jpeg, size - scan.start, name, options);
   }
@@ -168,18 +168,18 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path) {
 
 void check_pixels(int64_t h, int64_t w, const ImageReadOptions& o, const std::string& name) {
   if (h <= 0 || w <= 0) throw Error("cannot decode image '" + name + "': it claims zero width or height");
-  if (o.max_pixels > 0 && h > o.max_pixels / w) {
+  if (o.max_pixels() > 0 && h > o.max_pixels() / w) {
     std::ostringstream msg;
     msg << "refusing to decode image '" << name << "': " << w << "x" << h << " = " << (double(w) * double(h))
-        << " pixels is more than the limit of " << o.max_pixels
+        << " pixels is more than the limit of " << o.max_pixels()
         << " (a decompression bomb?); raise ImageReadOptions::max_pixels if you trust the file";
     throw Error(msg.str());
   }
 }
 
 bool fits_min_size(int64_t h, int64_t w, const ImageReadOptions& o) {
-  if (o.min_size.size() == 2 && (h < o.min_size[0] || w < o.min_size[1])) return false;
-  if (o.min_shorter_side > 0 && std::min(h, w) < o.min_shorter_side) return false;
+  if (o.min_size().size() == 2 && (h < o.min_size()[0] || w < o.min_size()[1])) return false;
+  if (o.min_shorter_side() > 0 && std::min(h, w) < o.min_shorter_side()) return false;
   return true;
 }
 
@@ -225,8 +225,8 @@ namespace tlearn {
 torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size, io::ImageReadOptions options) {
   if (!size.empty() && (size.size() != 2 || size[0] <= 0 || size[1] <= 0))
     throw Error("load_image('" + path.string() + "'): size must be {height, width} with positive values");
-  if (!size.empty() && options.min_size.empty() && options.min_shorter_side == 0)
-    options.min_size = {2 * size[0], 2 * size[1]};
+  if (!size.empty() && options.min_size().empty() && options.min_shorter_side() == 0)
+    options.min_size({2 * size[0], 2 * size[1]});
   auto hwc = io::read_image(path, options);
   if (size.empty()) return detail::to_chw_float(hwc);
   detail::ResizePlan p;

@@ -317,8 +317,8 @@ JpegScan scan_jpeg(const uint8_t* d, size_t n, const std::string& name, const Im
     if (m == 0xEE && size >= 12 && std::memcmp(p, "Adobe", 5) == 0) s.adobe_transform = p[11];
     if (m == 0xDA) {  // a scan: its components and tables must exist
       if (s.components == 0) throw bad("scan before the frame header");
-      if (++s.scans > o.max_jpeg_scans)
-        throw Error("refusing to decode image '" + name + "': more than " + std::to_string(o.max_jpeg_scans) +
+      if (++s.scans > o.max_jpeg_scans())
+        throw Error("refusing to decode image '" + name + "': more than " + std::to_string(o.max_jpeg_scans()) +
                     " JPEG scans (a CPU bomb?); raise ImageReadOptions::max_jpeg_scans if you trust the file");
       if (size < 1) throw bad("scan header too short");
       const size_t count = p[0];

@@ -123,7 +123,7 @@ Json head_json(const HeadImpl& h) {
           {"pooling", enum_name(o.pooling())},
           {"feature_hw", o.feature_hw()},
           {"hidden", o.hidden()},
-          {"activation", o.activation()},
+          {"activation", nn::keras_activation_name(o.activation())},
           {"dropout", o.dropout()},
           {"classes", o.classes()},
           {"class_names", o.class_names()},
@@ -136,7 +136,7 @@ Head head_from_json(StrictObject o) {
   options.pooling(o.get_enum<Pooling>("pooling"))
       .feature_hw(o.get<std::vector<int64_t>>("feature_hw"))
       .hidden(o.get<std::vector<int64_t>>("hidden"))
-      .activation(o.get<std::string>("activation"))
+      .activation(nn::parse_activation(o.get<std::string>("activation")))
       .dropout(o.get<double>("dropout"))
       .classes(o.get<int64_t>("classes"))
       .class_names(o.get<std::vector<std::string>>("class_names"))

@@ -27,6 +27,10 @@ torch::nn::AnyModule make_activation(Activation activation) {
       return torch::nn::AnyModule(Hardsigmoid());
     case Activation::Sigmoid:
       return torch::nn::AnyModule(torch::nn::Sigmoid());
+    case Activation::Tanh:
+      return torch::nn::AnyModule(torch::nn::Tanh());
+    case Activation::ELU:
+      return torch::nn::AnyModule(torch::nn::ELU());
   }
   return {};
 }
