@@ -119,7 +119,8 @@ tlearn_configure() {
   [ "$TLEARN_TORCH" = debian ] && [ "$TLEARN_COMPILER" = gcc ] && torch_args=("-DTLEARN_TEST_PYTHON=$TLEARN_VENV/bin/python")
   local compiler_args=()
   [ "$TLEARN_COMPILER" = clang ] && compiler_args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang)
-  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release $launcher "${torch_args[@]}" \
+  # tlearn's own targets build without a warning (CMakeLists.txt): here a warning fails the build.
+  cmake -S "$TLEARN_ROOT" -B "$TLEARN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLEARN_WARNINGS_AS_ERRORS=ON $launcher "${torch_args[@]}" \
     "${compiler_args[@]}" "-DTLEARN_TEST_KERAS_PYTHON=$TLEARN_KERAS_VENV/bin/python" "$@" >/dev/null
 }
 

@@ -1,12 +1,111 @@
+// The core on a model built by hand (layer table, taps, freezing, the block vocabulary),
 // ImageNet labels and preprocess_input policies.
 #include <nlohmann/json.hpp>
 #include <tlearn/tlearn.hpp>
 
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "support.hpp"
 
 namespace tl = tlearn;
+
+namespace {
+
+// A family written by hand in the house shape: rows added as the modules are built,
+// blocks that add their own rows (ConvNormAct, SqueezeExcitation), the top declared
+// as a ClassifierTop, and a forward pass that taps every row.
+struct TinyNetConfig {};
+
+class TinyNetImpl : public tl::BackboneImpl {
+ public:
+  TinyNetImpl(const TinyNetConfig&, const tl::ModelSpec& spec, const tl::BackboneOptions& options)
+      : BackboneImpl(spec, options) {
+    stem_ = register_module(
+        "stem", tl::nn::ConvNormAct(tl::nn::ConvNormActOptions(options.in_chans(), 8, 3).stride(2)));
+    stem_->add_rows(table_, "stem");
+    se_ = register_module("se", tl::nn::SqueezeExcitation(tl::nn::SqueezeExcitationOptions(8, 4)));
+    se_->add_rows(table_, "se");
+    conv_ = register_module("conv", tl::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).padding(1)));
+    table_.add("conv", "Conv2d", {conv_.ptr()}, "block1_conv");
+    feature_info_ = {{"stem", 8, 2}, {"conv", 16, 2}};
+    output_channels_ = 16;
+    if (options.include_top()) {
+      fc_ = register_module("fc", tl::nn::Linear(16, options.classes()));
+      top_.mean("avgpool", "avg_pool").dropout(0.25, "dropout").module("fc", fc_, "predictions").add_rows(table_);
+    }
+  }
+
+ protected:
+  torch::Tensor forward_body(torch::Tensor x) override {
+    x = se_(stem_(std::move(x)));
+    x = conv_(x);
+    tl::tap("conv", x);
+    return x;
+  }
+
+ private:
+  tl::nn::ConvNormAct stem_{nullptr};
+  tl::nn::SqueezeExcitation se_{nullptr};
+  tl::nn::Conv2d conv_{nullptr};
+  tl::nn::Linear fc_{nullptr};
+};
+
+const bool tiny_registered = tl::register_variant<TinyNetImpl>(
+    [] {
+      tl::ModelSpec s;
+      s.name = "tiny_net";
+      s.family = "tiny_net";
+      s.default_size = 32;
+      s.min_size = 8;
+      s.top_modules = {"fc"};
+      s.classifier_modules = {"fc"};
+      return s;
+    }(),
+    TinyNetConfig{});
+
+}  // namespace
+
+TEST_CASE("a family built by hand: taps fire in the layer table's order, blocks and top included", "[core][taps]") {
+  (void)tiny_registered;
+  auto model = tl::make_backbone("tiny_net", tl::BackboneOptions().classes(5));
+  model->eval();
+  std::vector<std::string> rows;
+  for (const auto& layer : model->layers()) rows.push_back(layer.name);
+  const std::vector<std::string> expected = {
+      "input", "stem.0", "stem.1", "stem.2", "se.avgpool", "se.fc1", "se.activation", "se.fc2",
+      "se.scale_activation", "se", "conv", "avgpool", "dropout", "fc"};
+  CHECK(rows == expected);
+
+  tl::TapRecorder recorder;  // records every tap, in firing order
+  const auto x = torch::randn({2, 3, 32, 32});
+  const auto logits = model->forward(x);
+  std::vector<std::string> fired;
+  for (const auto& [name, output] : recorder.records()) fired.push_back(name);
+  CHECK(fired == expected);
+  CHECK(recorder.get("avgpool").sizes() == torch::IntArrayRef({2, 16}));
+  CHECK(recorder.get("fc").equal(logits));
+  CHECK(logits.sizes() == torch::IntArrayRef({2, 5}));
+  // Keras' names address the same rows, and the top's rows freeze like any other.
+  CHECK(model->layer_table().index_of("predictions") == model->layer_table().index_of("fc"));
+  model->set_trainable(tl::from("avg_pool"), false);
+  CHECK_FALSE(model->named_parameters()["fc.weight"].requires_grad());
+  CHECK(model->named_parameters()["conv.weight"].requires_grad());
+
+  // Training mode (batch statistics, the top's dropout) changes the output; eval gives it back.
+  model->train();
+  torch::manual_seed(0);
+  const auto a = model->forward(x);
+  CHECK_FALSE(a.allclose(logits));
+  model->eval();
+  CHECK(model->forward(x).equal(logits));
+
+  // Without the top: no top rows, the pooled features.
+  auto base = tl::make_backbone("tiny_net", tl::BackboneOptions().include_top(false));
+  CHECK(base->layers().back().name == "conv");
+  CHECK(base->forward(x).sizes() == torch::IntArrayRef({2, 16}));
+}
 
 TEST_CASE("the compiled-in ImageNet classes equal the Keras class index", "[imagenet]") {
   std::ifstream in(std::string(TLEARN_TEST_DATA_DIR) + "/imagenet_class_index.json");

@@ -416,7 +416,7 @@ TEST_CASE("saves clean up after writers that were killed, never after live ones"
   const auto dir = tl::test::scratch_dir(kExe + "_stale");
   const auto target = dir / "w.safetensors";
   const std::string live = "w.safetensors.tmp-" + std::to_string(::getpid()) + "-7";
-  for (const std::string name : {std::string("w.safetensors.tmp-999999999-1"), std::string("w.safetensors.tmp-999999998-2"),
+  for (const std::string& name : {std::string("w.safetensors.tmp-999999999-1"), std::string("w.safetensors.tmp-999999998-2"),
                                  live, std::string("other.safetensors.tmp-999999999-1")})
     write_file(dir / name, "partial");
   io::StateDict one;

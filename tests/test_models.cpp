@@ -320,7 +320,7 @@ void randomize_batch_norms(tl::BackboneImpl& model) {
 }  // namespace
 
 TEST_CASE("optimize_for_inference folds BatchNorm into convolutions and keeps outputs", "[inference]") {
-  for (const std::string name : tl::list_models()) {
+  for (const std::string& name : tl::list_models()) {
     auto model = tl::make_backbone(name);
     bool has_bn = false;
     for (const auto& m : model->modules(false)) has_bn = has_bn || m->as<tl::nn::BatchNorm2d>() != nullptr;

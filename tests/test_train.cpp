@@ -8,6 +8,7 @@
 #include <tlearn/detail/compat.hpp>
 #include <tlearn/train/grad_scaler.hpp>
 #include <tlearn/train/recipes.hpp>
+#include <tlearn/train/tensorboard.hpp>
 
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
@@ -646,6 +647,37 @@ TEST_CASE("Feature extraction reaches the end-to-end head weights, and caches", 
                     Catch::Matchers::Contains("not 'vgg11'"));
 }
 
+TEST_CASE("lr_multiplier selects backbone layers the way freezing does, or any parameters by name", "[train][optim]") {
+  auto base = tl::make_backbone("resnet18", tl::BackboneOptions().include_top(false));
+  tl::Classifier model(base, tl::Head(tl::HeadOptions(base->output_channels()).classes(3)));
+  const auto early = tl::until("layer4.0.conv1");
+  std::vector<tl::optim::GroupInfo> groups;
+  tl::optim::build(tl::optim::SGD(0.1).lr_multiplier(early, 0.1).lr_multiplier("^head\\.", 2.0), *model, &groups);
+  std::map<std::string, double> rate;
+  for (const auto& g : groups)
+    for (const auto& n : g.names) rate[n] = g.multiplier;
+  CHECK(rate.at("backbone.conv1.weight") == Approx(0.1));
+  CHECK(rate.at("backbone.layer3.1.bn2.bias") == Approx(0.1));
+  CHECK(rate.at("backbone.layer4.0.conv1.weight") == 1.0);  // until() stops before its own row
+  CHECK(rate.at("head.fc.weight") == 2.0);
+  // The selected parameters are exactly the ones set_trainable(early, false) freezes.
+  base->set_trainable(early, false);
+  size_t slow = 0;
+  for (const auto& item : model->named_parameters()) {
+    INFO(item.key());
+    const bool at_a_tenth = std::abs(rate.at(item.key()) - 0.1) < 1e-12;
+    CHECK(at_a_tenth == !item.value().requires_grad());
+    slow += at_a_tenth;
+  }
+  CHECK(slow > 40);
+  base->set_trainable(tl::all(), true);
+  CHECK_THROWS_WITH(tl::optim::build(tl::optim::SGD(0.1).lr_multiplier(tl::from("no_such_layer"), 0.1), *model),
+                    Catch::Matchers::Contains("no_such_layer"));
+  CHECK_THROWS_WITH(tl::optim::build(tl::optim::SGD(0.1).lr_multiplier(tl::first(2), 0.1), *model->head),
+                    Catch::Matchers::Contains("holds no backbone"));
+  CHECK_THROWS_WITH(tl::optim::SGD(0.1).lr_multiplier(tl::first(2), 0.0), Catch::Matchers::Contains("must be positive"));
+}
+
 TEST_CASE("layer-wise learning-rate decay: the groups of timm's rule on vit_b_16 and resnet50, a head at lr",
           "[train][layer_decay]") {
   const double decay = 0.75, weight_decay = 0.05;
@@ -796,7 +828,7 @@ TEST_CASE("Export: the backbone of a fine-tuned Classifier loads into torchvisio
 TEST_CASE("Trainer: channels_last (the default) trains as NCHW does, up to float rounding", "[train][trainer]") {
   std::vector<tl::data::Batch> data;
   torch::manual_seed(3);
-  for (int i = 0; i < 3; ++i) data.push_back({torch::randn({4, 3, 32, 32}), torch::tensor({0, 1, 0, 1}, torch::kLong)});
+  for (int i = 0; i < 3; ++i) data.push_back({torch::randn({4, 3, 32, 32}), torch::tensor({0, 1, 0, 1}, torch::kLong), {}, 0});
   std::vector<std::vector<double>> losses;
   for (bool channels_last : {false, true}) {
     torch::manual_seed(0);

@@ -8,6 +8,8 @@
 #include <tlearn/io/safetensors.hpp>
 #include <tlearn/models/create.hpp>
 #include <tlearn/train/recipes.hpp>
+#include <tlearn/train/segmentation.hpp>
+#include <tlearn/train/tensorboard.hpp>
 #include <tlearn/train/trainer.hpp>
 
 #include <nlohmann/json.hpp>

@@ -17,10 +17,13 @@ namespace tlearn::nn {
 class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
  public:
   explicit BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNormOptions(num_features)) {}
-  explicit BatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) { reset(); }
+  explicit BatchNorm2dImpl(const torch::nn::BatchNormOptions& norm_options) : options(norm_options) { reset(); }
   /// `scale` false: no weight, only the bias (Keras' BatchNormalization(scale=False),
   /// which InceptionV3 uses: the ReLU after it makes a scale redundant).
-  BatchNorm2dImpl(const torch::nn::BatchNormOptions& options, bool scale) : options(options), scale_(scale) { reset(); }
+  BatchNorm2dImpl(const torch::nn::BatchNormOptions& norm_options, bool scale)
+      : options(norm_options), scale_(scale) {
+    reset();
+  }
 
   void reset() override;
 

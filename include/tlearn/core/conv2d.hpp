@@ -6,9 +6,8 @@
 ///
 /// Why: on the CPU every call of torch::conv2d reorders the weights into
 /// oneDNN's blocked layout before convolving. At batch 32 that cost hides behind
-/// the arithmetic; at batch 1 it does not (resnet50 at batch 1: 22.5 images/s
-/// without prepacking, 25.0 with; `bench_models inference resnet50 1 --optimized
-/// [--no-prepack]`).
+/// the arithmetic; at batch 1 it does not (`bench_models inference resnet50 1
+/// --optimized [--no-prepack]` measures the difference).
 /// optimize_for_inference turns prepacking on; then, whenever no gradient is
 /// being recorded, the layer reorders its weights once per input shape and
 /// reuses them, in float32 or bf16: channels-last inputs through oneDNN's

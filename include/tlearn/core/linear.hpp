@@ -4,10 +4,9 @@
 /// names and maths) that can also run with its weights prepacked for oneDNN.
 ///
 /// Why: torch::linear runs on the BLAS's sgemm (MKL's in the PyPI wheel), which
-/// on this machine's AVX-512 CPU is under half of oneDNN's speed with weights
-/// reordered once: vit_b_16's MLP (197x768 by 768x3072, 2 threads) takes 5.3-6.4 ms
-/// through torch::linear and 2.0-2.4 ms through oneDNN
-/// (`python benchmarks/linear_backends.py`). One packed copy serves every
+/// can be well below oneDNN's speed with weights reordered once
+/// (`python benchmarks/linear_backends.py` measures both on vit_b_16's MLP shape;
+/// the README's Performance section quotes a run). One packed copy serves every
 /// batch size. optimize_for_inference turns packing on; like nn::Conv2d, the
 /// layer then packs on first use when no gradient is recorded, packs again when
 /// its weight changes, and leaves everything else (gradients, other devices or

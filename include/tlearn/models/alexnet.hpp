@@ -29,11 +29,9 @@ class AlexNetImpl : public BackboneImpl {
     return detail::forward_sequential(features_, feature_taps_, std::move(x));
   }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
-  std::vector<std::string> feature_taps_, top_taps_;
+  std::vector<std::string> feature_taps_;
 };
 
 namespace detail {
@@ -43,8 +41,8 @@ inline ModelSpec alexnet_spec() {
   s.family = "alexnet";
   s.min_size = 63;  // the third max pool needs a 3x3 map
   s.first_conv = "features.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.6\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.6"};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"));
   return s;
 }

@@ -31,6 +31,7 @@
 #include "tlearn/data/preprocess.hpp"
 #include "tlearn/data/transforms.hpp"
 #include "tlearn/models/spec.hpp"
+#include "tlearn/nn/classifier_top.hpp"
 
 namespace tlearn {
 
@@ -199,8 +200,10 @@ class BackboneImpl : public torch::nn::Module {
  protected:
   /// Input (already checked and tapped as "input") to the last feature map.
   virtual torch::Tensor forward_body(torch::Tensor x) = 0;
-  /// Last feature map to logits; only called with include_top.
-  virtual torch::Tensor forward_top(torch::Tensor features) = 0;
+  /// Last feature map to logits; only called with include_top. By default the
+  /// rows the family declared in top_; a family whose top reads more than the
+  /// feature map (a vision transformer's class token) overrides it.
+  virtual torch::Tensor forward_top(torch::Tensor features) { return top_.forward(std::move(features), is_training()); }
 
   /// Pooling::Token: the class token of the last forward pass. Families without one throw.
   virtual torch::Tensor pool_token(const torch::Tensor& features);
@@ -218,6 +221,8 @@ class BackboneImpl : public torch::nn::Module {
   }
 
   LayerTable table_;
+  /// The ImageNet top's rows (empty without include_top); the family adds them to table_.
+  nn::ClassifierTop top_;
   std::vector<FeatureInfo> feature_info_;
   int64_t output_channels_ = 0;
 

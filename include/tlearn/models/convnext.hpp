@@ -76,8 +76,6 @@ class ConvNeXtImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
   /// Keras' model without its top: LayerNormalization after the pooling.
   torch::Tensor forward_no_top(torch::Tensor pooled) override;
 
@@ -91,7 +89,6 @@ class ConvNeXtImpl : public BackboneImpl {
   torch::nn::ModuleList features_{nullptr};
   torch::nn::Sequential classifier_{nullptr};
   std::vector<Part> parts_;
-  std::vector<std::string> top_taps_;
   nn::Rescaling prestem_{nullptr};        ///< Keras: Normalization of 0..255 pixels
   nn::LayerNorm2d no_top_norm_{nullptr};  ///< Keras without the top
 };
@@ -103,8 +100,8 @@ inline ModelSpec convnext_spec(const std::string& name, const std::string& file,
   s.family = "convnext";
   s.first_conv = "features.0.0.weight";
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.2\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.2"};
   s.timm_architectures = {{name}};
   s.timm_keys = {{"^features\\.0\\.", "stem."},
                  {"^features\\.1\\.", "stages.0.blocks."}, {"^features\\.2\\.", "stages.1.downsample."},
@@ -141,13 +138,13 @@ namespace detail {
 inline std::vector<RegisteredModel> convnext_variants() {
   return {
       variant<ConvNeXtImpl>(convnext_spec("convnext_tiny", "convnext_tiny-983f1562.pth", 236),
-                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 9, 3}, 0.1}),
+                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 9, 3}, 0.1, 1e-6, ""}),
       variant<ConvNeXtImpl>(convnext_spec("convnext_small", "convnext_small-0c510722.pth", 230),
-                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 27, 3}, 0.4}),
+                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 27, 3}, 0.4, 1e-6, ""}),
       variant<ConvNeXtImpl>(convnext_spec("convnext_base", "convnext_base-6075fbad.pth", 232),
-                            ConvNeXtConfig{{128, 256, 512, 1024}, {3, 3, 27, 3}, 0.5}),
+                            ConvNeXtConfig{{128, 256, 512, 1024}, {3, 3, 27, 3}, 0.5, 1e-6, ""}),
       variant<ConvNeXtImpl>(convnext_spec("convnext_large", "convnext_large-ea097f82.pth", 232),
-                            ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5}),
+                            ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5, 1e-6, ""}),
   };
 }
 

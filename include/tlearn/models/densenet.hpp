@@ -61,7 +61,6 @@ class DenseNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   struct Transition {
@@ -87,9 +86,9 @@ inline ModelSpec densenet_spec(const std::string& name, const std::string& file)
   s.name = name;
   s.family = "densenet";
   s.first_conv = "features.conv0.weight";
-  s.top_keys = {"classifier\\..*"};
+  s.top_modules = {"classifier"};
   s.block_pattern = R"(^features\.(denseblock\d+\.denselayer\d+|transition\d+))";
-  s.classifier_keys = {"classifier\\..*"};
+  s.classifier_modules = {"classifier"};
   s.timm_architectures = {{name}};  // same names as torchvision's
   auto w = torchvision_weights("IMAGENET1K_V1", file);
   w.key_rename = {{kDenseNetOldKeys, "$1$2"}};

@@ -97,14 +97,11 @@ class EfficientNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::ModuleList features_{nullptr};
   torch::nn::Sequential classifier_{nullptr};
   nn::ConvNormAct stem_{nullptr}, head_{nullptr};
   std::vector<nn::MBConv> blocks_;
-  std::vector<std::string> top_taps_;
   /// Keras' in-model preprocessing (EfficientNetConfig::keras), in order, and their rows.
   std::vector<torch::nn::AnyModule> preprocessing_;
   std::vector<std::string> preprocessing_rows_;
@@ -182,8 +179,8 @@ inline ModelSpec efficientnet_spec(const std::string& name, std::vector<WeightSp
   s.min_size = name.find("_v2_") != std::string::npos ? 33 : 1;
   s.first_conv = "features.0.0.weight";
   s.block_pattern = R"(^features\.\d+\.\d+(?=\.))";  // a stage's blocks, not the stem's conv rows
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.1\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.1"};
   if (name.size() == 15 && name.rfind("efficientnet_b", 0) == 0) {
     // torchvision's B5-B7 use BatchNorm eps 1e-3, timm's 1e-5; TensorFlow's ports use
     // 1e-3 and TensorFlow's "same" padding.

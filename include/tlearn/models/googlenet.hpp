@@ -46,12 +46,9 @@ class GoogLeNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   bool transform_input_ = false;
   InceptionTrunk trunk_;
-  torch::nn::Dropout dropout_{nullptr};
   nn::Linear fc_{nullptr};
 };
 
@@ -63,9 +60,9 @@ inline ModelSpec googlenet_spec() {
   s.min_size = 15;
   s.first_conv = "conv1.conv.weight";
   s.block_pattern = R"(^(conv\d|inception\d[a-z])\b)";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
-  s.ignore_keys = {"aux1\\..*", "aux2\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
+  s.ignore_modules = {"aux1", "aux2"};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", "googlenet-1378be20.pth"));
   return s;
 }

@@ -7,7 +7,7 @@
 /// Auxiliary classifier: built only with BackboneOptions::aux_logits (and the top).
 /// By default, like Keras' InceptionV3 (and torchvision's pretrained googlenet), the
 /// model has only the main head, and loading the official checkpoint skips its
-/// AuxLogits.* keys (ModelSpec::ignore_keys), so eval outputs equal torchvision's and
+/// AuxLogits.* keys (ModelSpec::ignore_modules), so eval outputs equal torchvision's and
 /// a state_dict saved from tlearn loads into torchvision's
 /// inception_v3(aux_logits=False). With aux_logits the head is torchvision's
 /// InceptionAux, loaded from the weights, run after Mixed_6e in training mode only;
@@ -354,15 +354,12 @@ class InceptionV3Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   /// Keras' names and order for the rows (config.keras).
   void use_keras_layer_names();
 
   bool transform_input_ = false;
   InceptionTrunk trunk_;
-  torch::nn::Dropout dropout_{nullptr};
   nn::Linear fc_{nullptr};
   InceptionAux aux_{nullptr};
   torch::Tensor aux_output_;
@@ -377,9 +374,9 @@ inline ModelSpec inception_v3_spec() {
   s.min_size = 75;
   s.first_conv = "Conv2d_1a_3x3.conv.weight";
   s.block_pattern = R"(^(Conv2d_[0-9a-z]+_[0-9x]+|Mixed_[0-9a-z]+))";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
-  s.ignore_keys = {"AuxLogits\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
+  s.ignore_modules = {"AuxLogits"};
   s.has_aux_logits = true;
   s.timm_architectures = {{"inception_v3"}};  // timm's has no auxiliary head; the rest has torchvision's names
   s.keras_model = "keras.InceptionV3";
@@ -393,7 +390,7 @@ inline ModelSpec keras_inception_v3_spec() {
   ModelSpec s = inception_v3_spec();
   s.name = "keras.InceptionV3";
   s.keras_model.clear();
-  s.ignore_keys.clear();
+  s.ignore_modules.clear();
   s.has_aux_logits = false;
   s.timm_architectures.clear();
   s.weights = {keras_weights("inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",

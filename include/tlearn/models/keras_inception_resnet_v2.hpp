@@ -65,7 +65,6 @@ class KerasInceptionResNetV2Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   InceptionTrunk stem_;  ///< the convs and pools before mixed_5b, then mixed_5b

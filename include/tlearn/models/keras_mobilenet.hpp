@@ -47,13 +47,9 @@ class KerasMobileNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::ModuleList features_{nullptr};  ///< holds the blocks (body_ runs them)
   torch::nn::Sequential classifier_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
-  nn::Conv2d conv_preds_{nullptr};
   detail::LeafChain body_;
 };
 
@@ -65,8 +61,8 @@ inline ModelSpec keras_mobilenet_spec(const std::string& name, const std::string
   s.name = name;
   s.family = "keras_mobilenet";
   s.first_conv = "features.0.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.1\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.1"};
   for (int64_t rows : {224, 128, 160, 192}) {
     const std::string stem = "mobilenet_" + file_alpha + "_" + std::to_string(rows) + "_tf";
     s.weights.push_back(keras_weights("mobilenet", stem + ".h5", "", stem + "_no_top.h5", "", Preprocessing::TF, rows));

@@ -54,7 +54,6 @@ class KerasNASNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  public:
   /// Each BatchNorm after the convolution or separable convolution it alone reads.

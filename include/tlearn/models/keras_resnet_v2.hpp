@@ -66,7 +66,6 @@ class KerasResNetV2Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   nn::Conv2d conv1_{nullptr};

@@ -76,7 +76,6 @@ class KerasXceptionImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   nn::ConvNormAct conv1_{nullptr}, conv2_{nullptr};

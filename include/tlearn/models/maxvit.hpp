@@ -104,7 +104,6 @@ class MaxVitImpl : public BackboneImpl {
 
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
-  torch::Tensor forward_top(torch::Tensor features) override;
 
  private:
   /// One row of the table with the module it runs: an MBconv or an attention.
@@ -119,7 +118,6 @@ class MaxVitImpl : public BackboneImpl {
   std::vector<Step> steps_;
   int64_t partition_;
   torch::nn::Sequential classifier_{nullptr};
-  std::vector<std::string> top_rows_;
 };
 
 namespace detail {

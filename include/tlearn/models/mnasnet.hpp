@@ -58,8 +58,6 @@ class MNASNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   /// torchvision's: the usual convs and BatchNorm, but the Linear is kaiming-uniform
   /// (fan_out, sigmoid gain).
@@ -67,7 +65,6 @@ class MNASNetImpl : public BackboneImpl {
 
   torch::nn::Sequential layers_{nullptr}, classifier_{nullptr};
   detail::LeafChain body_;
-  std::vector<std::string> top_taps_;
 };
 
 namespace detail {
@@ -76,8 +73,8 @@ inline ModelSpec mnasnet_spec(const std::string& name, const std::string& file, 
   s.name = name;
   s.family = "mnasnet";
   s.first_conv = "layers.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.1\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.1"};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize, 224, Interpolation::Bilinear}));
   return s;
 }

@@ -65,8 +65,6 @@ class MobileNetV2Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   /// Keras names block 0 "expanded_conv" and the others "block_<b>"; rows follow
   /// torchvision's conv.<i>[.<j>] paths.
@@ -74,7 +72,6 @@ class MobileNetV2Impl : public BackboneImpl {
 
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
   detail::LeafChain body_;
-  std::vector<std::string> top_taps_;
 };
 
 namespace detail {
@@ -83,8 +80,8 @@ inline ModelSpec mobilenet_v2_spec() {
   s.name = "mobilenet_v2";
   s.family = "mobilenet_v2";
   s.first_conv = "features.0.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.1\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.1"};
   s.keras_model = "keras.MobileNetV2";
   // torchvision's DEFAULT is IMAGENET1K_V2
   s.weights = {torchvision_weights("IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth", {232, 224, Interpolation::Bilinear}),

@@ -82,12 +82,9 @@ class MobileNetV3Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
   detail::LeafChain body_;
-  std::vector<std::string> top_taps_;
   bool keras_ = false;
 };
 
@@ -136,8 +133,8 @@ inline ModelSpec mobilenet_v3_spec(const std::string& name,
   s.name = name;
   s.family = "mobilenet_v3";
   s.first_conv = "features.0.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.3\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.3"};
   s.keras_model = name == "mobilenet_v3_large" ? "keras.MobileNetV3Large" : "keras.MobileNetV3Small";
   const bool large = name == "mobilenet_v3_large";
   s.timm_architectures = {{large ? "mobilenetv3_large_100" : "mobilenetv3_small_100", 1e-5}};

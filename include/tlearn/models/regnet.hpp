@@ -104,8 +104,6 @@ class RegNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   /// torchvision's RegNet init: conv weights N(0, sqrt(2 / fan_out)) (biases keep their
   /// default), BatchNorm 1 / 0, Linear N(0, 0.01) with zero bias.
@@ -114,7 +112,6 @@ class RegNetImpl : public BackboneImpl {
   nn::ConvNormAct stem_{nullptr};
   std::vector<RegNetBlock> blocks_;
   nn::Linear fc_{nullptr};
-  double drop_rate_ = 0;
 };
 
 namespace detail {
@@ -127,8 +124,8 @@ inline ModelSpec regnet_spec(const std::string& name, const std::string& v1, con
   s.family = "regnet";
   s.first_conv = "stem.0.weight";
   s.block_pattern = R"(^trunk_output\.block\d+\.block\d+-\d+)";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
   // timm's RegNets with torchvision's numbers (the others differ in widths or groups).
   static const std::map<std::string, std::string> timm_names = {
       {"regnet_y_400mf", "regnety_004"}, {"regnet_y_1_6gf", "regnety_016"}, {"regnet_y_3_2gf", "regnety_032"},

@@ -67,7 +67,6 @@ class ResNetImpl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
 
-  torch::Tensor forward_top(torch::Tensor x) override;
 
  private:
   nn::Conv2d conv1_{nullptr};
@@ -90,8 +89,8 @@ inline ModelSpec resnet_spec(const std::string& name, std::vector<ResNetWeights>
   s.name = name;
   s.family = "resnet";
   s.first_conv = "conv1.weight";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
   s.timm_architectures = {{name}};  // timm's ResNets, ResNeXts and Wide ResNets share torchvision's names
   for (const auto& w : weights)
     s.weights.push_back(torchvision_weights(w.tag, w.file, {w.resize, 224, Interpolation::Bilinear}));

@@ -61,8 +61,6 @@ class ShuffleNetV2Impl : public BackboneImpl {
  protected:
   torch::Tensor forward_body(torch::Tensor x) override { return body_.forward(std::move(x)); }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   detail::LeafChain body_;
   nn::Linear fc_{nullptr};
@@ -75,8 +73,8 @@ inline ModelSpec shufflenet_spec(const std::string& name, const std::string& fil
   s.family = "shufflenet_v2";
   s.first_conv = "conv1.0.weight";
   s.block_pattern = R"(^stage\d+\.\d+)";
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file, {resize, 224, Interpolation::Bilinear}));
   return s;
 }

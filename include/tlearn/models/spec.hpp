@@ -59,9 +59,13 @@ WeightSpec keras_weights(const std::string& folder, const std::string& file, con
                          int64_t size = 224);
 
 namespace detail {
-/// Whether `key` matches (regex_match, whole key) one of `patterns`: a spec's
-/// top_keys, classifier_keys, ignore_keys.
+/// Whether `key` matches (regex_match, whole key) one of `patterns`: a spec's timm rules.
 bool matches_any(const std::string& key, const std::vector<std::string>& patterns);
+/// Whether the state_dict key or layer-table row `key` lies in one of the modules at
+/// `paths` (the module itself or anything under it: "fc" holds "fc.weight", not "fc2.weight").
+bool in_modules(const std::string& key, const std::vector<std::string>& paths);
+/// The io::LoadOptions::ignore pattern (searched) of every key under module `path`.
+std::string module_keys_pattern(const std::string& path);
 }  // namespace detail
 
 /// One of timm's architectures that is a registered model, and how timm's numbers
@@ -75,6 +79,10 @@ struct TimmArchitecture {
 
 /// One stage's output: which tap, how many channels, total stride from the input.
 struct FeatureInfo {
+  FeatureInfo() = default;
+  FeatureInfo(std::string name_, int64_t channels_, int64_t stride_, std::string after_ = {})
+      : name(std::move(name_)), channels(channels_), stride(stride_), after(std::move(after_)) {}
+
   std::string name;  ///< a row's tap, or a tap between rows (see `after`)
   int64_t channels = 0;
   int64_t stride = 1;
@@ -90,15 +98,16 @@ struct ModelSpec {
   int64_t default_size = 224;
   int64_t min_size = 32;
   std::string first_conv;  ///< state_dict key of the first conv's weight, e.g. "conv1.weight"
-  /// Regexes (whole match) of the state_dict keys of the ImageNet top: skipped
-  /// when loading with include_top = false, e.g. {"classifier\\..*"} for VGG.
-  std::vector<std::string> top_keys;
-  /// Regexes of the keys of the final classification layer only: re-initialised,
-  /// not loaded, when `classes` differs from the weights', e.g. {"fc\\..*"}.
-  std::vector<std::string> classifier_keys;
-  /// Regexes of checkpoint keys skipped when the model has no key they match: parts of
-  /// the official checkpoints a model may not build, e.g. inception_v3's auxiliary head.
-  std::vector<std::string> ignore_keys;
+  /// Module paths of the ImageNet top: their weights are skipped when loading with
+  /// include_top = false, e.g. {"classifier"} for VGG.
+  std::vector<std::string> top_modules;
+  /// Module paths of the final classification layer only: re-initialised, not
+  /// loaded, when `classes` differs from the weights', e.g. {"fc"}, {"classifier.6"}.
+  std::vector<std::string> classifier_modules;
+  /// Module paths whose checkpoint weights are skipped when the model did not build
+  /// them: parts of the official checkpoints a model may leave out, e.g.
+  /// inception_v3's auxiliary head {"AuxLogits"}.
+  std::vector<std::string> ignore_modules;
   /// Regex (searched from the start of a layer-table row name) whose match names the
   /// block a row belongs to, for layer-wise learning-rate decay (models/layer_decay.hpp);
   /// empty: `^[^.]+\.\d+` ("layer1.0", "features.3").
@@ -119,8 +128,8 @@ struct ModelSpec {
   /// ${N+K} / ${N-K} (group N plus or minus K: "features.3" is timm's "blocks.2").
   /// Empty: the keys are the same.
   std::vector<std::pair<std::string, std::string>> timm_keys;
-  /// Weights timm stores in another shape: (regex of this model's keys, whole match
-  /// as top_keys, timm's shape), where 0 keeps that dimension of ours and -1 is
+  /// Weights timm stores in another shape: (regex of this model's keys, whole match,
+  /// timm's shape), where 0 keeps that dimension of ours and -1 is
   /// inferred; e.g. a layer scale (C,1,1) is timm's gamma {-1}. Loading reshapes to
   /// ours either way.
   std::vector<std::pair<std::string, std::vector<int64_t>>> timm_shapes;

@@ -47,11 +47,9 @@ class SqueezeNetImpl : public BackboneImpl {
     return detail::forward_sequential(features_, feature_taps_, std::move(x));
   }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
-  std::vector<std::string> feature_taps_, top_taps_;
+  std::vector<std::string> feature_taps_;
 };
 
 namespace detail {
@@ -60,8 +58,8 @@ inline ModelSpec squeezenet_spec(const std::string& name, const std::string& fil
   s.name = name;
   s.family = "squeezenet";
   s.first_conv = "features.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.1\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.1"};
   s.weights.push_back(torchvision_weights("IMAGENET1K_V1", file));
   return s;
 }

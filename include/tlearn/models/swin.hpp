@@ -108,7 +108,6 @@ class SwinTransformerImpl : public BackboneImpl {
 
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
-  torch::Tensor forward_top(torch::Tensor features) override;
 
  private:
   torch::nn::ModuleList features_{nullptr};

@@ -33,13 +33,10 @@ class VGGImpl : public BackboneImpl {
     return detail::forward_sequential(features_, feature_taps_, std::move(x));
   }
 
-  torch::Tensor forward_top(torch::Tensor x) override;
-
  private:
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
   std::vector<std::string> feature_taps_;
   // fc1 and fc2 rows hold Linear + ReLU + Dropout, tapped after the dropout.
-  std::vector<std::string> top_taps_ = {"", "", "classifier.0", "", "", "classifier.3", "classifier.6"};
 };
 
 namespace detail {
@@ -48,8 +45,8 @@ inline ModelSpec vgg_spec(const std::string& name, const std::string& file) {
   s.name = name;
   s.family = "vgg";
   s.first_conv = "features.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.6\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.6"};
   // timm runs the first two dense layers as 7x7 and 1x1 convolutions (the same weights, reshaped).
   s.timm_architectures = {{name}};
   s.timm_keys = {{"^classifier\\.0\\.", "pre_logits.fc1."},

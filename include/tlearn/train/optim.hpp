@@ -6,17 +6,22 @@
 /// parameters that require gradients only.
 ///
 ///     auto opt = tlearn::optim::SGD(1e-3).momentum(0.9).nesterov(true)
-///                    .lr_multiplier("^backbone\\.", 0.1);   // unfrozen base layers learn 10x slower
+///                    .lr_multiplier(tlearn::until("block5_conv1"), 0.1);  // the base's early layers 10x slower
+///
+/// A multiplier's layers are chosen the way freezing chooses them (core/selector.hpp),
+/// or, for modules outside the backbone, by a regex over parameter names.
 
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
+#include "tlearn/core/selector.hpp"
 
 namespace tlearn::optim {
 
@@ -48,10 +53,21 @@ struct Spec {
 
  public:
 
+  /// The parameters of the backbone's layers that `layers` selects (the selectors
+  /// set_trainable takes: from("block5_conv1"), first(100), ...) learn at
+  /// lr * multiplier. The model given to build() is a backbone or holds one.
+  Spec& lr_multiplier(LayerSelector layers, double multiplier);
   /// Parameters whose state-dict name matches `pattern` (regex, searched) learn at
-  /// lr * multiplier. The first matching rule wins; the rest use lr.
+  /// lr * multiplier: for modules outside the backbone, e.g. a head's "^head\\.dense1\\.".
   Spec& lr_multiplier(const std::string& pattern, double multiplier);
-  const std::vector<std::pair<std::string, double>>& groups() const { return groups_; }
+
+  /// One lr_multiplier call. The first rule that matches a parameter wins; the rest use lr.
+  struct MultiplierRule {
+    std::optional<LayerSelector> layers;  ///< set by lr_multiplier(LayerSelector, m)
+    std::string pattern;                  ///< set by lr_multiplier(pattern, m)
+    double multiplier = 1.0;
+  };
+  const std::vector<MultiplierRule>& multiplier_rules() const { return rules_; }
 
   std::string name() const {
     switch (kind) {
@@ -64,7 +80,7 @@ struct Spec {
   }
 
  private:
-  std::vector<std::pair<std::string, double>> groups_;
+  std::vector<MultiplierRule> rules_;
 };
 
 inline Spec SGD(double lr = 1e-2) { Spec s; s.kind = Kind::SGD; s.lr(lr); return s; }

@@ -24,23 +24,17 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 #include "tlearn/core/cpu_memory.hpp"
 #include "tlearn/core/distributed.hpp"
@@ -49,6 +43,7 @@
 #include "tlearn/core/freeze.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/io/state_dict.hpp"
+#include "tlearn/train/batch_source.hpp"
 #include "tlearn/train/callbacks.hpp"
 #include "tlearn/train/data_parallel.hpp"
 #include "tlearn/train/ema.hpp"
@@ -64,66 +59,12 @@
 
 namespace tlearn {
 
-/// Batches from any range, type-erased: `run(epoch, body)` calls body(images, labels,
-/// indices, padding) for each batch until body returns false. `indices` is null
-/// for batches without them; the last `padding` samples repeat others (data::Batch).
-struct BatchSource {
-  using Body = std::function<bool(const torch::Tensor&, const torch::Tensor&, const std::vector<size_t>*, size_t)>;
-  std::function<void(int64_t, const Body&)> run;
-  int64_t steps = -1;  ///< batches per epoch, -1 if unknown
-};
-
 namespace detail {
-template <class R, class = void>
-struct has_set_epoch : std::false_type {};
-template <class R>
-struct has_set_epoch<R, std::void_t<decltype(std::declval<R&>().set_epoch(int64_t(0)))>> : std::true_type {};
-template <class R, class = void>
-struct has_size : std::false_type {};
-template <class R>
-struct has_size<R, std::void_t<decltype(std::declval<const R&>().size())>> : std::true_type {};
-template <class B, class = void>
-struct has_indices : std::false_type {};
-template <class B>
-struct has_indices<B, std::void_t<decltype(std::declval<B&>().indices.size())>> : std::true_type {};
-template <class B, class = void>
-struct has_padding : std::false_type {};
-template <class B>
-struct has_padding<B, std::void_t<decltype(size_t(std::declval<B&>().padding))>> : std::true_type {};
 template <class M, class = void>
 struct has_logits : std::false_type {};
 template <class M>
 struct has_logits<M, std::void_t<decltype(std::declval<M&>()->logits(torch::Tensor()))>> : std::true_type {};
 }  // namespace detail
-
-/// Wraps a range (copied into shared ownership; a data::Loader copy shares its workers).
-template <class R>
-BatchSource batch_source(R range) {
-  if constexpr (std::is_same_v<std::decay_t<R>, BatchSource>) {
-    return range;
-  } else {
-    auto r = std::make_shared<R>(std::move(range));
-    BatchSource s;
-    if constexpr (detail::has_size<R>::value) s.steps = int64_t(r->size());
-    s.run = [r](int64_t epoch, const BatchSource::Body& body) {
-      if constexpr (detail::has_set_epoch<R>::value) {
-        if (epoch >= 0) r->set_epoch(epoch);
-      }
-      (void)epoch;
-      for (auto& batch : *r) {
-        const std::vector<size_t>* idx = nullptr;
-        size_t padding = 0;
-        // Batches built by hand leave indices empty: then they carry none.
-        if constexpr (detail::has_indices<std::decay_t<decltype(batch)>>::value) {
-          if (!batch.indices.empty()) idx = &batch.indices;
-        }
-        if constexpr (detail::has_padding<std::decay_t<decltype(batch)>>::value) padding = batch.padding;
-        if (!body(batch.images, batch.labels, idx, padding)) break;
-      }
-    };
-    return s;
-  }
-}
 
 struct TrainerOptions {
   TORCH_ARG(optim::Spec, optimizer) = optim::Adam();
@@ -213,58 +154,6 @@ struct FitOptions {
   std::optional<BatchSource> validation_;
 };
 
-namespace detail {
-/// Keras' Progbar, verbose = 1.
-class Progress {
- public:
-  /// `show_lr`: print the logs' "lr" too (when a schedule moves it within the epoch).
-  Progress(std::ostream& out, int64_t steps, bool show_lr = false);
-
-  void update(int64_t step, const Logs& logs, bool final) {
-    if (!tty_ && !final) return;
-    const double elapsed = std::chrono::duration<double>(clock::now() - t0_).count();
-    std::ostringstream line;
-    const int64_t total = steps_ > 0 ? steps_ : step;
-    const int w = int(std::to_string(total).size());
-    line << std::setw(w) << step << '/' << (steps_ > 0 ? std::to_string(steps_) : std::string("Unknown")) << " [";
-    const int width = 30;
-    const int done = final ? width : int(width * double(step) / double(std::max<int64_t>(total, 1)));
-    for (int i = 0; i < width; ++i) line << (i < done - 1 || (final && i < width) ? '=' : i == done - 1 ? '>' : '.');
-    line << "] - " << int64_t(elapsed) << "s ";
-    const double per = step > 0 ? elapsed / double(step) : 0;
-    if (per >= 1) line << int64_t(per) << "s/step";
-    else if (per >= 1e-3) line << int64_t(per * 1e3) << "ms/step";
-    else line << int64_t(per * 1e6) << "us/step";
-    for (const auto& [k, v] : logs) {
-      if (k == "lr" && !show_lr_) continue;
-      line << " - " << k << ": ";
-      if (std::abs(v) >= 1e-3 || v == 0) line << std::fixed << std::setprecision(4) << v;
-      else line << std::scientific << std::setprecision(4) << v;
-      line << std::defaultfloat;
-    }
-    if (tty_) {
-      const std::string s = line.str();
-      out_ << '\r' << s;
-      if (s.size() < last_width_) out_ << std::string(last_width_ - s.size(), ' ');
-      last_width_ = s.size();
-      if (final) out_ << '\n';
-      out_ << std::flush;
-    } else {
-      out_ << line.str() << '\n' << std::flush;
-    }
-  }
-
- private:
-  using clock = std::chrono::steady_clock;
-  std::ostream& out_;
-  int64_t steps_;
-  bool tty_;
-  bool show_lr_;
-  clock::time_point t0_;
-  size_t last_width_ = 0;
-};
-
-}  // namespace detail
 
 class Trainer : public TrainingContext {
  public:

@@ -20,7 +20,7 @@ Layer& LayerTable::add(std::string name, std::string kind, std::vector<std::shar
                        std::string alias) {
   if (find(name))
     throw Error("layer table: duplicate layer name '" + name + "' (a model bug: each tap name must be unique)");
-  layers_.push_back(Layer{std::move(name), std::move(alias), std::move(kind), std::move(modules), true});
+  layers_.push_back(Layer{std::move(name), std::move(alias), std::move(kind), std::move(modules), true, {}, {}});
   return layers_.back();
 }
 

@@ -554,14 +554,14 @@ std::vector<std::string> Hdf5Reader::strings(Object object, const std::string& a
     g.skip(8 + static_cast<std::size_t>(length_size_));
     bool found = false;
     while (g.left() >= 8 + static_cast<std::size_t>(length_size_)) {
-      const auto object = g.u(2);
+      const auto heap_object = g.u(2);
       g.skip(2 + 4);  // reference count, reserved
       const auto size = g.u(length_size_);
-      if (object == 0) break;  // free space: the collection's last object
+      if (heap_object == 0) break;  // free space: the collection's last object
       if (size > g.left()) g.fail("has an object that runs past the collection");
       const auto* data = g.take(size);
       g.skip(std::min<std::uint64_t>((8 - size % 8) % 8, g.left()));
-      if (object != index) continue;
+      if (heap_object != index) continue;
       if (length > size) g.fail("has a string shorter than its reference says");
       out.emplace_back(reinterpret_cast<const char*>(data), length);
       found = true;

@@ -141,7 +141,7 @@ class Reader {
                          weight.find('/', layer.size() + 1) == std::string::npos;
         const std::string owner = own || parts.size() < 2 ? layer : parts[parts.size() - 2];
         const std::string name = std::regex_replace(parts.empty() ? weight : parts.back(), suffix, "");
-        if (out.empty() || out.back().name != owner) out.push_back({owner, {}});
+        if (out.empty() || out.back().name != owner) out.push_back({owner, {}, {}});
         out.back().weights.push_back({name, read_weight(*group, weight, where)});
       }
     }

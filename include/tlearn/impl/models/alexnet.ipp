@@ -24,19 +24,9 @@ AlexNetImpl::AlexNetImpl(const AlexNetConfig&, const ModelSpec& spec, const Back
         "classifier", torch::nn::Sequential(torch::nn::Dropout(dropout), nn::Linear(256 * 6 * 6, 4096), relu(),
                                             torch::nn::Dropout(dropout), nn::Linear(4096, 4096), relu(),
                                             nn::Linear(4096, options.classes())));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {});
-    table_.add("flatten", "Flatten", {});
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    top_.pool("avgpool", "", 6).flatten("flatten").sequential("classifier", classifier_).add_rows(table_);
   }
   // torchvision keeps PyTorch's default initialisation for AlexNet (LibTorch's is the same).
-}
-
-torch::Tensor AlexNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {6, 6});
-  tap("avgpool", x);
-  x = x.flatten(1);
-  tap("flatten", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
 
 }  // namespace tlearn

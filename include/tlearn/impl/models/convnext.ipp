@@ -127,14 +127,14 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
         register_module("classifier", torch::nn::Sequential(nn::LayerNorm2d(output_channels_), torch::nn::Flatten(),
                                                             nn::Linear(output_channels_, options.classes())));
     if (keras.empty()) {
-      table_.add("avgpool", "AdaptiveAvgPool2d");
-      top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+      top_.pool("avgpool").sequential("classifier", classifier_);
     } else {  // Keras' Head: GlobalAveragePooling2D, LayerNormalization, Dense; no Flatten
-      table_.add("avgpool", "AdaptiveAvgPool2d", {}, keras + "_head_gap");
-      top_taps_ = {"classifier.0", "", "classifier.2"};
-      table_.add("classifier.0", "LayerNorm2d", {classifier_[0]}, keras + "_head_layernorm");
-      table_.add("classifier.2", "Linear", {classifier_[2]}, keras + "_head_dense");
+      top_.pool("avgpool", keras + "_head_gap")
+          .sequential(classifier_, {{"classifier.0", 1, "LayerNorm2d", keras + "_head_layernorm"},
+                                    {"", 1, "Flatten"},
+                                    {"classifier.2", 1, "Linear", keras + "_head_dense"}});
     }
+    top_.add_rows(table_);
   } else if (!keras.empty()) {
     // Keras' model without its top ends in an unnamed LayerNormalization, after the pooling if any.
     no_top_norm_ = register_module("norm", nn::LayerNorm2d(output_channels_));
@@ -170,12 +170,6 @@ torch::Tensor ConvNeXtImpl::forward_body(torch::Tensor x) {
   return x;
 }
 
-torch::Tensor ConvNeXtImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
-}
-
 torch::Tensor ConvNeXtImpl::forward_no_top(torch::Tensor pooled) {
   if (!no_top_norm_) return pooled;
   auto y = pooled.dim() == 4
@@ -196,8 +190,7 @@ ConvNeXtConfig keras_convnext_config(const std::string& size) {
       {"large", {{192, 384, 768, 1536}, {3, 3, 27, 3}}},
       {"xlarge", {{256, 512, 1024, 2048}, {3, 3, 27, 3}}}};
   const auto& [dims, depths] = configs.at(size);
-  ConvNeXtConfig c{dims, depths, 0.0};
-  c.keras = "convnext_" + size;
+  ConvNeXtConfig c{dims, depths, 0.0, 1e-6, "convnext_" + size};
   return c;
 }
 

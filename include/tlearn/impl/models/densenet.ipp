@@ -109,8 +109,8 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
 
   if (options.include_top()) {
     classifier_ = register_module("classifier", nn::Linear(nf, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("classifier", "Linear", {classifier_.ptr()}, "predictions");
+    top_.mean("avgpool", "avg_pool").module("classifier", classifier_, "predictions");
+    top_.add_rows(table_);
   }
   // torchvision: kaiming_normal_ convs (fan_in), BatchNorm 1 / 0, Linear bias 0.
   torch::NoGradGuard no_grad;
@@ -148,14 +148,6 @@ torch::Tensor DenseNetImpl::forward_body(torch::Tensor x) {
   tap("features.norm5", x);
   x = torch::relu(x);
   tap("relu", x);
-  return x;
-}
-
-torch::Tensor DenseNetImpl::forward_top(torch::Tensor x) {
-  x = x.mean({2, 3});
-  tap("avgpool", x);
-  x = classifier_->forward(x);
-  tap("classifier", x);
   return x;
 }
 

@@ -191,12 +191,11 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
     classifier_ =
         register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.dropout)),
                                                             nn::Linear(output_channels_, options.classes())));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, config.keras_names ? "avg_pool" : "");
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
-    if (config.keras_names) {
-      table_.set_alias(top_taps_[0], "top_dropout");
-      table_.set_alias(top_taps_[1], "predictions");
-    }
+    const bool k = config.keras_names;
+    top_.pool_flat("avgpool", k ? "avg_pool" : "")
+        .sequential(classifier_, {{"classifier.0", 1, "Dropout", k ? "top_dropout" : ""},
+                                  {"classifier.1", 1, "Linear", k ? "predictions" : ""}})
+        .add_rows(table_);
   }
   detail::init_torchvision_default(*this);
   if (classifier_) {
@@ -215,12 +214,6 @@ torch::Tensor EfficientNetImpl::forward_body(torch::Tensor x) {
   x = stem_->forward(std::move(x));
   for (auto& block : blocks_) x = block->forward(x);
   return head_->forward(std::move(x));
-}
-
-torch::Tensor EfficientNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
 
 namespace detail {

@@ -34,12 +34,9 @@ GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, cons
   output_channels_ = 1024;
 
   if (options.include_top()) {
-    dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.2)));
     fc_ = register_module("fc", nn::Linear(1024, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("flatten", "Flatten");
-    table_.add("dropout", "Dropout");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool("avgpool", "avg_pool").flatten("flatten").dropout(drop_rate_or(0.2), "dropout");
+    top_.module("fc", fc_, "predictions").add_rows(table_);
   }
   detail::init_inception(*this, 0.01);
 }
@@ -47,18 +44,6 @@ GoogLeNetImpl::GoogLeNetImpl(const GoogLeNetConfig&, const ModelSpec& spec, cons
 torch::Tensor GoogLeNetImpl::forward_body(torch::Tensor x) {
   if (transform_input_) x = detail::inception_transform_input(x);
   return trunk_.forward(std::move(x));
-}
-
-torch::Tensor GoogLeNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  x = x.flatten(1);
-  tap("flatten", x);
-  x = dropout_(x);
-  tap("dropout", x);
-  x = fc_(x);
-  tap("fc", x);
-  return x;
 }
 
 }  // namespace tlearn

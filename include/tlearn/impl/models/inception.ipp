@@ -147,16 +147,15 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config& config, const ModelSpe
   output_channels_ = 2048;
 
   if (options.include_top()) {
-    // Keras' top is GlobalAveragePooling2D and Dense alone.
-    if (!config.keras) dropout_ = register_module("dropout", torch::nn::Dropout(drop_rate_or(0.5)));
     fc_ = register_module("fc", nn::Linear(2048, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    if (!config.keras) {
-      table_.add("dropout", "Dropout");
-      table_.add("flatten", "Flatten");
-    }
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool("avgpool", "avg_pool");
+    if (config.keras)  // Keras' top is GlobalAveragePooling2D and Dense alone
+      top_.flatten();
+    else
+      top_.dropout(drop_rate_or(0.5), "dropout").flatten("flatten");
+    top_.module("fc", fc_, "predictions").add_rows(table_);
   }
+
   if (config.keras) {
     use_keras_layer_names();
     detail::init_keras_default(*this);
@@ -191,20 +190,6 @@ torch::Tensor InceptionV3Impl::forward_body(torch::Tensor x) {
   if (aux_ && is_training())
     return trunk_.forward(std::move(x), "Mixed_6e", [this](const torch::Tensor& t) { aux_output_ = aux_(t); });
   return trunk_.forward(std::move(x));
-}
-
-torch::Tensor InceptionV3Impl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  if (dropout_) {
-    x = dropout_(x);
-    tap("dropout", x);
-  }
-  x = x.flatten(1);
-  if (dropout_) tap("flatten", x);
-  x = fc_(x);
-  tap("fc", x);
-  return x;
 }
 
 }  // namespace tlearn

@@ -147,8 +147,8 @@ KerasInceptionResNetV2Impl::KerasInceptionResNetV2Impl(const KerasInceptionResNe
   output_channels_ = 1536;
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(1536, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool_flat("avgpool", "avg_pool").module("fc", fc_, "predictions");
+    top_.add_rows(table_);
   }
   detail::init_keras_default(*this);
 }
@@ -157,14 +157,6 @@ torch::Tensor KerasInceptionResNetV2Impl::forward_body(torch::Tensor x) {
   x = stem_.forward(std::move(x));
   for (auto& module : body_) x = module.forward(x);
   return conv_7b_->forward(x);
-}
-
-torch::Tensor KerasInceptionResNetV2Impl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  x = fc_->forward(x);
-  tap("fc", x);
-  return x;
 }
 
 }  // namespace tlearn

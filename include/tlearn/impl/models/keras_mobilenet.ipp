@@ -46,34 +46,16 @@ KerasMobileNetImpl::KerasMobileNetImpl(const KerasMobileNetConfig& config, const
   output_channels_ = in;
 
   if (options.include_top()) {
-    dropout_ = torch::nn::Dropout(drop_rate_or(1e-3));
-    conv_preds_ = nn::Conv2d(torch::nn::Conv2dOptions(in, options.classes(), 1));
-    classifier_ = register_module("classifier", torch::nn::Sequential(dropout_, conv_preds_));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
-    table_.add("classifier.0", "Dropout", {dropout_.ptr()}, "dropout");
-    table_.add("classifier.1", "Conv2d", {conv_preds_.ptr()}, "conv_preds");
-    table_.add("flatten", "Reshape", {}, "reshape_2");
-    table_.add("predictions", "Activation", {}, "predictions");
+    classifier_ = register_module("classifier",
+                                  torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(1e-3)),
+                                                        nn::Conv2d(torch::nn::Conv2dOptions(in, options.classes(), 1))));
+    top_.pool("avgpool", "global_average_pooling2d")
+        .sequential(classifier_, {{"classifier.0", 1, "Dropout", "dropout"}, {"classifier.1", 1, "Conv2d", "conv_preds"}})
+        .flatten("flatten", "reshape_2", "Reshape")
+        .output_activation("predictions", "predictions", options.classifier_activation())
+        .add_rows(table_);
   }
   detail::init_keras_default(*this);
-}
-
-torch::Tensor KerasMobileNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  x = dropout_->forward(x);
-  tap("classifier.0", x);
-  x = conv_preds_->forward(x);
-  tap("classifier.1", x);
-  x = x.flatten(1);
-  tap("flatten", x);
-  // The Activation layer's row: the backbone applies the classifier activation after
-  // this returns, so only a recorder (summary, taps) needs it computed here.
-  if (tap_recording())
-    tap("predictions", options().classifier_activation() == Activation::None
-                           ? x
-                           : probabilities(x, options().classifier_activation()));
-  return x;
 }
 
 }  // namespace tlearn

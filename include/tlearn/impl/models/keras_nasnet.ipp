@@ -12,7 +12,7 @@ namespace tlearn {
 KerasNASNetImpl::KerasNASNetImpl(const KerasNASNetConfig& config, const ModelSpec& spec,
                                  const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  nodes_.push_back({table_[0].name, {}, nullptr});
+  nodes_.push_back({table_[0].name, {}, nullptr, nullptr});
   graph_.add(table_[0].name, {});
   const Output input{0, 0, options.in_chans()};
   const int64_t filters = config.penultimate_filters / 24, m = config.filter_multiplier;
@@ -50,8 +50,8 @@ KerasNASNetImpl::KerasNASNetImpl(const KerasNASNetConfig& config, const ModelSpe
   output_channels_ = x.channels;
   if (options.include_top()) {
     predictions_ = register_module("predictions", nn::Linear(output_channels_, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, numbering_.next("global_average_pooling2d"));
-    table_.add("predictions", "Linear", {predictions_.ptr()}, "predictions");
+    top_.pool_flat("avgpool", numbering_.next("global_average_pooling2d")).module("predictions", predictions_, "predictions");
+    top_.add_rows(table_);
   }
 
   // Each node's last reader, so that forward frees what no later layer needs.
@@ -76,14 +76,6 @@ torch::Tensor KerasNASNetImpl::forward_body(torch::Tensor x) {
       if (last_use_[in] == i) values[in] = torch::Tensor();
   }
   return values.back();
-}
-
-torch::Tensor KerasNASNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  x = predictions_->forward(x);
-  tap("predictions", x);
-  return x;
 }
 
 KerasNASNetImpl::Output KerasNASNetImpl::layer(std::string name, const std::string& kind,
@@ -289,8 +281,8 @@ ModelSpec keras_nasnet_spec(bool large) {
   auto& w = s.weights.front();
   w.keras_file = large ? "nasnet_large.h5" : "nasnet_mobile.h5";
   w.notop_keras_file = large ? "nasnet_large_no_top.h5" : "nasnet_mobile_no_top.h5";
-  s.top_keys = {"predictions\\..*"};
-  s.classifier_keys = {"predictions\\..*"};
+  s.top_modules = {"predictions"};
+  s.classifier_modules = {"predictions"};
   return s;
 }
 

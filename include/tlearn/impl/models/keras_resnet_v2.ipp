@@ -101,8 +101,8 @@ KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const Mo
 
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(in, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool_flat("avgpool", "avg_pool").module("fc", fc_, "predictions");
+    top_.add_rows(table_);
   }
   detail::init_keras_default(*this);
 }
@@ -121,14 +121,6 @@ torch::Tensor KerasResNetV2Impl::forward_body(torch::Tensor x) {
   tap("post_bn", x);
   x = post_relu_->forward(x);
   tap("post_relu", x);
-  return x;
-}
-
-torch::Tensor KerasResNetV2Impl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  x = fc_->forward(x);
-  tap("fc", x);
   return x;
 }
 

@@ -338,7 +338,7 @@ class Converter {
     throw Error("row " + row + ": its parameter is not the model's own");
   }
 
-  bool is_classifier(const std::string& key) const { return detail::matches_any(key, model_.spec().classifier_keys); }
+  bool is_classifier(const std::string& key) const { return detail::in_modules(key, model_.spec().classifier_modules); }
 
   BackboneImpl& model_;
   std::map<const torch::nn::Module*, std::string> path_of_;

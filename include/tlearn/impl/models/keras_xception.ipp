@@ -116,8 +116,8 @@ KerasXceptionImpl::KerasXceptionImpl(const KerasXceptionConfig&, const ModelSpec
 
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(in, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool_flat("avgpool", "avg_pool").module("fc", fc_, "predictions");
+    top_.add_rows(table_);
   }
   detail::init_keras_default(*this);
 }
@@ -125,14 +125,6 @@ KerasXceptionImpl::KerasXceptionImpl(const KerasXceptionConfig&, const ModelSpec
 torch::Tensor KerasXceptionImpl::forward_body(torch::Tensor x) {
   x = conv2_->forward(conv1_->forward(x));
   for (auto& block : blocks_) x = block->forward(x);
-  return x;
-}
-
-torch::Tensor KerasXceptionImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  x = fc_->forward(x);
-  tap("fc", x);
   return x;
 }
 

@@ -9,9 +9,7 @@ namespace tlearn {
 
 namespace {
 bool is_top_row(const ModelSpec& spec, const std::string& row) {
-  for (const auto& key : spec.top_keys)
-    if (std::regex_match(row + ".weight", std::regex(key))) return true;
-  return false;
+  return detail::in_modules(row, spec.top_modules);
 }
 }  // namespace
 

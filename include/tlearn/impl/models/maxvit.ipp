@@ -182,7 +182,7 @@ MaxVitImpl::MaxVitImpl(const MaxVitConfig& config, const ModelSpec& spec, const 
             torch::nn::LayerNorm(torch::nn::LayerNormOptions({output_channels_})),
             nn::Linear(output_channels_, output_channels_), torch::nn::Tanh(),
             nn::Linear(torch::nn::LinearOptions(output_channels_, options.classes()).bias(false))));
-    top_rows_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    top_.sequential("classifier", classifier_).add_rows(table_);
   }
 
   // torchvision's _init_weights: convs and linears normal(std=0.02) with zero bias.
@@ -216,10 +216,6 @@ torch::Tensor MaxVitImpl::forward_body(torch::Tensor x) {
   return x;
 }
 
-torch::Tensor MaxVitImpl::forward_top(torch::Tensor x) {
-  return detail::forward_sequential(classifier_, top_rows_, std::move(x));
-}
-
 namespace detail {
 
 ModelSpec maxvit_spec(const std::string& name, const std::string& hash) {
@@ -229,8 +225,8 @@ ModelSpec maxvit_spec(const std::string& name, const std::string& hash) {
   s.default_size = 224;
   s.min_size = 224;  // smaller inputs leave maps that do not split into 7x7 windows
   s.first_conv = "stem.0.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.5\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.5"};
   s.block_pattern = R"(^blocks\.\d+\.layers\.\d+)";  // a MaxVit layer: MBconv, window and grid attention
   s.weights.push_back(
       torchvision_weights("IMAGENET1K_V1", name + "-" + hash + ".pth", {224, 224, Interpolation::Bicubic}));

@@ -73,16 +73,9 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
   if (options.include_top()) {
     classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.2)),
                                                                       nn::Linear(1280, options.classes())));
-    table_.add("avgpool", "GlobalAveragePooling2D");
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    top_.mean("avgpool", "", "GlobalAveragePooling2D").sequential("classifier", classifier_).add_rows(table_);
   }
   init_weights();
-}
-
-torch::Tensor MNASNetImpl::forward_top(torch::Tensor x) {
-  x = x.mean({2, 3});
-  tap("avgpool", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
 
 void MNASNetImpl::init_weights() {

@@ -98,18 +98,12 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   if (options.include_top()) {
     classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.keras ? 0.0 : 0.2)),
                                                                       nn::Linear(last, options.classes())));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
     // Keras' top is one Dense: the dropout shares its row.
-    table_.add("classifier.1", "Linear", {classifier_->ptr(0), classifier_->ptr(1)}, "predictions");
-    top_taps_ = {"", "classifier.1"};
+    top_.pool_flat("avgpool", "global_average_pooling2d")
+        .sequential(classifier_, {{"classifier.1", 2, "Linear", "predictions"}})
+        .add_rows(table_);
   }
   detail::init_torchvision_default(*this);
-}
-
-torch::Tensor MobileNetV2Impl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  tap("avgpool", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
 
 void MobileNetV2Impl::set_keras_aliases(const std::string& name, int64_t block, bool expands, bool adds) {

@@ -146,43 +146,27 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
         torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(last_out, config.last_channel, 1)),
                               nn::make_activation(outer_activation), torch::nn::Dropout(drop),
                               nn::Conv2d(torch::nn::Conv2dOptions(config.last_channel, options.classes(), 1))));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "global_average_pooling2d");
-    table_.add("classifier.0", "Conv2d", {classifier_->ptr(0)}, "conv_2");
-    table_.add("classifier.1", activation_name(outer_activation), {classifier_->ptr(1)},
-               keras_activation_name(keras_names, outer_activation));
-    // Keras builds no Dropout layer at rate 0.
-    if (drop > 0) table_.add("classifier.2", "Dropout", {classifier_->ptr(2)}, "dropout");
-    table_.add("classifier.3", "Conv2d", {classifier_->ptr(3)}, "logits");
-    top_taps_ = {"classifier.0", "classifier.1", drop > 0 ? "classifier.2" : "", "classifier.3"};
-    table_.add("flatten", "Flatten", {}, "flatten");
-    table_.add("predictions", "Activation", {}, "predictions");
+    top_.pool("avgpool", "global_average_pooling2d")
+        .sequential(classifier_,
+                    {{"classifier.0", 1, "Conv2d", "conv_2"},
+                     {"classifier.1", 1, activation_name(outer_activation),
+                      keras_activation_name(keras_names, outer_activation)},
+                     {drop > 0 ? "classifier.2" : "", 1, "Dropout", "dropout"},  // Keras builds none at rate 0
+                     {"classifier.3", 1, "Conv2d", "logits"}})
+        .flatten("flatten", "flatten")
+        .output_activation("predictions", "predictions", options.classifier_activation())
+        .add_rows(table_);
   } else if (options.include_top()) {
     classifier_ =
         register_module("classifier", torch::nn::Sequential(nn::Linear(last_out, config.last_channel),
                                                             nn::Hardswish(), torch::nn::Dropout(drop_rate_or(0.2)),
                                                             nn::Linear(config.last_channel, options.classes())));
-    table_.add("avgpool", "AdaptiveAvgPool2d");
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
+    top_.pool("avgpool").flatten().sequential("classifier", classifier_).add_rows(table_);
   }
   if (keras_)
     detail::init_keras_default(*this);
   else
     detail::init_torchvision_default(*this);
-}
-
-torch::Tensor MobileNetV3Impl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  if (!keras_) return detail::forward_sequential(classifier_, top_taps_, x.flatten(1));
-  x = detail::forward_sequential(classifier_, top_taps_, x).flatten(1);
-  tap("flatten", x);
-  // The Activation layer's row: the backbone applies the classifier activation after
-  // this returns, so only a recorder (summary, taps) needs it computed here.
-  if (tap_recording())
-    tap("predictions", options().classifier_activation() == Activation::None
-                           ? x
-                           : probabilities(x, options().classifier_activation()));
-  return x;
 }
 
 namespace detail {
@@ -228,8 +212,8 @@ ModelSpec keras_mobilenet_v3_spec(const std::string& name, const std::string& ke
   s.name = name;
   s.family = "mobilenet_v3";
   s.first_conv = "features.0.0.weight";
-  s.top_keys = {"classifier\\..*"};
-  s.classifier_keys = {"classifier\\.3\\..*"};
+  s.top_modules = {"classifier"};
+  s.classifier_modules = {"classifier.3"};
   const std::string file = "weights_mobilenet_v3_" + keras_model;
   s.weights = {keras_weights("mobilenet_v3", file + ".h5", md5, file + "_no_top_v2.h5", notop_md5,
                              Preprocessing::Identity)};

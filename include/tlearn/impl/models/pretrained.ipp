@@ -93,20 +93,20 @@ void load_pretrained(BackboneImpl& model) {
       state = std::move(kept);
     }
   }
-  for (const auto& p : spec.ignore_keys) {  // only where the model did not build that part
+  for (const auto& path : spec.ignore_modules) {  // only where the model did not build that part
     bool built = false;
-    for (const auto& item : own) built = built || detail::matches_any(item.key(), {p});
-    if (!built) load.ignore().push_back(p);
+    for (const auto& item : own) built = built || detail::in_modules(item.key(), {path});
+    if (!built) load.ignore().push_back(detail::module_keys_pattern(path));
   }
   if (!options.include_top()) {
-    for (const auto& p : spec.top_keys) load.ignore().push_back(p);
+    for (const auto& path : spec.top_modules) load.ignore().push_back(detail::module_keys_pattern(path));
   } else {
     // ImageNet weights on a model with another class count: the last layer keeps
     // its fresh initialisation. A file fine-tuned for this count loads whole.
     for (const auto& item : state)
-      if (detail::matches_any(item.key(), spec.classifier_keys) && own.contains(item.key()) &&
+      if (detail::in_modules(item.key(), spec.classifier_modules) && own.contains(item.key()) &&
           own[item.key()].sizes() != item.value().sizes()) {
-        for (const auto& p : spec.classifier_keys) load.ignore().push_back(p);
+        for (const auto& path : spec.classifier_modules) load.ignore().push_back(detail::module_keys_pattern(path));
         break;
       }
   }

@@ -77,11 +77,9 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
   output_channels_ = width;
 
   if (options.include_top()) {
-    drop_rate_ = drop_rate_or(0.0);
     fc_ = register_module("fc", nn::Linear(width, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d");
-    table_.add("flatten", "Flatten");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.pool("avgpool").flatten("flatten").dropout(drop_rate_or(0.0));  // torchvision has no dropout
+    top_.module("fc", fc_, "predictions").add_rows(table_);
   }
   init_weights();
 }
@@ -89,17 +87,6 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
 torch::Tensor RegNetImpl::forward_body(torch::Tensor x) {
   x = stem_->forward(std::move(x));
   for (auto& block : blocks_) x = block(x);
-  return x;
-}
-
-torch::Tensor RegNetImpl::forward_top(torch::Tensor x) {
-  x = torch::adaptive_avg_pool2d(x, {1, 1});
-  tap("avgpool", x);
-  x = x.flatten(1);
-  tap("flatten", x);
-  if (drop_rate_ > 0) x = torch::dropout(x, drop_rate_, is_training());  // torchvision has none
-  x = fc_(x);
-  tap("fc", x);
   return x;
 }
 

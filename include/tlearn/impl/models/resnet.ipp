@@ -126,8 +126,8 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
 
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(inplanes, options.classes()));
-    table_.add("avgpool", "AdaptiveAvgPool2d", {}, "avg_pool");
-    table_.add("fc", "Linear", {fc_.ptr()}, "predictions");
+    top_.mean("avgpool", "avg_pool").module("fc", fc_, "predictions");
+    top_.add_rows(table_);
   }
   detail::init_torchvision_default(*this);
   if (fc_) fc_->reset_parameters();  // torchvision keeps nn.Linear's own initialisation here
@@ -145,14 +145,6 @@ torch::Tensor ResNetImpl::forward_body(torch::Tensor x) {
   x = torch::max_pool2d(x, 3, 2, 1);
   tap("maxpool", x);
   for (auto& layer : layers_) x = layer->forward(x);
-  return x;
-}
-
-torch::Tensor ResNetImpl::forward_top(torch::Tensor x) {
-  x = x.mean({2, 3});
-  tap("avgpool", x);
-  x = fc_->forward(x);
-  tap("fc", x);
   return x;
 }
 

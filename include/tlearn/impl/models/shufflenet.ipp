@@ -80,19 +80,10 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
 
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(ch[4], options.classes()));
-    table_.add("avgpool", "GlobalAveragePooling2D");
-    table_.add("fc", "Linear", {fc_.ptr()});
+    top_.mean("avgpool", "", "GlobalAveragePooling2D").dropout(drop_rate_or(0.0));
+    top_.module("fc", fc_).add_rows(table_);
   }
   // torchvision keeps PyTorch's default initialisation, which LibTorch shares.
-}
-
-torch::Tensor ShuffleNetV2Impl::forward_top(torch::Tensor x) {
-  x = x.mean({2, 3});
-  tap("avgpool", x);
-  if (options().drop_rate() > 0) x = torch::dropout(x, options().drop_rate(), is_training());
-  x = fc_(x);
-  tap("fc", x);
-  return x;
 }
 
 }  // namespace tlearn

@@ -11,6 +11,22 @@ bool matches_any(const std::string& key, const std::vector<std::string>& pattern
     if (std::regex_match(key, std::regex(p))) return true;
   return false;
 }
+
+bool in_modules(const std::string& key, const std::vector<std::string>& paths) {
+  for (const auto& path : paths)
+    if (key == path || (key.size() > path.size() && key.compare(0, path.size(), path) == 0 && key[path.size()] == '.'))
+      return true;
+  return false;
+}
+
+std::string module_keys_pattern(const std::string& path) {
+  std::string pattern = "^";
+  for (char c : path) {
+    if (std::string(".^$|()[]{}*+?\\").find(c) != std::string::npos) pattern += '\\';
+    pattern += c;
+  }
+  return pattern + "\\.";
+}
 }  // namespace detail
 
 WeightSpec torchvision_weights(std::string tag, const std::string& file, EvalTransformSpec transform) {
@@ -46,8 +62,8 @@ ModelSpec keras_model_spec(const std::string& name, const std::string& family, c
   s.default_size = default_size;
   s.min_size = min_size;
   s.first_conv = first_conv;
-  s.top_keys = {"fc\\..*"};
-  s.classifier_keys = {"fc\\..*"};
+  s.top_modules = {"fc"};
+  s.classifier_modules = {"fc"};
   s.block_pattern = block_pattern;
   s.weights = {std::move(weights)};
   return s;

@@ -76,8 +76,7 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
     classifier_ = register_module(
         "classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(0.5)), final_conv, nn::ReLU(),
                                             torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1))));
-    top_taps_ = detail::add_sequential_layers(table_, "classifier", classifier_);
-    table_.add("flatten", "Flatten", {});
+    top_.sequential("classifier", classifier_).flatten("flatten").add_rows(table_);
   }
   // torchvision: kaiming_uniform_ convs, final_conv N(0, 0.01), zero biases.
   torch::NoGradGuard no_grad;
@@ -89,12 +88,6 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
         torch::nn::init::kaiming_uniform_(conv->weight);
       torch::nn::init::zeros_(conv->bias);
     }
-}
-
-torch::Tensor SqueezeNetImpl::forward_top(torch::Tensor x) {
-  x = detail::forward_sequential(classifier_, top_taps_, std::move(x)).flatten(1);
-  tap("flatten", x);
-  return x;
 }
 
 }  // namespace tlearn

@@ -210,9 +210,8 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinConfig& config, const ModelSp
   table_.add(kSwinNormRow, "LayerNorm", {norm_.ptr()});
   table_.add(kSwinPermuteRow, "Permute");
   if (options.include_top()) {
-    table_.add(kSwinPoolRow, "AdaptiveAvgPool2d");
     head_ = register_module("head", nn::Linear(output_channels_, options.classes()));
-    table_.add(kSwinHeadRow, "Linear", {head_.ptr()});
+    top_.mean(kSwinPoolRow).module(kSwinHeadRow, head_).add_rows(table_);
   }
 
   // torchvision: every Linear trunc_normal_(std=0.02) with zero bias, after the blocks' own init.
@@ -243,14 +242,6 @@ torch::Tensor SwinTransformerImpl::forward_body(torch::Tensor x) {
   return x;
 }
 
-torch::Tensor SwinTransformerImpl::forward_top(torch::Tensor x) {
-  x = x.mean({2, 3});
-  tap(kSwinPoolRow, x);
-  x = head_(x);
-  tap(kSwinHeadRow, x);
-  return x;
-}
-
 torch::Tensor SwinTransformerImpl::feature_map(const std::string& row, const torch::Tensor& output) const {
   const bool channels_first = row == stem_rows_.front() || row == kSwinPermuteRow;
   return output.dim() == 4 && !channels_first ? output.permute({0, 3, 1, 2}) : output;
@@ -264,8 +255,8 @@ ModelSpec swin_spec(const std::string& name, const std::string& hash, int64_t re
   s.family = "swin";
   s.default_size = crop;
   s.first_conv = "features.0.0.weight";
-  s.top_keys = {"head\\..*"};
-  s.classifier_keys = {"head\\..*"};
+  s.top_modules = {"head"};
+  s.classifier_modules = {"head"};
   s.block_pattern = R"(^features\.([1357]\.\d+|[246])$)";  // blocks and patch mergings, not the stem
   // timm's Swin (V1): a stage's patch merging opens the next stage there.
   static const std::map<std::string, std::string> timm_names = {{"swin_t", "swin_tiny_patch4_window7_224"},

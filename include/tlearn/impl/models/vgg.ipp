@@ -51,19 +51,15 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
         torch::nn::Sequential(nn::Linear(widths[4] * 7 * 7, 4096), nn::ReLU(true),
                               torch::nn::Dropout(dropout), nn::Linear(4096, 4096), nn::ReLU(true),
                               torch::nn::Dropout(dropout), nn::Linear(4096, options.classes())));
-    table_.add("flatten", "Flatten", {}, "flatten");
-    table_.add("classifier.0", "Linear", {classifier_[0], classifier_[1], classifier_[2]}, "fc1");
-    table_.add("classifier.3", "Linear", {classifier_[3], classifier_[4], classifier_[5]}, "fc2");
-    table_.add("classifier.6", "Linear", {classifier_[6]}, "predictions");
+    // torchvision's AdaptiveAvgPool2d((7, 7)) (the identity at 224x224) and flatten are
+    // Keras' one Flatten row; each Dense row holds its Linear, ReLU and Dropout.
+    top_.pool_flat("flatten", "flatten", 7, "Flatten")
+        .sequential(classifier_, {{"classifier.0", 3, "Linear", "fc1"},
+                                  {"classifier.3", 3, "Linear", "fc2"},
+                                  {"classifier.6", 1, "Linear", "predictions"}})
+        .add_rows(table_);
   }
   detail::init_torchvision_default(*this);
-}
-
-torch::Tensor VGGImpl::forward_top(torch::Tensor x) {
-  // torchvision's AdaptiveAvgPool2d((7, 7)): the identity at 224x224.
-  x = torch::adaptive_avg_pool2d(x, {7, 7}).flatten(1);
-  tap("flatten", x);
-  return detail::forward_sequential(classifier_, top_taps_, std::move(x));
 }
 
 }  // namespace tlearn

@@ -208,8 +208,8 @@ ModelSpec vit_spec(const std::string& name, int64_t patch_size, const std::strin
   s.name = name;
   s.family = "vit";
   s.first_conv = "conv_proj.weight";
-  s.top_keys = {"heads\\..*"};
-  s.classifier_keys = {"heads\\.head\\..*"};
+  s.top_modules = {"heads"};
+  s.classifier_modules = {"heads.head"};
   s.block_pattern = R"(^encoder\.layers\.encoder_layer_\d+)";
   s.min_size = patch_size;  // one patch
   if (!timm_name.empty()) {

@@ -2,7 +2,7 @@
 #include <sstream>
 
 #include "tlearn/core/error.hpp"
-#include "tlearn/heads/segmentation.hpp"
+#include "tlearn/train/segmentation.hpp"
 #include "tlearn/train/loss.hpp"
 
 namespace tlearn::loss {

@@ -1,5 +1,6 @@
 // Implementation of tlearn/train/optim.hpp.
 #include <cmath>
+#include <functional>
 #include <regex>
 #include <set>
 #include <unordered_map>
@@ -17,7 +18,13 @@ Spec& Spec::lr_multiplier(const std::string& pattern, double multiplier) {
     throw Error("optim: lr_multiplier pattern \"" + pattern + "\" is not a valid regular expression: " + e.what());
   }
   if (!(multiplier > 0)) throw Error("optim: lr_multiplier for \"" + pattern + "\" must be positive");
-  groups_.emplace_back(pattern, multiplier);
+  rules_.push_back({std::nullopt, pattern, multiplier});
+  return *this;
+}
+
+Spec& Spec::lr_multiplier(LayerSelector layers, double multiplier) {
+  if (!(multiplier > 0)) throw Error("optim: lr_multiplier for " + layers.description() + " must be positive");
+  rules_.push_back({std::move(layers), "", multiplier});
   return *this;
 }
 
@@ -33,8 +40,27 @@ const BackboneImpl* find_backbone(const torch::nn::Module& module) {
 
 std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn::Module& module,
                                                std::vector<GroupInfo>* info) {
-  std::vector<std::regex> rules;
-  for (const auto& g : spec.groups()) rules.emplace_back(g.first);
+  // Each rule as a test of a parameter: its name against a regex, or its tensor
+  // against the parameters of the selected backbone rows.
+  std::vector<std::function<bool(const std::string&, const torch::Tensor&)>> rules;
+  for (const auto& rule : spec.multiplier_rules()) {
+    if (!rule.layers) {
+      rules.push_back([re = std::regex(rule.pattern)](const std::string& name, const torch::Tensor&) {
+        return std::regex_search(name, re);
+      });
+      continue;
+    }
+    const BackboneImpl* base = find_backbone(module);
+    if (base == nullptr)
+      throw Error("optim: lr_multiplier(" + rule.layers->description() +
+                  ") selects backbone layers, but the model is not and holds no backbone; use a name pattern");
+    std::set<const void*> selected;
+    for (size_t row : rule.layers->resolve(base->layer_table()))
+      for (const auto& p : base->layer_table()[row].parameters()) selected.insert(p.unsafeGetTensorImpl());
+    rules.push_back([selected = std::move(selected)](const std::string&, const torch::Tensor& p) {
+      return selected.count(p.unsafeGetTensorImpl()) > 0;
+    });
+  }
   if (!(spec.layer_decay() > 0 && spec.layer_decay() <= 1))
     throw Error("optim: layer_decay must be in (0, 1] (timm's usual values are 0.65-0.85), got " +
                 std::to_string(spec.layer_decay()));
@@ -50,8 +76,8 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
   }
   // (multiplier, weight decay) of each group; the plain ones first, in rule order.
   std::vector<std::pair<double, double>> keys{{1.0, spec.weight_decay()}};
-  for (const auto& g : spec.groups()) {
-    std::pair<double, double> key{g.second, spec.weight_decay()};
+  for (const auto& rule : spec.multiplier_rules()) {
+    std::pair<double, double> key{rule.multiplier, spec.weight_decay()};
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
   }
   std::vector<std::vector<torch::Tensor>> params(keys.size());
@@ -62,8 +88,8 @@ std::unique_ptr<torch::optim::Optimizer> build(const Spec& spec, const torch::nn
     if (!p.requires_grad()) continue;
     double m = 1.0, wd = spec.weight_decay();
     for (size_t r = 0; r < rules.size(); ++r)
-      if (std::regex_search(item.key(), rules[r])) {
-        m = spec.groups()[r].second;
+      if (rules[r](item.key(), p)) {
+        m = spec.multiplier_rules()[r].multiplier;
         break;
       }
     if (backbone != nullptr) {
@@ -271,19 +297,19 @@ std::map<std::string, double> group_options(const torch::optim::OptimizerOptions
 }
 
 void set_group_options(torch::optim::OptimizerOptions& options, const std::map<std::string, double>& values) {
-  if (auto* o = dynamic_cast<torch::optim::SGDOptions*>(&options)) {
+  if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(&options)) {
     OptionReader read(values, "SGD");
-    o->lr(read("lr")).momentum(read("momentum")).dampening(read("dampening")).weight_decay(read("weight_decay"));
-    o->nesterov(read.flag("nesterov"));
+    sgd->lr(read("lr")).momentum(read("momentum")).dampening(read("dampening")).weight_decay(read("weight_decay"));
+    sgd->nesterov(read.flag("nesterov"));
     read.finish();
-  } else if (auto* o = dynamic_cast<torch::optim::AdamOptions*>(&options)) {
-    set_adam_options(*o, OptionReader(values, "Adam"));
-  } else if (auto* o = dynamic_cast<torch::optim::AdamWOptions*>(&options)) {
-    set_adam_options(*o, OptionReader(values, "AdamW"));
-  } else if (auto* o = dynamic_cast<torch::optim::RMSpropOptions*>(&options)) {
+  } else if (auto* adam = dynamic_cast<torch::optim::AdamOptions*>(&options)) {
+    set_adam_options(*adam, OptionReader(values, "Adam"));
+  } else if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(&options)) {
+    set_adam_options(*adamw, OptionReader(values, "AdamW"));
+  } else if (auto* rmsprop = dynamic_cast<torch::optim::RMSpropOptions*>(&options)) {
     OptionReader read(values, "RMSprop");
-    o->lr(read("lr")).alpha(read("alpha")).eps(read("eps")).weight_decay(read("weight_decay"));
-    o->momentum(read("momentum")).centered(read.flag("centered"));
+    rmsprop->lr(read("lr")).alpha(read("alpha")).eps(read("eps")).weight_decay(read("weight_decay"));
+    rmsprop->momentum(read("momentum")).centered(read.flag("centered"));
     read.finish();
   } else {
     throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
@@ -300,17 +326,17 @@ std::map<std::string, torch::Tensor> parameter_state(torch::optim::Optimizer& op
   };
   auto step = [&](int64_t n) { out["step"] = torch::tensor(n, torch::kLong); };
   const auto* state = it->second.get();
-  if (const auto* s = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
-    put("momentum_buffer", s->momentum_buffer());
-  } else if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
-    step(s->step()), put("exp_avg", s->exp_avg()), put("exp_avg_sq", s->exp_avg_sq());
-    put("max_exp_avg_sq", s->max_exp_avg_sq());
-  } else if (const auto* s = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
-    step(s->step()), put("exp_avg", s->exp_avg()), put("exp_avg_sq", s->exp_avg_sq());
-    put("max_exp_avg_sq", s->max_exp_avg_sq());
-  } else if (const auto* s = dynamic_cast<const torch::optim::RMSpropParamState*>(state)) {
-    step(s->step()), put("square_avg", s->square_avg()), put("momentum_buffer", s->momentum_buffer());
-    put("grad_avg", s->grad_avg());
+  if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
+    put("momentum_buffer", sgd->momentum_buffer());
+  } else if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
+    step(adam->step()), put("exp_avg", adam->exp_avg()), put("exp_avg_sq", adam->exp_avg_sq());
+    put("max_exp_avg_sq", adam->max_exp_avg_sq());
+  } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
+    step(adamw->step()), put("exp_avg", adamw->exp_avg()), put("exp_avg_sq", adamw->exp_avg_sq());
+    put("max_exp_avg_sq", adamw->max_exp_avg_sq());
+  } else if (const auto* rmsprop = dynamic_cast<const torch::optim::RMSpropParamState*>(state)) {
+    step(rmsprop->step()), put("square_avg", rmsprop->square_avg()), put("momentum_buffer", rmsprop->momentum_buffer());
+    put("grad_avg", rmsprop->grad_avg());
   } else {
     throw Error("optimizer state: the optimizer is not one tlearn builds (SGD, Adam, AdamW, RMSprop)");
   }

@@ -2,14 +2,8 @@
 #include "tlearn/core/tensor_options.hpp"
 #include "tlearn/detail/file.hpp"
 #include "tlearn/detail/random.hpp"
+#include "tlearn/train/progress.hpp"
 #include "tlearn/train/trainer.hpp"
-
-namespace tlearn::detail {
-
-Progress::Progress(std::ostream& out, int64_t steps, bool show_lr)
-    : out_(out), steps_(steps), tty_(&out == &std::cout && isatty(fileno(stdout))), show_lr_(show_lr), t0_(clock::now()) {}
-
-}  // namespace tlearn::detail
 
 namespace tlearn {
 
