@@ -1,5 +1,5 @@
 # Regenerates include/tlearn/data/imagenet_classes.hpp from the Keras class index:
-#   cmake -DINDEX=tests/data/imagenet_class_index.json -P cmake/generate_imagenet_classes.cmake
+#   cmake -DINDEX=tests/fixtures/imagenet_class_index.json -P cmake/generate_imagenet_classes.cmake
 cmake_minimum_required(VERSION 3.19)
 if(NOT INDEX)
   message(FATAL_ERROR "pass -DINDEX=<path to imagenet_class_index.json>")

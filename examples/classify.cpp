@@ -24,7 +24,7 @@ int main(int argc, char** argv) try {
     return 2;
   }
   auto model = tl::make_backbone(model_name, tl::BackboneOptions().weights(weights));
-  auto transform = model->eval_transform();
+  auto transform = tl::data::eval_transform(model);
   for (const auto& path : images) {
     auto x = transform(tl::io::read_image(path, transform.read_options()));
     auto probs = model->predict(x.unsqueeze(0));  // eval mode, softmax probabilities

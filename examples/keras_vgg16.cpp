@@ -101,7 +101,7 @@ int main(int argc, char** argv) try {
     if (model->options().weights().empty()) {
       std::cout << "Step 1 skipped: ImageNet predictions need Keras' weights.\n";
     } else {
-      auto transform = model->eval_transform();  // 224 x 224, Keras' "caffe" preprocessing
+      auto transform = tl::data::eval_transform(model);  // 224 x 224, Keras' "caffe" preprocessing
       for (const auto& photo : photos) {
         auto x = transform(tl::io::read_image(photo, transform.read_options())).unsqueeze(0);
         std::cout << photo << "\n";
@@ -125,7 +125,7 @@ int main(int argc, char** argv) try {
                                           .class_names(train_set.classes())));
   model->summary(std::cout, tl::SummaryOptions().show_trainable(true).keras_types(true));
 
-  auto augment = base->train_transform().flip();  // resize, flip, Keras' preprocessing for these weights
+  auto augment = tl::data::train_transform(base).flip();  // resize, flip, Keras' preprocessing for these weights
   auto opts = tl::data::LoaderOptions().batch_size(20).seed(1).workers(2);
   auto train = tl::data::loader(train_set, augment, opts);
   auto val = tl::data::loader(val_set, augment.standardize(), tl::data::LoaderOptions(opts).shuffle(false));

@@ -91,7 +91,7 @@ int main(int argc, char** argv) try {
 
   // Random flips and rotations (Keras' RandomFlip, RandomRotation(0.2) = 72 degrees),
   // then the preprocessing the weights expect; validation: resize and preprocess only.
-  auto augment = base->train_transform().flip().rotate(72);
+  auto augment = tl::data::train_transform(base).flip().rotate(72);
   auto opts = tl::data::LoaderOptions().batch_size(32).seed(1).workers(2);
   auto train = tl::data::loader(train_set, augment, opts);
   auto val = tl::data::loader(val_set, augment.standardize(), tl::data::LoaderOptions(opts).shuffle(false));

@@ -1,7 +1,8 @@
-# One executable per area of the library. Add a source here, not a new executable.
-tlearn_add_tests(tlearn_tests_core SOURCES test_core.cpp LABELS core)
+# One executable per area of the library; the folders mirror include/tlearn (devices/:
+# the same public-path sweep on CPU dtypes and on CUDA). Add a source here, not a new executable.
+tlearn_add_tests(tlearn_tests_core SOURCES core/test_core.cpp LABELS core)
 tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
-  test_models.cpp
+  models/test_models.cpp
   models/test_resnet_densenet.cpp
   models/test_mobile.cpp
   models/test_efficientnet_convnext.cpp
@@ -9,12 +10,12 @@ tlearn_add_tests(tlearn_tests_models LABELS models SOURCES
   models/test_transformers.cpp
   models/test_keras.cpp
   models/test_timm.cpp)
-tlearn_add_tests(tlearn_tests_io SOURCES test_io.cpp io/test_hf_hub.cpp LABELS io)
+tlearn_add_tests(tlearn_tests_io SOURCES io/test_io.cpp io/test_hf_hub.cpp LABELS io)
 # The same checkpoint and bad-input tests under AddressSanitizer + UBSan.
-tlearn_add_tests(tlearn_tests_io_asan SOURCES test_io.cpp LABELS asan SANITIZE)
-tlearn_add_tests(tlearn_tests_data SOURCES test_data.cpp LABELS data)
-tlearn_add_tests(tlearn_tests_explain SOURCES test_explain.cpp LABELS explain)
-tlearn_add_tests(tlearn_tests_train SOURCES test_train.cpp test_devices.cpp train/test_recipe.cpp
+tlearn_add_tests(tlearn_tests_io_asan SOURCES io/test_io.cpp LABELS asan SANITIZE)
+tlearn_add_tests(tlearn_tests_data SOURCES data/test_data.cpp LABELS data)
+tlearn_add_tests(tlearn_tests_explain SOURCES explain/test_explain.cpp LABELS explain)
+tlearn_add_tests(tlearn_tests_train SOURCES train/test_train.cpp devices/test_devices.cpp train/test_recipe.cpp
   train/test_distributed.cpp LABELS train)
 # The program the distributed tests start as several processes (tlearn-run, torchrun).
 add_executable(tlearn_distributed_worker train/distributed_worker.cpp)
@@ -27,4 +28,4 @@ target_compile_definitions(tlearn_tests_train PRIVATE
   TLEARN_RUN="$<TARGET_FILE:tlearn-run>")
 add_dependencies(tlearn_tests_train tlearn_distributed_worker tlearn-run)
 # The same public-path sweep on a CUDA device; skipped where there is none.
-tlearn_add_tests(tlearn_tests_cuda SOURCES test_cuda.cpp LABELS cuda)
+tlearn_add_tests(tlearn_tests_cuda SOURCES devices/test_cuda.cpp LABELS cuda)

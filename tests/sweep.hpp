@@ -1,6 +1,6 @@
 // Every public path on a model that lives on `device` in `dtype`: each tensor
 // tlearn creates must follow the model (or the input), wherever it is.
-// Used by test_devices.cpp (CPU, float64 and bfloat16) and test_cuda.cpp.
+// Used by devices/test_devices.cpp (CPU, float64 and bfloat16) and devices/test_cuda.cpp.
 #pragma once
 
 #include <tlearn/detail/compat.hpp>

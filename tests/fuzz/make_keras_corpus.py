@@ -1,6 +1,6 @@
 """Writes small Keras weight files into tests/fuzz/corpus/keras/ (committed; run again
 only to change them): the keras fuzzer's seeds, and the files the io tests read with
-tlearn's HDF5 reader (tests/test_io.cpp), each layout h5py and Keras write:
+tlearn's HDF5 reader (tests/io/test_io.cpp), each layout h5py and Keras write:
 
   legacy.h5       Keras' legacy save_weights (variable-length string attributes)
   keras2.h5       the official files' layout (fixed-length strings, ":0" names)
@@ -10,7 +10,7 @@ tlearn's HDF5 reader (tests/test_io.cpp), each layout h5py and Keras write:
   model.weights.h5, model.keras   Keras 3
   numbers.h5      one layer whose weights are every number type h5py writes, one compact
   chunked.h5      a chunked, compressed weight (refused: Keras never writes one)
-and tests/data/keras_expected.safetensors, the tiny model's weights and the numbers' values.
+and tests/fixtures/keras_expected.safetensors, the tiny model's weights and the numbers' values.
 
 usage: build-keras/venv/bin/python tests/fuzz/make_keras_corpus.py   (cmake/bootstrap.sh makes it)"""
 import os
@@ -79,7 +79,7 @@ with h5py.File(path("chunked.h5"), "w") as f:
     g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
     g.create_dataset("dense/kernel:0", data=np.ones((4, 3), "float32"), chunks=(2, 3), compression="gzip")
 
-write_safetensors({k: v.astype("float32") for k, v in expected.items()}, os.path.join(root, "..", "..", "..", "data",
+write_safetensors({k: v.astype("float32") for k, v in expected.items()}, os.path.join(root, "..", "..", "..", "fixtures",
                                                                                       "keras_expected.safetensors"))
 for name in sorted(os.listdir(root)):
     print(name, os.path.getsize(path(name)))

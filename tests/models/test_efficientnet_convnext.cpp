@@ -118,8 +118,8 @@ TEST_CASE("efficientnet weight specs: torchvision's URLs and eval transforms", "
 TEST_CASE("stochastic depth: identity in eval, whole samples dropped in train", "[efficientnet][convnext]") {
   torch::manual_seed(0);
   auto x = torch::ones({64, 2, 3, 3});
-  CHECK(torch::equal(tl::detail::stochastic_depth_row(x, 0.5, /*training=*/false), x));
-  auto y = tl::detail::stochastic_depth_row(x, 0.5, /*training=*/true);
+  CHECK(torch::equal(tl::nn::stochastic_depth(x, 0.5, /*training=*/false), x));
+  auto y = tl::nn::stochastic_depth(x, 0.5, /*training=*/true);
   auto per_sample = y.flatten(1);
   // Every sample is all 0 or all 2 (1 / survival).
   CHECK(torch::equal(per_sample.amin(1), per_sample.amax(1)));

@@ -132,7 +132,7 @@ TEST_CASE("timm: the config drives the eval transform, checked against timm's on
       CHECK(model->preprocessing() == tl::Preprocessing::TF);
     }
     CHECK(spec.crop_size == 224);
-    auto transform = model->eval_transform();
+    auto transform = tl::data::eval_transform(model);
     auto x = transform(tl::io::read_image(photo, transform.read_options()));
     // PIL's and tlearn's resampling agree within rounding of 8-bit levels.
     const double bound = 3.0 / 255 / (std::string(timm_name) == "resnet18" ? 0.225 : 0.5);
@@ -148,7 +148,7 @@ TEST_CASE("timm: the config drives the eval transform, checked against timm's on
   CHECK(model->preprocessing() ==
         tl::Preprocessing::mean_std({0.48145466f, 0.4578275f, 0.40821073f}, {0.26862954f, 0.26130258f, 0.27577711f}));
   CHECK(model->eval_transform_spec().interpolation == tl::Interpolation::Bilinear);
-  auto transform = model->eval_transform();
+  auto transform = tl::data::eval_transform(model);
   auto x = transform(tl::io::read_image(photo, transform.read_options()));
   CHECK((x - ref["clip"]).abs().max().item<double>() < 3.0 / 255 / 0.26);
   // save_timm writes that mean and std back.

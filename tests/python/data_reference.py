@@ -1,4 +1,4 @@
-"""Reference images for tests/test_data.cpp, computed with PIL / torchvision / gzip.
+"""Reference images for tests/data/test_data.cpp, computed with PIL / torchvision / gzip.
 
     data_reference.py images OUTDIR      decodes and resizes skimage photos with PIL
     data_reference.py fmnist OUTDIR      first Fashion-MNIST images and labels via gzip

@@ -1,4 +1,4 @@
-"""Reference layer tables from Keras Applications (Keras 3, any backend), for tests/data/keras_layers/.
+"""Reference layer tables from Keras Applications (Keras 3, any backend), for tests/fixtures/keras_layers/.
 
     keras_layers.py OUTDIR [MODEL...]    writes OUTDIR/MODEL.tsv for each model (default: all of MODELS)
 

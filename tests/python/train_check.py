@@ -1,4 +1,4 @@
-"""Reference checks for tests/test_train.cpp (Debian's python3 + torch + torchvision).
+"""Reference checks for tests/train/test_train.cpp (Debian's python3 + torch + torchvision).
 
   train_check.py tfevents FILE TAG VALUE...   parse a TFRecord event file by hand, check the
                                               first event is "brain.Event:2" and that the

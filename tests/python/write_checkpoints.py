@@ -1,4 +1,4 @@
-"""Writes the checkpoint fixtures for tests/test_io.cpp into argv[1]:
+"""Writes the checkpoint fixtures for tests/io/test_io.cpp into argv[1]:
 good files in every format torch.save writes (plus expected values as
 hand-written safetensors) and bad files that must give a tlearn::Error."""
 import collections

@@ -4,7 +4,7 @@
 #include <tlearn/data/segmentation.hpp>
 #include <tlearn/heads/head.hpp>
 #include <tlearn/heads/segmentation.hpp>
-#include <tlearn/io/image.hpp>
+#include <tlearn/data/load_image.hpp>
 #include <tlearn/io/safetensors.hpp>
 #include <tlearn/models/create.hpp>
 #include <tlearn/train/recipes.hpp>

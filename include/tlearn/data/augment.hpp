@@ -15,6 +15,7 @@
 #include <cmath>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include "tlearn/data/auto_augment.hpp"
 #include "tlearn/data/transforms.hpp"
@@ -190,5 +191,12 @@ class TrainTransform {
 
 /// Shorthand for `TrainTransform()`.
 inline TrainTransform train_transform() { return TrainTransform(); }
+
+/// Augmentation to build on for a model: resize to its input_shape(), its weights'
+/// preprocessing last, e.g. `data::train_transform(base).flip().rotate(20)`.
+template <typename Model, typename = decltype(std::declval<const Model&>()->input_shape())>
+TrainTransform train_transform(const Model& model) {
+  return TrainTransform().size(model->input_shape()).preprocessing(model->preprocessing());
+}
 
 }  // namespace tlearn::data

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tlearn/core/error.hpp"
@@ -98,5 +99,14 @@ Transform preprocess(Preprocessing policy);
 /// `eval_transform(spec).read_options(io::ImageReadOptions().min_shorter_side(...))`, e.g.
 ///     t.read_options(io::ImageReadOptions().min_shorter_side(spec.resize_size));
 Transform eval_transform(const EvalTransformSpec& spec, Preprocessing policy = Preprocessing::Identity);
+
+/// The photo-to-tensor transform a model's selected weights were evaluated with:
+/// resize, center crop, preprocess_input (torchvision's weights.transforms()), e.g.
+/// `data::eval_transform(model)` for a Backbone or anything else with
+/// eval_transform_spec() and preprocessing().
+template <typename Model, typename = decltype(std::declval<const Model&>()->eval_transform_spec())>
+Transform eval_transform(const Model& model) {
+  return eval_transform(model->eval_transform_spec(), model->preprocessing());
+}
 
 }  // namespace tlearn::data

@@ -14,17 +14,9 @@
 #include <vector>
 
 #include "tlearn/core/error.hpp"
-#include "tlearn/data/preprocess.hpp"
+#include "tlearn/core/image_types.hpp"
 
 namespace tlearn {
-
-/// What to do with output pixels that map outside the input (Keras `fill_mode`).
-enum class FillMode {
-  Nearest,   ///< aaaaaaaa|abcd|dddddddd
-  Constant,  ///< kkkkkkkk|abcd|kkkkkkkk (k = the fill value)
-  Reflect,   ///< abcddcba|abcd|dcbaabcd
-  Wrap,      ///< abcdabcd|abcd|abcdabcd
-};
 
 namespace detail {
 

@@ -27,6 +27,7 @@
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/tap.hpp"
 #include "tlearn/core/tensor_options.hpp"
+#include "tlearn/detail/resample.hpp"
 #include "tlearn/explain/colormap.hpp"
 #include "tlearn/heads/head.hpp"
 #include "tlearn/io/image.hpp"

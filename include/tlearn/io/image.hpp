@@ -2,12 +2,11 @@
 /// \file
 /// Image files in and out: JPEG (baseline, progressive, grey, CMYK/YCCK converted to RGB as PIL does), PNG (8/16-bit, palette,
 /// gray, alpha), BMP, GIF (first frame), TGA and PNM decode to HWC uint8 RGB;
-/// PNG and JPEG encode. JPEGs go through libjpeg-turbo when tlearn was built
+/// PNG and JPEG encode (decoding and resizing in one step: tlearn/data/load_image.hpp). JPEGs go through libjpeg-turbo when tlearn was built
 /// with it (TLEARN_HAVE_TURBOJPEG), with DCT-domain downscaling when the caller
 /// only needs a much smaller image; everything else through stb_image.
 ///
 ///     auto hwc = tlearn::io::read_image("cat.jpg");          // (H, W, 3) uint8
-///     auto chw = tlearn::load_image("cat.jpg", {224, 224});  // (3, 224, 224) float 0..255
 ///     tlearn::io::write_png(chw, "out.png");
 ///
 /// Alpha: by default composited over a background colour (white), as a browser
@@ -26,8 +25,6 @@
 #include <vector>
 
 #include "tlearn/core/error.hpp"
-#include "tlearn/data/preprocess.hpp"
-#include "tlearn/detail/resample.hpp"
 
 namespace tlearn {
 namespace io {
@@ -131,14 +128,4 @@ void write_png(const torch::Tensor& image, const std::filesystem::path& path);
 void write_jpeg(const torch::Tensor& image, const std::filesystem::path& path, int quality = 95);
 
 }  // namespace io
-
-/// Loads an image file as CHW float RGB holding 0..255. With `size` = {H, W} it
-/// is resized (bilinear, antialiased; bit-exact with PIL's
-/// `Image.resize((W, H), Image.BILINEAR)` on the same decoded pixels). A JPEG at
-/// least twice the target size in both directions is decoded at reduced scale
-/// first (libjpeg-turbo), still at least twice the target; for a full-size
-/// decode use `io::read_image` and `data::resize`. `options`: alpha, pixel limit.
-torch::Tensor load_image(const std::filesystem::path& path, std::vector<int64_t> size = {},
-                         io::ImageReadOptions options = {});
-
 }  // namespace tlearn

@@ -19,7 +19,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "tlearn/data/preprocess.hpp"
+#include "tlearn/core/image_types.hpp"
 #include "tlearn/heads/head.hpp"
 #include "tlearn/heads/segmentation.hpp"
 #include "tlearn/models/create.hpp"

@@ -27,9 +27,7 @@
 #include "tlearn/core/selector.hpp"
 #include "tlearn/core/summary.hpp"
 #include "tlearn/core/tap.hpp"
-#include "tlearn/data/augment.hpp"
-#include "tlearn/data/preprocess.hpp"
-#include "tlearn/data/transforms.hpp"
+#include "tlearn/core/image_types.hpp"
 #include "tlearn/models/spec.hpp"
 #include "tlearn/nn/classifier_top.hpp"
 
@@ -136,20 +134,13 @@ class BackboneImpl : public torch::nn::Module {
   std::vector<SummaryRow> summary_rows(const SummaryOptions& options, torch::Tensor* output = nullptr);
 
   /// Applies the preprocessing the selected weights expect (0..255 RGB in).
-  torch::Tensor preprocess(const torch::Tensor& x) const { return preprocess_input(x, preprocessing()); }
+  torch::Tensor preprocess(const torch::Tensor& x) const;
   Preprocessing preprocessing() const { return weight_spec() ? weight_spec()->preprocessing : Preprocessing::Torch; }
   /// Resize / crop / interpolation the selected weights were evaluated with.
   EvalTransformSpec eval_transform_spec() const { return weight_spec() ? weight_spec()->transform : EvalTransformSpec{}; }
 
-  /// Photo (HWC uint8) to the tensor these weights expect: resize, center crop,
-  /// preprocess_input — torchvision's weights.transforms().
-  data::Transform eval_transform() const { return data::eval_transform(eval_transform_spec(), preprocessing()); }
-
-  /// Augmentation to build on: resize to input_shape(), these weights' preprocessing
-  /// last, e.g. base->train_transform().flip().rotate(20).
-  data::TrainTransform train_transform() const {
-    return data::train_transform().size(input_shape()).preprocessing(preprocessing());
-  }
+  // The transforms for these weights are free functions next to the other
+  // transforms: data::eval_transform(model) and data::train_transform(model).
 
   /// The weights selected by options().weights(): the named tag, the first for
   /// "imagenet" or a file path, nullptr when the family declares none.

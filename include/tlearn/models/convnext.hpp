@@ -30,6 +30,7 @@
 #include "tlearn/nn/channel_order.hpp"
 #include "tlearn/nn/parameter_row.hpp"
 #include "tlearn/nn/rescaling.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -62,8 +63,8 @@ class CNBlockImpl : public torch::nn::Module {
   torch::Tensor layer_scale_;
   torch::nn::Sequential block_{nullptr};
   std::vector<std::string> taps_;
-  double stochastic_depth_prob_;
   std::string scale_tap_, drop_tap_, add_tap_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(CNBlock);
 

@@ -24,6 +24,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -83,8 +84,8 @@ class MBConvImpl : public torch::nn::Module {
   torch::nn::Sequential block_{nullptr};
   detail::LeafChain chain_;
   bool residual_;
-  double stochastic_depth_prob_;
   std::string drop_tap_, add_tap_;
+  ResidualAdd residual_add_;
 };
 TORCH_MODULE(MBConv);
 

@@ -29,6 +29,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -56,6 +57,7 @@ class KerasResNetV2BlockImpl : public torch::nn::Module {
   nn::ConvNormAct conv1_{nullptr}, conv2_{nullptr};
   nn::Conv2d conv3_{nullptr}, downsample_{nullptr};
   std::string path_, out_name_;
+  nn::ResidualAdd residual_;
 };
 TORCH_MODULE(KerasResNetV2Block);
 

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// Small pieces every family uses: walking a torch::nn::Sequential with a tap
-/// after each child, stochastic depth, torchvision's rounding and initialisation
-/// rules; and the blocks of tlearn/nn (ConvNormAct, SqueezeExcitation, ReLU).
+/// after each child, torchvision's rounding and initialisation rules; and the
+/// blocks of tlearn/nn (ConvNormAct, SqueezeExcitation, ReLU).
 
 #include <torch/torch.h>
 
@@ -51,10 +51,6 @@ std::vector<std::string> add_sequential_layers(LayerTable& table, const std::str
 /// Runs the children of `seq` in order, tapping child i's output under names[i]
 /// (an empty name: no tap, for a child whose output belongs to the next row).
 torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<std::string>& names, torch::Tensor x);
-
-/// torchvision.ops.StochasticDepth, "row" mode: drops whole samples of the residual
-/// branch in training with probability p, scaling the survivors by 1 / (1 - p).
-torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool training);
 
 /// torchvision's _make_divisible (and mnasnet's _round_to_multiple_of): `v` rounded to
 /// a multiple of `divisor`, never below `divisor` nor more than 10% below `v`.

@@ -31,6 +31,7 @@
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 #include "tlearn/nn/conv_norm_act.hpp"
+#include "tlearn/nn/residual.hpp"
 #include "tlearn/nn/squeeze_excitation.hpp"
 
 namespace tlearn {
@@ -58,7 +59,7 @@ class MaxVitMBConvImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential proj_{nullptr};  ///< empty: identity shortcut
   torch::nn::Sequential layers_{nullptr};
-  double stochastic_depth_prob_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(MaxVitMBConv);
 
@@ -92,7 +93,7 @@ class PartitionAttentionImpl : public torch::nn::Module {
   int64_t partition_;
   bool grid_;
   torch::nn::Sequential attn_layer_{nullptr}, mlp_layer_{nullptr};
-  double stochastic_depth_prob_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(PartitionAttention);
 

@@ -13,6 +13,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -48,6 +49,7 @@ class MNASNetBlockImpl : public torch::nn::Module {
   torch::nn::Sequential layers_{nullptr};
   detail::LeafChain chain_;
   std::string add_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(MNASNetBlock);
 

@@ -26,6 +26,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -72,6 +73,7 @@ class MobileNetV3BlockImpl : public torch::nn::Module {
   torch::nn::Sequential block_{nullptr};
   detail::LeafChain chain_;
   std::string add_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(MobileNetV3Block);
 

@@ -27,6 +27,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -94,6 +95,7 @@ class RegNetBlockImpl : public torch::nn::Module {
   nn::ConvNormAct proj_{nullptr};
   RegNetBottleneck f_{nullptr};
   std::string add_name_, out_name_;
+  nn::ResidualAdd residual_;
 };
 TORCH_MODULE(RegNetBlock);
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "tlearn/data/preprocess.hpp"
+#include "tlearn/core/image_types.hpp"
 
 namespace tlearn {
 

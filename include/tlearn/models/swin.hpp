@@ -30,6 +30,7 @@
 #include "tlearn/models/backbone.hpp"
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -77,7 +78,7 @@ class SwinBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   ShiftedWindowAttention attn_{nullptr};
   torch::nn::Sequential mlp_{nullptr};
-  double stochastic_depth_prob_;
+  ResidualAdd residual_;
   bool v2_;
 };
 TORCH_MODULE(SwinBlock);

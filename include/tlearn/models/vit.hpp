@@ -34,6 +34,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/registry.hpp"
 #include "tlearn/nn/attention.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -61,7 +62,7 @@ class EncoderBlockImpl : public torch::nn::Module {
   torch::nn::Sequential mlp{nullptr};
 
  private:
-  double drop_path_;
+  ResidualAdd residual_;
 };
 TORCH_MODULE(EncoderBlock);
 

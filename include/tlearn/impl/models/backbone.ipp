@@ -3,6 +3,7 @@
 
 #include "tlearn/core/eval_guard.hpp"
 #include "tlearn/core/tensor_options.hpp"
+#include "tlearn/data/preprocess.hpp"
 #include "tlearn/models/backbone.hpp"
 
 namespace tlearn {
@@ -22,6 +23,8 @@ BackboneImpl::BackboneImpl(ModelSpec spec, BackboneOptions options)
   }
   table_.add(kInputLayer, "InputLayer", {}, "input_layer");  // Keras 3's name (Keras 2: input_1)
 }
+
+torch::Tensor BackboneImpl::preprocess(const torch::Tensor& x) const { return preprocess_input(x, preprocessing()); }
 
 torch::Tensor BackboneImpl::forward(torch::Tensor x) {
   auto features = forward_features(std::move(x));

@@ -7,7 +7,7 @@ namespace tlearn::nn {
 
 CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t dim, double layer_scale,
                          double stochastic_depth_prob, const std::string& keras)
-    : stochastic_depth_prob_(stochastic_depth_prob) {
+    : residual_(stochastic_depth_prob) {
   layer_scale_ = register_parameter("layer_scale", torch::full({dim, 1, 1}, layer_scale));
   block_ = register_module(
       "block", torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)),
@@ -18,6 +18,7 @@ CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t d
   scale_tap_ = prefix + ".layer_scale";
   drop_tap_ = prefix + ".stochastic_depth";
   add_tap_ = prefix + ".add";
+  residual_.taps(drop_tap_, add_tap_);
   if (keras.empty()) {
     taps_ = detail::add_sequential_layers(table, prefix + ".block", block_);
     table.add(scale_tap_, "LayerScale", {ParameterRow("layer_scale", layer_scale_).ptr()});
@@ -45,11 +46,7 @@ CNBlockImpl::CNBlockImpl(LayerTable& table, const std::string& prefix, int64_t d
 torch::Tensor CNBlockImpl::forward(const torch::Tensor& input) {
   auto x = layer_scale_ * detail::forward_sequential(block_, taps_, input);
   tap(scale_tap_, x);
-  x = detail::stochastic_depth_row(x, stochastic_depth_prob_, is_training());
-  tap(drop_tap_, x);
-  x = x + input;
-  tap(add_tap_, x);
-  return x;
+  return residual_(input, x, is_training());
 }
 
 }  // namespace tlearn::nn

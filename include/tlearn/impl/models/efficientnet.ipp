@@ -12,7 +12,7 @@ namespace tlearn::nn {
 MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::string& keras, bool fused, int64_t in,
                        int64_t out, double expand_ratio, int64_t kernel, int64_t stride, double stochastic_depth_prob,
                        const torch::nn::BatchNormOptions& bn, KerasEfficientNet keras_layout)
-    : residual_(stride == 1 && in == out), stochastic_depth_prob_(stochastic_depth_prob) {
+    : residual_(stride == 1 && in == out), residual_add_(stochastic_depth_prob) {
   const bool keras_model = keras_layout != KerasEfficientNet::None;
   const bool pad_rows = keras_layout == KerasEfficientNet::V1;  // V2 pads inside the conv
   block_ = register_module("block", torch::nn::Sequential());
@@ -69,17 +69,14 @@ MBConvImpl::MBConvImpl(LayerTable& table, const std::string& prefix, const std::
     }
     add_tap_ = prefix + ".add";
     table.add(add_tap_, "Add", {}, keras.empty() ? "" : keras + "add");
+    residual_add_.taps(drop_tap_, add_tap_);
   }
 }
 
 torch::Tensor MBConvImpl::forward(const torch::Tensor& input) {
   auto x = chain_.forward(input);
   if (!residual_) return x;
-  x = detail::stochastic_depth_row(x, stochastic_depth_prob_, is_training());
-  if (!drop_tap_.empty()) tap(drop_tap_, x);
-  x = x + input;
-  tap(add_tap_, x);
-  return x;
+  return residual_add_(input, x, is_training());
 }
 
 }  // namespace tlearn::nn

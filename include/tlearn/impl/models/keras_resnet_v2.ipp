@@ -12,6 +12,7 @@ KerasResNetV2BlockImpl::KerasResNetV2BlockImpl(LayerTable& table, const std::str
                                                int64_t in, int64_t filters, int64_t stride, bool conv_shortcut,
                                                const std::string& pooling_name)
     : stride_(stride), path_(path), out_name_(path + ".add") {
+  residual_.taps("", out_name_);
   preact_ = register_module("preact", detail::keras_batch_norm(in, kEps));
   preact_relu_ = register_module("preact_relu", nn::ReLU(/*inplace=*/true));
   auto conv_bn_relu = [&](int64_t from, int64_t kernel, int64_t s) {
@@ -54,9 +55,7 @@ torch::Tensor KerasResNetV2BlockImpl::forward(const torch::Tensor& input) {
   auto x = conv2_->forward(conv1_->forward(preact));
   x = conv3_->forward(x);
   tap(path_ + ".conv3", x);
-  x = x + shortcut;
-  tap(out_name_, x);
-  return x;
+  return residual_(shortcut, x, is_training());
 }
 
 KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const ModelSpec& spec,

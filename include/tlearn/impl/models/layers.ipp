@@ -85,16 +85,6 @@ torch::Tensor forward_sequential(torch::nn::Sequential& seq, const std::vector<s
   return x;
 }
 
-torch::Tensor stochastic_depth_row(const torch::Tensor& x, double p, bool training) {
-  if (!training || p == 0.0) return x;
-  const double survival = 1.0 - p;
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  auto noise = torch::empty(shape, x.options()).bernoulli_(survival);
-  if (survival > 0.0) noise.div_(survival);
-  return x * noise;
-}
-
 int64_t make_divisible(double v, int64_t divisor) {
   int64_t rounded = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   return rounded < 0.9 * v ? rounded + divisor : rounded;

@@ -33,7 +33,7 @@ torch::Tensor departition(const torch::Tensor& x, int64_t ch, int64_t cw, int64_
 }  // namespace
 
 MaxVitMBConvImpl::MaxVitMBConvImpl(int64_t in, int64_t out, int64_t stride, double stochastic_depth_prob)
-    : stochastic_depth_prob_(stochastic_depth_prob) {
+    : residual_(stochastic_depth_prob) {
   if (stride != 1 || in != out) {
     proj_ = torch::nn::Sequential();
     if (stride == 2) proj_->push_back(torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(3).stride(2).padding(1)));
@@ -55,7 +55,7 @@ MaxVitMBConvImpl::MaxVitMBConvImpl(int64_t in, int64_t out, int64_t stride, doub
 
 torch::Tensor MaxVitMBConvImpl::forward(const torch::Tensor& x) {
   auto shortcut = proj_ ? proj_->forward(x) : x;
-  return shortcut + tlearn::detail::stochastic_depth_row(layers_->forward(x), stochastic_depth_prob_, is_training());
+  return residual_(shortcut, layers_->forward(x), is_training());
 }
 
 RelativePositionAttentionImpl::RelativePositionAttentionImpl(int64_t dim, int64_t head_dim, int64_t size)
@@ -92,7 +92,7 @@ torch::Tensor RelativePositionAttentionImpl::forward(const torch::Tensor& x) {
 
 PartitionAttentionImpl::PartitionAttentionImpl(int64_t dim, int64_t head_dim, int64_t partition, bool grid,
                                                double stochastic_depth_prob)
-    : partition_(partition), grid_(grid), stochastic_depth_prob_(stochastic_depth_prob) {
+    : partition_(partition), grid_(grid), residual_(stochastic_depth_prob) {
   attn_layer_ =
       register_module("attn_layer", torch::nn::Sequential(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})),
                                                           RelativePositionAttention(dim, head_dim, partition),
@@ -111,8 +111,8 @@ torch::Tensor PartitionAttentionImpl::forward(const torch::Tensor& input) {
   auto x = partition(input, ch, cw);
   if (grid_) x = x.transpose(1, 2);
   const bool training = is_training();
-  x = x + tlearn::detail::stochastic_depth_row(attn_layer_->forward(x), stochastic_depth_prob_, training);
-  x = x + tlearn::detail::stochastic_depth_row(mlp_layer_->forward(x), stochastic_depth_prob_, training);
+  x = residual_(x, attn_layer_->forward(x), training);
+  x = residual_(x, mlp_layer_->forward(x), training);
   if (grid_) x = x.transpose(1, 2);
   return departition(x, ch, cw, h, w);
 }

@@ -13,6 +13,7 @@ MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int6
   chain_.append(table, name + ".layers", *layers_);
   if (in == out && stride == 1) {
     add_ = name + ".add";
+    residual_.taps("", add_);
     table.add(add_, "Add");
   }
 }
@@ -20,9 +21,7 @@ MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int6
 torch::Tensor MNASNetBlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
-  y = y + x;
-  tap(add_, y);
-  return y;
+  return residual_(x, y, is_training());
 }
 
 MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)

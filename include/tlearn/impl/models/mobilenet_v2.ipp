@@ -44,6 +44,7 @@ MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stri
   chain_.append(table, name + ".conv", *conv_);
   if (stride == 1 && in == out) {
     add_ = name + ".add";
+    residual_.taps("", add_);
     table.add(add_, "Add");
   }
 }
@@ -51,9 +52,7 @@ MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stri
 torch::Tensor MobileNetV2BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
-  y = x + y;
-  tap(add_, y);
-  return y;
+  return residual_(x, y, is_training());
 }
 
 MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpec& spec, const BackboneOptions& options)

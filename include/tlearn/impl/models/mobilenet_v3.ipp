@@ -51,6 +51,7 @@ MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, cons
   chain_.append(table, name + ".block", *block_);
   if (c.stride == 1 && c.in == c.out) {
     add_ = name + ".add";
+    residual_.taps("", add_);
     table.add(add_, "Add");
   }
   if (keras_names) set_keras_aliases(table, name, c, *keras_names, block_id);
@@ -92,9 +93,7 @@ void MobileNetV3BlockImpl::set_keras_aliases(LayerTable& table, const std::strin
 torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
-  y = y + x;
-  tap(add_, y);
-  return y;
+  return residual_(x, y, is_training());
 }
 
 MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpec& spec, const BackboneOptions& options)

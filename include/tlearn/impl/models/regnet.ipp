@@ -16,6 +16,7 @@ nn::ConvNormAct conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride,
 RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
                                  const std::string& prefix, LayerTable& table)
     : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
+  residual_.taps("", add_name_);
   if (in != out || stride != 1) {
     proj_ = register_module("proj", conv_bn(in, out, 1, stride, 1, false));
     proj_->add_rows(table, prefix + ".proj");
@@ -43,8 +44,7 @@ torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
   y = f_->b->forward(y);
   if (f_->se) y = f_->se->forward(y);
   y = f_->c->forward(y);
-  y = shortcut + y;
-  tap(add_name_, y);
+  y = residual_(shortcut, y, is_training());
   y = torch::relu(y);
   tap(out_name_, y);
   return y;

@@ -125,7 +125,7 @@ torch::Tensor ShiftedWindowAttentionImpl::forward(const torch::Tensor& x) {
 
 SwinBlockImpl::SwinBlockImpl(int64_t dim, int64_t num_heads, int64_t window, int64_t shift,
                              double stochastic_depth_prob, bool v2)
-    : stochastic_depth_prob_(stochastic_depth_prob), v2_(v2) {
+    : residual_(stochastic_depth_prob), v2_(v2) {
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
   attn_ = register_module("attn", ShiftedWindowAttention(dim, window, shift, num_heads, v2));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
@@ -134,13 +134,12 @@ SwinBlockImpl::SwinBlockImpl(int64_t dim, int64_t num_heads, int64_t window, int
 
 torch::Tensor SwinBlockImpl::forward(const torch::Tensor& input) {
   const bool training = is_training();
-  auto drop = [&](const torch::Tensor& t) { return detail::stochastic_depth_row(t, stochastic_depth_prob_, training); };
   if (v2_) {  // post-norm
-    auto x = input + drop(norm1_(attn_(input)));
-    return x + drop(norm2_(mlp_->forward(x)));
+    auto x = residual_(input, norm1_(attn_(input)), training);
+    return residual_(x, norm2_(mlp_->forward(x)), training);
   }
-  auto x = input + drop(attn_(norm1_(input)));
-  return x + drop(mlp_->forward(norm2_(x)));
+  auto x = residual_(input, attn_(norm1_(input)), training);
+  return residual_(x, mlp_->forward(norm2_(x)), training);
 }
 
 PatchMergingImpl::PatchMergingImpl(int64_t dim, bool v2) : v2_(v2) {

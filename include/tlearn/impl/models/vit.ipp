@@ -11,7 +11,7 @@
 namespace tlearn::nn {
 
 EncoderBlockImpl::EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_t mlp_dim, double drop_path)
-    : drop_path_(drop_path) {
+    : residual_(drop_path) {
   ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_dim}).eps(1e-6)));
   self_attention = register_module("self_attention", MultiheadSelfAttention(hidden_dim, num_heads));
   ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden_dim}).eps(1e-6)));
@@ -20,9 +20,8 @@ EncoderBlockImpl::EncoderBlockImpl(int64_t hidden_dim, int64_t num_heads, int64_
 
 torch::Tensor EncoderBlockImpl::forward(const torch::Tensor& input) {
   const bool training = is_training();
-  auto drop = [&](const torch::Tensor& t) { return detail::stochastic_depth_row(t, drop_path_, training); };
-  auto x = drop(self_attention(ln_1(input))) + input;
-  return x + drop(mlp->forward(ln_2(x)));
+  auto x = residual_(input, self_attention(ln_1(input)), training);
+  return residual_(x, mlp->forward(ln_2(x)), training);
 }
 
 torch::Tensor resize_position_embedding(const torch::Tensor& pos, std::vector<int64_t> hw,

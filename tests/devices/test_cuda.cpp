@@ -1,6 +1,6 @@
 // The `cuda` label: the public-path sweep and mixed-precision training on a CUDA
 // device. Without one, each test prints "SKIPPED: ..." and ctest reports it skipped.
-#include "sweep.hpp"
+#include "../sweep.hpp"
 
 namespace {
 bool cuda_or_skip() {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "../support.hpp"
 
 namespace tl = tlearn;
 
@@ -93,22 +93,48 @@ TEST_CASE("a family built by hand: taps fire in the layer table's order, blocks 
   CHECK_FALSE(model->named_parameters()["fc.weight"].requires_grad());
   CHECK(model->named_parameters()["conv.weight"].requires_grad());
 
-  // Training mode (batch statistics, the top's dropout) changes the output; eval gives it back.
+  // Training mode (batch statistics, the top's dropout) changes the output; eval gives it
+  // back once the running statistics that training's forward moved are put back.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> statistics;
+  for (const auto& buffer : model->buffers()) statistics.emplace_back(buffer, buffer.clone());
   model->train();
   torch::manual_seed(0);
   const auto a = model->forward(x);
   CHECK_FALSE(a.allclose(logits));
   model->eval();
+  for (auto& [buffer, saved] : statistics) buffer.copy_(saved);
   CHECK(model->forward(x).equal(logits));
 
-  // Without the top: no top rows, the pooled features.
+  // Without the top: no top rows; the last map, or pooled as asked.
   auto base = tl::make_backbone("tiny_net", tl::BackboneOptions().include_top(false));
   CHECK(base->layers().back().name == "conv");
-  CHECK(base->forward(x).sizes() == torch::IntArrayRef({2, 16}));
+  CHECK(base->forward(x).sizes() == torch::IntArrayRef({2, 16, 16, 16}));
+  auto pooled = tl::make_backbone("tiny_net", tl::BackboneOptions().include_top(false).pooling(tl::Pooling::Avg));
+  CHECK(pooled->forward(x).sizes() == torch::IntArrayRef({2, 16}));
+}
+
+TEST_CASE("nn::ResidualAdd: shortcut + branch, the branch dropped per sample in training, both tapped",
+          "[core][taps]") {
+  torch::manual_seed(0);
+  const auto shortcut = torch::full({64, 2, 3, 3}, 1.0f), branch = torch::full({64, 2, 3, 3}, 2.0f);
+  auto join = tl::nn::ResidualAdd(0.25).taps("block.drop", "block.add");
+  tl::TapRecorder recorder;
+  CHECK(join(shortcut, branch, /*training=*/false).equal(shortcut + branch));
+  CHECK(recorder.get("block.drop").equal(branch));
+  CHECK(recorder.get("block.add").equal(shortcut + branch));
+  // Training: each sample's branch is dropped (sum 1) or kept and scaled by 1 / 0.75.
+  const auto per_sample = join(shortcut, branch, /*training=*/true).flatten(1);
+  CHECK(torch::equal(per_sample.amin(1), per_sample.amax(1)));
+  const auto dropped = (per_sample.amin(1) == 1).sum().item<int64_t>();
+  const auto kept = per_sample.amin(1).masked_select(per_sample.amin(1) != 1);
+  CHECK(((kept - (1 + 2 / 0.75)).abs() < 1e-5).all().item<bool>());
+  CHECK(dropped > 4);
+  CHECK(dropped < 32);
+  CHECK_THROWS_WITH(tl::nn::ResidualAdd(1.5), Catch::Contains("probability in [0, 1]"));
 }
 
 TEST_CASE("the compiled-in ImageNet classes equal the Keras class index", "[imagenet]") {
-  std::ifstream in(std::string(TLEARN_TEST_DATA_DIR) + "/imagenet_class_index.json");
+  std::ifstream in(std::string(TLEARN_TEST_FIXTURES) + "/imagenet_class_index.json");
   REQUIRE(in.good());
   auto index = nlohmann::json::parse(in);
   REQUIRE(index.size() == 1000);

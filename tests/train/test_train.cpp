@@ -18,10 +18,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "catch.hpp"
-#include "support.hpp"
-#include "toy_vit.hpp"
-#include "fashion_subset.hpp"
+#include "../catch.hpp"
+#include "../support.hpp"
+#include "../toy_vit.hpp"
+#include "../fashion_subset.hpp"
 
 namespace tl = tlearn;
 

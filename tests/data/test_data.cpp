@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "support.hpp"
+#include "../support.hpp"
 
 namespace tl = tlearn;
 namespace td = tlearn::data;

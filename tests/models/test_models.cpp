@@ -10,8 +10,8 @@
 #include <tuple>
 #include <typeindex>
 
-#include "model_parity.hpp"
-#include "support.hpp"
+#include "../model_parity.hpp"
+#include "../support.hpp"
 
 namespace tl = tlearn;
 using namespace tlearn::test;
@@ -130,10 +130,10 @@ TEST_CASE("summary prints torchvision's parameter count for every registered mod
 }
 
 namespace {
-/// Keras' model.layers names, in order, from tests/data/keras_layers/<model>.tsv
+/// Keras' model.layers names, in order, from tests/fixtures/keras_layers/<model>.tsv
 /// (written by tests/python/keras_layers.py with Keras 3).
 std::vector<std::string> keras_layer_names(const std::string& model) {
-  std::ifstream in(std::string(TLEARN_TEST_DATA_DIR) + "/keras_layers/" + model + ".tsv");
+  std::ifstream in(std::string(TLEARN_TEST_FIXTURES) + "/keras_layers/" + model + ".tsv");
   REQUIRE(in);
   std::vector<std::string> names;
   std::string line;
@@ -637,7 +637,7 @@ TEST_CASE("end to end on a real photo: eval transform, weights, decode_predictio
 
   auto model = tl::make_backbone("vgg11", tl::BackboneOptions().weights(weights));
   model->eval();
-  auto transform = model->eval_transform();
+  auto transform = tl::data::eval_transform(model);
   auto x = transform(tl::io::read_image(photo, transform.read_options()));
   // PIL's and tlearn's resampling agree within rounding of 8-bit levels.
   CHECK(x.sizes() == ref["input"].sizes());
@@ -661,7 +661,7 @@ TEST_CASE("a backbone's train_transform resizes to its input shape and applies i
           "[photo]") {
   auto base = tl::make_backbone("vgg16", tl::BackboneOptions().include_top(false).input_shape({150, 120}));
   auto photo = tl::io::read_image("/usr/lib/python3/dist-packages/skimage/data/chelsea.png");
-  tl::data::Transform augment = base->train_transform().flip().rotate(20);
+  tl::data::Transform augment = tl::data::train_transform(base).flip().rotate(20);
   auto a = augment(photo, /*seed=*/1), b = augment(photo, /*seed=*/1), c = augment(photo, /*seed=*/2);
   CHECK(a.sizes() == torch::IntArrayRef({3, 150, 120}));
   CHECK(torch::equal(a, b));

@@ -18,7 +18,7 @@
 #include <sstream>
 #include <thread>
 
-#include "support.hpp"
+#include "../support.hpp"
 
 namespace tl = tlearn;
 namespace io = tlearn::io;
@@ -271,7 +271,7 @@ TEST_CASE("truncated and corrupted checkpoints never crash", "[io][bad]") {
 // ---------------------------------------------------------------- Keras files (tlearn's HDF5 reader)
 
 namespace {
-const fs::path kKerasFiles = fs::path(TLEARN_TEST_DATA_DIR) / ".." / "fuzz" / "corpus" / "keras";
+const fs::path kKerasFiles = fs::path(TLEARN_TEST_FIXTURES) / ".." / "fuzz" / "corpus" / "keras";
 
 /// The layers of a loaded file as "<layer>/<index>" -> weight, as make_keras_corpus.py names them.
 /// Keras 3 files name a layer's group by its class (its own name is not stored), and the
@@ -290,7 +290,7 @@ std::map<std::string, torch::Tensor> by_layer(const std::vector<io::KerasLayer>&
 }  // namespace
 
 TEST_CASE("Keras files: tlearn's HDF5 reader reads every layout h5py and Keras write", "[io][keras]") {
-  const auto expected = io::load_checkpoint(fs::path(TLEARN_TEST_DATA_DIR) / "keras_expected.safetensors");
+  const auto expected = io::load_checkpoint(fs::path(TLEARN_TEST_FIXTURES) / "keras_expected.safetensors");
   // Superblocks 0 and 3, object headers 1 and 2, symbol tables and link messages,
   // fixed- and variable-length string attributes, a .keras archive read from memory.
   for (const char* name : {"legacy.h5", "keras2.h5", "full.h5", "latest.h5", "model.weights.h5", "model.keras"}) {

@@ -2,9 +2,9 @@
 
 #include <tlearn/tlearn.hpp>
 
-#include "catch.hpp"
-#include "support.hpp"
-#include "toy_vit.hpp"
+#include "../catch.hpp"
+#include "../support.hpp"
+#include "../toy_vit.hpp"
 
 namespace ex = tlearn::explain;
 
