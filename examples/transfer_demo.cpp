@@ -56,7 +56,7 @@ const bool registered = tl::register_variant<tl::VGGImpl>(
       s.default_size = 32;
       return s;
     }(),
-    tl::VGGConfig{{1, 1, 1, 1, 1}, true, {16, 32, 64, 64, 128}});
+    tl::VGGConfig().stages({1, 1, 1, 1, 1}).batch_norm(true).widths({16, 32, 64, 64, 128}));
 
 const char* kTargetNames[] = {"Trouser", "Dress", "Shirt", "Bag", "Ankle boot"};
 

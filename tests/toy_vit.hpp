@@ -8,7 +8,7 @@ namespace tlearn::test {
 
 /// Registers `name` as ViT with `config`, no weights, built for `size` x `size` by default.
 inline bool register_toy_vit(const std::string& name, const VisionTransformerConfig& config, int64_t size) {
-  auto spec = detail::vit_spec(name, config.patch_size, "00000000", 256);
+  auto spec = detail::vit_spec(name, config.patch_size(), "00000000", 256);
   spec.weights.clear();
   spec.default_size = size;
   return register_variant<VisionTransformerImpl>(spec, config);

@@ -185,8 +185,9 @@ TEST_CASE("Grad-CAM finds the class evidence where the synthetic task put it", "
 }
 
 // A two-block ViT with 4x4 patches: 64 patch tokens on a 32x32 image.
-const bool vit_squares_registered =
-    tlearn::test::register_toy_vit("vit_squares", tlearn::VisionTransformerConfig{4, 2, 4, 32, 64}, 32);
+const bool vit_squares_registered = tlearn::test::register_toy_vit(
+    "vit_squares",
+    tlearn::VisionTransformerConfig().patch_size(4).num_layers(2).num_heads(4).hidden_dim(32).mlp_dim(64), 32);
 
 TEST_CASE("Grad-CAM on a vision transformer finds the square, attention rollout is the product of the blocks",
           "[explain][vit]") {

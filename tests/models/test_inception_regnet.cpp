@@ -13,7 +13,8 @@ TEST_CASE("regnet parity with torchvision: X and Y, with and without top", "[par
 
 TEST_CASE("regnet stages, feature_info and layer table", "[layers][regnet]") {
   // torchvision's BlockParams.from_init_params for regnet_y_400mf and regnet_x_400mf.
-  auto y = tl::detail::regnet_stages(tl::RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25});
+  auto y = tl::detail::regnet_stages(
+      tl::RegNetConfig().depth(16).w_0(48).w_a(27.89).w_m(2.09).group_width(8).se_ratio(0.25));
   REQUIRE(y.size() == 4);
   CHECK(y[0].width == 48);
   CHECK(y[1].width == 104);

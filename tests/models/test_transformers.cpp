@@ -13,7 +13,8 @@ namespace {
 
 // torchvision's VisionTransformer at two blocks of width 64: the same code and key names as
 // vit_b_16, small enough to export and compare in any mode (tests/python builds "vit_toy" alike).
-const bool vit_toy_registered = register_toy_vit("vit_toy", tl::VisionTransformerConfig{16, 2, 4, 64, 128}, 224);
+const bool vit_toy_registered = register_toy_vit(
+    "vit_toy", tl::VisionTransformerConfig().num_layers(2).num_heads(4).hidden_dim(64).mlp_dim(128), 224);
 
 struct Export {
   std::filesystem::path dir;

@@ -36,7 +36,7 @@ const bool toy_registered = tl::register_variant<tl::VGGImpl>(
       s.default_size = 32;
       return s;
     }(),
-    tl::VGGConfig{{1, 1, 1, 1, 1}, true, {8, 16, 16, 32, 32}});
+    tl::VGGConfig().stages({1, 1, 1, 1, 1}).batch_norm(true).widths({8, 16, 16, 32, 32}));
 
 tl::AnyBackbone toy_base(int64_t in_chans = 1) {
   (void)toy_registered;
@@ -746,8 +746,9 @@ TEST_CASE("layer-wise learning-rate decay: the groups of timm's rule on vit_b_16
 
 TEST_CASE("a vision transformer fine-tunes on Fashion-MNIST with layer-wise decay", "[train][layer_decay][vit]") {
   // ViT's code at a reduced size: 4x4 patches of a 32x32 image, four blocks of width 64.
-  static const bool registered =
-      tl::test::register_toy_vit("vit_fmnist", tl::VisionTransformerConfig{4, 4, 4, 64, 128}, 32);
+  static const bool registered = tl::test::register_toy_vit(
+      "vit_fmnist", tl::VisionTransformerConfig().patch_size(4).num_layers(4).num_heads(4).hidden_dim(64).mlp_dim(128),
+      32);
   (void)registered;
   auto train = tl::test::fashion_subset(true, 100, {0, 1, 7});
   auto test = tl::test::fashion_subset(false, 50, {0, 1, 7});

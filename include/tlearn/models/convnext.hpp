@@ -35,13 +35,13 @@
 namespace tlearn {
 
 struct ConvNeXtConfig {
-  std::vector<int64_t> dims;    ///< channels of the 4 stages
-  std::vector<int64_t> depths;  ///< blocks per stage
-  double stochastic_depth_prob = 0.1;
-  double layer_scale = 1e-6;
+  TORCH_ARG(std::vector<int64_t>, dims);    ///< channels of the 4 stages
+  TORCH_ARG(std::vector<int64_t>, depths);  ///< blocks per stage
+  TORCH_ARG(double, stochastic_depth_prob) = 0.1;
+  TORCH_ARG(double, layer_scale) = 1e-6;
   /// Keras' model name ("convnext_tiny"), the prefix of its layer names: builds the
   /// model as keras.applications.ConvNeXt* does. Empty: torchvision's.
-  std::string keras;
+  TORCH_ARG(std::string, keras);
 };
 
 namespace nn {
@@ -139,13 +139,16 @@ namespace detail {
 inline std::vector<RegisteredModel> convnext_variants() {
   return {
       variant<ConvNeXtImpl>(convnext_spec("convnext_tiny", "convnext_tiny-983f1562.pth", 236),
-                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 9, 3}, 0.1, 1e-6, ""}),
-      variant<ConvNeXtImpl>(convnext_spec("convnext_small", "convnext_small-0c510722.pth", 230),
-                            ConvNeXtConfig{{96, 192, 384, 768}, {3, 3, 27, 3}, 0.4, 1e-6, ""}),
-      variant<ConvNeXtImpl>(convnext_spec("convnext_base", "convnext_base-6075fbad.pth", 232),
-                            ConvNeXtConfig{{128, 256, 512, 1024}, {3, 3, 27, 3}, 0.5, 1e-6, ""}),
-      variant<ConvNeXtImpl>(convnext_spec("convnext_large", "convnext_large-ea097f82.pth", 232),
-                            ConvNeXtConfig{{192, 384, 768, 1536}, {3, 3, 27, 3}, 0.5, 1e-6, ""}),
+                            ConvNeXtConfig().dims({96, 192, 384, 768}).depths({3, 3, 9, 3})),
+      variant<ConvNeXtImpl>(
+          convnext_spec("convnext_small", "convnext_small-0c510722.pth", 230),
+          ConvNeXtConfig().dims({96, 192, 384, 768}).depths({3, 3, 27, 3}).stochastic_depth_prob(0.4)),
+      variant<ConvNeXtImpl>(
+          convnext_spec("convnext_base", "convnext_base-6075fbad.pth", 232),
+          ConvNeXtConfig().dims({128, 256, 512, 1024}).depths({3, 3, 27, 3}).stochastic_depth_prob(0.5)),
+      variant<ConvNeXtImpl>(
+          convnext_spec("convnext_large", "convnext_large-ea097f82.pth", 232),
+          ConvNeXtConfig().dims({192, 384, 768, 1536}).depths({3, 3, 27, 3}).stochastic_depth_prob(0.5)),
   };
 }
 

@@ -26,13 +26,13 @@
 namespace tlearn {
 
 struct DenseNetConfig {
-  int64_t growth_rate = 32;
-  std::vector<int64_t> block_config;  ///< dense layers per block (4 blocks)
-  int64_t num_init_features = 64;
-  int64_t bn_size = 4;
+  TORCH_ARG(int64_t, growth_rate) = 32;
+  TORCH_ARG(std::vector<int64_t>, block_config);  ///< dense layers per block (4 blocks)
+  TORCH_ARG(int64_t, num_init_features) = 64;
+  TORCH_ARG(int64_t, bn_size) = 4;
   /// Keras Applications' DenseNet: torchvision's architecture with Keras' BatchNorm,
   /// epsilon 1.001e-5 and momentum 0.01 (Keras' 0.99).
-  bool keras = false;
+  TORCH_ARG(bool, keras) = false;
 };
 
 /// torchvision's _DenseLayer: norm1, relu, 1x1 conv1, norm2, relu, 3x3 conv2,
@@ -123,22 +123,22 @@ namespace detail {
 inline std::vector<RegisteredModel> densenet_variants() {
   return {
       variant<DenseNetImpl>(densenet_spec("densenet121", "densenet121-a639ec97.pth"),
-                            DenseNetConfig{32, {6, 12, 24, 16}, 64}),
+                            DenseNetConfig().block_config({6, 12, 24, 16})),
       variant<DenseNetImpl>(densenet_spec("densenet161", "densenet161-8d451a50.pth"),
-                            DenseNetConfig{48, {6, 12, 36, 24}, 96}),
+                            DenseNetConfig().growth_rate(48).block_config({6, 12, 36, 24}).num_init_features(96)),
       variant<DenseNetImpl>(densenet_spec("densenet169", "densenet169-b2777c0a.pth"),
-                            DenseNetConfig{32, {6, 12, 32, 32}, 64}),
+                            DenseNetConfig().block_config({6, 12, 32, 32})),
       variant<DenseNetImpl>(densenet_spec("densenet201", "densenet201-c1103571.pth"),
-                            DenseNetConfig{32, {6, 12, 48, 32}, 64}),
+                            DenseNetConfig().block_config({6, 12, 48, 32})),
       variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet121", "densenet121", "9d60b8095a5708f2dcce2bca79d332c7",
                                                 "30ee3e1110167f948a6b9946edeeb738"),
-                            DenseNetConfig{32, {6, 12, 24, 16}, 64, 4, /*keras=*/true}),
+                            DenseNetConfig().block_config({6, 12, 24, 16}).keras(true)),
       variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet169", "densenet169", "d699b8f76981ab1b30698df4c175e90b",
                                                 "b8c4d4c20dd625c148057b9ff1c1176b"),
-                            DenseNetConfig{32, {6, 12, 32, 32}, 64, 4, /*keras=*/true}),
+                            DenseNetConfig().block_config({6, 12, 32, 32}).keras(true)),
       variant<DenseNetImpl>(keras_densenet_spec("keras.DenseNet201", "densenet201", "1ceb130c1ea1b78c3bf6114dbdfd8807",
                                                 "c13680b51ded0fb44dff2d8f86ac8bb1"),
-                            DenseNetConfig{32, {6, 12, 48, 32}, 64, 4, /*keras=*/true}),
+                            DenseNetConfig().block_config({6, 12, 48, 32}).keras(true)),
   };
 }
 }  // namespace detail

@@ -43,12 +43,14 @@ struct EfficientNetStage {
 };
 
 struct EfficientNetConfig {
-  std::vector<EfficientNetStage> stages;
-  double width_mult = 1.0, depth_mult = 1.0;
-  int64_t last_channel = 0;  ///< 0: 4 x the last stage's channels (B0..B7)
-  double dropout = 0.2;
-  double bn_eps = 1e-5, bn_momentum = 0.1;
-  bool keras_names = false;  ///< B0..B7: Keras EfficientNetB* aliases
+  TORCH_ARG(std::vector<EfficientNetStage>, stages);
+  TORCH_ARG(double, width_mult) = 1.0;
+  TORCH_ARG(double, depth_mult) = 1.0;
+  TORCH_ARG(int64_t, last_channel) = 0;  ///< 0: 4 x the last stage's channels (B0..B7)
+  TORCH_ARG(double, dropout) = 0.2;
+  TORCH_ARG(double, bn_eps) = 1e-5;
+  TORCH_ARG(double, bn_momentum) = 0.1;
+  TORCH_ARG(bool, keras_names) = false;  ///< B0..B7: Keras EfficientNetB* aliases
   /// Keras Applications' model. Both take 0..255 pixels: their in-model preprocessing
   /// comes first, TensorFlow's "same" padding on strided convs, Keras' five
   /// squeeze-excitation rows and a block's `_drop` row only where its drop rate is
@@ -58,8 +60,8 @@ struct EfficientNetConfig {
   /// V2 (EfficientNetV2*): B0..B3 rescale by 1/255 and normalise by ImageNet's mean and std
   /// (constants, no weights), S/M/L rescale to [-1, 1) (x / 128 - 1); widths rounded
   /// without the 10% rule; BatchNorm 1e-3 / 0.1; the depthwise conv is `dwconv2`.
-  KerasEfficientNet keras = KerasEfficientNet::None;
-  bool keras_v2_signed = false;  ///< V2-S/M/L: x / 128 - 1 rather than ImageNet's mean and std
+  TORCH_ARG(KerasEfficientNet, keras) = KerasEfficientNet::None;
+  TORCH_ARG(bool, keras_v2_signed) = false;  ///< V2-S/M/L: x / 128 - 1 rather than ImageNet's mean and std
 };
 
 namespace nn {
@@ -116,26 +118,18 @@ inline std::vector<EfficientNetStage> efficientnet_v1_stages() {
 }
 
 inline EfficientNetConfig efficientnet_v1(double width, double depth, double dropout, bool tf_bn = false) {
-  EfficientNetConfig c;
-  c.stages = efficientnet_v1_stages();
-  c.width_mult = width;
-  c.depth_mult = depth;
-  c.dropout = dropout;
-  if (tf_bn) {  // B5..B7 (lukemelas' ports): BatchNorm2d(eps=0.001, momentum=0.01)
-    c.bn_eps = 1e-3;
-    c.bn_momentum = 0.01;
-  }
-  c.keras_names = true;
+  auto c = EfficientNetConfig()
+               .stages(efficientnet_v1_stages())
+               .width_mult(width)
+               .depth_mult(depth)
+               .dropout(dropout)
+               .keras_names(true);
+  if (tf_bn) c.bn_eps(1e-3).bn_momentum(0.01);  // B5..B7 (lukemelas' ports): BatchNorm2d(eps=0.001, momentum=0.01)
   return c;
 }
 
 inline EfficientNetConfig efficientnet_v2(std::vector<EfficientNetStage> stages, double dropout) {
-  EfficientNetConfig c;
-  c.stages = std::move(stages);
-  c.last_channel = 1280;
-  c.dropout = dropout;
-  c.bn_eps = 1e-3;
-  return c;
+  return EfficientNetConfig().stages(std::move(stages)).last_channel(1280).dropout(dropout).bn_eps(1e-3);
 }
 
 inline WeightSpec efficientnet_weights(const std::string& tag, const std::string& file, int64_t resize, int64_t crop,

@@ -337,7 +337,7 @@ TORCH_MODULE(InceptionAux);
 /// batch_normalization_N, activation_N, mixed0 .. mixed10) and Keras' order of
 /// model.layers, which interleaves a block's branches by depth.
 struct InceptionV3Config {
-  bool keras = false;
+  TORCH_ARG(bool, keras) = false;
 };
 
 class InceptionV3Impl : public BackboneImpl {
@@ -355,7 +355,7 @@ class InceptionV3Impl : public BackboneImpl {
   torch::Tensor forward_body(torch::Tensor x) override;
 
  private:
-  /// Keras' names and order for the rows (config.keras).
+  /// Keras' names and order for the rows (config.keras()).
   void use_keras_layer_names();
 
   bool transform_input_ = false;
@@ -410,8 +410,8 @@ namespace detail {
 /// The inception variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> inception_variants() {
   return {
-      variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config{}),
-      variant<InceptionV3Impl>(keras_inception_v3_spec(), InceptionV3Config{/*keras=*/true}),
+      variant<InceptionV3Impl>(inception_v3_spec(), InceptionV3Config()),
+      variant<InceptionV3Impl>(keras_inception_v3_spec(), InceptionV3Config().keras(true)),
   };
 }
 }  // namespace detail

@@ -37,7 +37,7 @@
 namespace tlearn {
 
 struct KerasMobileNetConfig {
-  double alpha = 1.0;  ///< width multiplier
+  TORCH_ARG(double, alpha) = 1.0;  ///< width multiplier
 };
 
 class KerasMobileNetImpl : public BackboneImpl {
@@ -95,7 +95,8 @@ inline std::vector<RegisteredModel> keras_mobilenet_variants() {
   for (const auto& [alpha, file_alpha, width] : std::vector<std::tuple<std::string, std::string, double>>{
            {"1.0", "1_0", 1.0}, {"0.25", "2_5", 0.25}, {"0.5", "5_0", 0.5}, {"0.75", "7_5", 0.75}}) {
     const std::string name = alpha == "1.0" ? "keras.MobileNet" : "keras.MobileNet_" + alpha;
-    variants.push_back(variant<KerasMobileNetImpl>(keras_mobilenet_spec(name, file_alpha), KerasMobileNetConfig{width}));
+    variants.push_back(
+        variant<KerasMobileNetImpl>(keras_mobilenet_spec(name, file_alpha), KerasMobileNetConfig().alpha(width)));
   }
   return variants;
 }

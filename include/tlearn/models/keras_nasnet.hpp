@@ -40,11 +40,11 @@ namespace tlearn {
 
 /// Keras' NASNet(...) arguments.
 struct KerasNASNetConfig {
-  int64_t penultimate_filters;  ///< the last cells' width: 1056 (Mobile), 4032 (Large)
-  int num_blocks;               ///< normal cells between reductions: 4, 6
-  int64_t stem_filters;         ///< 32, 96
-  bool skip_reduction;          ///< Large: a reduction cell's input is not the next cell's `p`
-  int64_t filter_multiplier = 2;
+  TORCH_ARG(int64_t, penultimate_filters) = 0;  ///< the last cells' width: 1056 (Mobile), 4032 (Large)
+  TORCH_ARG(int, num_blocks) = 0;               ///< normal cells between reductions: 4, 6
+  TORCH_ARG(int64_t, stem_filters) = 0;         ///< 32, 96
+  TORCH_ARG(bool, skip_reduction) = false;      ///< Large: a reduction cell's input is not the next cell's `p`
+  TORCH_ARG(int64_t, filter_multiplier) = 2;
 };
 
 class KerasNASNetImpl : public BackboneImpl {

@@ -34,7 +34,7 @@
 namespace tlearn {
 
 struct KerasResNetV2Config {
-  std::vector<int64_t> layers;  ///< blocks per stage (4 stages)
+  TORCH_ARG(std::vector<int64_t>, layers);  ///< blocks per stage (4 stages)
 };
 
 /// One pre-activation bottleneck block. `pooling_name` is the Keras name of the
@@ -99,17 +99,18 @@ namespace detail {
 /// The keras_resnet_v2 variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> keras_resnet_v2_variants() {
   return {
-      variant<KerasResNetV2Impl>(keras_resnet_v2_spec("keras.ResNet50V2", "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0",
-                                                      "fac2f116257151a9d068a22e544a4917"),
-                                 KerasResNetV2Config{{3, 4, 6, 3}}),
-      variant<KerasResNetV2Impl>(keras_resnet_v2_spec("keras.ResNet101V2", "resnet101v2",
-                                                      "6343647c601c52e1368623803854d971",
-                                                      "c0ed64b8031c3730f411d2eb4eea35b5"),
-                                 KerasResNetV2Config{{3, 4, 23, 3}}),
-      variant<KerasResNetV2Impl>(keras_resnet_v2_spec("keras.ResNet152V2", "resnet152v2",
-                                                      "a49b44d1979771252814e80f8ec446f9",
-                                                      "ed17cf2e0169df9d443503ef94b23b33"),
-                                 KerasResNetV2Config{{3, 8, 36, 3}}),
+      variant<KerasResNetV2Impl>(
+          keras_resnet_v2_spec("keras.ResNet50V2", "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0",
+                               "fac2f116257151a9d068a22e544a4917"),
+          KerasResNetV2Config().layers({3, 4, 6, 3})),
+      variant<KerasResNetV2Impl>(
+          keras_resnet_v2_spec("keras.ResNet101V2", "resnet101v2", "6343647c601c52e1368623803854d971",
+                               "c0ed64b8031c3730f411d2eb4eea35b5"),
+          KerasResNetV2Config().layers({3, 4, 23, 3})),
+      variant<KerasResNetV2Impl>(
+          keras_resnet_v2_spec("keras.ResNet152V2", "resnet152v2", "a49b44d1979771252814e80f8ec446f9",
+                               "ed17cf2e0169df9d443503ef94b23b33"),
+          KerasResNetV2Config().layers({3, 8, 36, 3})),
   };
 }
 }  // namespace detail

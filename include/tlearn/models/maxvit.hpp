@@ -37,12 +37,12 @@
 namespace tlearn {
 
 struct MaxVitConfig {
-  int64_t stem_channels = 64;
-  std::vector<int64_t> block_channels;  ///< output channels per stage
-  std::vector<int64_t> block_layers;    ///< MaxVit layers per stage
-  int64_t head_dim = 32;
-  int64_t partition_size = 7;
-  double stochastic_depth_prob = 0.2;
+  TORCH_ARG(int64_t, stem_channels) = 64;
+  TORCH_ARG(std::vector<int64_t>, block_channels);  ///< output channels per stage
+  TORCH_ARG(std::vector<int64_t>, block_layers);    ///< MaxVit layers per stage
+  TORCH_ARG(int64_t, head_dim) = 32;
+  TORCH_ARG(int64_t, partition_size) = 7;
+  TORCH_ARG(double, stochastic_depth_prob) = 0.2;
 };
 
 namespace nn {
@@ -134,7 +134,8 @@ namespace detail {
 /// The maxvit variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> maxvit_variants() {
   return {
-      variant<MaxVitImpl>(maxvit_spec("maxvit_t", "bc5ab103"), MaxVitConfig{64, {64, 128, 256, 512}, {2, 2, 5, 2}}),
+      variant<MaxVitImpl>(maxvit_spec("maxvit_t", "bc5ab103"),
+                          MaxVitConfig().block_channels({64, 128, 256, 512}).block_layers({2, 2, 5, 2})),
   };
 }
 }  // namespace detail

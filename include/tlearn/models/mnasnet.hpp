@@ -18,7 +18,7 @@
 namespace tlearn {
 
 struct MNASNetConfig {
-  double alpha = 1.0;
+  TORCH_ARG(double, alpha) = 1.0;
 };
 
 namespace detail {
@@ -94,11 +94,10 @@ namespace detail {
 inline std::vector<RegisteredModel> mnasnet_variants() {
   return {
       variant<MNASNetImpl>(mnasnet_spec("mnasnet0_5", "mnasnet0.5_top1_67.823-3ffadce67e.pth", 256),
-                           MNASNetConfig{0.5}),
-      variant<MNASNetImpl>(mnasnet_spec("mnasnet0_75", "mnasnet0_75-7090bc5f.pth", 232), MNASNetConfig{0.75}),
-      variant<MNASNetImpl>(mnasnet_spec("mnasnet1_0", "mnasnet1.0_top1_73.512-f206786ef8.pth", 256),
-                           MNASNetConfig{1.0}),
-      variant<MNASNetImpl>(mnasnet_spec("mnasnet1_3", "mnasnet1_3-a4c69d6f.pth", 232), MNASNetConfig{1.3}),
+                           MNASNetConfig().alpha(0.5)),
+      variant<MNASNetImpl>(mnasnet_spec("mnasnet0_75", "mnasnet0_75-7090bc5f.pth", 232), MNASNetConfig().alpha(0.75)),
+      variant<MNASNetImpl>(mnasnet_spec("mnasnet1_0", "mnasnet1.0_top1_73.512-f206786ef8.pth", 256), MNASNetConfig()),
+      variant<MNASNetImpl>(mnasnet_spec("mnasnet1_3", "mnasnet1_3-a4c69d6f.pth", 232), MNASNetConfig().alpha(1.3)),
   };
 }
 }  // namespace detail

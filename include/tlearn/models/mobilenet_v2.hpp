@@ -31,12 +31,12 @@
 namespace tlearn {
 
 struct MobileNetV2Config {
-  double width_mult = 1.0;  ///< Keras' alpha
+  TORCH_ARG(double, width_mult) = 1.0;  ///< Keras' alpha
   /// Keras Applications' MobileNetV2: TensorFlow's "same" padding on the strided
   /// convolutions (one row and column at the bottom and right, where torchvision
   /// pads one on every side), BatchNorm epsilon 1e-3 and momentum 0.001 (Keras'
   /// 0.999), widths rounded as Keras rounds them, no dropout before the Dense top.
-  bool keras = false;
+  TORCH_ARG(bool, keras) = false;
 };
 
 /// torchvision's mobilenetv2.InvertedResidual: `conv` = [1x1 expand Conv2dNormActivation]
@@ -138,11 +138,12 @@ struct KerasMobileNetV2_14 {
 namespace detail {
 /// The mobilenet_v2 variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> mobilenet_v2_variants() {
-  std::vector<RegisteredModel> variants = {variant<MobileNetV2Impl>(mobilenet_v2_spec(), MobileNetV2Config{})};
+  std::vector<RegisteredModel> variants = {variant<MobileNetV2Impl>(mobilenet_v2_spec(), MobileNetV2Config())};
   for (const auto& [alpha, width] : std::vector<std::pair<std::string, double>>{
            {"1.0", 1.0}, {"0.35", 0.35}, {"0.5", 0.5}, {"0.75", 0.75}, {"1.3", 1.3}, {"1.4", 1.4}}) {
     const std::string name = alpha == "1.0" ? "keras.MobileNetV2" : "keras.MobileNetV2_" + alpha;
-    variants.push_back(variant<MobileNetV2Impl>(keras_mobilenet_v2_spec(name, alpha), MobileNetV2Config{width, true}));
+    variants.push_back(variant<MobileNetV2Impl>(keras_mobilenet_v2_spec(name, alpha),
+                                                MobileNetV2Config().width_mult(width).keras(true)));
   }
   return variants;
 }

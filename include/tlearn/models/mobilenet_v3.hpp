@@ -38,16 +38,16 @@ struct MobileNetV3BlockConfig {
 };
 
 struct MobileNetV3Config {
-  std::vector<MobileNetV3BlockConfig> blocks;
-  int64_t last_channel = 1280;
+  TORCH_ARG(std::vector<MobileNetV3BlockConfig>, blocks);
+  TORCH_ARG(int64_t, last_channel) = 1280;
   /// Keras Applications' model: TensorFlow's "same" padding on the strided convs, a
   /// ZeroPadding2D row before each strided depthwise conv, BatchNorm momentum 0.001
   /// (Keras' 0.999), the Rescaling row, the last conv's width rounded to a multiple
   /// of 8, Keras' top, names and initialisation.
-  bool keras = false;
+  TORCH_ARG(bool, keras) = false;
   /// Keras' minimalistic variant: ReLU in the stem, the last conv and the top
   /// (the blocks say their own activation, kernel and squeeze-excitation).
-  bool minimalistic = false;
+  TORCH_ARG(bool, minimalistic) = false;
 };
 
 /// torchvision's mobilenetv3.InvertedResidual: `block` = [1x1 expand] + kxk depthwise

@@ -33,12 +33,12 @@ namespace tlearn {
 
 /// torchvision's from_init_params arguments.
 struct RegNetConfig {
-  int64_t depth = 0;
-  int64_t w_0 = 0;
-  double w_a = 0;
-  double w_m = 0;
-  int64_t group_width = 0;
-  double se_ratio = 0;  ///< 0: RegNetX (no squeeze-excitation)
+  TORCH_ARG(int64_t, depth) = 0;
+  TORCH_ARG(int64_t, w_0) = 0;
+  TORCH_ARG(double, w_a) = 0;
+  TORCH_ARG(double, w_m) = 0;
+  TORCH_ARG(int64_t, group_width) = 0;
+  TORCH_ARG(double, se_ratio) = 0;  ///< 0: RegNetX (no squeeze-excitation)
 };
 
 /// Per-stage settings (torchvision's BlockParams with bottleneck multiplier 1, stride 2).
@@ -187,37 +187,37 @@ namespace detail {
 /// The regnet variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> regnet_variants() {
   return {
-      // RegNetConfig{depth, w_0, w_a, w_m, group_width, se_ratio}: torchvision 0.14's builders.
+      // depth, w_0, w_a, w_m, group_width and se_ratio as torchvision 0.14's builders give them.
       variant<RegNetImpl>(regnet_spec("regnet_x_400mf", "adf1edd5", "62229a5f"),
-                          RegNetConfig{22, 24, 24.48, 2.54, 16, 0}),
+                          RegNetConfig().depth(22).w_0(24).w_a(24.48).w_m(2.54).group_width(16)),
       variant<RegNetImpl>(regnet_spec("regnet_x_800mf", "ad17e45c", "94a99ebd"),
-                          RegNetConfig{16, 56, 35.73, 2.28, 16, 0}),
+                          RegNetConfig().depth(16).w_0(56).w_a(35.73).w_m(2.28).group_width(16)),
       variant<RegNetImpl>(regnet_spec("regnet_x_1_6gf", "e3633e7f", "a12f2b72"),
-                          RegNetConfig{18, 80, 34.01, 2.25, 24, 0}),
+                          RegNetConfig().depth(18).w_0(80).w_a(34.01).w_m(2.25).group_width(24)),
       variant<RegNetImpl>(regnet_spec("regnet_x_3_2gf", "f342aeae", "7071aa85"),
-                          RegNetConfig{25, 88, 26.31, 2.25, 48, 0}),
+                          RegNetConfig().depth(25).w_0(88).w_a(26.31).w_m(2.25).group_width(48)),
       variant<RegNetImpl>(regnet_spec("regnet_x_8gf", "03ceed89", "2b70d774"),
-                          RegNetConfig{23, 80, 49.56, 2.88, 120, 0}),
+                          RegNetConfig().depth(23).w_0(80).w_a(49.56).w_m(2.88).group_width(120)),
       variant<RegNetImpl>(regnet_spec("regnet_x_16gf", "2007eb11", "ba3796d7"),
-                          RegNetConfig{22, 216, 55.59, 2.1, 128, 0}),
+                          RegNetConfig().depth(22).w_0(216).w_a(55.59).w_m(2.1).group_width(128)),
       variant<RegNetImpl>(regnet_spec("regnet_x_32gf", "9d47f8d0", "6eb8fdc6"),
-                          RegNetConfig{23, 320, 69.86, 2.0, 168, 0}),
+                          RegNetConfig().depth(23).w_0(320).w_a(69.86).w_m(2.0).group_width(168)),
       variant<RegNetImpl>(regnet_spec("regnet_y_400mf", "c65dace8", "e6988f5f"),
-                          RegNetConfig{16, 48, 27.89, 2.09, 8, 0.25}),
+                          RegNetConfig().depth(16).w_0(48).w_a(27.89).w_m(2.09).group_width(8).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_800mf", "1b27b58c", "58fc7688"),
-                          RegNetConfig{14, 56, 38.84, 2.4, 16, 0.25}),
+                          RegNetConfig().depth(14).w_0(56).w_a(38.84).w_m(2.4).group_width(16).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_1_6gf", "b11a554e", "0d7bc02a"),
-                          RegNetConfig{27, 48, 20.71, 2.65, 24, 0.25}),
+                          RegNetConfig().depth(27).w_0(48).w_a(20.71).w_m(2.65).group_width(24).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_3_2gf", "b5a9779c", "9180c971"),
-                          RegNetConfig{21, 80, 42.63, 2.66, 24, 0.25}),
+                          RegNetConfig().depth(21).w_0(80).w_a(42.63).w_m(2.66).group_width(24).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_8gf", "d0d0e4a8", "dc2b1b54"),
-                          RegNetConfig{17, 192, 76.82, 2.19, 56, 0.25}),
+                          RegNetConfig().depth(17).w_0(192).w_a(76.82).w_m(2.19).group_width(56).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_16gf", "9e6ed7dd", "3e4a00f9", "43afe44d", "f3ec0043"),
-                          RegNetConfig{18, 200, 106.23, 2.48, 112, 0.25}),
+                          RegNetConfig().depth(18).w_0(200).w_a(106.23).w_m(2.48).group_width(112).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_32gf", "4dee3f7a", "8db6d4b5", "04fdfa75", "e1583746"),
-                          RegNetConfig{20, 232, 115.89, 2.53, 232, 0.25}),
+                          RegNetConfig().depth(20).w_0(232).w_a(115.89).w_m(2.53).group_width(232).se_ratio(0.25)),
       variant<RegNetImpl>(regnet_spec("regnet_y_128gf", "", "", "c8ce3e52", "cbe8ce12"),
-                          RegNetConfig{27, 456, 160.83, 2.52, 264, 0.25}),
+                          RegNetConfig().depth(27).w_0(456).w_a(160.83).w_m(2.52).group_width(264).se_ratio(0.25)),
   };
 }
 }  // namespace detail

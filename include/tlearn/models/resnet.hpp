@@ -24,14 +24,14 @@
 namespace tlearn {
 
 struct ResNetConfig {
-  bool bottleneck = false;      ///< Bottleneck (1x1, 3x3, 1x1; expansion 4) or BasicBlock (3x3, 3x3)
-  std::vector<int64_t> layers;  ///< blocks per stage (4 stages)
-  int64_t groups = 1;           ///< ResNeXt cardinality
-  int64_t width_per_group = 64; ///< 128 for Wide ResNet
+  TORCH_ARG(bool, bottleneck) = false;       ///< Bottleneck (1x1, 3x3, 1x1; expansion 4) or BasicBlock (3x3, 3x3)
+  TORCH_ARG(std::vector<int64_t>, layers);   ///< blocks per stage (4 stages)
+  TORCH_ARG(int64_t, groups) = 1;            ///< ResNeXt cardinality
+  TORCH_ARG(int64_t, width_per_group) = 64;  ///< 128 for Wide ResNet
   /// Keras Applications' ResNet, the original paper's v1: the stride on each
   /// stage's first 1x1 conv (torchvision's v1.5 puts it on the 3x3), a bias on
   /// every conv, and BatchNorm epsilon 1.001e-5.
-  bool keras_v1 = false;
+  TORCH_ARG(bool, keras_v1) = false;
 };
 
 /// torchvision's BasicBlock or Bottleneck: conv-bn(-relu) pairs, an optional
@@ -130,41 +130,41 @@ namespace detail {
 inline std::vector<RegisteredModel> resnet_variants() {
   return {
       variant<ResNetImpl>(resnet_spec("resnet18", {{"IMAGENET1K_V1", "resnet18-f37072fd.pth", 256}}),
-                          ResNetConfig{false, {2, 2, 2, 2}}),
+                          ResNetConfig().layers({2, 2, 2, 2})),
       variant<ResNetImpl>(resnet_spec("resnet34", {{"IMAGENET1K_V1", "resnet34-b627a593.pth", 256}}),
-                          ResNetConfig{false, {3, 4, 6, 3}}),
+                          ResNetConfig().layers({3, 4, 6, 3})),
       variant<ResNetImpl>(resnet_spec("resnet50", {{"IMAGENET1K_V1", "resnet50-0676ba61.pth", 256},
                                                    {"IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 6, 3}}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 6, 3})),
       variant<ResNetImpl>(resnet_spec("resnet101", {{"IMAGENET1K_V1", "resnet101-63fe2227.pth", 256},
                                                     {"IMAGENET1K_V2", "resnet101-cd907fc2.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 23, 3}}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 23, 3})),
       variant<ResNetImpl>(resnet_spec("resnet152", {{"IMAGENET1K_V1", "resnet152-394f9c45.pth", 256},
                                                     {"IMAGENET1K_V2", "resnet152-f82ba261.pth", 232}}),
-                          ResNetConfig{true, {3, 8, 36, 3}}),
+                          ResNetConfig().bottleneck(true).layers({3, 8, 36, 3})),
       variant<ResNetImpl>(resnet_spec("resnext50_32x4d", {{"IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 256},
                                                           {"IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 6, 3}, 32, 4}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 6, 3}).groups(32).width_per_group(4)),
       variant<ResNetImpl>(resnet_spec("resnext101_32x8d", {{"IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 256},
                                                            {"IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 23, 3}, 32, 8}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 23, 3}).groups(32).width_per_group(8)),
       variant<ResNetImpl>(resnet_spec("resnext101_64x4d", {{"IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 23, 3}, 64, 4}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 23, 3}).groups(64).width_per_group(4)),
       variant<ResNetImpl>(resnet_spec("wide_resnet50_2", {{"IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 256},
                                                           {"IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 6, 3}, 1, 128}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 6, 3}).width_per_group(128)),
       variant<ResNetImpl>(resnet_spec("wide_resnet101_2", {{"IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 256},
                                                            {"IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 232}}),
-                          ResNetConfig{true, {3, 4, 23, 3}, 1, 128}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 23, 3}).width_per_group(128)),
       variant<ResNetImpl>(keras_resnet_spec("keras.ResNet50", "resnet50", "2cb95161c43110f7111970584f804107",
                                             "4d473c1dd8becc155b73f8504c6f6626"),
-                          ResNetConfig{true, {3, 4, 6, 3}, 1, 64, /*keras_v1=*/true}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 6, 3}).keras_v1(true)),
       variant<ResNetImpl>(keras_resnet_spec("keras.ResNet101", "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
                                             "88cf7a10940856eca736dc7b7e228a21"),
-                          ResNetConfig{true, {3, 4, 23, 3}, 1, 64, /*keras_v1=*/true}),
+                          ResNetConfig().bottleneck(true).layers({3, 4, 23, 3}).keras_v1(true)),
       variant<ResNetImpl>(keras_resnet_spec("keras.ResNet152", "resnet152", "100835be76be38e30d865e96f2aaae62",
                                             "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-                          ResNetConfig{true, {3, 8, 36, 3}, 1, 64, /*keras_v1=*/true}),
+                          ResNetConfig().bottleneck(true).layers({3, 8, 36, 3}).keras_v1(true)),
   };
 }
 }  // namespace detail

@@ -19,8 +19,8 @@
 namespace tlearn {
 
 struct ShuffleNetV2Config {
-  std::vector<int64_t> repeats;   ///< units in stage2, stage3, stage4
-  std::vector<int64_t> channels;  ///< out channels of conv1, stage2, stage3, stage4, conv5
+  TORCH_ARG(std::vector<int64_t>, repeats);   ///< units in stage2, stage3, stage4
+  TORCH_ARG(std::vector<int64_t>, channels);  ///< out channels of conv1, stage2, stage3, stage4, conv5
 };
 
 namespace detail {
@@ -92,13 +92,13 @@ namespace detail {
 inline std::vector<RegisteredModel> shufflenet_variants() {
   return {
       variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 256),
-                                ShuffleNetV2Config{{4, 8, 4}, {24, 48, 96, 192, 1024}}),
+                                ShuffleNetV2Config().repeats({4, 8, 4}).channels({24, 48, 96, 192, 1024})),
       variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 256),
-                                ShuffleNetV2Config{{4, 8, 4}, {24, 116, 232, 464, 1024}}),
+                                ShuffleNetV2Config().repeats({4, 8, 4}).channels({24, 116, 232, 464, 1024})),
       variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 232),
-                                ShuffleNetV2Config{{4, 8, 4}, {24, 176, 352, 704, 1024}}),
+                                ShuffleNetV2Config().repeats({4, 8, 4}).channels({24, 176, 352, 704, 1024})),
       variant<ShuffleNetV2Impl>(shufflenet_spec("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 232),
-                                ShuffleNetV2Config{{4, 8, 4}, {24, 244, 488, 976, 2048}}),
+                                ShuffleNetV2Config().repeats({4, 8, 4}).channels({24, 244, 488, 976, 2048})),
   };
 }
 }  // namespace detail

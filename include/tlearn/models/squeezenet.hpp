@@ -21,7 +21,7 @@
 namespace tlearn {
 
 struct SqueezeNetConfig {
-  bool v1_1 = false;  ///< squeezenet1_1: 3x3 stem with 64 channels and earlier pools
+  TORCH_ARG(bool, v1_1) = false;  ///< squeezenet1_1: 3x3 stem with 64 channels and earlier pools
 };
 
 /// torchvision's Fire: squeeze 1x1 + relu, then expand1x1 and expand3x3 (+ relu) concatenated.
@@ -74,8 +74,9 @@ namespace detail {
 /// The squeezenet variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> squeezenet_variants() {
   return {
-      variant<SqueezeNetImpl>(squeezenet_spec("squeezenet1_0", "squeezenet1_0-b66bff10.pth"), SqueezeNetConfig{false}),
-      variant<SqueezeNetImpl>(squeezenet_spec("squeezenet1_1", "squeezenet1_1-b8a52dc0.pth"), SqueezeNetConfig{true}),
+      variant<SqueezeNetImpl>(squeezenet_spec("squeezenet1_0", "squeezenet1_0-b66bff10.pth"), SqueezeNetConfig()),
+      variant<SqueezeNetImpl>(squeezenet_spec("squeezenet1_1", "squeezenet1_1-b8a52dc0.pth"),
+                              SqueezeNetConfig().v1_1(true)),
   };
 }
 }  // namespace detail

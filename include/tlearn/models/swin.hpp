@@ -35,12 +35,12 @@
 namespace tlearn {
 
 struct SwinConfig {
-  int64_t embed_dim = 96;
-  std::vector<int64_t> depths;     ///< blocks per stage
-  std::vector<int64_t> num_heads;  ///< heads per stage
-  int64_t window = 7;
-  double stochastic_depth_prob = 0.2;
-  bool v2 = false;
+  TORCH_ARG(int64_t, embed_dim) = 96;
+  TORCH_ARG(std::vector<int64_t>, depths);     ///< blocks per stage
+  TORCH_ARG(std::vector<int64_t>, num_heads);  ///< heads per stage
+  TORCH_ARG(int64_t, window) = 7;
+  TORCH_ARG(double, stochastic_depth_prob) = 0.2;
+  TORCH_ARG(bool, v2) = false;
 };
 
 namespace nn {
@@ -143,15 +143,21 @@ inline std::vector<RegisteredModel> swin_variants() {
   const std::vector<int64_t> tiny = {2, 2, 6, 2}, deep = {2, 2, 18, 2};
   const std::vector<int64_t> heads96 = {3, 6, 12, 24}, heads128 = {4, 8, 16, 32};
   return {
-      variant<SwinTransformerImpl>(swin_spec("swin_t", "704ceda3", 232, 224), SwinConfig{96, tiny, heads96, 7, 0.2}),
-      variant<SwinTransformerImpl>(swin_spec("swin_s", "5e29d889", 246, 224), SwinConfig{96, deep, heads96, 7, 0.3}),
-      variant<SwinTransformerImpl>(swin_spec("swin_b", "68c6b09e", 238, 224), SwinConfig{128, deep, heads128, 7, 0.5}),
+      variant<SwinTransformerImpl>(swin_spec("swin_t", "704ceda3", 232, 224),
+                                   SwinConfig().depths(tiny).num_heads(heads96)),
+      variant<SwinTransformerImpl>(swin_spec("swin_s", "5e29d889", 246, 224),
+                                   SwinConfig().depths(deep).num_heads(heads96).stochastic_depth_prob(0.3)),
+      variant<SwinTransformerImpl>(
+          swin_spec("swin_b", "68c6b09e", 238, 224),
+          SwinConfig().embed_dim(128).depths(deep).num_heads(heads128).stochastic_depth_prob(0.5)),
       variant<SwinTransformerImpl>(swin_spec("swin_v2_t", "b137f0e2", 260, 256),
-                                   SwinConfig{96, tiny, heads96, 8, 0.2, true}),
-      variant<SwinTransformerImpl>(swin_spec("swin_v2_s", "637d8ceb", 260, 256),
-                                   SwinConfig{96, deep, heads96, 8, 0.3, true}),
-      variant<SwinTransformerImpl>(swin_spec("swin_v2_b", "781e5279", 272, 256),
-                                   SwinConfig{128, deep, heads128, 8, 0.5, true}),
+                                   SwinConfig().depths(tiny).num_heads(heads96).window(8).v2(true)),
+      variant<SwinTransformerImpl>(
+          swin_spec("swin_v2_s", "637d8ceb", 260, 256),
+          SwinConfig().depths(deep).num_heads(heads96).window(8).stochastic_depth_prob(0.3).v2(true)),
+      variant<SwinTransformerImpl>(
+          swin_spec("swin_v2_b", "781e5279", 272, 256),
+          SwinConfig().embed_dim(128).depths(deep).num_heads(heads128).window(8).stochastic_depth_prob(0.5).v2(true)),
   };
 }
 }  // namespace detail

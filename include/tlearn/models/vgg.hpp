@@ -18,10 +18,10 @@
 namespace tlearn {
 
 struct VGGConfig {
-  std::vector<int64_t> stages;  ///< convs per block (5 blocks)
-  bool batch_norm = false;
+  TORCH_ARG(std::vector<int64_t>, stages);  ///< convs per block (5 blocks)
+  TORCH_ARG(bool, batch_norm) = false;
   /// Channels of the 5 blocks (torchvision's; smaller widths make toy models for tests and demos).
-  std::vector<int64_t> widths = {64, 128, 256, 512, 512};
+  TORCH_ARG(std::vector<int64_t>, widths) = {64, 128, 256, 512, 512};
 };
 
 class VGGImpl : public BackboneImpl {
@@ -85,20 +85,24 @@ namespace detail {
 /// The vgg variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> vgg_variants() {
   return {
-      variant<VGGImpl>(vgg_spec("vgg11", "vgg11-8a719046.pth"), VGGConfig{{1, 1, 2, 2, 2}, false}),
-      variant<VGGImpl>(vgg_spec("vgg13", "vgg13-19584684.pth"), VGGConfig{{2, 2, 2, 2, 2}, false}),
-      variant<VGGImpl>(vgg_spec("vgg16", "vgg16-397923af.pth"), VGGConfig{{2, 2, 3, 3, 3}, false}),
-      variant<VGGImpl>(vgg_spec("vgg19", "vgg19-dcbb9e9d.pth"), VGGConfig{{2, 2, 4, 4, 4}, false}),
-      variant<VGGImpl>(vgg_spec("vgg11_bn", "vgg11_bn-6002323d.pth"), VGGConfig{{1, 1, 2, 2, 2}, true}),
-      variant<VGGImpl>(vgg_spec("vgg13_bn", "vgg13_bn-abd245e5.pth"), VGGConfig{{2, 2, 2, 2, 2}, true}),
-      variant<VGGImpl>(vgg_spec("vgg16_bn", "vgg16_bn-6c64b313.pth"), VGGConfig{{2, 2, 3, 3, 3}, true}),
-      variant<VGGImpl>(vgg_spec("vgg19_bn", "vgg19_bn-c79401a0.pth"), VGGConfig{{2, 2, 4, 4, 4}, true}),
+      variant<VGGImpl>(vgg_spec("vgg11", "vgg11-8a719046.pth"), VGGConfig().stages({1, 1, 2, 2, 2})),
+      variant<VGGImpl>(vgg_spec("vgg13", "vgg13-19584684.pth"), VGGConfig().stages({2, 2, 2, 2, 2})),
+      variant<VGGImpl>(vgg_spec("vgg16", "vgg16-397923af.pth"), VGGConfig().stages({2, 2, 3, 3, 3})),
+      variant<VGGImpl>(vgg_spec("vgg19", "vgg19-dcbb9e9d.pth"), VGGConfig().stages({2, 2, 4, 4, 4})),
+      variant<VGGImpl>(vgg_spec("vgg11_bn", "vgg11_bn-6002323d.pth"),
+                       VGGConfig().stages({1, 1, 2, 2, 2}).batch_norm(true)),
+      variant<VGGImpl>(vgg_spec("vgg13_bn", "vgg13_bn-abd245e5.pth"),
+                       VGGConfig().stages({2, 2, 2, 2, 2}).batch_norm(true)),
+      variant<VGGImpl>(vgg_spec("vgg16_bn", "vgg16_bn-6c64b313.pth"),
+                       VGGConfig().stages({2, 2, 3, 3, 3}).batch_norm(true)),
+      variant<VGGImpl>(vgg_spec("vgg19_bn", "vgg19_bn-c79401a0.pth"),
+                       VGGConfig().stages({2, 2, 4, 4, 4}).batch_norm(true)),
       variant<VGGImpl>(keras_vgg_spec("keras.VGG16", "vgg16", "64373286793e3c8b2b4e3219cbf3544b",
                                       "6d6bbae143d832006294945121d1f1fc"),
-                       VGGConfig{{2, 2, 3, 3, 3}, false}),
+                       VGGConfig().stages({2, 2, 3, 3, 3})),
       variant<VGGImpl>(keras_vgg_spec("keras.VGG19", "vgg19", "cbe5617147190e668d6c5d5026f83318",
                                       "253f8cb515780f3b799900260a226db6"),
-                       VGGConfig{{2, 2, 4, 4, 4}, false}),
+                       VGGConfig().stages({2, 2, 4, 4, 4})),
   };
 }
 }  // namespace detail

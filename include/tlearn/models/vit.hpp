@@ -39,11 +39,11 @@
 namespace tlearn {
 
 struct VisionTransformerConfig {
-  int64_t patch_size = 16;
-  int64_t num_layers = 12;
-  int64_t num_heads = 12;
-  int64_t hidden_dim = 768;
-  int64_t mlp_dim = 3072;
+  TORCH_ARG(int64_t, patch_size) = 16;
+  TORCH_ARG(int64_t, num_layers) = 12;
+  TORCH_ARG(int64_t, num_heads) = 12;
+  TORCH_ARG(int64_t, hidden_dim) = 768;
+  TORCH_ARG(int64_t, mlp_dim) = 3072;
 };
 
 namespace nn {
@@ -79,7 +79,7 @@ class VisionTransformerImpl : public BackboneImpl {
  public:
   VisionTransformerImpl(const VisionTransformerConfig& config, const ModelSpec& spec, const BackboneOptions& options);
 
-  int64_t patch_size() const { return config_.patch_size; }
+  int64_t patch_size() const { return config_.patch_size(); }
   /// {h, w} patches the position embedding holds now.
   std::vector<int64_t> position_grid() const { return pos_grid_; }
 
@@ -142,18 +142,20 @@ namespace detail {
 /// The vit variants, one row each; register_builtin_models() adds them.
 inline std::vector<RegisteredModel> vit_variants() {
   return {
-      variant<VisionTransformerImpl>(vit_spec("vit_b_16", 16, "c867db91", 256, "9ac1b537", 384, "4e70ced5",
-                                              "vit_base_patch16_224"),
-                                     VisionTransformerConfig{16, 12, 12, 768, 3072}),
+      variant<VisionTransformerImpl>(
+          vit_spec("vit_b_16", 16, "c867db91", 256, "9ac1b537", 384, "4e70ced5", "vit_base_patch16_224"),
+          VisionTransformerConfig()),
       variant<VisionTransformerImpl>(vit_spec("vit_b_32", 32, "d86f8d99", 256, "", 0, "", "vit_base_patch32_224"),
-                                     VisionTransformerConfig{32, 12, 12, 768, 3072}),
-      variant<VisionTransformerImpl>(vit_spec("vit_l_16", 16, "852ce7e3", 242, "4f3808c9", 512, "4d563306",
-                                              "vit_large_patch16_224"),
-                                     VisionTransformerConfig{16, 24, 16, 1024, 4096}),
-      variant<VisionTransformerImpl>(vit_spec("vit_l_32", 32, "c7638314", 256),
-                                     VisionTransformerConfig{32, 24, 16, 1024, 4096}),
-      variant<VisionTransformerImpl>(vit_spec("vit_h_14", 14, "", 0, "80465313", 518, "c1eb923e"),
-                                     VisionTransformerConfig{14, 32, 16, 1280, 5120}),
+                                     VisionTransformerConfig().patch_size(32)),
+      variant<VisionTransformerImpl>(
+          vit_spec("vit_l_16", 16, "852ce7e3", 242, "4f3808c9", 512, "4d563306", "vit_large_patch16_224"),
+          VisionTransformerConfig().num_layers(24).num_heads(16).hidden_dim(1024).mlp_dim(4096)),
+      variant<VisionTransformerImpl>(
+          vit_spec("vit_l_32", 32, "c7638314", 256),
+          VisionTransformerConfig().patch_size(32).num_layers(24).num_heads(16).hidden_dim(1024).mlp_dim(4096)),
+      variant<VisionTransformerImpl>(
+          vit_spec("vit_h_14", 14, "", 0, "80465313", 518, "c1eb923e"),
+          VisionTransformerConfig().patch_size(14).num_layers(32).num_heads(16).hidden_dim(1280).mlp_dim(5120)),
   };
 }
 }  // namespace detail

@@ -55,8 +55,8 @@ namespace tlearn {
 
 ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  const auto& dims = config.dims;
-  const std::string& keras = config.keras;
+  const auto& dims = config.dims();
+  const std::string& keras = config.keras();
   // Keras: a nested Sequential is one row, its layers named inside it.
   auto add_part = [&](const std::string& path, torch::nn::Sequential seq, const std::string& alias,
                       std::vector<std::string> sublayers) {
@@ -89,18 +89,18 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtConfig& config, const ModelSpec& spec, 
            "_stem", {"_stem_conv", "_stem_layernorm"});
 
   int64_t total_blocks = 0, block_id = 0, stride = 4;
-  for (auto d : config.depths) total_blocks += d;
+  for (auto d : config.depths()) total_blocks += d;
   for (size_t i = 0; i < dims.size(); ++i) {
     const std::string stage_path = "features." + std::to_string(features_->size());
     torch::nn::ModuleList stage;
     Part part;
-    for (int64_t j = 0; j < config.depths[i]; ++j) {
-      const double sd = drop_path_rate_or(config.stochastic_depth_prob) * static_cast<double>(block_id++) /
+    for (int64_t j = 0; j < config.depths()[i]; ++j) {
+      const double sd = drop_path_rate_or(config.stochastic_depth_prob()) * static_cast<double>(block_id++) /
                         (static_cast<double>(total_blocks) - 1.0);
       const std::string keras_block =
           keras.empty() ? "" : keras + "_stage_" + std::to_string(i) + "_block_" + std::to_string(j);
       auto block =
-          nn::CNBlock(table_, stage_path + "." + std::to_string(j), dims[i], config.layer_scale, sd, keras_block);
+          nn::CNBlock(table_, stage_path + "." + std::to_string(j), dims[i], config.layer_scale(), sd, keras_block);
       stage->push_back(block);
       part.blocks.push_back(block);
     }
@@ -187,8 +187,7 @@ ConvNeXtConfig keras_convnext_config(const std::string& size) {
       {"large", {{192, 384, 768, 1536}, {3, 3, 27, 3}}},
       {"xlarge", {{256, 512, 1024, 2048}, {3, 3, 27, 3}}}};
   const auto& [dims, depths] = configs.at(size);
-  ConvNeXtConfig c{dims, depths, 0.0, 1e-6, "convnext_" + size};
-  return c;
+  return ConvNeXtConfig().dims(dims).depths(depths).stochastic_depth_prob(0.0).keras("convnext_" + size);
 }
 
 ModelSpec keras_convnext_spec(const std::string& size) {

@@ -7,18 +7,18 @@ namespace tlearn {
 namespace {
 nn::BatchNorm2d densenet_norm(int64_t channels, const DenseNetConfig& config) {
   return nn::BatchNorm2d(
-      torch::nn::BatchNormOptions(channels).eps(config.keras ? 1.001e-5 : 1e-5).momentum(config.keras ? 0.01 : 0.1));
+      torch::nn::BatchNormOptions(channels).eps(config.keras() ? 1.001e-5 : 1e-5).momentum(config.keras() ? 0.01 : 0.1));
 }
 }  // namespace
 
 DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, const std::string& keras, int64_t in,
                                const DenseNetConfig& config) {
-  const int64_t mid = config.bn_size * config.growth_rate;
+  const int64_t mid = config.bn_size() * config.growth_rate();
   norm1_ = register_module("norm1", densenet_norm(in, config));
   conv1_ = register_module("conv1", nn::Conv2d(torch::nn::Conv2dOptions(in, mid, 1).bias(false)));
   norm2_ = register_module("norm2", densenet_norm(mid, config));
   conv2_ =
-      register_module("conv2", nn::Conv2d(torch::nn::Conv2dOptions(mid, config.growth_rate, 3).padding(1).bias(false)));
+      register_module("conv2", nn::Conv2d(torch::nn::Conv2dOptions(mid, config.growth_rate(), 3).padding(1).bias(false)));
   const char* rows[] = {"norm1", "relu1", "conv1", "norm2", "relu2", "conv2", "concat"};
   const char* aliases[] = {"_0_bn", "_0_relu", "_1_conv", "_1_bn", "_1_relu", "_2_conv", "_concat"};
   const char* kinds[] = {"BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "Concatenate"};
@@ -53,7 +53,7 @@ torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
 DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   auto features = register_module("features", std::make_shared<torch::nn::Module>());
-  int64_t nf = config.num_init_features;
+  int64_t nf = config.num_init_features();
   conv0_ = features->register_module(
       "conv0", nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), nf, 7).stride(2).padding(3).bias(false)));
   norm0_ = features->register_module("norm0", densenet_norm(nf, config));
@@ -68,21 +68,21 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
   feature_info_.push_back({"features.relu0", nf, 2});
 
   int64_t stride = 4;
-  for (size_t b = 0; b < config.block_config.size(); ++b) {
+  for (size_t b = 0; b < config.block_config().size(); ++b) {
     const std::string block = "features.denseblock" + std::to_string(b + 1);
     auto holder =
         features->register_module("denseblock" + std::to_string(b + 1), std::make_shared<torch::nn::Module>());
     std::vector<DenseLayer> layers;
-    for (int64_t i = 0; i < config.block_config[b]; ++i) {
+    for (int64_t i = 0; i < config.block_config()[b]; ++i) {
       const std::string layer = "denselayer" + std::to_string(i + 1);
       layers.push_back(holder->register_module(
           layer,
           DenseLayer(table_, block + "." + layer, "conv" + std::to_string(b + 2) + "_block" + std::to_string(i + 1),
-                     nf + i * config.growth_rate, config)));
+                     nf + i * config.growth_rate(), config)));
     }
-    nf += config.block_config[b] * config.growth_rate;
+    nf += config.block_config()[b] * config.growth_rate();
     blocks_.push_back(std::move(layers));
-    const bool last = b + 1 == config.block_config.size();
+    const bool last = b + 1 == config.block_config().size();
     if (!last) {
       feature_info_.push_back({blocks_.back().back()->output_name(), nf, stride});
       stride *= 2;

@@ -86,19 +86,19 @@ namespace tlearn {
 EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const ModelSpec& spec,
                                    const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  const auto bn = torch::nn::BatchNormOptions(1).eps(config.bn_eps).momentum(config.bn_momentum);
+  const auto bn = torch::nn::BatchNormOptions(1).eps(config.bn_eps()).momentum(config.bn_momentum());
   const double stochastic_depth_prob = drop_path_rate_or(0.2);
-  const bool keras_v2 = config.keras == KerasEfficientNet::V2;
+  const bool keras_v2 = config.keras() == KerasEfficientNet::V2;
   auto width = [&](int64_t c) {
-    const double scaled = static_cast<double>(c) * config.width_mult;
+    const double scaled = static_cast<double>(c) * config.width_mult();
     // Keras' EfficientNetV2 rounds to the nearest multiple of 8 without the 10% rule.
     if (keras_v2) return std::max<int64_t>(8, static_cast<int64_t>(scaled + 4) / 8 * 8);
     return detail::make_divisible(scaled);
   };
-  auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * config.depth_mult)); };
-  auto keras = [&](std::vector<std::string> names) { return config.keras_names ? names : std::vector<std::string>{}; };
+  auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * config.depth_mult())); };
+  auto keras = [&](std::vector<std::string> names) { return config.keras_names() ? names : std::vector<std::string>{}; };
 
-  if (config.keras != KerasEfficientNet::None) {
+  if (config.keras() != KerasEfficientNet::None) {
     auto add_preprocessing = [&](const std::string& name, std::shared_ptr<torch::nn::Module> module,
                                  torch::nn::AnyModule any, const std::string& kind, const std::string& alias) {
       register_module(name, module);
@@ -106,7 +106,7 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
       preprocessing_.push_back(std::move(any));
       preprocessing_rows_.push_back(name);
     };
-    const bool v2_imagenet_mean = keras_v2 && !config.keras_v2_signed && options.in_chans() == 3;
+    const bool v2_imagenet_mean = keras_v2 && !config.keras_v2_signed() && options.in_chans() == 3;
     if (keras_v2 && !v2_imagenet_mean) {  // V2-S/M/L, or another channel count
       nn::Rescaling to_signed(nn::RescalingOptions(1.0 / 128.0, -1.0));
       add_preprocessing("rescaling", to_signed.ptr(), torch::nn::AnyModule(to_signed), "Rescaling", "rescaling");
@@ -136,36 +136,36 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
     }
   }
   features_ = register_module("features", torch::nn::ModuleList());
-  const int64_t stem = width(config.stages.front().in_channels);
+  const int64_t stem = width(config.stages().front().in_channels);
   auto conv_bn_silu = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
     return nn::ConvNormAct(nn::ConvNormActOptions(in, out, kernel)
                                .stride(stride)
-                               .eps(config.bn_eps)
-                               .momentum(config.bn_momentum)
-                               .tf_same_padding(config.keras != KerasEfficientNet::None && stride > 1)
-                               .padding_row(config.keras == KerasEfficientNet::V1 && stride > 1)
+                               .eps(config.bn_eps())
+                               .momentum(config.bn_momentum())
+                               .tf_same_padding(config.keras() != KerasEfficientNet::None && stride > 1)
+                               .padding_row(config.keras() == KerasEfficientNet::V1 && stride > 1)
                                .activation(nn::Activation::SiLU));
   };
   stem_ = conv_bn_silu(options.in_chans(), stem, 3, 2);
   stem_->add_rows(table_, "features.0", keras({"stem_conv", "stem_bn", "stem_activation"}));
-  if (config.keras == KerasEfficientNet::V1) table_.set_alias("features.0.pad", "stem_conv_pad");
+  if (config.keras() == KerasEfficientNet::V1) table_.set_alias("features.0.pad", "stem_conv_pad");
   features_->push_back(stem_);
 
   int64_t total_blocks = 0, block_id = 0, stride = 2;
   // Keras' V2 divides by the stages' repeats before depth scaling.
-  for (const auto& s : config.stages) total_blocks += keras_v2 ? s.layers : depth(s.layers);
+  for (const auto& s : config.stages()) total_blocks += keras_v2 ? s.layers : depth(s.layers);
   std::vector<FeatureInfo> stage_outputs;
-  for (size_t i = 0; i < config.stages.size(); ++i) {
-    const auto& s = config.stages[i];
+  for (size_t i = 0; i < config.stages().size(); ++i) {
+    const auto& s = config.stages()[i];
     const std::string stage_path = "features." + std::to_string(i + 1);
     torch::nn::ModuleList stage;
     const int64_t in = width(s.in_channels), out = width(s.out_channels);
     for (int64_t j = 0; j < depth(s.layers); ++j) {
       const std::string keras_prefix =
-          config.keras_names ? "block" + std::to_string(i + 1) + std::string(1, static_cast<char>('a' + j)) + "_" : "";
+          config.keras_names() ? "block" + std::to_string(i + 1) + std::string(1, static_cast<char>('a' + j)) + "_" : "";
       const double sd = stochastic_depth_prob * static_cast<double>(block_id++) / static_cast<double>(total_blocks);
       auto block = nn::MBConv(table_, stage_path + "." + std::to_string(j), keras_prefix, s.fused, j ? out : in, out,
-                              s.expand_ratio, s.kernel, j ? 1 : s.stride, sd, bn, config.keras);
+                              s.expand_ratio, s.kernel, j ? 1 : s.stride, sd, bn, config.keras());
       stage->push_back(block);
       blocks_.push_back(block);
     }
@@ -177,18 +177,18 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetConfig& config, const Model
   }
   feature_info_ = stage_outputs;
 
-  const int64_t last_in = width(config.stages.back().out_channels);
-  output_channels_ = config.last_channel ? config.last_channel : 4 * last_in;
+  const int64_t last_in = width(config.stages().back().out_channels);
+  output_channels_ = config.last_channel() ? config.last_channel() : 4 * last_in;
   head_ = conv_bn_silu(last_in, output_channels_, 1, 1);
-  head_->add_rows(table_, "features." + std::to_string(config.stages.size() + 1),
+  head_->add_rows(table_, "features." + std::to_string(config.stages().size() + 1),
                   keras({"top_conv", "top_bn", "top_activation"}));
   features_->push_back(head_);
 
   if (options.include_top()) {
     classifier_ =
-        register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.dropout)),
+        register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.dropout())),
                                                             nn::Linear(output_channels_, options.classes())));
-    const bool k = config.keras_names;
+    const bool k = config.keras_names();
     top_.pool_flat("avgpool", k ? "avg_pool" : "")
         .sequential(classifier_, {{"classifier.0", 1, "Dropout", k ? "top_dropout" : ""},
                                   {"classifier.1", 1, "Linear", k ? "predictions" : ""}})
@@ -219,11 +219,11 @@ EfficientNetConfig keras_efficientnet_config(int n) {
   // Keras' (width, depth, dropout) per EfficientNetB<n>, as torchvision's.
   static const double scaling[8][3] = {{1.0, 1.0, 0.2}, {1.0, 1.1, 0.2}, {1.1, 1.2, 0.3}, {1.2, 1.4, 0.3},
                                        {1.4, 1.8, 0.4}, {1.6, 2.2, 0.4}, {1.8, 2.6, 0.5}, {2.0, 3.1, 0.5}};
-  auto c = efficientnet_v1(scaling[n][0], scaling[n][1], scaling[n][2]);
-  c.bn_eps = 1e-3;  // Keras' BatchNormalization defaults: epsilon 1e-3, momentum 0.99
-  c.bn_momentum = 0.01;
-  c.keras = KerasEfficientNet::V1;
-  return c;
+  // Keras' BatchNormalization defaults: epsilon 1e-3, momentum 0.99.
+  return efficientnet_v1(scaling[n][0], scaling[n][1], scaling[n][2])
+      .bn_eps(1e-3)
+      .bn_momentum(0.01)
+      .keras(KerasEfficientNet::V1);
 }
 
 ModelSpec keras_efficientnet_spec(int n) {
@@ -269,14 +269,14 @@ EfficientNetConfig keras_efficientnet_v2_config(const std::string& variant) {
       {"B0", {1.0, 1.0}}, {"B1", {1.0, 1.1}}, {"B2", {1.1, 1.2}}, {"B3", {1.2, 1.4}}};
   const bool b = variant.front() == 'B';
   auto c = efficientnet_v2(b ? b_stages : sml.at(variant), 0.2);
-  if (b) std::tie(c.width_mult, c.depth_mult) = scaling.at(variant);
-  c.last_channel = std::max<int64_t>(8, static_cast<int64_t>(1280 * c.width_mult + 4) / 8 * 8);
-  c.bn_eps = 1e-3;  // Keras' V2: BatchNormalization(momentum=0.9)
-  c.bn_momentum = 0.1;
-  c.keras = KerasEfficientNet::V2;
-  c.keras_names = true;
-  c.keras_v2_signed = !b;
-  return c;
+  if (b) c.width_mult(scaling.at(variant).first).depth_mult(scaling.at(variant).second);
+  // Keras' V2: BatchNormalization(momentum=0.9).
+  return c.last_channel(std::max<int64_t>(8, static_cast<int64_t>(1280 * c.width_mult() + 4) / 8 * 8))
+      .bn_eps(1e-3)
+      .bn_momentum(0.1)
+      .keras(KerasEfficientNet::V2)
+      .keras_names(true)
+      .keras_v2_signed(!b);
 }
 
 ModelSpec keras_efficientnet_v2_spec(const std::string& variant) {

@@ -106,17 +106,17 @@ std::string KerasInceptionNames::block(const InceptionBlockImpl& block, const st
 
 InceptionV3Impl::InceptionV3Impl(const InceptionV3Config& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options),
-      transform_input_(!config.keras && detail::inception_transform_input_on(spec, options)) {
-  if (config.keras && options.aux_logits())
+      transform_input_(!config.keras() && detail::inception_transform_input_on(spec, options)) {
+  if (config.keras() && options.aux_logits())
     throw Error(spec.name + ": Keras' InceptionV3 has no auxiliary classifier; build inception_v3 for aux_logits");
   using detail::inception_conv;
   using Kind = InceptionOp::Kind;
   auto op = [&](InceptionOp o) {
-    if (config.keras) detail::mark_keras(o);
+    if (config.keras()) detail::mark_keras(o);
     trunk_.add_op(*this, std::move(o), table_);
   };
   auto block = [&](const std::string& name, std::vector<InceptionBranch> branches) {
-    if (config.keras) detail::mark_keras(branches);
+    if (config.keras()) detail::mark_keras(branches);
     trunk_.add_block(*this, name, std::move(branches), table_);
   };
   op(inception_conv("Conv2d_1a_3x3", options.in_chans(), 32, 3, 2));
@@ -134,7 +134,7 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config& config, const ModelSpe
   block("Mixed_6c", detail::inception_c(768, 160));
   block("Mixed_6d", detail::inception_c(768, 160));
   block("Mixed_6e", detail::inception_c(768, 192));
-  if (options.include_top() && options.aux_logits() && !config.keras)  // registered here: torchvision's key order
+  if (options.include_top() && options.aux_logits() && !config.keras())  // registered here: torchvision's key order
     aux_ = register_module("AuxLogits", InceptionAux(768, options.classes()));
   block("Mixed_7a", detail::inception_d(768));
   block("Mixed_7b", detail::inception_e(1280));
@@ -149,14 +149,14 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config& config, const ModelSpe
   if (options.include_top()) {
     fc_ = register_module("fc", nn::Linear(2048, options.classes()));
     top_.pool("avgpool", "avg_pool");
-    if (config.keras)  // Keras' top is GlobalAveragePooling2D and Dense alone
+    if (config.keras())  // Keras' top is GlobalAveragePooling2D and Dense alone
       top_.flatten();
     else
       top_.dropout(drop_rate_or(0.5), "dropout").flatten("flatten");
     top_.module("fc", fc_, "predictions").add_rows(table_);
   }
 
-  if (config.keras) {
+  if (config.keras()) {
     use_keras_layer_names();
     detail::init_keras_default(*this);
     return;

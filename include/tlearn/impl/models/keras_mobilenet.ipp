@@ -13,7 +13,7 @@ nn::ConvNormActOptions keras_conv_bn_relu6(int64_t in, int64_t out, int64_t kern
 KerasMobileNetImpl::KerasMobileNetImpl(const KerasMobileNetConfig& config, const ModelSpec& spec,
                                        const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  auto width = [&](int64_t channels) { return static_cast<int64_t>(static_cast<double>(channels) * config.alpha); };
+  auto width = [&](int64_t channels) { return static_cast<int64_t>(static_cast<double>(channels) * config.alpha()); };
   // (pointwise channels, stride) of blocks 1..13
   const std::pair<int64_t, int64_t> blocks[13] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},
                                                   {512, 2}, {512, 1}, {512, 1}, {512, 1}, {512, 1},

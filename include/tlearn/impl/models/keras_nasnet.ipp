@@ -15,9 +15,9 @@ KerasNASNetImpl::KerasNASNetImpl(const KerasNASNetConfig& config, const ModelSpe
   nodes_.push_back({table_[0].name, {}, nullptr, nullptr});
   graph_.add(table_[0].name, {});
   const Output input{0, 0, options.in_chans()};
-  const int64_t filters = config.penultimate_filters / 24, m = config.filter_multiplier;
+  const int64_t filters = config.penultimate_filters() / 24, m = config.filter_multiplier();
 
-  auto x = batch_norm(conv(input, config.stem_filters, "stem_conv1", 3, 2), "stem_bn1");
+  auto x = batch_norm(conv(input, config.stem_filters(), "stem_conv1", 3, 2), "stem_bn1");
   const auto stem = x;
   std::optional<Output> p;
   std::tie(x, p) = reduction_cell(x, std::nullopt, filters / (m * m), "stem_1");
@@ -30,12 +30,12 @@ KerasNASNetImpl::KerasNASNetImpl(const KerasNASNetConfig& config, const ModelSpe
     if (stack > 0) {
       Output before_reduction = *p;
       std::tie(x, before_reduction) =
-          reduction_cell(x, p, width, "reduce_" + std::to_string(stack * config.num_blocks));
-      if (!config.skip_reduction) p = before_reduction;
+          reduction_cell(x, p, width, "reduce_" + std::to_string(stack * config.num_blocks()));
+      if (!config.skip_reduction()) p = before_reduction;
     }
     // Keras numbers them 0..N-1, N+1..2N, 2N+1..3N.
-    for (int i = 0; i < config.num_blocks; ++i)
-      std::tie(x, p) = normal_cell(x, p, width, std::to_string(stack == 0 ? i : stack * config.num_blocks + 1 + i));
+    for (int i = 0; i < config.num_blocks(); ++i)
+      std::tie(x, p) = normal_cell(x, p, width, std::to_string(stack == 0 ? i : stack * config.num_blocks() + 1 + i));
     stacks.push_back(x);
   }
   x = relu(x);
@@ -263,7 +263,8 @@ std::pair<KerasNASNetImpl::Output, KerasNASNetImpl::Output> KerasNASNetImpl::red
 namespace detail {
 
 KerasNASNetConfig keras_nasnet_config(bool large) {
-  return large ? KerasNASNetConfig{4032, 6, 96, true} : KerasNASNetConfig{1056, 4, 32, false};
+  if (large) return KerasNASNetConfig().penultimate_filters(4032).num_blocks(6).stem_filters(96).skip_reduction(true);
+  return KerasNASNetConfig().penultimate_filters(1056).num_blocks(4).stem_filters(32);
 }
 
 ModelSpec keras_nasnet_spec(bool large) {

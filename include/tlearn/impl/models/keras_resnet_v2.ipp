@@ -72,7 +72,7 @@ KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const Mo
 
   int64_t in = 64, pools = 0;
   for (int64_t stage = 0; stage < 4; ++stage) {
-    const int64_t filters = 64 << stage, blocks = config.layers.at(static_cast<size_t>(stage));
+    const int64_t filters = 64 << stage, blocks = config.layers().at(static_cast<size_t>(stage));
     const std::string layer = "layer" + std::to_string(stage + 1);
     torch::nn::Sequential seq;
     for (int64_t b = 0; b < blocks; ++b) {

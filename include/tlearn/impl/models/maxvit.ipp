@@ -122,35 +122,35 @@ torch::Tensor PartitionAttentionImpl::forward(const torch::Tensor& input) {
 namespace tlearn {
 
 MaxVitImpl::MaxVitImpl(const MaxVitConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-    : BackboneImpl(spec, options), partition_(config.partition_size) {
+    : BackboneImpl(spec, options), partition_(config.partition_size()) {
   auto stem = register_module("stem", torch::nn::Sequential());
-  stem_conv_ = nn::ConvNormAct(nn::ConvNormActOptions(options.in_chans(), config.stem_channels, 3)
+  stem_conv_ = nn::ConvNormAct(nn::ConvNormActOptions(options.in_chans(), config.stem_channels(), 3)
                                    .stride(2)
                                    .eps(1e-3)
                                    .momentum(0.99)
                                    .activation(nn::Activation::GELU));
   stem_proj_ = nn::NestedSequential(
-      nn::Conv2d(torch::nn::Conv2dOptions(config.stem_channels, config.stem_channels, 3).padding(1)));
+      nn::Conv2d(torch::nn::Conv2dOptions(config.stem_channels(), config.stem_channels(), 3).padding(1)));
   stem->push_back(stem_conv_);
   stem->push_back(stem_proj_);
   stem_conv_->add_rows(table_, "stem.0");
   stem_proj_row_ = "stem.1.0";
   table_.add(stem_proj_row_, "Conv2d", {stem_proj_->ptr(0)});
 
-  int64_t total = 0, layer_id = 0, stride = 2, in = config.stem_channels;
-  for (auto n : config.block_layers) total += n;
+  int64_t total = 0, layer_id = 0, stride = 2, in = config.stem_channels();
+  for (auto n : config.block_layers()) total += n;
   auto blocks = register_module("blocks", torch::nn::ModuleList());
-  for (size_t i = 0; i < config.block_channels.size(); ++i) {
-    const int64_t out = config.block_channels[i];
+  for (size_t i = 0; i < config.block_channels().size(); ++i) {
+    const int64_t out = config.block_channels()[i];
     auto layers = torch::nn::ModuleList();
-    for (int64_t j = 0; j < config.block_layers[i]; ++j) {
+    for (int64_t j = 0; j < config.block_layers()[i]; ++j) {
       // numpy.linspace(0, p, total): the first layer never drops, the last at p.
       const double sd =
-          total > 1 ? drop_path_rate_or(config.stochastic_depth_prob) * double(layer_id++) / double(total - 1) : 0.0;
+          total > 1 ? drop_path_rate_or(config.stochastic_depth_prob()) * double(layer_id++) / double(total - 1) : 0.0;
       const std::string path = "blocks." + std::to_string(i) + ".layers." + std::to_string(j) + ".layers.";
       nn::MaxVitMBConv mbconv(j == 0 ? in : out, out, j == 0 ? 2 : 1, sd);
-      nn::PartitionAttention window(out, config.head_dim, config.partition_size, /*grid=*/false, sd);
-      nn::PartitionAttention grid(out, config.head_dim, config.partition_size, /*grid=*/true, sd);
+      nn::PartitionAttention window(out, config.head_dim(), config.partition_size(), /*grid=*/false, sd);
+      nn::PartitionAttention grid(out, config.head_dim(), config.partition_size(), /*grid=*/true, sd);
       auto layer = torch::nn::Sequential();
       layer->push_back("MBconv", mbconv);
       layer->push_back("window_attention", window);

@@ -28,7 +28,7 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
     : BackboneImpl(spec, options) {
   int64_t d[8];
   const int64_t depths[8] = {32, 16, 24, 40, 80, 96, 192, 320};
-  for (int i = 0; i < 8; ++i) d[i] = detail::make_divisible(static_cast<double>(depths[i]) * config.alpha);
+  for (int i = 0; i < 8; ++i) d[i] = detail::make_divisible(static_cast<double>(depths[i]) * config.alpha());
   detail::StageTracker stages;
 
   layers_ = register_module(

@@ -16,17 +16,17 @@ nn::ConvNormAct conv_bn_relu6(const MobileNetV2Config& config, int64_t in, int64
                              .groups(groups)
                              .activation(nn::Activation::ReLU6)
                              .padding_row(stride > 1 && groups > 1)
-                             .tf_same_padding(config.keras && stride > 1)
-                             .eps(config.keras ? 1e-3 : 1e-5)
-                             .momentum(config.keras ? 1e-3 : 0.1));
+                             .tf_same_padding(config.keras() && stride > 1)
+                             .eps(config.keras() ? 1e-3 : 1e-5)
+                             .momentum(config.keras() ? 1e-3 : 0.1));
 }
 
 /// A stage's width: Keras truncates `channels * alpha` to an integer before rounding
 /// it to a multiple of 8, torchvision does not (the two differ for no alpha Keras
 /// publishes weights for, but Keras' rule is Keras').
 int64_t block_width(const MobileNetV2Config& config, int64_t channels) {
-  const double scaled = static_cast<double>(channels) * config.width_mult;
-  return detail::make_divisible(config.keras ? std::floor(scaled) : scaled);
+  const double scaled = static_cast<double>(channels) * config.width_mult();
+  return detail::make_divisible(config.keras() ? std::floor(scaled) : scaled);
 }
 }  // namespace
 
@@ -39,7 +39,7 @@ MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stri
   conv_->push_back(conv_bn_relu6(config, hidden, hidden, 3, stride, hidden));
   conv_->push_back(nn::Conv2d(torch::nn::Conv2dOptions(hidden, out, 1).bias(false)));
   conv_->push_back(nn::BatchNorm2d(
-      torch::nn::BatchNormOptions(out).eps(config.keras ? 1e-3 : 1e-5).momentum(config.keras ? 1e-3 : 0.1)));
+      torch::nn::BatchNormOptions(out).eps(config.keras() ? 1e-3 : 1e-5).momentum(config.keras() ? 1e-3 : 0.1)));
   register_module("conv", conv_);
   chain_.append(table, name + ".conv", *conv_);
   if (stride == 1 && in == out) {
@@ -60,8 +60,8 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   // t (expansion), c (channels), n (repeats), s (stride of the first)
   const int64_t setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  int64_t in = detail::make_divisible(32 * config.width_mult);
-  const int64_t last = detail::make_divisible(1280 * std::max(1.0, config.width_mult));
+  int64_t in = detail::make_divisible(32 * config.width_mult());
+  const int64_t last = detail::make_divisible(1280 * std::max(1.0, config.width_mult()));
   detail::StageTracker stages;
 
   features_ = register_module("features", torch::nn::Sequential());
@@ -95,7 +95,7 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
   output_channels_ = last;
 
   if (options.include_top()) {
-    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.keras ? 0.0 : 0.2)),
+    classifier_ = register_module("classifier", torch::nn::Sequential(torch::nn::Dropout(drop_rate_or(config.keras() ? 0.0 : 0.2)),
                                                                       nn::Linear(last, options.classes())));
     // Keras' top is one Dense: the dropout shares its row.
     top_.pool_flat("avgpool", "global_average_pooling2d")

@@ -14,9 +14,9 @@ nn::ConvNormAct mobilenet_v3_conv(const MobileNetV3Config& config, int64_t in, i
                              .stride(stride)
                              .groups(groups)
                              .eps(1e-3)
-                             .momentum(config.keras ? 1e-3 : 0.01)
-                             .tf_same_padding(config.keras && stride > 1)
-                             .padding_row(config.keras && stride > 1 && groups > 1)
+                             .momentum(config.keras() ? 1e-3 : 0.01)
+                             .tf_same_padding(config.keras() && stride > 1)
+                             .padding_row(config.keras() && stride > 1 && groups > 1)
                              .activation(activation));
 }
 
@@ -97,7 +97,7 @@ torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
 }
 
 MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpec& spec, const BackboneOptions& options)
-    : BackboneImpl(spec, options), keras_(config.keras) {
+    : BackboneImpl(spec, options), keras_(config.keras()) {
   detail::StageTracker stages;
   detail::KerasLayerNumbering keras_names;
   auto aliases = [&](const std::string& conv, nn::Activation activation) {
@@ -110,16 +110,16 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
     body_.append(table_, "rescaling", torch::nn::AnyModule(rescaling), "Rescaling");
     table_.set_alias("rescaling", "rescaling");
   }
-  const auto outer_activation = config.minimalistic ? nn::Activation::ReLU : nn::Activation::Hardswish;
+  const auto outer_activation = config.minimalistic() ? nn::Activation::ReLU : nn::Activation::Hardswish;
 
-  const int64_t first = config.blocks.front().in;
+  const int64_t first = config.blocks().front().in;
   auto stem = mobilenet_v3_conv(config, options.in_chans(), first, 3, 2, 1, outer_activation);
   features_->push_back(stem);
   body_.append_block(table_, "features.0", stem, aliases("conv", outer_activation));
   stages.add("features.0.2", first, 2);
 
   int64_t index = 1;
-  for (const auto& c : config.blocks) {
+  for (const auto& c : config.blocks()) {
     const std::string name = "features." + std::to_string(index++);
     MobileNetV3Block block(c, config, table_, name, keras_ ? &keras_names : nullptr, index - 2);
     features_->push_back(block);
@@ -127,7 +127,7 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
     stages.add(block->output_name(), c.out, c.stride);
   }
 
-  const int64_t last_in = config.blocks.back().out;
+  const int64_t last_in = config.blocks().back().out;
   const int64_t last_out = keras_ ? detail::make_divisible(static_cast<double>(6 * last_in)) : 6 * last_in;
   const std::string head = "features." + std::to_string(index);
   auto head_conv = mobilenet_v3_conv(config, last_in, last_out, 1, 1, 1, outer_activation);
@@ -142,9 +142,9 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
     const double drop = drop_rate_or(0.2);
     classifier_ = register_module(
         "classifier",
-        torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(last_out, config.last_channel, 1)),
+        torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(last_out, config.last_channel(), 1)),
                               nn::make_activation(outer_activation), torch::nn::Dropout(drop),
-                              nn::Conv2d(torch::nn::Conv2dOptions(config.last_channel, options.classes(), 1))));
+                              nn::Conv2d(torch::nn::Conv2dOptions(config.last_channel(), options.classes(), 1))));
     top_.pool("avgpool", "global_average_pooling2d")
         .sequential(classifier_,
                     {{"classifier.0", 1, "Conv2d", "conv_2"},
@@ -157,9 +157,9 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
         .add_rows(table_);
   } else if (options.include_top()) {
     classifier_ =
-        register_module("classifier", torch::nn::Sequential(nn::Linear(last_out, config.last_channel),
+        register_module("classifier", torch::nn::Sequential(nn::Linear(last_out, config.last_channel()),
                                                             nn::Hardswish(), torch::nn::Dropout(drop_rate_or(0.2)),
-                                                            nn::Linear(config.last_channel, options.classes())));
+                                                            nn::Linear(config.last_channel(), options.classes())));
     top_.pool("avgpool").flatten().sequential("classifier", classifier_).add_rows(table_);
   }
   if (keras_)
@@ -184,22 +184,22 @@ MobileNetV3Config keras_mobilenet_v3_config(bool large, double alpha, bool minim
       {2.3, 80, 3, 1, false, true}, {6, 112, 3, 1, true, true},   {6, 112, 3, 1, true, true},
       {6, 160, 0, 2, true, true},   {6, 160, 0, 1, true, true},   {6, 160, 0, 1, true, true}};
   MobileNetV3Config config;
-  config.keras = true;
-  config.minimalistic = minimalistic;
+  config.keras(true);
+  config.minimalistic(minimalistic);
   const int64_t last_point = large ? 1280 : 1024;
-  config.last_channel = alpha > 1.0 ? make_divisible(static_cast<double>(last_point) * alpha) : last_point;
+  config.last_channel(alpha > 1.0 ? make_divisible(static_cast<double>(last_point) * alpha) : last_point);
   int64_t in = 16;  // Keras' stem has 16 channels whatever alpha is
   for (const auto& r : large ? large_rows : small_rows) {
     MobileNetV3BlockConfig c;
     c.in = in;
     // Keras' first block has no expansion conv: its width is the input's.
-    c.expanded = config.blocks.empty() ? in : make_divisible(static_cast<double>(in) * r.expansion);
+    c.expanded = config.blocks().empty() ? in : make_divisible(static_cast<double>(in) * r.expansion);
     c.out = make_divisible(static_cast<double>(r.channels) * alpha);
     c.kernel = r.kernel != 0 ? r.kernel : (minimalistic ? 3 : 5);
     c.stride = r.stride;
     c.se = r.se && !minimalistic;
     c.hardswish = r.hardswish && !minimalistic;
-    config.blocks.push_back(c);
+    config.blocks().push_back(c);
     in = c.out;
   }
   return config;

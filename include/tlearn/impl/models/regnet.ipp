@@ -66,7 +66,7 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
       const std::string block_name = stage_name + "-" + std::to_string(i);
       auto block = stage_module->register_module(
           block_name, RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
-                                  config.se_ratio, "trunk_output." + stage_name + "." + block_name, table_));
+                                  config.se_ratio(), "trunk_output." + stage_name + "." + block_name, table_));
       blocks_.push_back(block);
     }
     width = stage.width;

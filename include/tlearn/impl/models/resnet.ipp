@@ -7,21 +7,21 @@ namespace tlearn {
 namespace {
 /// Keras' BatchNorm epsilon in its v1 ResNets; PyTorch's default otherwise.
 nn::BatchNorm2d resnet_batch_norm(const ResNetConfig& config, int64_t channels) {
-  return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(config.keras_v1 ? 1.001e-5 : 1e-5));
+  return nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(config.keras_v1() ? 1.001e-5 : 1e-5));
 }
 }  // namespace
 
 ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras,
                                  const ResNetConfig& config, int64_t inplanes, int64_t planes, int64_t stride) {
-  const int64_t expansion = config.bottleneck ? 4 : 1;
-  const int64_t width = config.bottleneck ? planes * config.width_per_group / 64 * config.groups : planes;
-  const bool bias = config.keras_v1;
+  const int64_t expansion = config.bottleneck() ? 4 : 1;
+  const int64_t width = config.bottleneck() ? planes * config.width_per_group() / 64 * config.groups() : planes;
+  const bool bias = config.keras_v1();
   std::vector<torch::nn::Conv2dOptions> convs;
-  if (config.bottleneck) {
-    const int64_t stride_1x1 = config.keras_v1 ? stride : 1, stride_3x3 = config.keras_v1 ? 1 : stride;
+  if (config.bottleneck()) {
+    const int64_t stride_1x1 = config.keras_v1() ? stride : 1, stride_3x3 = config.keras_v1() ? 1 : stride;
     convs.push_back(torch::nn::Conv2dOptions(inplanes, width, 1).stride(stride_1x1).bias(bias));
     convs.push_back(
-        torch::nn::Conv2dOptions(width, width, 3).stride(stride_3x3).padding(1).groups(config.groups).bias(bias));
+        torch::nn::Conv2dOptions(width, width, 3).stride(stride_3x3).padding(1).groups(config.groups()).bias(bias));
     convs.push_back(torch::nn::Conv2dOptions(width, planes * expansion, 1).bias(bias));
   } else {
     convs.push_back(torch::nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(bias));
@@ -91,7 +91,7 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
     : BackboneImpl(spec, options) {
   conv1_ = register_module(
       "conv1",
-      nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(config.keras_v1)));
+      nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), 64, 7).stride(2).padding(3).bias(config.keras_v1())));
   bn1_ = register_module("bn1", resnet_batch_norm(config, 64));
   relu_ = register_module("relu", nn::ReLU(/*inplace=*/true));
   // Keras pads in layers of their own (conv1_pad, pool1_pad); torchvision inside conv1 and maxpool.
@@ -103,14 +103,14 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
   table_.add("maxpool", "MaxPool2d", {}, "pool1_pool");
   feature_info_.push_back({"relu", 64, 2});
 
-  const int64_t expansion = config.bottleneck ? 4 : 1;
+  const int64_t expansion = config.bottleneck() ? 4 : 1;
   int64_t inplanes = 64, stride = 4;
   for (int64_t stage = 0; stage < 4; ++stage) {
     const int64_t planes = 64 << stage;
     const std::string layer = "layer" + std::to_string(stage + 1);
     torch::nn::Sequential seq;
     std::string last;
-    for (int64_t b = 0; b < config.layers.at(static_cast<size_t>(stage)); ++b) {
+    for (int64_t b = 0; b < config.layers().at(static_cast<size_t>(stage)); ++b) {
       ResNetBlock block(table_, layer + "." + std::to_string(b),
                         "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), config, inplanes, planes,
                         b == 0 && stage > 0 ? 2 : 1);

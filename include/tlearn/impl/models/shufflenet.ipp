@@ -46,7 +46,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
                                    const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   using detail::shufflenet_conv;
-  const auto& ch = config.channels;
+  const auto& ch = config.channels();
   detail::StageTracker stages;
 
   auto conv1 = register_module("conv1", torch::nn::Sequential(shufflenet_conv(options.in_chans(), ch[0], 3, 2),
@@ -61,7 +61,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
   for (size_t s = 0; s < 3; ++s) {
     const std::string stage_name = "stage" + std::to_string(s + 2);
     auto stage = register_module(stage_name, torch::nn::Sequential());
-    for (int64_t i = 0; i < config.repeats[s]; ++i) {
+    for (int64_t i = 0; i < config.repeats()[s]; ++i) {
       const int64_t stride = i == 0 ? 2 : 1;
       ShuffleNetV2Unit unit(in, ch[s + 1], stride, table_, stage_name + "." + std::to_string(i));
       stage->push_back(unit);

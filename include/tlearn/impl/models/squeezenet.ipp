@@ -53,11 +53,11 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
     feature_taps_.push_back(name);
     table_.add(name, "Concatenate", {});
   };
-  const int64_t stem = config.v1_1 ? 64 : 96;
-  plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1 ? 3 : 7).stride(2)), "Conv2d");
+  const int64_t stem = config.v1_1() ? 64 : 96;
+  plain(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), stem, config.v1_1() ? 3 : 7).stride(2)), "Conv2d");
   plain(nn::ReLU(), "ReLU");
   pool();
-  if (config.v1_1) {
+  if (config.v1_1()) {
     fire(64, 16, 64, 64), fire(128, 16, 64, 64), pool();
     fire(128, 32, 128, 128), fire(256, 32, 128, 128), pool();
     fire(256, 48, 192, 192), fire(384, 48, 192, 192), fire(384, 64, 256, 256), fire(512, 64, 256, 256);

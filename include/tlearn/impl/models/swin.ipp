@@ -170,41 +170,41 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinConfig& config, const ModelSp
                                          const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   features_ = register_module("features", torch::nn::ModuleList());
-  stem_ = torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), config.embed_dim, 4).stride(4)),
+  stem_ = torch::nn::Sequential(nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), config.embed_dim(), 4).stride(4)),
                                 nn::Permute(std::vector<int64_t>{0, 2, 3, 1}),
-                                torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.embed_dim}).eps(1e-5)));
+                                torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.embed_dim()}).eps(1e-5)));
   features_->push_back(stem_);
   stem_rows_ = detail::add_sequential_layers(table_, "features.0", stem_);
 
   int64_t total = 0, block_id = 0, stride = 4;
-  for (auto d : config.depths) total += d;
-  for (size_t i = 0; i < config.depths.size(); ++i) {
-    const int64_t dim = config.embed_dim << i;
+  for (auto d : config.depths()) total += d;
+  for (size_t i = 0; i < config.depths().size(); ++i) {
+    const int64_t dim = config.embed_dim() << i;
     const std::string stage_path = "features." + std::to_string(features_->size());
     torch::nn::ModuleList stage;
     stages_.emplace_back();
     stage_rows_.emplace_back();
-    for (int64_t j = 0; j < config.depths[i]; ++j) {
-      const double sd = drop_path_rate_or(config.stochastic_depth_prob) * double(block_id++) / double(total - 1);
-      nn::SwinBlock block(dim, config.num_heads[i], config.window, j % 2 == 0 ? 0 : config.window / 2, sd, config.v2);
+    for (int64_t j = 0; j < config.depths()[i]; ++j) {
+      const double sd = drop_path_rate_or(config.stochastic_depth_prob()) * double(block_id++) / double(total - 1);
+      nn::SwinBlock block(dim, config.num_heads()[i], config.window(), j % 2 == 0 ? 0 : config.window() / 2, sd, config.v2());
       stage->push_back(block);
       stages_.back().push_back(block);
       stage_rows_.back().push_back(stage_path + "." + std::to_string(j));
-      table_.add(stage_rows_.back().back(), config.v2 ? "SwinTransformerBlockV2" : "SwinTransformerBlock",
+      table_.add(stage_rows_.back().back(), config.v2() ? "SwinTransformerBlockV2" : "SwinTransformerBlock",
                  {block.ptr()});
     }
     features_->push_back(stage);
     feature_info_.push_back({stage_rows_.back().back(), dim, stride});
-    if (i + 1 < config.depths.size()) {
-      nn::PatchMerging merge(dim, config.v2);
+    if (i + 1 < config.depths().size()) {
+      nn::PatchMerging merge(dim, config.v2());
       merge_rows_.push_back("features." + std::to_string(features_->size()));
       features_->push_back(merge);
       merges_.push_back(merge);
-      table_.add(merge_rows_.back(), config.v2 ? "PatchMergingV2" : "PatchMerging", {merge.ptr()});
+      table_.add(merge_rows_.back(), config.v2() ? "PatchMergingV2" : "PatchMerging", {merge.ptr()});
       stride *= 2;
     }
   }
-  output_channels_ = config.embed_dim << (config.depths.size() - 1);
+  output_channels_ = config.embed_dim() << (config.depths().size() - 1);
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({output_channels_}).eps(1e-5)));
   table_.add(kSwinNormRow, "LayerNorm", {norm_.ptr()});
   table_.add(kSwinPermuteRow, "Permute");

@@ -5,13 +5,13 @@ namespace tlearn {
 
 VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
-  if (config.stages.size() != 5 || config.widths.size() != 5)
+  if (config.stages().size() != 5 || config.widths().size() != 5)
     throw Error(spec.name + ": VGGConfig needs 5 stages and 5 widths");
-  const auto& widths = config.widths;
+  const auto& widths = config.widths();
   int64_t in = options.in_chans(), index = 0, stride = 1;
   features_ = register_module("features", torch::nn::Sequential());
   for (size_t block = 0; block < 5; ++block) {
-    for (int64_t i = 0; i < config.stages[block]; ++i) {
+    for (int64_t i = 0; i < config.stages()[block]; ++i) {
       std::vector<std::shared_ptr<torch::nn::Module>> parts;
       auto conv = nn::Conv2d(torch::nn::Conv2dOptions(in, widths[block], 3).padding(1));
       features_->push_back(conv);
@@ -19,7 +19,7 @@ VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneO
       std::string name = "features." + std::to_string(index);
       index += 1;
       feature_taps_.push_back("");
-      if (config.batch_norm) {
+      if (config.batch_norm()) {
         auto bn = nn::BatchNorm2d(widths[block]);
         features_->push_back(bn);
         parts.push_back(bn.ptr());

@@ -55,7 +55,7 @@ const std::string kHeadRow = "heads.head";
 VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& config, const ModelSpec& spec,
                                              const BackboneOptions& options)
     : BackboneImpl(spec, options), config_(config) {
-  const int64_t p = config.patch_size, dim = config.hidden_dim;
+  const int64_t p = config.patch_size(), dim = config.hidden_dim();
   const auto hw = input_shape();
   if (hw[0] % p != 0 || hw[1] % p != 0)
     throw Error(spec.name + ": input_shape {" + std::to_string(hw[0]) + ", " + std::to_string(hw[1]) +
@@ -74,12 +74,12 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& conf
   table_.add("conv_proj", "Conv2d", {conv_proj_.ptr()}, "patch_embedding");
   table_.add(kClassTokenRow, "ClassToken", {nn::ParameterRow("class_token", class_token_).ptr()});
   table_.add(kPositionRow, "PositionEmbedding", {nn::ParameterRow("pos_embedding", pos_embedding_).ptr()});
-  for (int64_t i = 0; i < config.num_layers; ++i) {
+  for (int64_t i = 0; i < config.num_layers(); ++i) {
     const std::string name = "encoder_layer_" + std::to_string(i);
     // timm's rule: drop path grows linearly from 0 at the first block to the rate at the last.
     const double drop_path =
-        config.num_layers > 1 ? drop_path_rate_or(0.0) * double(i) / double(config.num_layers - 1) : 0.0;
-    nn::EncoderBlock block(dim, config.num_heads, config.mlp_dim, drop_path);
+        config.num_layers() > 1 ? drop_path_rate_or(0.0) * double(i) / double(config.num_layers() - 1) : 0.0;
+    nn::EncoderBlock block(dim, config.num_heads(), config.mlp_dim(), drop_path);
     layers->register_module(name, block);
     blocks_.push_back(block);
     block_rows_.push_back("encoder.layers." + name);
@@ -108,7 +108,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& conf
 }
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& x) {
-  const int64_t p = config_.patch_size;
+  const int64_t p = config_.patch_size();
   if (x.size(2) % p != 0 || x.size(3) % p != 0)
     throw Error(spec().name + ": input " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) +
                 " is not a multiple of the patch size " + std::to_string(p) + "; resize or crop to " +
