@@ -73,6 +73,7 @@
 #include "tlearn/models/registry.hpp"
 #include "tlearn/models/regnet.hpp"
 #include "tlearn/models/resnet.hpp"
+#include "tlearn/models/sequential_backbone.hpp"
 #include "tlearn/models/shufflenet.hpp"
 #include "tlearn/models/spec.hpp"
 #include "tlearn/models/squeezenet.hpp"

@@ -15,23 +15,15 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/models/sequential_backbone.hpp"
 
 namespace tlearn {
 
 struct AlexNetConfig {};
 
-class AlexNetImpl : public BackboneImpl {
+class AlexNetImpl : public SequentialBackboneImpl {
  public:
   AlexNetImpl(const AlexNetConfig&, const ModelSpec& spec, const BackboneOptions& options);
-
- protected:
-  torch::Tensor forward_body(torch::Tensor x) override {
-    return detail::forward_sequential(features_, feature_taps_, std::move(x));
-  }
-
- private:
-  torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
-  std::vector<std::string> feature_taps_;
 };
 
 namespace detail {

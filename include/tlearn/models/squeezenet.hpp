@@ -17,6 +17,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/models/sequential_backbone.hpp"
 
 namespace tlearn {
 
@@ -38,18 +39,9 @@ class FireImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Fire);
 
-class SqueezeNetImpl : public BackboneImpl {
+class SqueezeNetImpl : public SequentialBackboneImpl {
  public:
   SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& spec, const BackboneOptions& options);
-
- protected:
-  torch::Tensor forward_body(torch::Tensor x) override {
-    return detail::forward_sequential(features_, feature_taps_, std::move(x));
-  }
-
- private:
-  torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
-  std::vector<std::string> feature_taps_;
 };
 
 namespace detail {

@@ -14,6 +14,7 @@
 #include "tlearn/models/create.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/models/sequential_backbone.hpp"
 
 namespace tlearn {
 
@@ -24,19 +25,10 @@ struct VGGConfig {
   TORCH_ARG(std::vector<int64_t>, widths) = {64, 128, 256, 512, 512};
 };
 
-class VGGImpl : public BackboneImpl {
+class VGGImpl : public SequentialBackboneImpl {
  public:
+  /// The top's fc1 and fc2 rows each hold Linear + ReLU + Dropout, tapped after the dropout.
   VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneOptions& options);
-
- protected:
-  torch::Tensor forward_body(torch::Tensor x) override {
-    return detail::forward_sequential(features_, feature_taps_, std::move(x));
-  }
-
- private:
-  torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
-  std::vector<std::string> feature_taps_;
-  // fc1 and fc2 rows hold Linear + ReLU + Dropout, tapped after the dropout.
 };
 
 namespace detail {

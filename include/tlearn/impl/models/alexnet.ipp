@@ -4,7 +4,7 @@
 namespace tlearn {
 
 AlexNetImpl::AlexNetImpl(const AlexNetConfig&, const ModelSpec& spec, const BackboneOptions& options)
-    : BackboneImpl(spec, options) {
+    : SequentialBackboneImpl(spec, options) {
   using torch::nn::Conv2dOptions;
   auto pool = [] { return torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)); };
   auto relu = [] { return nn::ReLU(); };

@@ -37,7 +37,7 @@ torch::Tensor FireImpl::forward(const torch::Tensor& input) {
 }
 
 SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-    : BackboneImpl(spec, options) {
+    : SequentialBackboneImpl(spec, options) {
   features_ = register_module("features", torch::nn::Sequential());
   auto plain = [&](auto m, const char* kind) {
     features_->push_back(m);

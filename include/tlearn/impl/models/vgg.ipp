@@ -4,7 +4,7 @@
 namespace tlearn {
 
 VGGImpl::VGGImpl(const VGGConfig& config, const ModelSpec& spec, const BackboneOptions& options)
-    : BackboneImpl(spec, options) {
+    : SequentialBackboneImpl(spec, options) {
   if (config.stages().size() != 5 || config.widths().size() != 5)
     throw Error(spec.name + ": VGGConfig needs 5 stages and 5 widths");
   const auto& widths = config.widths();
