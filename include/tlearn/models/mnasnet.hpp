@@ -49,7 +49,7 @@ class MNASNetBlockImpl : public torch::nn::Module {
   torch::nn::Sequential layers_{nullptr};
   detail::LeafChain chain_;
   std::string add_;
-  ResidualAdd residual_;
+  nn::ResidualAdd residual_;
 };
 TORCH_MODULE(MNASNetBlock);
 

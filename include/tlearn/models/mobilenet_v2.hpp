@@ -56,7 +56,7 @@ class MobileNetV2BlockImpl : public torch::nn::Module {
   torch::nn::Sequential conv_{nullptr};
   detail::LeafChain chain_;
   std::string add_;
-  ResidualAdd residual_;
+  nn::ResidualAdd residual_;
 };
 TORCH_MODULE(MobileNetV2Block);
 

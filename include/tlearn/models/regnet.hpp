@@ -52,13 +52,13 @@ namespace detail {
 /// BlockParams.from_init_params + _adjust_widths_groups_compatibilty, same float32 ops.
 inline std::vector<RegNetStage> regnet_stages(const RegNetConfig& c) {
   constexpr int64_t quant = 8;
-  auto widths_cont = torch::arange(c.depth) * c.w_a + c.w_0;
-  auto capacity = torch::round(torch::log(widths_cont / c.w_0) / std::log(c.w_m));
-  auto widths = (torch::round(torch::div(c.w_0 * torch::pow(c.w_m, capacity), quant)) * quant).to(torch::kInt);
+  auto widths_cont = torch::arange(c.depth()) * c.w_a() + c.w_0();
+  auto capacity = torch::round(torch::log(widths_cont / c.w_0()) / std::log(c.w_m()));
+  auto widths = (torch::round(torch::div(c.w_0() * torch::pow(c.w_m(), capacity), quant)) * quant).to(torch::kInt);
   std::vector<RegNetStage> stages;
-  for (int64_t i = 0; i < c.depth; ++i) {
+  for (int64_t i = 0; i < c.depth(); ++i) {
     int64_t w = widths[i].item<int>();
-    if (stages.empty() || stages.back().width != w) stages.push_back({w, 0, c.group_width});
+    if (stages.empty() || stages.back().width != w) stages.push_back({w, 0, c.group_width()});
     stages.back().depth += 1;
   }
   for (auto& s : stages) {
