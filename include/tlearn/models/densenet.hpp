@@ -35,6 +35,8 @@ struct DenseNetConfig {
   TORCH_ARG(bool, keras) = false;
 };
 
+namespace nn {
+
 /// torchvision's _DenseLayer: norm1, relu, 1x1 conv1, norm2, relu, 3x3 conv2,
 /// whose growth_rate new channels are concatenated to its input (Keras' concat row).
 class DenseLayerImpl : public torch::nn::Module {
@@ -54,6 +56,8 @@ class DenseLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DenseLayer);
 
+}  // namespace nn
+
 class DenseNetImpl : public BackboneImpl {
  public:
   DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, const BackboneOptions& options);
@@ -71,7 +75,7 @@ class DenseNetImpl : public BackboneImpl {
   nn::Conv2d conv0_{nullptr};
   nn::ReLU relu0_{nullptr};
   nn::BatchNorm2d norm0_{nullptr}, norm5_{nullptr};
-  std::vector<std::vector<DenseLayer>> blocks_;
+  std::vector<std::vector<nn::DenseLayer>> blocks_;
   std::vector<Transition> transitions_;
   nn::Linear classifier_{nullptr};
 };

@@ -160,6 +160,8 @@ inline torch::Tensor run_inception_op(InceptionOp& op, const torch::Tensor& x) {
 }
 }  // namespace detail
 
+namespace nn {
+
 /// A multi-branch block: each branch runs on the input, the outputs are concatenated
 /// (torchvision's InceptionA..E and GoogLeNet's Inception).
 class InceptionBlockImpl : public torch::nn::Module {
@@ -178,6 +180,8 @@ class InceptionBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(InceptionBlock);
 
+}  // namespace nn
+
 namespace detail {
 /// Marks ops to compute as Keras does (InceptionOp::keras), a split's convs too.
 void mark_keras(InceptionOp& op);
@@ -195,7 +199,7 @@ class KerasInceptionNames {
   /// Names `op`'s rows, fed by the row `input`; returns the op's output row.
   std::string op(const InceptionOp& op, const std::string& input);
   /// Names a block's ops branch by branch and its Concatenate `alias`; returns that row.
-  std::string block(const InceptionBlockImpl& block, const std::string& input, const std::string& alias);
+  std::string block(const nn::InceptionBlockImpl& block, const std::string& input, const std::string& alias);
 
   KerasLayerNumbering numbering;
   KerasGraph graph;
@@ -211,7 +215,7 @@ class KerasInceptionNames {
 struct InceptionTrunk {
   struct Item {
     InceptionOp op;
-    InceptionBlock block{nullptr};
+    nn::InceptionBlock block{nullptr};
   };
   std::vector<Item> items;
   std::vector<std::string> names;  ///< per item: the block's name, "" for single ops
@@ -308,6 +312,8 @@ inline std::vector<InceptionBranch> inception_e(int64_t in) {
 }
 }  // namespace detail
 
+namespace nn {
+
 /// torchvision's InceptionAux: avg pool 5/3, 1x1 conv to 128, 5x5 conv to 768,
 /// global average, linear. It expects Mixed_6e at 17x17 (299x299 inputs).
 class InceptionAuxImpl : public torch::nn::Module {
@@ -329,6 +335,8 @@ class InceptionAuxImpl : public torch::nn::Module {
   nn::Linear fc;
 };
 TORCH_MODULE(InceptionAux);
+
+}  // namespace nn
 
 /// torchvision's Inception v3, or (keras) Keras Applications' InceptionV3: the same
 /// network with Keras' BatchNorm (no scale, momentum 0.99), average pools that
@@ -361,7 +369,7 @@ class InceptionV3Impl : public BackboneImpl {
   bool transform_input_ = false;
   InceptionTrunk trunk_;
   nn::Linear fc_{nullptr};
-  InceptionAux aux_{nullptr};
+  nn::InceptionAux aux_{nullptr};
   torch::Tensor aux_output_;
 };
 

@@ -33,6 +33,8 @@
 
 namespace tlearn {
 
+namespace nn {
+
 /// One Inception-ResNet block: x + scale * conv1x1(concat(branches(x))), then ReLU
 /// unless `relu` is false. `keras` is its Keras name ("block35_3").
 class InceptionResNetBlockImpl : public torch::nn::Module {
@@ -54,6 +56,8 @@ class InceptionResNetBlockImpl : public torch::nn::Module {
   std::string path_, out_row_;
 };
 TORCH_MODULE(InceptionResNetBlock);
+
+}  // namespace nn
 
 struct KerasInceptionResNetV2Config {};  // one variant
 

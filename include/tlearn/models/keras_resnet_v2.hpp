@@ -37,6 +37,8 @@ struct KerasResNetV2Config {
   TORCH_ARG(std::vector<int64_t>, layers);  ///< blocks per stage (4 stages)
 };
 
+namespace nn {
+
 /// One pre-activation bottleneck block. `pooling_name` is the Keras name of the
 /// shortcut's max pooling in a strided block ("max_pooling2d_1": Keras numbers them
 /// in model order).
@@ -60,6 +62,8 @@ class KerasResNetV2BlockImpl : public torch::nn::Module {
   nn::ResidualAdd residual_;
 };
 TORCH_MODULE(KerasResNetV2Block);
+
+}  // namespace nn
 
 class KerasResNetV2Impl : public BackboneImpl {
  public:

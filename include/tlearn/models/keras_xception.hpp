@@ -39,6 +39,8 @@ namespace tlearn {
 
 struct KerasXceptionConfig {};  // one variant: Keras has no width or depth options for it
 
+namespace nn {
+
 /// One Xception block from block2 on: [ReLU] SeparableConv BN, once per entry of
 /// `filters`, then for a strided block a "same" max pooling added to a 1x1
 /// conv + BN shortcut, for a middle block the input added back, for block14
@@ -69,6 +71,8 @@ class KerasXceptionBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(KerasXceptionBlock);
 
+}  // namespace nn
+
 class KerasXceptionImpl : public BackboneImpl {
  public:
   KerasXceptionImpl(const KerasXceptionConfig& config, const ModelSpec& spec, const BackboneOptions& options);
@@ -79,7 +83,7 @@ class KerasXceptionImpl : public BackboneImpl {
 
  private:
   nn::ConvNormAct conv1_{nullptr}, conv2_{nullptr};
-  std::vector<KerasXceptionBlock> blocks_;
+  std::vector<nn::KerasXceptionBlock> blocks_;
   nn::Linear fc_{nullptr};
 };
 

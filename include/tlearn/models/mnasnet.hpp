@@ -34,6 +34,8 @@ inline nn::Conv2d mnasnet_conv(int64_t in, int64_t out, int64_t kernel, int64_t 
 }
 }  // namespace detail
 
+namespace nn {
+
 /// torchvision's mnasnet._InvertedResidual: `layers` = 1x1 expand, BN, ReLU, kxk
 /// depthwise, BN, ReLU, 1x1 project, BN; plus the input when stride 1 and the widths match.
 class MNASNetBlockImpl : public torch::nn::Module {
@@ -52,6 +54,8 @@ class MNASNetBlockImpl : public torch::nn::Module {
   nn::ResidualAdd residual_;
 };
 TORCH_MODULE(MNASNetBlock);
+
+}  // namespace nn
 
 class MNASNetImpl : public BackboneImpl {
  public:

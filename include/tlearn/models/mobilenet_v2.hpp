@@ -39,6 +39,8 @@ struct MobileNetV2Config {
   TORCH_ARG(bool, keras) = false;
 };
 
+namespace nn {
+
 /// torchvision's mobilenetv2.InvertedResidual: `conv` = [1x1 expand Conv2dNormActivation]
 /// + 3x3 depthwise Conv2dNormActivation + 1x1 project conv + BatchNorm, plus the input
 /// when stride 1 and the widths match. Adds its rows to `table` as it is built.
@@ -59,6 +61,8 @@ class MobileNetV2BlockImpl : public torch::nn::Module {
   nn::ResidualAdd residual_;
 };
 TORCH_MODULE(MobileNetV2Block);
+
+}  // namespace nn
 
 class MobileNetV2Impl : public BackboneImpl {
  public:

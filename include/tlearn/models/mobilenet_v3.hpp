@@ -50,6 +50,8 @@ struct MobileNetV3Config {
   TORCH_ARG(bool, minimalistic) = false;
 };
 
+namespace nn {
+
 /// torchvision's mobilenetv3.InvertedResidual: `block` = [1x1 expand] + kxk depthwise
 /// + [squeeze-excitation] + 1x1 project (no activation), plus the input when
 /// stride 1 and the widths match.
@@ -76,6 +78,8 @@ class MobileNetV3BlockImpl : public torch::nn::Module {
   nn::ResidualAdd residual_;
 };
 TORCH_MODULE(MobileNetV3Block);
+
+}  // namespace nn
 
 class MobileNetV3Impl : public BackboneImpl {
  public:

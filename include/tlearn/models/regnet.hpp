@@ -73,6 +73,8 @@ inline std::vector<RegNetStage> regnet_stages(const RegNetConfig& c) {
 
 }  // namespace detail
 
+namespace nn {
+
 /// torchvision's BottleneckTransform ("f": a, b, [se], c).
 class RegNetBottleneckImpl : public torch::nn::Module {
  public:
@@ -99,6 +101,8 @@ class RegNetBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RegNetBlock);
 
+}  // namespace nn
+
 class RegNetImpl : public BackboneImpl {
  public:
   RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const BackboneOptions& options);
@@ -112,7 +116,7 @@ class RegNetImpl : public BackboneImpl {
   void init_weights();
 
   nn::ConvNormAct stem_{nullptr};
-  std::vector<RegNetBlock> blocks_;
+  std::vector<nn::RegNetBlock> blocks_;
   nn::Linear fc_{nullptr};
 };
 

@@ -34,6 +34,8 @@ struct ResNetConfig {
   TORCH_ARG(bool, keras_v1) = false;
 };
 
+namespace nn {
+
 /// torchvision's BasicBlock or Bottleneck: conv-bn(-relu) pairs, an optional
 /// downsample (1x1 conv + bn) on the shortcut, the add and the final relu.
 /// Every conv, bn and relu is a row of the layer table, named after its module.
@@ -59,6 +61,8 @@ class ResNetBlockImpl : public torch::nn::Module {
   std::string add_name_, out_name_;
 };
 TORCH_MODULE(ResNetBlock);
+
+}  // namespace nn
 
 class ResNetImpl : public BackboneImpl {
  public:

@@ -37,6 +37,8 @@ inline nn::Conv2d shufflenet_conv(int64_t in, int64_t out, int64_t kernel, int64
 }
 }  // namespace detail
 
+namespace nn {
+
 /// torchvision's shufflenetv2.InvertedResidual. Stride 2: concat(branch1(x), branch2(x));
 /// stride 1: concat(x1, branch2(x2)) of the two channel halves; then a shuffle of 2 groups.
 class ShuffleNetV2UnitImpl : public torch::nn::Module {
@@ -53,6 +55,8 @@ class ShuffleNetV2UnitImpl : public torch::nn::Module {
   std::string concat_, shuffle_;
 };
 TORCH_MODULE(ShuffleNetV2Unit);
+
+}  // namespace nn
 
 class ShuffleNetV2Impl : public BackboneImpl {
  public:

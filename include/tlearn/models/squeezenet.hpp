@@ -25,6 +25,8 @@ struct SqueezeNetConfig {
   TORCH_ARG(bool, v1_1) = false;  ///< squeezenet1_1: 3x3 stem with 64 channels and earlier pools
 };
 
+namespace nn {
+
 /// torchvision's Fire: squeeze 1x1 + relu, then expand1x1 and expand3x3 (+ relu) concatenated.
 class FireImpl : public torch::nn::Module {
  public:
@@ -38,6 +40,8 @@ class FireImpl : public torch::nn::Module {
   std::vector<std::string> names_;
 };
 TORCH_MODULE(Fire);
+
+}  // namespace nn
 
 class SqueezeNetImpl : public SequentialBackboneImpl {
  public:

@@ -11,7 +11,7 @@ nn::BatchNorm2d densenet_norm(int64_t channels, const DenseNetConfig& config) {
 }
 }  // namespace
 
-DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, const std::string& keras, int64_t in,
+nn::DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, const std::string& keras, int64_t in,
                                const DenseNetConfig& config) {
   const int64_t mid = config.bn_size() * config.growth_rate();
   norm1_ = register_module("norm1", densenet_norm(in, config));
@@ -32,7 +32,7 @@ DenseLayerImpl::DenseLayerImpl(LayerTable& table, const std::string& prefix, con
   }
 }
 
-torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
+torch::Tensor nn::DenseLayerImpl::forward(const torch::Tensor& x) {
   auto y = norm1_->forward(x);
   tap(names_[0], y);
   y = torch::relu(y);
@@ -72,12 +72,12 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config, const ModelSpec& spec, 
     const std::string block = "features.denseblock" + std::to_string(b + 1);
     auto holder =
         features->register_module("denseblock" + std::to_string(b + 1), std::make_shared<torch::nn::Module>());
-    std::vector<DenseLayer> layers;
+    std::vector<nn::DenseLayer> layers;
     for (int64_t i = 0; i < config.block_config()[b]; ++i) {
       const std::string layer = "denselayer" + std::to_string(i + 1);
       layers.push_back(holder->register_module(
           layer,
-          DenseLayer(table_, block + "." + layer, "conv" + std::to_string(b + 2) + "_block" + std::to_string(i + 1),
+          nn::DenseLayer(table_, block + "." + layer, "conv" + std::to_string(b + 2) + "_block" + std::to_string(i + 1),
                      nf + i * config.growth_rate(), config)));
     }
     nf += config.block_config()[b] * config.growth_rate();

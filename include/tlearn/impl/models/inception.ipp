@@ -3,7 +3,7 @@
 
 namespace tlearn {
 
-InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path,
+nn::InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, const std::string& path,
                                        LayerTable& table)
     : branches_(std::move(branches)), out_name_(path) {
   for (auto& branch : branches_)
@@ -11,7 +11,7 @@ InceptionBlockImpl::InceptionBlockImpl(std::vector<InceptionBranch> branches, co
   table.add(out_name_, "Concatenate");
 }
 
-torch::Tensor InceptionBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor nn::InceptionBlockImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> outputs;
   for (auto& branch : branches_) {
     auto y = x;
@@ -31,7 +31,7 @@ void InceptionTrunk::add_op(torch::nn::Module& owner, InceptionOp op, LayerTable
 
 void InceptionTrunk::add_block(torch::nn::Module& owner, const std::string& name, std::vector<InceptionBranch> branches,
                                LayerTable& table) {
-  items.push_back({InceptionOp{}, owner.register_module(name, InceptionBlock(std::move(branches), name, table))});
+  items.push_back({InceptionOp{}, owner.register_module(name, nn::InceptionBlock(std::move(branches), name, table))});
   names.push_back(name);
 }
 
@@ -45,7 +45,7 @@ torch::Tensor InceptionTrunk::forward(torch::Tensor x, const std::string& block,
   return x;
 }
 
-InceptionAuxImpl::InceptionAuxImpl(int64_t in_channels, int64_t classes)
+nn::InceptionAuxImpl::InceptionAuxImpl(int64_t in_channels, int64_t classes)
     : conv0(register_module(
           "conv0", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(in_channels, 128, 1))))),
       conv1(register_module("conv1", nn::ConvNormAct(detail::basic_conv2d(torch::nn::Conv2dOptions(128, 768, 5))))),
@@ -90,7 +90,7 @@ std::string KerasInceptionNames::op(const InceptionOp& op, const std::string& in
   return input;
 }
 
-std::string KerasInceptionNames::block(const InceptionBlockImpl& block, const std::string& input,
+std::string KerasInceptionNames::block(const nn::InceptionBlockImpl& block, const std::string& input,
                                        const std::string& alias) {
   std::vector<std::string> outputs;
   for (const auto& branch : block.branches()) {
@@ -135,7 +135,7 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Config& config, const ModelSpe
   block("Mixed_6d", detail::inception_c(768, 160));
   block("Mixed_6e", detail::inception_c(768, 192));
   if (options.include_top() && options.aux_logits() && !config.keras())  // registered here: torchvision's key order
-    aux_ = register_module("AuxLogits", InceptionAux(768, options.classes()));
+    aux_ = register_module("AuxLogits", nn::InceptionAux(768, options.classes()));
   block("Mixed_7a", detail::inception_d(768));
   block("Mixed_7b", detail::inception_e(1280));
   block("Mixed_7c", detail::inception_e(2048));

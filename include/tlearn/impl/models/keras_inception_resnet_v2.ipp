@@ -35,14 +35,14 @@ int64_t concatenated(const std::vector<InceptionBranch>& branches, int64_t in) {
 }
 }  // namespace
 
-InceptionResNetBlockImpl::InceptionResNetBlockImpl(LayerTable& table, detail::KerasInceptionNames& names,
+nn::InceptionResNetBlockImpl::InceptionResNetBlockImpl(LayerTable& table, detail::KerasInceptionNames& names,
                                                    const std::string& path, const std::string& input_row,
                                                    const std::string& keras, std::vector<InceptionBranch> branches,
                                                    int64_t channels, double scale, bool relu)
     : scale_(scale), path_(path) {
   detail::mark_keras(branches);
   const int64_t mixed_channels = concatenated(branches, channels);
-  mixed_ = register_module("mixed", InceptionBlock(std::move(branches), path + ".mixed", table));
+  mixed_ = register_module("mixed", nn::InceptionBlock(std::move(branches), path + ".mixed", table));
   conv_ = register_module("conv", nn::Conv2d(torch::nn::Conv2dOptions(mixed_channels, channels, 1)));
   const auto mixed = names.block(*mixed_, input_row, keras + "_mixed");
   table.add(path + ".conv", "Conv2d", {conv_.ptr()}, keras + "_conv");
@@ -57,7 +57,7 @@ InceptionResNetBlockImpl::InceptionResNetBlockImpl(LayerTable& table, detail::Ke
   }
 }
 
-torch::Tensor InceptionResNetBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor nn::InceptionResNetBlockImpl::forward(const torch::Tensor& x) {
   auto residual = conv_->forward(mixed_->forward(x));
   tap(path_ + ".conv", residual);
   auto y = x + residual * scale_;
@@ -89,7 +89,7 @@ KerasInceptionResNetV2Impl::KerasInceptionResNetV2Impl(const KerasInceptionResNe
   // A multi-branch block without a residual (mixed_5b, the two reductions).
   auto block = [&](const std::string& name, std::vector<InceptionBranch> branches) {
     detail::mark_keras(branches);
-    InceptionBlock b(std::move(branches), name, table_);
+    nn::InceptionBlock b(std::move(branches), name, table_);
     register_module(name, b);
     x = names.block(*b, x, name);
     return b;
@@ -107,7 +107,7 @@ KerasInceptionResNetV2Impl::KerasInceptionResNetV2Impl(const KerasInceptionResNe
                     std::vector<InceptionBranch> (*branches)(int64_t)) {
     auto seq = register_module(container, torch::nn::Sequential());
     for (int i = 1; i <= count; ++i) {
-      InceptionResNetBlock b(table_, names, container + "." + std::to_string(i - 1), x,
+      nn::InceptionResNetBlock b(table_, names, container + "." + std::to_string(i - 1), x,
                              type + "_" + std::to_string(i), branches(channels), channels, scale, true);
       seq->push_back(b);
       body_.emplace_back(b);
@@ -131,7 +131,7 @@ KerasInceptionResNetV2Impl::KerasInceptionResNetV2Impl(const KerasInceptionResNe
                    {detail::inception_pool(Kind::MaxPool, "branch3", 3, 2)}}));
   repeat("repeat_2", "block8", 9, 2080, 0.2, block8_branches);
   // The last block8 adds its residual unscaled and does not rectify.
-  InceptionResNetBlock last(table_, names, "block8", x, "block8_10", block8_branches(2080), 2080, 1.0, false);
+  nn::InceptionResNetBlock last(table_, names, "block8", x, "block8_10", block8_branches(2080), 2080, 1.0, false);
   body_.emplace_back(register_module("block8", last));
   x = last->output_row();
 

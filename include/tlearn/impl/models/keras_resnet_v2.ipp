@@ -8,7 +8,7 @@ namespace {
 constexpr double kEps = 1.001e-5;  // Keras' ResNets' BatchNorm epsilon
 }  // namespace
 
-KerasResNetV2BlockImpl::KerasResNetV2BlockImpl(LayerTable& table, const std::string& path, const std::string& keras,
+nn::KerasResNetV2BlockImpl::KerasResNetV2BlockImpl(LayerTable& table, const std::string& path, const std::string& keras,
                                                int64_t in, int64_t filters, int64_t stride, bool conv_shortcut,
                                                const std::string& pooling_name)
     : stride_(stride), path_(path), out_name_(path + ".add") {
@@ -39,7 +39,7 @@ KerasResNetV2BlockImpl::KerasResNetV2BlockImpl(LayerTable& table, const std::str
   table.add(out_name_, "Add", {}, keras + "_out");
 }
 
-torch::Tensor KerasResNetV2BlockImpl::forward(const torch::Tensor& input) {
+torch::Tensor nn::KerasResNetV2BlockImpl::forward(const torch::Tensor& input) {
   auto preact = preact_->forward(input);
   tap(path_ + ".preact", preact);
   preact = preact_relu_->forward(preact);
@@ -80,7 +80,7 @@ KerasResNetV2Impl::KerasResNetV2Impl(const KerasResNetV2Config& config, const Mo
       const int64_t stride = b == blocks - 1 && stage < 3 ? 2 : 1;
       std::string pooling;
       if (stride > 1 && b > 0) pooling = pools++ == 0 ? "max_pooling2d" : "max_pooling2d_" + std::to_string(pools - 1);
-      KerasResNetV2Block block(table_, layer + "." + std::to_string(b),
+      nn::KerasResNetV2Block block(table_, layer + "." + std::to_string(b),
                                "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), in, filters,
                                stride, /*conv_shortcut=*/b == 0, pooling);
       stages.add(block->output_name(), 4 * filters, stride);

@@ -4,7 +4,7 @@
 
 namespace tlearn {
 
-KerasXceptionBlockImpl::KerasXceptionBlockImpl(LayerTable& table, detail::KerasLayerNumbering& numbering, int number,
+nn::KerasXceptionBlockImpl::KerasXceptionBlockImpl(LayerTable& table, detail::KerasLayerNumbering& numbering, int number,
                                                int64_t in, const std::vector<int64_t>& filters, Kind kind)
     : kind_(kind), out_channels_(filters.back()), path_("block" + std::to_string(number)) {
   const std::string keras = path_;
@@ -53,7 +53,7 @@ KerasXceptionBlockImpl::KerasXceptionBlockImpl(LayerTable& table, detail::KerasL
   if (kind != Kind::Exit) add_row("add", "Add", nullptr, numbering.next("add"));
 }
 
-torch::Tensor KerasXceptionBlockImpl::forward(torch::Tensor x) {
+torch::Tensor nn::KerasXceptionBlockImpl::forward(torch::Tensor x) {
   const auto input = x;
   size_t row = 0;
   auto next = [&](const torch::Tensor& t) {
@@ -95,11 +95,11 @@ KerasXceptionImpl::KerasXceptionImpl(const KerasXceptionConfig&, const ModelSpec
   detail::StageTracker stages;
   stages.add(conv2_->output_row(), 64, 2);
 
-  using Kind = KerasXceptionBlockImpl::Kind;
+  using Kind = nn::KerasXceptionBlockImpl::Kind;
   detail::KerasLayerNumbering numbering;
   int64_t in = 64;
   auto add_block = [&](int number, std::vector<int64_t> filters, Kind kind) {
-    KerasXceptionBlock block(table_, numbering, number, in, filters, kind);
+    nn::KerasXceptionBlock block(table_, numbering, number, in, filters, kind);
     register_module("block" + std::to_string(number), block);
     stages.add(block->output_name(), block->out_channels(), kind == Kind::Strided ? 2 : 1);
     blocks_.push_back(block);

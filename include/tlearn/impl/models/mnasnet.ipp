@@ -3,7 +3,7 @@
 
 namespace tlearn {
 
-MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expansion,
+nn::MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expansion,
                                    LayerTable& table, const std::string& name) {
   const int64_t mid = in * expansion;
   layers_ = register_module(
@@ -18,7 +18,7 @@ MNASNetBlockImpl::MNASNetBlockImpl(int64_t in, int64_t out, int64_t kernel, int6
   }
 }
 
-torch::Tensor MNASNetBlockImpl::forward(torch::Tensor x) {
+torch::Tensor nn::MNASNetBlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
   return residual_(x, y, is_training());
@@ -50,7 +50,7 @@ MNASNetImpl::MNASNetImpl(const MNASNetConfig& config, const ModelSpec& spec, con
     nn::NestedSequential stack;
     for (int64_t r = 0; r < st[4]; ++r) {
       const int64_t stride = r == 0 ? st[2] : 1;
-      MNASNetBlock block(in, out, st[1], stride, st[3], table_, stack_name + "." + std::to_string(r));
+      nn::MNASNetBlock block(in, out, st[1], stride, st[3], table_, stack_name + "." + std::to_string(r));
       stack->push_back(block);
       body_.append(table_, "", torch::nn::AnyModule(block), "");
       stages.add(block->output_name(), out, stride);

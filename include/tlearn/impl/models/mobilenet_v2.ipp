@@ -30,7 +30,7 @@ int64_t block_width(const MobileNetV2Config& config, int64_t channels) {
 }
 }  // namespace
 
-MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
+nn::MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
                                            const MobileNetV2Config& config, LayerTable& table,
                                            const std::string& name) {
   const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(in * expand_ratio)));
@@ -49,7 +49,7 @@ MobileNetV2BlockImpl::MobileNetV2BlockImpl(int64_t in, int64_t out, int64_t stri
   }
 }
 
-torch::Tensor MobileNetV2BlockImpl::forward(torch::Tensor x) {
+torch::Tensor nn::MobileNetV2BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
   return residual_(x, y, is_training());
@@ -76,7 +76,7 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Config& config, const ModelSpe
     for (int64_t i = 0; i < row[2]; ++i) {
       const int64_t stride = i == 0 ? row[3] : 1;
       const std::string name = "features." + std::to_string(index);
-      MobileNetV2Block block(in, out, stride, row[0], config, table_, name);
+      nn::MobileNetV2Block block(in, out, stride, row[0], config, table_, name);
       features_->push_back(block);
       body_.append(table_, name, torch::nn::AnyModule(block), "");
       set_keras_aliases(name, index - 1, row[0] != 1, stride == 1 && in == out);

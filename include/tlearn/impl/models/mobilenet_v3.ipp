@@ -35,7 +35,7 @@ struct KerasMobileNetV3Row {
 };
 }  // namespace
 
-MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, const MobileNetV3Config& config,
+nn::MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, const MobileNetV3Config& config,
                                            LayerTable& table, const std::string& name,
                                            detail::KerasLayerNumbering* keras_names, int64_t block_id) {
   const auto activation = c.hardswish ? nn::Activation::Hardswish : nn::Activation::ReLU;
@@ -57,7 +57,7 @@ MobileNetV3BlockImpl::MobileNetV3BlockImpl(const MobileNetV3BlockConfig& c, cons
   if (keras_names) set_keras_aliases(table, name, c, *keras_names, block_id);
 }
 
-void MobileNetV3BlockImpl::set_keras_aliases(LayerTable& table, const std::string& name,
+void nn::MobileNetV3BlockImpl::set_keras_aliases(LayerTable& table, const std::string& name,
                                              const MobileNetV3BlockConfig& c, detail::KerasLayerNumbering& keras_names,
                                              int64_t block_id) {
   const std::string keras = block_id == 0 ? "expanded_conv_" : "expanded_conv_" + std::to_string(block_id) + "_";
@@ -90,7 +90,7 @@ void MobileNetV3BlockImpl::set_keras_aliases(LayerTable& table, const std::strin
   if (!add_.empty()) table.set_alias(add_, keras + "add");
 }
 
-torch::Tensor MobileNetV3BlockImpl::forward(torch::Tensor x) {
+torch::Tensor nn::MobileNetV3BlockImpl::forward(torch::Tensor x) {
   auto y = chain_.forward(x);
   if (add_.empty()) return y;
   return residual_(x, y, is_training());
@@ -121,7 +121,7 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
   int64_t index = 1;
   for (const auto& c : config.blocks()) {
     const std::string name = "features." + std::to_string(index++);
-    MobileNetV3Block block(c, config, table_, name, keras_ ? &keras_names : nullptr, index - 2);
+    nn::MobileNetV3Block block(c, config, table_, name, keras_ ? &keras_names : nullptr, index - 2);
     features_->push_back(block);
     body_.append(table_, name, torch::nn::AnyModule(block), "");
     stages.add(block->output_name(), c.out, c.stride);

@@ -13,7 +13,7 @@ nn::ConvNormAct conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride,
 }
 }  // namespace
 
-RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
+nn::RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width, double se_ratio,
                                  const std::string& prefix, LayerTable& table)
     : add_name_(prefix + ".add"), out_name_(prefix + ".activation") {
   residual_.taps("", add_name_);
@@ -21,7 +21,7 @@ RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_
     proj_ = register_module("proj", conv_bn(in, out, 1, stride, 1, false));
     proj_->add_rows(table, prefix + ".proj");
   }
-  f_ = register_module("f", RegNetBottleneck());
+  f_ = register_module("f", nn::RegNetBottleneck());
   const int64_t groups = out / group_width;
   f_->a = f_->register_module("a", conv_bn(in, out, 1, 1, 1, true));
   f_->a->add_rows(table, prefix + ".f.a");
@@ -38,7 +38,7 @@ RegNetBlockImpl::RegNetBlockImpl(int64_t in, int64_t out, int64_t stride, int64_
   table.add(out_name_, "ReLU");
 }
 
-torch::Tensor RegNetBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor nn::RegNetBlockImpl::forward(const torch::Tensor& x) {
   auto shortcut = proj_ ? proj_->forward(x) : x;
   auto y = f_->a->forward(x);
   y = f_->b->forward(y);
@@ -65,7 +65,7 @@ RegNetImpl::RegNetImpl(const RegNetConfig& config, const ModelSpec& spec, const 
     for (int64_t i = 0; i < stage.depth; ++i) {
       const std::string block_name = stage_name + "-" + std::to_string(i);
       auto block = stage_module->register_module(
-          block_name, RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
+          block_name, nn::RegNetBlock(i == 0 ? width : stage.width, stage.width, i == 0 ? 2 : 1, stage.group_width,
                                   config.se_ratio(), "trunk_output." + stage_name + "." + block_name, table_));
       blocks_.push_back(block);
     }

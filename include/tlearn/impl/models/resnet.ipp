@@ -11,7 +11,7 @@ nn::BatchNorm2d resnet_batch_norm(const ResNetConfig& config, int64_t channels) 
 }
 }  // namespace
 
-ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras,
+nn::ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, const std::string& keras,
                                  const ResNetConfig& config, int64_t inplanes, int64_t planes, int64_t stride) {
   const int64_t expansion = config.bottleneck() ? 4 : 1;
   const int64_t width = config.bottleneck() ? planes * config.width_per_group() / 64 * config.groups() : planes;
@@ -61,7 +61,7 @@ ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefix, c
   table.add(out_name_, "ReLU", {}, keras + "_out");
 }
 
-torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& input) {
+torch::Tensor nn::ResNetBlockImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input;
   for (size_t i = 0; i < convs_.size(); ++i) {
     x = convs_[i]->forward(x);
@@ -111,7 +111,7 @@ ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const 
     torch::nn::Sequential seq;
     std::string last;
     for (int64_t b = 0; b < config.layers().at(static_cast<size_t>(stage)); ++b) {
-      ResNetBlock block(table_, layer + "." + std::to_string(b),
+      nn::ResNetBlock block(table_, layer + "." + std::to_string(b),
                         "conv" + std::to_string(stage + 2) + "_block" + std::to_string(b + 1), config, inplanes, planes,
                         b == 0 && stage > 0 ? 2 : 1);
       last = block->output_name();

@@ -3,7 +3,7 @@
 
 namespace tlearn {
 
-ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table,
+nn::ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stride, LayerTable& table,
                                            const std::string& name)
     : stride_(stride), concat_(name + ".concat"), shuffle_(name + ".shuffle") {
   using detail::shufflenet_conv;
@@ -27,7 +27,7 @@ ShuffleNetV2UnitImpl::ShuffleNetV2UnitImpl(int64_t in, int64_t out, int64_t stri
   table.add(shuffle_, "ChannelShuffle");
 }
 
-torch::Tensor ShuffleNetV2UnitImpl::forward(const torch::Tensor& x) {
+torch::Tensor nn::ShuffleNetV2UnitImpl::forward(const torch::Tensor& x) {
   torch::Tensor out;
   if (stride_ == 1) {
     auto halves = x.chunk(2, 1);
@@ -63,7 +63,7 @@ ShuffleNetV2Impl::ShuffleNetV2Impl(const ShuffleNetV2Config& config, const Model
     auto stage = register_module(stage_name, torch::nn::Sequential());
     for (int64_t i = 0; i < config.repeats()[s]; ++i) {
       const int64_t stride = i == 0 ? 2 : 1;
-      ShuffleNetV2Unit unit(in, ch[s + 1], stride, table_, stage_name + "." + std::to_string(i));
+      nn::ShuffleNetV2Unit unit(in, ch[s + 1], stride, table_, stage_name + "." + std::to_string(i));
       stage->push_back(unit);
       body_.append(table_, "", torch::nn::AnyModule(unit), "");
       stages.add(unit->output_name(), ch[s + 1], stride);

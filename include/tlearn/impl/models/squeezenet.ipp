@@ -3,7 +3,7 @@
 
 namespace tlearn {
 
-FireImpl::FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int64_t squeeze, int64_t e1, int64_t e3) {
+nn::FireImpl::FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int64_t squeeze, int64_t e1, int64_t e3) {
   using torch::nn::Conv2dOptions;
   squeeze_ = register_module("squeeze", nn::Conv2d(Conv2dOptions(in, squeeze, 1)));
   expand1x1_ = register_module("expand1x1", nn::Conv2d(Conv2dOptions(squeeze, e1, 1)));
@@ -20,7 +20,7 @@ FireImpl::FireImpl(LayerTable& table, const std::string& prefix, int64_t in, int
   }
 }
 
-torch::Tensor FireImpl::forward(const torch::Tensor& input) {
+torch::Tensor nn::FireImpl::forward(const torch::Tensor& input) {
   auto x = squeeze_->forward(input);
   tap(names_[0], x);
   x = relus_[0]->forward(x);
@@ -49,7 +49,7 @@ SqueezeNetImpl::SqueezeNetImpl(const SqueezeNetConfig& config, const ModelSpec& 
   };
   auto fire = [&](int64_t in, int64_t squeeze, int64_t e1, int64_t e3) {
     const std::string name = "features." + std::to_string(feature_taps_.size());
-    features_->push_back(Fire(table_, name, in, squeeze, e1, e3));
+    features_->push_back(nn::Fire(table_, name, in, squeeze, e1, e3));
     feature_taps_.push_back(name);
     table_.add(name, "Concatenate", {});
   };
