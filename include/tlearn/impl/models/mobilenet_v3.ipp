@@ -22,7 +22,7 @@ nn::ConvNormAct mobilenet_v3_conv(const MobileNetV3Config& config, int64_t in, i
 
 /// The name Keras gives an activation layer it names itself: "activation_N" for
 /// hard-swish (an Activation layer), "re_lu_N" for ReLU.
-std::string keras_activation_name(detail::KerasLayerNumbering& keras_names, nn::Activation activation) {
+std::string keras_generated_activation_name(detail::KerasLayerNumbering& keras_names, nn::Activation activation) {
   return keras_names.next(activation == nn::Activation::Hardswish ? "activation" : "re_lu");
 }
 
@@ -67,14 +67,14 @@ void nn::MobileNetV3BlockImpl::set_keras_aliases(LayerTable& table, const std::s
   if (c.expanded != c.in) {
     table.set_alias(row + "0.0", keras + "expand");
     table.set_alias(row + "0.1", keras + "expand_bn");
-    table.set_alias(row + "0.2", keras_activation_name(keras_names, activation));
+    table.set_alias(row + "0.2", keras_generated_activation_name(keras_names, activation));
     i = 1;
   }
   const std::string depthwise = row + std::to_string(i++) + ".";
   if (table.find(depthwise + "pad")) table.set_alias(depthwise + "pad", keras + "depthwise_pad");
   table.set_alias(depthwise + "0", keras + "depthwise");
   table.set_alias(depthwise + "1", keras + "depthwise_bn");
-  table.set_alias(depthwise + "2", keras_activation_name(keras_names, activation));
+  table.set_alias(depthwise + "2", keras_generated_activation_name(keras_names, activation));
   if (c.se) {
     // Keras' hard sigmoid is ReLU(6)(x + 3) / 6: a ReLU layer it names itself.
     const std::string se = row + std::to_string(i++);
@@ -101,7 +101,7 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
   detail::StageTracker stages;
   detail::KerasLayerNumbering keras_names;
   auto aliases = [&](const std::string& conv, nn::Activation activation) {
-    return keras_ ? std::vector<std::string>{conv, conv + "_bn", keras_activation_name(keras_names, activation)}
+    return keras_ ? std::vector<std::string>{conv, conv + "_bn", keras_generated_activation_name(keras_names, activation)}
                   : std::vector<std::string>{};
   };
   features_ = register_module("features", torch::nn::Sequential());
@@ -149,7 +149,7 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Config& config, const ModelSpe
         .sequential(classifier_,
                     {{"classifier.0", 1, "Conv2d", "conv_2"},
                      {"classifier.1", 1, activation_name(outer_activation),
-                      keras_activation_name(keras_names, outer_activation)},
+                      keras_generated_activation_name(keras_names, outer_activation)},
                      {drop > 0 ? "classifier.2" : "", 1, "Dropout", "dropout"},  // Keras builds none at rate 0
                      {"classifier.3", 1, "Conv2d", "logits"}})
         .flatten("flatten", "flatten")
