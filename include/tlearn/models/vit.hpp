@@ -102,7 +102,6 @@ class VisionTransformerImpl : public BackboneImpl {
 
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
-  torch::Tensor forward_top(torch::Tensor features) override;
   torch::Tensor pool_token(const torch::Tensor& features) override;
 
  private:

@@ -37,6 +37,10 @@ class ClassifierTop {
     std::string alias = {};
   };
 
+  /// A step with no row of its own, as torchvision's functional code between the
+  /// top's modules: `fn` turns what arrives into what the next row takes (a vision
+  /// transformer's class token in place of its token map, say).
+  ClassifierTop& step(std::function<torch::Tensor(const torch::Tensor&)> fn);
   /// Global average pooling to (N, C), as torchvision's `x.mean({2, 3})`.
   ClassifierTop& mean(std::string row, std::string alias = "", std::string kind = "AdaptiveAvgPool2d");
   /// Adaptive average pooling to (N, C, size, size): nn.AdaptiveAvgPool2d(size).

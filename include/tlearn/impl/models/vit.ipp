@@ -93,7 +93,10 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionTransformerConfig& conf
   if (options.include_top()) {
     auto heads = register_module("heads", std::make_shared<torch::nn::Module>("Sequential"));
     head_ = heads->register_module("head", nn::Linear(dim, options.classes()));
-    table_.add(kHeadRow, "Linear", {head_.ptr()}, "head");
+    // The body returns the token map; the head reads the class token it kept.
+    top_.step([this](const torch::Tensor&) { return last_class_token_; })
+        .module(kHeadRow, head_, "head", "Linear")
+        .add_rows(table_);
   }
 
   // torchvision: the patchify conv truncated-normal with std sqrt(1 / fan_in) (cut at
@@ -134,12 +137,6 @@ torch::Tensor VisionTransformerImpl::forward_body(torch::Tensor x) {
   tap(kFinalNormRow, tokens);
   last_class_token_ = tokens.select(1, 0);
   return token_map(tokens);
-}
-
-torch::Tensor VisionTransformerImpl::forward_top(torch::Tensor) {
-  auto logits = head_(last_class_token_);
-  tap(kHeadRow, logits);
-  return logits;
 }
 
 torch::Tensor VisionTransformerImpl::pool_token(const torch::Tensor&) { return last_class_token_; }

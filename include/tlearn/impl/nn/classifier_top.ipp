@@ -11,6 +11,10 @@ ClassifierTop& ClassifierTop::add(Row row) {
   return *this;
 }
 
+ClassifierTop& ClassifierTop::step(std::function<torch::Tensor(const torch::Tensor&)> fn) {
+  return add({"", "", "", {}, [fn = std::move(fn)](torch::Tensor x, bool) { return fn(x); }});
+}
+
 ClassifierTop& ClassifierTop::mean(std::string row, std::string alias, std::string kind) {
   return add({std::move(row), std::move(kind), std::move(alias), {},
               [](torch::Tensor x, bool) { return x.mean({2, 3}); }});
