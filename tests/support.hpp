@@ -65,8 +65,12 @@ inline std::filesystem::path python_reference(const std::string& script, const s
   namespace fs = std::filesystem;
   const fs::path path = fs::path(TLEARN_TEST_SCRIPTS) / script;
   std::string key = fs::path(script).stem().string();
-  for (const auto& a : args) key += "_" + a;
-  key += "_" + std::to_string(fs::last_write_time(path).time_since_epoch().count());
+  for (const auto& a : args) {
+    key += '_';  // appended apart: GCC 12 warns wrongly on "_" + std::string&&
+    key += a;
+  }
+  key += '_';
+  key += std::to_string(fs::last_write_time(path).time_since_epoch().count());
   const fs::path dir = fs::path(TLEARN_TEST_TMP) / key;
   if (fs::exists(dir / "done")) return dir;
   fs::create_directories(TLEARN_TEST_TMP);
