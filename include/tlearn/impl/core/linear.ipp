@@ -17,8 +17,8 @@ struct OneDnnLinearOps {
     static const OneDnnLinearOps ops = [] {
       OneDnnLinearOps found;
       auto reorder = detail::find_operator("mkldnn::_reorder_linear_weight");
-      auto linear = detail::find_operator("mkldnn::_linear_pointwise");
-      if (reorder && linear) found.reorder_weight = reorder, found.linear = linear;
+      auto pointwise = detail::find_operator("mkldnn::_linear_pointwise");
+      if (reorder && pointwise) found.reorder_weight = reorder, found.linear = pointwise;
       return found;
     }();
     return ops;

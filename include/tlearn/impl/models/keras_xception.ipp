@@ -95,22 +95,22 @@ KerasXceptionImpl::KerasXceptionImpl(const KerasXceptionConfig&, const ModelSpec
   detail::StageTracker stages;
   stages.add(conv2_->output_row(), 64, 2);
 
-  using Kind = nn::KerasXceptionBlockImpl::Kind;
+  using BlockKind = nn::KerasXceptionBlockImpl::Kind;
   detail::KerasLayerNumbering numbering;
   int64_t in = 64;
-  auto add_block = [&](int number, std::vector<int64_t> filters, Kind kind) {
+  auto add_block = [&](int number, std::vector<int64_t> filters, BlockKind kind) {
     nn::KerasXceptionBlock block(table_, numbering, number, in, filters, kind);
     register_module("block" + std::to_string(number), block);
-    stages.add(block->output_name(), block->out_channels(), kind == Kind::Strided ? 2 : 1);
+    stages.add(block->output_name(), block->out_channels(), kind == BlockKind::Strided ? 2 : 1);
     blocks_.push_back(block);
     in = block->out_channels();
   };
-  add_block(2, {128, 128}, Kind::Strided);  // entry flow
-  add_block(3, {256, 256}, Kind::Strided);
-  add_block(4, {728, 728}, Kind::Strided);
-  for (int number = 5; number <= 12; ++number) add_block(number, {728, 728, 728}, Kind::Middle);  // middle flow
-  add_block(13, {728, 1024}, Kind::Strided);  // exit flow
-  add_block(14, {1536, 2048}, Kind::Exit);
+  add_block(2, {128, 128}, BlockKind::Strided);  // entry flow
+  add_block(3, {256, 256}, BlockKind::Strided);
+  add_block(4, {728, 728}, BlockKind::Strided);
+  for (int number = 5; number <= 12; ++number) add_block(number, {728, 728, 728}, BlockKind::Middle);  // middle flow
+  add_block(13, {728, 1024}, BlockKind::Strided);  // exit flow
+  add_block(14, {1536, 2048}, BlockKind::Exit);
   feature_info_ = stages.finish();
   output_channels_ = in;
 
