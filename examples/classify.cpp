@@ -29,7 +29,8 @@ int main(int argc, char** argv) try {
     auto x = transform(tl::io::read_image(path, transform.read_options()));
     auto probs = model->predict(x.unsqueeze(0));  // eval mode, softmax probabilities
     std::cout << path << "\n";
-    for (const auto& p : tl::imagenet::decode_predictions(probs, 5)[0])
+    const auto top5 = tl::imagenet::decode_predictions(probs, 5);  // kept: a range-for over [0] of a temporary dangles
+    for (const auto& p : top5[0])
       std::cout << "  " << std::setw(4) << p.index << "  " << p.wnid << "  " << std::left << std::setw(28) << p.name
                 << std::right << std::fixed << std::setprecision(4) << p.score << "\n";
   }

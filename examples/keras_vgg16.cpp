@@ -105,7 +105,8 @@ int main(int argc, char** argv) try {
       for (const auto& photo : photos) {
         auto x = transform(tl::io::read_image(photo, transform.read_options())).unsqueeze(0);
         std::cout << photo << "\n";
-        for (const auto& p : tl::imagenet::decode_predictions(model->predict(x), 3)[0])
+        const auto top3 = tl::imagenet::decode_predictions(model->predict(x), 3);
+        for (const auto& p : top3[0])
           std::cout << "  " << p.wnid << "  " << std::left << std::setw(24) << p.name << std::right << std::fixed
                     << std::setprecision(4) << p.score << "\n";
       }

@@ -309,7 +309,8 @@ TEST_CASE("hostile images: fill bytes, bad Huffman tables, truncation, CRCs, bom
 
   // PNG: a flipped bit fails the chunk's CRC, which stb_image never checks.
   std::vector<uint8_t> flipped = slurp(kSkimage / "chelsea.png");
-  const size_t idat = std::search(flipped.begin(), flipped.end(), "IDAT", "IDAT" + 4) - flipped.begin();
+  const std::string idat_tag = "IDAT";
+  const size_t idat = std::search(flipped.begin(), flipped.end(), idat_tag.begin(), idat_tag.end()) - flipped.begin();
   flipped[idat + 100] ^= 0x10;
   spit(dir / "flipped.png", flipped);
   expect_error(dir / "flipped.png", "fails its CRC check");
