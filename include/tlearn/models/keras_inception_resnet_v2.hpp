@@ -30,6 +30,7 @@
 #include "tlearn/models/inception.hpp"
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
+#include "tlearn/nn/residual.hpp"
 
 namespace tlearn {
 
@@ -50,6 +51,7 @@ class InceptionResNetBlockImpl : public torch::nn::Module {
 
  private:
   double scale_;
+  ResidualAdd residual_;
   InceptionBlock mixed_{nullptr};
   nn::Conv2d conv_{nullptr};
   nn::ReLU relu_{nullptr};

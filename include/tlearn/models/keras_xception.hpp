@@ -33,6 +33,7 @@
 #include "tlearn/models/layers.hpp"
 #include "tlearn/models/registry.hpp"
 #include "tlearn/nn/activation.hpp"
+#include "tlearn/nn/residual.hpp"
 #include "tlearn/nn/separable_conv.hpp"
 
 namespace tlearn {
@@ -66,6 +67,7 @@ class KerasXceptionBlockImpl : public torch::nn::Module {
   std::vector<nn::BatchNorm2d> norms_;
   nn::Conv2d shortcut_{nullptr};
   nn::BatchNorm2d shortcut_bn_{nullptr};
+  ResidualAdd residual_;  ///< the add, tapped by forward's row sequence
   std::string path_;
   std::vector<std::string> rows_;
 };

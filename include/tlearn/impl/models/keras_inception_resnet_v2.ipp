@@ -49,6 +49,7 @@ nn::InceptionResNetBlockImpl::InceptionResNetBlockImpl(LayerTable& table, detail
   names.graph.add(path + ".conv", {mixed});
   // Keras' CustomScaleLayer: input + residual * scale.
   table.add(path + ".scale", "CustomScaleLayer", {}, names.numbering.next("custom_scale_layer"));
+  residual_.taps("", path + ".scale");
   out_row_ = names.graph.add(path + ".scale", {input_row, path + ".conv"});
   if (relu) {
     relu_ = register_module("relu", nn::ReLU(/*inplace=*/true));
@@ -60,8 +61,7 @@ nn::InceptionResNetBlockImpl::InceptionResNetBlockImpl(LayerTable& table, detail
 torch::Tensor nn::InceptionResNetBlockImpl::forward(const torch::Tensor& x) {
   auto residual = conv_->forward(mixed_->forward(x));
   tap(path_ + ".conv", residual);
-  auto y = x + residual * scale_;
-  tap(path_ + ".scale", y);
+  auto y = residual_(x, residual * scale_, is_training());
   if (!relu_) return y;
   y = relu_->forward(y);
   tap(out_row_, y);

@@ -70,9 +70,9 @@ torch::Tensor nn::KerasXceptionBlockImpl::forward(torch::Tensor x) {
     auto shortcut = next(shortcut_->forward(input));
     x = next(nn::max_pool2d_same(x, 3, 2));
     shortcut = next(shortcut_bn_->forward(shortcut));
-    x = next(x + shortcut);
+    x = next(residual_(shortcut, x, is_training()));
   } else if (kind_ == Kind::Middle) {
-    x = next(x + input);
+    x = next(residual_(input, x, is_training()));
   }
   return x;
 }
