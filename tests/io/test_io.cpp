@@ -353,6 +353,33 @@ TEST_CASE("Keras files: every truncation and every flipped byte is a load or an 
   CHECK(loads > 1000);  // most flips land in padding, free space or weight values
 }
 
+TEST_CASE("Keras files: a null dataspace that lists a huge shape is an Error, not a 4 TB allocation",
+          "[io][keras][bad]") {
+  // The fuzzer's find: a weight's version-2 dataspace message (version 2, rank,
+  // flags, type 1 = simple, then 8-byte sizes) switched to type 2 = null, with a
+  // first size of 2^40. Zero elements need no bytes in the file, so only the
+  // parser can refuse the shape.
+  const auto file = tl::test::scratch_dir(kExe + "_keras_null_space") / "null.h5";
+  const std::string good = read_file(kKerasFiles / "latest.h5");
+  int patched = 0;
+  for (std::size_t at = 0; at + 12 <= good.size(); ++at) {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(good[at + i]); };
+    if (byte(0) != 2 || byte(1) < 1 || byte(1) > 4 || byte(2) > 1 || byte(3) != 1 || byte(4) == 0 || byte(5) != 0)
+      continue;
+    std::string bytes = good;
+    bytes[at + 3] = 2;
+    for (int i = 0; i < 8; ++i) bytes[at + 4 + i] = i == 5 ? char{1} : char{0};  // 2^40, little-endian
+    write_file(file, bytes);
+    ++patched;
+    try {
+      io::load_keras_weights(file);
+    } catch (const tl::Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(file.string()));
+    }
+  }
+  CHECK(patched >= 10);  // latest.h5 holds a dozen weights
+}
+
 TEST_CASE("a checkpoint overwritten in place while loaded is an Error, never SIGBUS", "[io][bad][mapped]") {
   const auto dir = tl::test::scratch_dir(kExe + "_in_place");
   torch::nn::Linear model(512, 1024);  // 2 MiB of weights: many pages past any cut

@@ -87,6 +87,7 @@ constexpr std::uint8_t kSharedMessage = 0x02;
 struct Dataspace {
   std::vector<std::int64_t> shape;
   std::int64_t count = 1;
+  bool null = false;  // a null dataspace: no shape, no elements
 };
 
 Dataspace parse_dataspace(Cursor c, int length_size) {
@@ -103,6 +104,9 @@ Dataspace parse_dataspace(Cursor c, int length_size) {
     c.fail("has dataspace version " + std::to_string(version) + " (1 or 2 expected)");
   }
   if (rank > kMaxRank) c.fail("has " + std::to_string(rank) + " dimensions");
+  // A null dataspace lists no dimensions; one that does would leave a shape
+  // whose size disagrees with its zero elements.
+  if (null_space && rank > 0) c.fail("is a null dataspace yet lists " + std::to_string(rank) + " dimensions");
   for (int i = 0; i < rank; ++i) {
     const auto d = c.u(length_size);
     if (d > (std::uint64_t{1} << 40) || (d > 0 && space.count > (std::int64_t{1} << 40) / std::int64_t(d)))
@@ -110,7 +114,10 @@ Dataspace parse_dataspace(Cursor c, int length_size) {
     space.shape.push_back(static_cast<std::int64_t>(d));
     space.count *= static_cast<std::int64_t>(d);
   }
-  if (null_space) space.count = 0;
+  if (null_space) {
+    space.null = true;
+    space.count = 0;
+  }
   return space;
 }
 
@@ -584,6 +591,7 @@ torch::Tensor Hdf5Reader::read_float(Object dataset) {
                                      length_size_);
   const auto type = parse_datatype(Cursor(type_message->data.data(), type_message->data.size(), where));
   if (type.kind != Datatype::Float && type.kind != Datatype::Integer) throw Error(where + " is not numeric");
+  if (space.null) throw Error(where + " holds no values (a null dataspace); a weight needs a shape");
   const std::uint64_t needed = static_cast<std::uint64_t>(space.count) * type.size;
 
   std::vector<std::uint8_t> raw;
