@@ -481,6 +481,59 @@ TEST_CASE("an inference-optimized vision transformer runs its linear layers prep
   CHECK(packed == (tl::nn::PackedLinearWeights::available() ? linears : 0));
 }
 
+TEST_CASE("Conv2d::forward_add: a residual sum and its activation inside the convolution equal the three steps",
+          "[inference]") {
+  using tl::nn::Activation;
+  torch::manual_seed(0);
+  tl::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1));
+  const auto x = torch::randn({2, 8, 15, 15});
+  const auto shortcut = torch::randn({2, 16, 8, 8});
+  auto three_steps = [&](const torch::Tensor& other, Activation activation) {
+    auto y = torch::conv2d(x.to(other.scalar_type()), conv->weight.to(other.scalar_type()),
+                           conv->bias.to(other.scalar_type()), 2, 1);
+    return tl::nn::apply_activation(activation, y + other).detach();
+  };
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    conv->to(dtype);
+    const double tolerance = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    for (bool prepacked : {false, true}) {
+      conv->set_prepacked(prepacked);
+      c10::InferenceMode inference;
+      for (auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+        const auto input = x.to(dtype).contiguous(format), other = shortcut.to(dtype).contiguous(format);
+        for (auto activation : {Activation::None, Activation::ReLU, Activation::ReLU6, Activation::SiLU}) {
+          INFO(c10::toString(dtype) << (prepacked ? " prepacked " : " ") << format << " "
+                                    << tl::nn::activation_name(activation));
+          const auto output = conv->forward_add(input, other, activation);
+          CHECK(output.scalar_type() == dtype);
+          CHECK(relative_error(output.to(torch::kFloat), three_steps(other, activation).to(torch::kFloat)) < tolerance);
+        }
+        // A shortcut that only broadcasts never reaches oneDNN's binary post-op,
+        // which would broadcast it on its own terms: the three steps add it.
+        const auto bias_like = torch::randn({1, 16, 1, 1}).to(dtype).contiguous(format);
+        CHECK(relative_error(conv->forward_add(input, bias_like, Activation::ReLU).to(torch::kFloat),
+                             three_steps(bias_like, Activation::ReLU).to(torch::kFloat)) < tolerance);
+      }
+    }
+  }
+  conv->to(torch::kFloat);
+  // LibTorch 2.x brings the binary post-op with the pointwise convolution; 1.13 has neither.
+  CHECK(tl::nn::Conv2dImpl::fuses_residual_add() == tl::nn::Conv2dImpl::fuses_every_activation());
+
+  // A fused activation would come before the sum: refused, as is one oneDNN cannot apply.
+  conv->set_fused_activation(Activation::ReLU);
+  CHECK_THROWS_WITH(conv->forward_add(x, shortcut, Activation::None), Catch::Matchers::Contains("before the sum"));
+  conv->set_fused_activation(Activation::None);
+  CHECK_THROWS_WITH(conv->forward_add(x, shortcut, Activation::GELU), Catch::Matchers::Contains("after the sum"));
+
+  // Recording gradients: torch's differentiable steps, gradients to both inputs.
+  auto input = x.clone().requires_grad_(), other = shortcut.clone().requires_grad_();
+  conv->forward_add(input, other, Activation::ReLU).sum().backward();
+  REQUIRE(input.grad().defined());
+  REQUIRE(other.grad().defined());
+  CHECK(relative_error(other.grad(), (three_steps(shortcut, Activation::None) > 0).to(torch::kFloat)) < 1e-6);
+}
+
 TEST_CASE("an inference-optimized resnet fuses conv + ReLU only while nothing records its layers", "[inference]") {
   for (const std::string name : {"resnet18", "resnet50"}) {
     INFO("model " << name);

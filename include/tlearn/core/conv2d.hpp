@@ -29,6 +29,14 @@
 /// Hardswish through the pointwise convolution), else right after, in place. That activation module
 /// then passes its input through (nn/activation.hpp). Both do so only while no
 /// tap records, so recorded rows keep their own outputs.
+///
+/// forward_add joins a residual block's last convolution with the sum that
+/// follows it (and that sum's activation): with prepacked weights on LibTorch
+/// 2.x, oneDNN adds the shortcut as a post-op of the convolution, so the sum and
+/// a ReLU never run as passes of their own over memory (other activations do
+/// run after it: LibTorch's operator takes ReLU alone after a sum). That matters
+/// most in bf16, where LibTorch's separate add and ReLU cost more than the
+/// convolution (`bench_models inference resnet50 32 --optimized --dtype bfloat16`).
 
 #include <torch/torch.h>
 
@@ -51,6 +59,13 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   static constexpr size_t kMaxPackedCopies = 4;
 
   torch::Tensor forward(const torch::Tensor& input);
+
+  /// activation(conv(input) + other): a residual block's last convolution, its
+  /// sum with the shortcut `other` (the convolution's output shape) and the
+  /// activation after the sum (None, or a fusable_activation() kind), in one
+  /// oneDNN call where prepacked (see the file comment), else in three steps.
+  /// The layer's own fused activation must be None: it would come before the sum.
+  torch::Tensor forward_add(const torch::Tensor& input, const torch::Tensor& other, Activation activation);
 
   /// TensorFlow's "same" padding (timm's Conv2dSame, for weights trained in
   /// TensorFlow): the input is padded by what its size and the stride need, the odd
@@ -90,6 +105,8 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   static bool prepacking_available();
   /// Whether it applies ReLU6, SiLU and Hardswish inside oneDNN too (LibTorch 2.x).
   static bool fuses_every_activation();
+  /// Whether forward_add runs in one oneDNN call when prepacked (LibTorch 2.x).
+  static bool fuses_residual_add();
 
  private:
   struct Packed {
@@ -102,6 +119,10 @@ class Conv2dImpl : public torch::nn::Conv2dImpl, public Prepackable {
   /// The prepacked convolution's output with `activation` applied, or an
   /// undefined tensor when this call must go through torch's forward.
   torch::Tensor run_prepacked(const torch::Tensor& input, Activation activation);
+  /// The same for forward_add; undefined unless oneDNN adds `other` itself.
+  torch::Tensor run_prepacked_add(const torch::Tensor& input, const torch::Tensor& other, Activation activation);
+  /// The shape this layer's output has for `input` (already padded).
+  std::vector<int64_t> output_shape(const torch::Tensor& input) const;
   /// TensorFlow's rule: output size ceil(in / stride), total padding what that needs.
   torch::Tensor pad_tf_same(const torch::Tensor& x) const;
   bool can_run_prepacked(const torch::Tensor& input) const;

@@ -10,10 +10,10 @@
 
 namespace tlearn::detail {
 
-/// LibTorch's operator `name` ("mkldnn::_linear_pointwise"), or nothing where
-/// this LibTorch lacks it.
-inline std::optional<c10::OperatorHandle> find_operator(const char* name) {
-  if (auto op = c10::Dispatcher::singleton().findOp(c10::OperatorName(name, ""))) return *op;
+/// LibTorch's operator `name` ("mkldnn::_linear_pointwise"), its `overload`
+/// ("binary") or the default one, or nothing where this LibTorch lacks it.
+inline std::optional<c10::OperatorHandle> find_operator(const char* name, const char* overload = "") {
+  if (auto op = c10::Dispatcher::singleton().findOp(c10::OperatorName(name, overload))) return *op;
   return std::nullopt;
 }
 

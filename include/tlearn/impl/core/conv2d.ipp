@@ -17,10 +17,11 @@ namespace {
 /// weight reorder. 1.13: mkldnn_prepacked's context (ReLU the one post-op).
 /// Empty where this LibTorch was built without oneDNN.
 struct PrepackedConvOps {
-  std::optional<c10::OperatorHandle> reorder_weight, pointwise;  // 2.x
-  std::optional<c10::OperatorHandle> prepack, run;                // 1.13 and later
+  std::optional<c10::OperatorHandle> reorder_weight, pointwise, pointwise_binary;  // 2.x
+  std::optional<c10::OperatorHandle> prepack, run;                                  // 1.13 and later
 
   bool has_pointwise() const { return reorder_weight && pointwise; }
+  bool has_pointwise_binary() const { return has_pointwise() && pointwise_binary; }
   bool has_prepacked() const { return prepack && run; }
 
   static const PrepackedConvOps& get() {
@@ -28,6 +29,7 @@ struct PrepackedConvOps {
       PrepackedConvOps found;
       found.reorder_weight = detail::find_operator("mkldnn::_reorder_convolution_weight");
       found.pointwise = detail::find_operator("mkldnn::_convolution_pointwise");
+      found.pointwise_binary = detail::find_operator("mkldnn::_convolution_pointwise", "binary");
       found.prepack = detail::find_operator("mkldnn_prepacked::conv2d_prepack");
       found.run = detail::find_operator("mkldnn_prepacked::conv2d_run");
       return found;
@@ -66,6 +68,8 @@ bool Conv2dImpl::prepacking_available() {
 
 bool Conv2dImpl::fuses_every_activation() { return PrepackedConvOps::get().has_pointwise(); }
 
+bool Conv2dImpl::fuses_residual_add() { return PrepackedConvOps::get().has_pointwise_binary(); }
+
 bool Conv2dImpl::fusable_activation(Activation activation) {
   return activation == Activation::ReLU || activation == Activation::ReLU6 || activation == Activation::SiLU ||
          activation == Activation::Hardswish;
@@ -77,6 +81,19 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
   if (auto output = run_prepacked(x, activation); output.defined()) return output;
   // In place on the layer's own output, unless autograd may need it.
   return apply_activation(activation, torch::nn::Conv2dImpl::forward(x), !torch::GradMode::is_enabled());
+}
+
+torch::Tensor Conv2dImpl::forward_add(const torch::Tensor& input, const torch::Tensor& other, Activation activation) {
+  TORCH_CHECK(activation == Activation::None || fusable_activation(activation), "Conv2d::forward_add cannot apply ",
+              activation_name(activation), " after the sum; use ReLU, ReLU6, SiLU, Hardswish or None");
+  TORCH_CHECK(fused_activation_ == Activation::None, "Conv2d::forward_add: this layer fuses ",
+              activation_name(fused_activation_), ", which would come before the sum; set_fused_activation(None) first");
+  const torch::Tensor x = pad_input(input);
+  if (auto output = run_prepacked_add(x, other, activation); output.defined()) return output;
+  const bool inplace = !torch::GradMode::is_enabled();
+  auto y = torch::nn::Conv2dImpl::forward(x);
+  y = inplace ? y.add_(other) : y + other;
+  return apply_activation(activation, y, inplace);
 }
 
 void Conv2dImpl::set_tf_same_padding(bool on) {
@@ -145,6 +162,52 @@ torch::Tensor Conv2dImpl::run_prepacked(const torch::Tensor& input, Activation a
   // mkldnn_prepacked applies ReLU inside; any other activation follows in place.
   auto output = stack.back().toTensor();
   return packed->activation == Activation::ReLU ? output : apply_activation(activation, output, /*inplace=*/true);
+}
+
+torch::Tensor Conv2dImpl::run_prepacked_add(const torch::Tensor& input, const torch::Tensor& other,
+                                            Activation activation) {
+  const auto& ops = PrepackedConvOps::get();
+  if (!prepack_ || !ops.has_pointwise_binary() || !can_run_prepacked(input)) return {};
+  // oneDNN's binary post-op broadcasts, so a shortcut of another shape must
+  // not get this far; and it reads `other` in the output's channels-last layout.
+  const auto cl = torch::MemoryFormat::ChannelsLast;
+  if (!input.is_contiguous(cl) || !other.defined() || !other.device().is_cpu() ||
+      other.scalar_type() != input.scalar_type() || !other.is_contiguous(cl) || other.sizes().vec() != output_shape(input))
+    return {};
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto* packed = packed_for(input, Activation::None);
+  if (packed == nullptr || !packed->pointwise) return {};
+  const auto& padding = *tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding());
+  // After a binary post-op, LibTorch's operator takes ReLU alone; any other
+  // activation follows in place.
+  const bool relu_inside = activation == Activation::ReLU;
+  torch::jit::Stack stack{input,
+                          other,
+                          packed->context,
+                          bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                          c10::IValue(int_list(*padding)),
+                          c10::IValue(int_list(*options.stride())),
+                          c10::IValue(int_list(*options.dilation())),
+                          c10::IValue(options.groups()),
+                          c10::IValue(std::string("add")),
+                          c10::IValue(),  // alpha: other is added once
+                          relu_inside ? c10::IValue(std::string("relu")) : c10::IValue(),  // "none" is refused
+                          c10::IValue(c10::List<c10::optional<c10::Scalar>>()),
+                          c10::IValue(std::string())};
+  ops.pointwise_binary->callBoxed(&stack);
+  auto output = stack.back().toTensor();
+  return relu_inside ? output : apply_activation(activation, output, /*inplace=*/true);
+}
+
+std::vector<int64_t> Conv2dImpl::output_shape(const torch::Tensor& input) const {
+  const auto& padding = *tlearn::detail::compat::variant_get_if<torch::ExpandingArray<2>>(&options.padding());
+  std::vector<int64_t> shape{input.size(0), options.out_channels()};
+  for (size_t d = 0; d < 2; ++d) {
+    const int64_t in = input.size(int64_t(d) + 2), k = (*options.kernel_size())[d];
+    const int64_t s = (*options.stride())[d], dilation = (*options.dilation())[d];
+    shape.push_back((in + 2 * (*padding)[d] - dilation * (k - 1) - 1) / s + 1);
+  }
+  return shape;
 }
 
 torch::Tensor Conv2dImpl::pad_tf_same(const torch::Tensor& x) const {

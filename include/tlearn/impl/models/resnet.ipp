@@ -62,8 +62,13 @@ nn::ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefi
 }
 
 torch::Tensor nn::ResNetBlockImpl::forward(const torch::Tensor& input) {
+  // Once optimize_for_inference folded the last BatchNorm, and while nothing
+  // records, the last convolution adds the shortcut and rectifies the sum itself
+  // (Conv2d::forward_add: one oneDNN call where prepacked).
+  const bool join_in_last_conv = bns_.back()->folded() && !tap_recording();
+  const size_t separate = join_in_last_conv ? convs_.size() - 1 : convs_.size();
   torch::Tensor x = input;
-  for (size_t i = 0; i < convs_.size(); ++i) {
+  for (size_t i = 0; i < separate; ++i) {
     x = convs_[i]->forward(x);
     tap(conv_names_[i], x);
     x = bns_[i]->forward(x);
@@ -75,6 +80,7 @@ torch::Tensor nn::ResNetBlockImpl::forward(const torch::Tensor& input) {
   }
   torch::Tensor identity = input;
   if (!downsample_.is_empty()) identity = detail::forward_sequential(downsample_, down_names_, input);
+  if (join_in_last_conv) return convs_.back()->forward_add(x, identity, Activation::ReLU);
   // torchvision adds and rectifies in place; here only while nothing records.
   if (tap_recording()) {
     x = x + identity;
