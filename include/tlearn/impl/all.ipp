@@ -81,6 +81,7 @@
 #include "tlearn/impl/nn/channel_order.ipp"
 #include "tlearn/impl/nn/classifier_top.ipp"
 #include "tlearn/impl/nn/residual.ipp"
+#include "tlearn/impl/nn/residual_join.ipp"
 #include "tlearn/impl/nn/conv_norm_act.ipp"
 #include "tlearn/impl/nn/mlp.ipp"
 #include "tlearn/impl/nn/normalization.ipp"

@@ -1,5 +1,6 @@
 // Implementation of tlearn/models/resnet.hpp.
 #include "tlearn/models/resnet.hpp"
+#include "tlearn/nn/residual_join.hpp"
 #include "tlearn/nn/zero_padding.hpp"
 
 namespace tlearn {
@@ -62,35 +63,21 @@ nn::ResNetBlockImpl::ResNetBlockImpl(LayerTable& table, const std::string& prefi
 }
 
 torch::Tensor nn::ResNetBlockImpl::forward(const torch::Tensor& input) {
-  // Once optimize_for_inference folded the last BatchNorm, and while nothing
-  // records, the last convolution adds the shortcut and rectifies the sum itself
-  // (Conv2d::forward_add: one oneDNN call where prepacked).
-  const bool join_in_last_conv = bns_.back()->folded() && !tap_recording();
-  const size_t separate = join_in_last_conv ? convs_.size() - 1 : convs_.size();
   torch::Tensor x = input;
-  for (size_t i = 0; i < separate; ++i) {
+  const size_t last = convs_.size() - 1;
+  for (size_t i = 0; i < last; ++i) {
     x = convs_[i]->forward(x);
     tap(conv_names_[i], x);
     x = bns_[i]->forward(x);
     tap(bn_names_[i], x);
-    if (i < relus_.size()) {
-      x = relus_[i]->forward(x);
-      tap(relu_names_[i], x);
-    }
+    x = relus_[i]->forward(x);
+    tap(relu_names_[i], x);
   }
-  torch::Tensor identity = input;
-  if (!downsample_.is_empty()) identity = detail::forward_sequential(downsample_, down_names_, input);
-  if (join_in_last_conv) return convs_.back()->forward_add(x, identity, Activation::ReLU);
-  // torchvision adds and rectifies in place; here only while nothing records.
-  if (tap_recording()) {
-    x = x + identity;
-    tap(add_name_, x);
-    x = torch::relu(x);
-  } else {
-    x.add_(identity).relu_();
-  }
-  tap(out_name_, x);
-  return x;
+  auto identity = [&] {
+    return downsample_.is_empty() ? input : detail::forward_sequential(downsample_, down_names_, input);
+  };
+  return residual_join(convs_[last], bns_[last], x, identity, Activation::ReLU,
+                       {conv_names_[last], bn_names_[last], add_name_, out_name_});
 }
 
 ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
