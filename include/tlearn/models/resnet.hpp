@@ -49,6 +49,11 @@ class ResNetBlockImpl : public torch::nn::Module {
   /// The tap name of this block's output.
   const std::string& output_name() const { return out_name_; }
 
+  /// Each convolution with the BatchNorm after it, the shortcut's pair included.
+  /// The layer table lists the shortcut's rows between the last convolution and
+  /// its BatchNorm (Keras' order), so the rows alone do not pair them there.
+  void add_conv_batch_norm_pairs(std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>>& pairs) const;
+
  private:
   std::vector<nn::Conv2d> convs_;
   std::vector<nn::BatchNorm2d> bns_;
@@ -68,9 +73,12 @@ class ResNetImpl : public BackboneImpl {
  public:
   ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options);
 
+  /// Every block's pairs (ResNetBlockImpl::add_conv_batch_norm_pairs), so
+  /// optimize_for_inference folds the BatchNorms of the blocks with a shortcut too.
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> conv_batch_norm_pairs() const override;
+
  protected:
   torch::Tensor forward_body(torch::Tensor x) override;
-
 
  private:
   nn::Conv2d conv1_{nullptr};

@@ -80,6 +80,19 @@ torch::Tensor nn::ResNetBlockImpl::forward(const torch::Tensor& input) {
                        {conv_names_[last], bn_names_[last], add_name_, out_name_});
 }
 
+void nn::ResNetBlockImpl::add_conv_batch_norm_pairs(
+    std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>>& pairs) const {
+  for (size_t i = 0; i < convs_.size(); ++i) pairs.emplace_back(convs_[i].ptr().get(), bns_[i].ptr().get());
+  if (!downsample_.is_empty()) pairs.emplace_back(downsample_->ptr(0).get(), downsample_->ptr(1).get());
+}
+
+std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> ResNetImpl::conv_batch_norm_pairs() const {
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> pairs;
+  for (const auto& layer : layers_)
+    for (const auto& block : *layer) block.get<nn::ResNetBlock>()->add_conv_batch_norm_pairs(pairs);
+  return pairs;
+}
+
 ResNetImpl::ResNetImpl(const ResNetConfig& config, const ModelSpec& spec, const BackboneOptions& options)
     : BackboneImpl(spec, options) {
   conv1_ = register_module(
