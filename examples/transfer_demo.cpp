@@ -21,7 +21,10 @@
 //    fine-tuned model with save_model and check that load_model gives it back.
 //
 //     transfer_demo [output folder (default: transfer_demo_out)] [images per class (10)] [seeds (3)] [--recipe timm]
-//                   [--check]
+//                   [--rate R] [--check]
+//
+// --rate sets the one Adam rate (3e-3). At 1e-3, the Trainer's and the warm-up's
+// default, fine_tune_keras_rate runs fine_tune with all its defaults (1e-3, then 1e-4).
 //
 // --check makes the exit status 3 unless fine_tune beats scratch on all three
 // counts (the test suite runs it so).
@@ -36,6 +39,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -134,6 +138,7 @@ struct Run {
 int main(int argc, char** argv) try {
   std::vector<std::string> args{argv[0]};  // the positional ones
   bool timm_recipe = false, check = false;
+  double rate = 3e-3;  // every method's Adam rate
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") {
@@ -141,6 +146,13 @@ int main(int argc, char** argv) try {
     } else if (a == "--recipe") {
       if (i + 1 >= argc || std::string(argv[i + 1]) != "timm") throw tl::Error("--recipe takes 'timm'");
       timm_recipe = true, ++i;
+    } else if (a == "--rate") {
+      if (i + 1 >= argc) throw tl::Error("--rate takes a learning rate, e.g. --rate 1e-3");
+      const std::string value = argv[++i];
+      char* end = nullptr;
+      rate = std::strtod(value.c_str(), &end);
+      if (end == value.c_str() || *end != '\0' || !(rate > 0))
+        throw tl::Error("--rate takes a positive learning rate, e.g. --rate 1e-3; got '" + value + "'");
     } else {
       args.push_back(a);
     }
@@ -178,7 +190,6 @@ int main(int argc, char** argv) try {
   auto val = subset(test_set, target_classes, 200);  // learning curves: 1000 test images per epoch
   auto test = subset(test_set, target_classes, 0);   // final numbers: the full 5000
   auto val_loader = [&] { return tl::data::loader(val, {}, opts(500, false)); };
-  const auto rate = 3e-3;  // every method's Adam rate
   const auto quiet = tl::TrainerOptions().verbose(0).optimizer(tl::optim::Adam(rate));
   const int64_t epochs = 10;  // every recipe's default length (fine_tune: 5 warm-up + 5 fine-tuning)
   std::map<std::string, std::vector<Run>> runs;
