@@ -198,7 +198,7 @@ int main(int argc, char** argv) try {
   std::optional<tl::Classifier> kept;  // seed 0's fine-tuned model, saved below
 
   std::cout << "\n== Transfer to " << per_class << " images per class of Trouser, Dress, Shirt, Bag, Ankle boot; "
-            << seeds << " seeds, each with other images and initial weights ==\n";
+            << seeds << " seeds, each with other images and initial weights; Adam at " << rate << " ==\n";
   for (int64_t seed = 0; seed < seeds; ++seed) {
     auto train = subset(train_set, target_classes, per_class, size_t(seed) * 5000);
     auto train_loader = [&] { return tl::data::loader(train, {}, opts(8, true, uint64_t(seed))); };
